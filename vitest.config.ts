@@ -1,10 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
 // Unit tests are pure and fast. Integration tests need root: they build namespace
-// labs with a real wireguard-go tunnel, real nftables and real cgroups, so they run
-// one file at a time (wireguard-go's control sockets are shared by all namespaces).
+// labs with a real wireguard-go tunnel, real nftables and real cgroups. Files run one
+// at a time: wireguard-go's control sockets are shared by every namespace, and the
+// timing-sensitive lab tests should not fight over the machine's two cores.
 export default defineConfig({
   test: {
+    fileParallelism: false,
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' } },
       {
@@ -12,7 +14,6 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
-          fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

@@ -51,4 +51,4 @@ export interface Profile {
 /** Identifiers (profile ids, rule ids) become cgroup names and nft comments. */
 export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$';
 /** Interface names: what the kernel allows (IFNAMSIZ-1), optionally ending in `*`. */
-export const IFACE_PATTERN = '^[A-Za-z0-9_.-]{1,15}\\*?$|^\\*$';
+export const IFACE_PATTERN = '^[A-Za-z0-9_.-]{1,15}\\*?$';

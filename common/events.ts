@@ -1,0 +1,14 @@
+// What the helper reports as it works: `tunnelgate events`, the audit log and the tray app.
+import type { Mode } from './profile.js';
+
+export type GateEvent =
+  | { type: 'helper.started'; pid: number; version: string }
+  | { type: 'helper.stopping'; signal: string }
+  | { type: 'policy.applied'; rules: number; mode: Mode; problems: string[] }
+  | { type: 'policy.failed'; reason: string }
+  | { type: 'gate.adopted'; launches: number }
+  | { type: 'launch.admitted'; uid: number; pid: number; path: string; rule: string }
+  | { type: 'launch.refused'; uid: number; pid?: number; path: string; reason: string }
+  | { type: 'api.refused'; uid: number; pid: number; method: string; reason: string };
+
+export type StampedEvent = GateEvent & { seq: number; time: string };

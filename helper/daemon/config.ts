@@ -1,0 +1,37 @@
+// Where things live: each path has a flag, an environment variable and a default (PRODUCT.md).
+import path from 'node:path';
+
+export interface Paths {
+  etc: string;
+  state: string;
+  run: string;
+  cgroupRoot: string;
+}
+
+export const DEFAULTS: Paths = {
+  etc: '/etc/tunnelgate',
+  state: '/var/lib/tunnelgate',
+  run: '/run/tunnelgate',
+  cgroupRoot: 'tunnelgate',
+};
+
+const ENV: Record<keyof Paths, string> = {
+  etc: 'TUNNELGATE_ETC',
+  state: 'TUNNELGATE_STATE',
+  run: 'TUNNELGATE_RUN',
+  cgroupRoot: 'TUNNELGATE_CGROUP_ROOT',
+};
+
+/** Flag, then environment, then default. Directories become absolute. */
+export function resolvePaths(flags: Partial<Paths>, env: NodeJS.ProcessEnv = process.env): Paths {
+  const pick = (k: keyof Paths) => flags[k] || env[ENV[k]] || DEFAULTS[k];
+  return {
+    etc: path.resolve(pick('etc')),
+    state: path.resolve(pick('state')),
+    run: path.resolve(pick('run')),
+    cgroupRoot: pick('cgroupRoot'),
+  };
+}
+
+export const profilesDir = (p: Paths) => path.join(p.etc, 'profiles.d');
+export const trustedKeysDir = (p: Paths) => path.join(p.etc, 'trusted-keys');

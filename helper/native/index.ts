@@ -1,0 +1,34 @@
+// Loader for the N-API addon (native.c), built by `node-gyp rebuild` at install time.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface Native {
+  peerCred(fd: number): { pid: number; uid: number; gid: number };
+}
+
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('tunnelgate: cannot find the package root to load the native addon');
+    dir = up;
+  }
+  return dir;
+}
+
+let loaded: Native | undefined;
+function native(): Native {
+  if (!loaded) {
+    const file = path.join(packageRoot(), 'build', 'Release', 'tunnelgate_native.node');
+    if (!existsSync(file)) throw new Error(`tunnelgate: native addon missing at ${file}; run npm ci (it builds it with node-gyp)`);
+    loaded = createRequire(import.meta.url)(file) as Native;
+  }
+  return loaded;
+}
+
+/** The kernel's record of who connected to a unix socket (SO_PEERCRED). */
+export function peerCred(fd: number): { pid: number; uid: number; gid: number } {
+  return native().peerCred(fd);
+}

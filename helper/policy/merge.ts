@@ -1,0 +1,126 @@
+// Profiles (already validated) and user decisions -> the effective policy. Pure.
+//
+// Precedence is IT deny > IT allow > user decisions. Several profiles are merged:
+// the gate covers every interface any of them names, enforces if any of them
+// enforces, and is locked against user rules if any of them says so.
+import type { EffectiveRule, Policy, SourceStatus } from '../../common/policy.js';
+import { DEFAULT_INTERFACES } from '../../common/policy.js';
+import type { Destination, Profile } from '../../common/profile.js';
+
+export interface LoadedProfile {
+  file: string;
+  profile: Profile;
+}
+
+export interface UserRule {
+  id: string;
+  uid: number;
+  binary: { path: string; sha256?: string };
+  destinations?: Destination[];
+  expires?: string;
+}
+
+export interface MergeInput {
+  profiles: readonly LoadedProfile[];
+  /** Sources that did not load (malformed, bad signature, …), reported as they are. */
+  rejected: readonly SourceStatus[];
+  userRules: readonly UserRule[];
+  now: Date;
+}
+
+export function mergePolicy(input: MergeInput): Policy {
+  const problems: string[] = [];
+  const sources: SourceStatus[] = [...input.rejected];
+  for (const s of input.rejected) problems.push(`${s.file}: rejected: ${s.problems.join('; ')}`);
+
+  const active: LoadedProfile[] = [];
+  const seenIds = new Map<string, string>();
+  for (const lp of [...input.profiles].sort((a, b) => a.file.localeCompare(b.file))) {
+    const { profile, file } = lp;
+    const base = { file, profileId: profile.id, version: profile.version };
+    if (profile.expires && Date.parse(profile.expires) <= input.now.getTime()) {
+      const msg = `profile ${profile.id} expired at ${profile.expires}; its rules are no longer in force`;
+      sources.push({ ...base, state: 'expired', problems: [msg] });
+      problems.push(`${file}: ${msg}`);
+      continue;
+    }
+    const other = seenIds.get(profile.id);
+    if (other) {
+      const msg = `profile id ${profile.id} is also defined in ${other}; this copy is ignored`;
+      sources.push({ ...base, state: 'rejected', problems: [msg] });
+      problems.push(`${file}: ${msg}`);
+      continue;
+    }
+    seenIds.set(profile.id, file);
+    sources.push({ ...base, state: 'active', problems: [] });
+    active.push(lp);
+  }
+
+  const rules: EffectiveRule[] = [];
+  for (const { file, profile } of active) {
+    for (const r of profile.rules) {
+      rules.push({
+        key: `${profile.id}:${r.id}`,
+        id: r.id,
+        source: { kind: 'profile', profileId: profile.id, version: profile.version, file },
+        action: r.action ?? 'allow',
+        ...(r.binary ? { binary: { ...r.binary } } : {}),
+        kernel: r.kernel === true,
+        ...(r.destinations ? { destinations: r.destinations.map((d) => ({ ...d })) } : {}),
+        mode: r.mode ?? profile.mode,
+        locked: true,
+        ...(profile.expires ? { expires: profile.expires } : {}),
+      });
+    }
+  }
+
+  const locked = active.some((p) => p.profile.userPrompts === 'deny');
+  for (const u of input.userRules) {
+    if (u.expires && Date.parse(u.expires) <= input.now.getTime()) continue;
+    if (locked) continue;
+    rules.push({
+      key: `user.${u.uid}:${u.id}`,
+      id: u.id,
+      source: { kind: 'user', uid: u.uid },
+      action: 'allow',
+      binary: { ...u.binary },
+      kernel: false,
+      ...(u.destinations ? { destinations: u.destinations.map((d) => ({ ...d })) } : {}),
+      mode: 'enforce',
+      locked: false,
+      uid: u.uid,
+      ...(u.expires ? { expires: u.expires } : {}),
+    });
+  }
+  if (locked && input.userRules.length) {
+    problems.push(`${input.userRules.length} user rule(s) not in force: a profile locks this machine (userPrompts: deny)`);
+  }
+
+  const modes = active.map((p) => p.profile.mode);
+  const interfaces = active.length ? [...new Set(active.flatMap((p) => p.profile.interfaces))].sort() : [...DEFAULT_INTERFACES];
+  if (!active.length) problems.push('no profile in force: the tunnel is closed to every program');
+  for (const r of rules) {
+    if (r.kernel) problems.push(`rule ${r.key}: kernel traffic rules are not enforced yet; such traffic stays blocked`);
+    if (r.binary?.package) problems.push(`rule ${r.key}: package rules are not enforced yet; no process matches it`);
+  }
+
+  return {
+    mode: modes.length && modes.every((m) => m === 'audit') ? 'audit' : 'enforce',
+    interfaces,
+    alwaysAllow: dedupeDestinations(active.flatMap((p) => p.profile.alwaysAllow ?? [])),
+    userPrompts: locked ? 'deny' : 'allow',
+    rules,
+    sources,
+    problems,
+  };
+}
+
+function dedupeDestinations(ds: Destination[]): Destination[] {
+  const seen = new Set<string>();
+  return ds.filter((d) => {
+    const k = JSON.stringify([d.cidr, d.proto ?? null, d.ports ?? null]);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
