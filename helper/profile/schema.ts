@@ -1,0 +1,82 @@
+// JSON Schema (draft-07) for profile format v1. Published as schema/profile-v1.schema.json;
+// a unit test keeps that file identical to this object. Checks a schema cannot express
+// precisely (CIDR host bits, calendar dates, rule overlaps) live in validate.ts.
+
+import { ID_PATTERN, IFACE_PATTERN, PROFILE_SCHEMA } from '../../common/profile.js';
+
+const IPV4_CIDR = String.raw`(?:\d{1,3}\.){3}\d{1,3}/\d{1,2}`;
+const IPV6_CIDR = String.raw`[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*/\d{1,3}`;
+
+export const profileSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'tunnelgate profile v1',
+  type: 'object',
+  additionalProperties: false,
+  required: ['schema', 'id', 'version', 'mode', 'interfaces', 'userPrompts', 'rules'],
+  properties: {
+    schema: { const: PROFILE_SCHEMA },
+    id: { $ref: '#/definitions/id' },
+    version: { $ref: '#/definitions/version' },
+    mode: { $ref: '#/definitions/mode' },
+    interfaces: { type: 'array', minItems: 1, uniqueItems: true, items: { $ref: '#/definitions/iface' } },
+    userPrompts: { enum: ['allow', 'deny'] },
+    alwaysAllow: { type: 'array', items: { $ref: '#/definitions/destination' } },
+    rules: { type: 'array', items: { $ref: '#/definitions/rule' } },
+    expires: { $ref: '#/definitions/timestamp' },
+  },
+  definitions: {
+    id: { type: 'string', pattern: ID_PATTERN },
+    version: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+    mode: { enum: ['enforce', 'audit'] },
+    iface: { type: 'string', pattern: IFACE_PATTERN },
+    binaryPath: { type: 'string', pattern: String.raw`^(?!.*/\.\.?(?:/|\*?$))(?:(?:/[^/*\x00-\x1f]+)+(?:/?\*)?|/\*)$` },
+    scriptPath: { type: 'string', pattern: String.raw`^(?!.*/\.\.?(?:/|$))(?:/[^/*\x00-\x1f]+)+$` },
+    package: { type: 'string', maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.+-]*$' },
+    sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    cidr: { type: 'string', pattern: `^(?:${IPV4_CIDR}|${IPV6_CIDR})$` },
+    port: { type: 'integer', minimum: 1, maximum: 65535 },
+    timestamp: {
+      type: 'string',
+      pattern: String.raw`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$`,
+    },
+    destination: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['cidr'],
+      properties: {
+        cidr: { $ref: '#/definitions/cidr' },
+        ports: { type: 'array', minItems: 1, uniqueItems: true, items: { $ref: '#/definitions/port' } },
+        proto: { enum: ['tcp', 'udp'] },
+      },
+    },
+    binary: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        path: { $ref: '#/definitions/binaryPath' },
+        sha256: { $ref: '#/definitions/sha256' },
+        script: { $ref: '#/definitions/scriptPath' },
+        package: { $ref: '#/definitions/package' },
+      },
+      if: { properties: { path: true }, required: ['path'] },
+      then: { properties: { package: false } },
+      else: { properties: { package: true, sha256: false, script: false }, required: ['package'] },
+    },
+    rule: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id'],
+      properties: {
+        id: { $ref: '#/definitions/id' },
+        action: { enum: ['allow', 'deny'] },
+        binary: { $ref: '#/definitions/binary' },
+        kernel: { type: 'boolean' },
+        destinations: { type: 'array', minItems: 1, items: { $ref: '#/definitions/destination' } },
+        mode: { $ref: '#/definitions/mode' },
+      },
+      if: { properties: { kernel: { const: true } }, required: ['kernel'] },
+      then: { properties: { binary: false } },
+      else: { properties: { binary: true }, required: ['binary'] },
+    },
+  },
+};

@@ -1,0 +1,293 @@
+// Profile validation: JSON syntax, then the JSON Schema, then checks a schema cannot
+// express. Every mistake becomes one Problem naming the field it is about.
+
+import { Ajv } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import { PROFILE_SCHEMA } from '../../common/profile.js';
+import type { BinaryMatcher, Destination, Profile, ProfileRule } from '../../common/profile.js';
+import { cidrContains, parseCidr } from './cidr.js';
+import type { Cidr } from './cidr.js';
+import { scanJson } from './json-scan.js';
+import { formatProblems, joinIndex, joinKey } from './problem.js';
+import type { Problem } from './problem.js';
+import { profileSchema } from './schema.js';
+
+export { formatProblems };
+export type { Problem };
+
+export type ValidationResult =
+  | { ok: true; profile: Profile; warnings: string[] }
+  | { ok: false; problems: Problem[] };
+
+export interface ValidateOptions {
+  /** The instant `expires` is compared with (warning only). Default: now. */
+  now?: Date;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
+const checkSchema = ajv.compile<Profile>(profileSchema);
+
+/**
+ * Validate the text of a profile file. Problems and warnings never repeat the file name
+ * (callers prefix it; see formatProblems), so `_file` only documents the call site.
+ * Warnings are `path: message` lines for things that are legal but probably unintended.
+ */
+export function validateProfile(text: string, _file: string, options: ValidateOptions = {}): ValidationResult {
+  const syntax = scanJson(text);
+  if (syntax.length > 0) return { ok: false, problems: syntax };
+  const data: unknown = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+
+  if (isObject(data) && typeof data.schema === 'string' && data.schema !== PROFILE_SCHEMA) {
+    const message = `unsupported profile format ${JSON.stringify(data.schema)} (expected "${PROFILE_SCHEMA}")`;
+    return { ok: false, problems: [{ path: 'schema', message }] };
+  }
+  if (!checkSchema(data)) {
+    const problems = (checkSchema.errors ?? []).flatMap((e) => describeError(e, data) ?? []);
+    return { ok: false, problems: unique(problems) };
+  }
+  const { problems, warnings } = checkSemantics(data, options.now ?? new Date());
+  if (problems.length > 0) return { ok: false, problems };
+  const lines = warnings.map((w) => (w.path === '' ? w.message : `${w.path}: ${w.message}`));
+  return { ok: true, profile: data, warnings: lines };
+}
+
+// ---- schema errors → messages ------------------------------------------------------------
+
+const LEAF_MESSAGES: Record<string, string> = {
+  id: "must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit",
+  version: 'must be a positive integer',
+  'interfaces[]': "must be an interface name (1-15 letters, digits, '_', '.', '-'), optionally ending in '*'",
+  path: "must be an absolute path without '.' or '..' components, optionally ending in '*'",
+  script: "must be an absolute path without '.' or '..' components",
+  package: 'must be a Debian/RPM package name (letters, digits, and . _ + -)',
+  sha256: 'must be 64 lower-case hex characters',
+  cidr: 'must be an IPv4 or IPv6 CIDR such as 198.18.0.0/24 or fd00:7467::/64',
+  'ports[]': 'must be a port number from 1 to 65535',
+  expires: 'must be an RFC 3339 UTC timestamp such as 2027-06-30T00:00:00Z',
+};
+
+const EMPTY_MESSAGES: Record<string, string> = {
+  interfaces: 'must list at least one interface',
+  destinations: 'must list at least one destination (leave it out for the whole tunnel)',
+  ports: 'must list at least one port (leave it out for every port)',
+};
+
+const FORBIDDEN_MESSAGES: Record<string, string> = {
+  package: 'cannot be combined with path: name either a path or a package',
+  sha256: 'only applies to a path (a package is checked against the package database)',
+  script: 'only applies to a path naming an interpreter',
+  binary: 'a kernel rule has no binary',
+};
+
+const TYPE_MESSAGES: Record<string, string> = {
+  object: 'must be an object',
+  array: 'must be an array',
+  string: 'must be a string',
+  integer: 'must be an integer',
+  boolean: 'must be true or false',
+};
+
+function describeError(e: ErrorObject, root: unknown): Problem | undefined {
+  const { path, field } = locate(e.instancePath, root);
+  const params: Record<string, unknown> = e.params;
+  switch (e.keyword) {
+    case 'if':
+      return undefined; // the failing then/else branch reports the actual mistake
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      return { path: joinKey(path, key), message: unknownField(key, e.parentSchema) };
+    }
+    case 'required': {
+      const missing = String(params.missingProperty);
+      if (missing === 'package') return { path, message: 'must name either a path or a package' };
+      if (missing === 'binary') return { path, message: 'must have either a binary or kernel: true' };
+      return { path: joinKey(path, missing), message: 'missing required field' };
+    }
+    case 'false schema':
+      return { path, message: FORBIDDEN_MESSAGES[field] ?? 'not allowed here' };
+    case 'enum':
+      return { path, message: `must be ${orList(params.allowedValues)}` };
+    case 'const':
+      return { path, message: `must be ${JSON.stringify(params.allowedValue)}` };
+    case 'minItems':
+      return { path, message: EMPTY_MESSAGES[field] ?? 'must not be empty' };
+    case 'uniqueItems': {
+      const dup = Array.isArray(e.data) ? (e.data as unknown[])[Number(params.i)] : undefined;
+      return { path, message: `lists ${JSON.stringify(dup)} more than once` };
+    }
+  }
+  const leaf = LEAF_MESSAGES[field];
+  if (leaf !== undefined) return { path, message: leaf };
+  if (e.keyword === 'type') {
+    if (path === '') return { path, message: 'a profile must be a JSON object' };
+    return { path, message: TYPE_MESSAGES[String(params.type)] ?? `must be of type ${String(params.type)}` };
+  }
+  return { path, message: e.message ?? 'is invalid' };
+}
+
+/** Turn ajv's JSON pointer into `rules[2].binary`, and name the field for message lookup. */
+function locate(pointer: string, root: unknown): { path: string; field: string } {
+  let path = '';
+  let field = '';
+  let node = root;
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(node)) {
+      path = joinIndex(path, Number(seg));
+      field = `${field}[]`;
+      node = node[Number(seg)] as unknown;
+    } else {
+      path = joinKey(path, seg);
+      field = seg;
+      node = isObject(node) ? node[seg] : undefined;
+    }
+  }
+  return { path, field };
+}
+
+function unknownField(key: string, parentSchema: unknown): string {
+  const props = isObject(parentSchema) && isObject(parentSchema.properties) ? parentSchema.properties : {};
+  const close = Object.keys(props).find(
+    (k) => k.toLowerCase() === key.toLowerCase() || editDistance(k.toLowerCase(), key.toLowerCase()) <= 2,
+  );
+  return close === undefined ? 'unknown field' : `unknown field (did you mean "${close}"?)`;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const sub = (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      cur.push(Math.min(sub, (prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}
+
+function orList(values: unknown): string {
+  const items = (Array.isArray(values) ? values : []).map((v) => JSON.stringify(v));
+  return items.length <= 1 ? (items[0] ?? 'valid') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`;
+}
+
+// ---- checks after the schema passed ------------------------------------------------------
+
+const INTERPRETER =
+  /^(?:python[\d.]*|pypy[\d.]*|perl[\d.]*|ruby[\d.]*|node|nodejs|deno|bun|(?:ba|da|z|k|mk|c|tc)?sh|fish|pwsh|php[\d.]*|lua[\d.]*|luajit|tclsh[\d.]*|wish[\d.]*|Rscript|julia|guile[\d.]*|g?awk|mawk)$/;
+
+function checkSemantics(profile: Profile, now: Date): { problems: Problem[]; warnings: Problem[] } {
+  const problems: Problem[] = [];
+  const warnings: Problem[] = [];
+  const cidrs = new Map<Destination, Cidr>();
+  const checkDestinations = (path: string, dests: Destination[] | undefined): void => {
+    dests?.forEach((d, i) => {
+      const parsed = parseCidr(d.cidr);
+      if (parsed.ok) cidrs.set(d, parsed.cidr);
+      else problems.push({ path: joinKey(joinIndex(path, i), 'cidr'), message: parsed.message });
+    });
+  };
+
+  checkDestinations('alwaysAllow', profile.alwaysAllow);
+
+  const firstById = new Map<string, number>();
+  profile.rules.forEach((rule, i) => {
+    const at = `rules[${i}]`;
+    const first = firstById.get(rule.id);
+    if (first !== undefined) {
+      problems.push({ path: `${at}.id`, message: `duplicate rule id "${rule.id}" (also rules[${first}])` });
+    } else firstById.set(rule.id, i);
+    checkDestinations(`${at}.destinations`, rule.destinations);
+    const bin = rule.binary;
+    if (bin?.script !== undefined && bin.path !== undefined && !isInterpreter(bin.path)) {
+      problems.push({
+        path: `${at}.binary.script`,
+        message: `only applies when path is an interpreter (python, perl, ruby, node, bash, ...); ${bin.path} is not one`,
+      });
+    }
+    if (bin?.sha256 !== undefined && bin.path?.endsWith('*')) {
+      warnings.push({ path: `${at}.binary.sha256`, message: `one digest pins every binary matching ${bin.path}` });
+    }
+    if (bin?.sha256 !== undefined && rule.action === 'deny') {
+      warnings.push({ path: `${at}.binary.sha256`, message: 'a deny rule pinned to a digest misses every other build' });
+    }
+    if (bin?.path === '/*' && rule.action !== 'deny' && rule.destinations === undefined) {
+      warnings.push({ path: `${at}.binary.path`, message: 'allows every program through the whole tunnel' });
+    }
+  });
+
+  profile.rules.forEach((allow, i) => {
+    if ((allow.action ?? 'allow') !== 'allow') return;
+    profile.rules.forEach((deny, j) => {
+      if (deny.action !== 'deny' || deny.mode === 'audit' || !denyCovers(deny, allow, cidrs)) return;
+      problems.push({
+        path: `rules[${i}]`,
+        message: `allow rule "${allow.id}" can never match: deny rule "${deny.id}" (rules[${j}]) covers it`,
+      });
+    });
+  });
+
+  if (profile.expires !== undefined) {
+    const expires = parseUtcTimestamp(profile.expires);
+    if (expires === undefined) problems.push({ path: 'expires', message: 'is not a valid date and time' });
+    else if (expires <= now.getTime()) {
+      warnings.push({ path: 'expires', message: 'is in the past: this profile will not be in force' });
+    }
+  }
+  return { problems, warnings };
+}
+
+function isInterpreter(path: string): boolean {
+  const base = path.replace(/\*$/, '').split('/').pop() ?? '';
+  return INTERPRETER.test(base);
+}
+
+function denyCovers(deny: ProfileRule, allow: ProfileRule, cidrs: Map<Destination, Cidr>): boolean {
+  if ((deny.kernel === true) !== (allow.kernel === true)) return false;
+  if (deny.kernel !== true && !binaryCovers(deny.binary ?? {}, allow.binary ?? {})) return false;
+  if (deny.destinations === undefined) return true;
+  if (allow.destinations === undefined) return false;
+  return allow.destinations.every((a) => deny.destinations?.some((d) => destinationCovers(d, a, cidrs)));
+}
+
+function binaryCovers(deny: BinaryMatcher, allow: BinaryMatcher): boolean {
+  if (deny.package !== undefined || allow.package !== undefined) return deny.package === allow.package;
+  if (deny.sha256 !== undefined && deny.sha256 !== allow.sha256) return false;
+  if (deny.script !== undefined && deny.script !== allow.script) return false;
+  const d = deny.path ?? '';
+  const a = allow.path ?? '';
+  return d.endsWith('*') ? a.startsWith(d.slice(0, -1)) : d === a;
+}
+
+function destinationCovers(deny: Destination, allow: Destination, cidrs: Map<Destination, Cidr>): boolean {
+  const d = cidrs.get(deny);
+  const a = cidrs.get(allow);
+  if (d === undefined || a === undefined || !cidrContains(d, a)) return false;
+  if (deny.proto !== undefined && deny.proto !== allow.proto) return false;
+  return deny.ports === undefined || (allow.ports?.every((p) => deny.ports?.includes(p)) ?? false);
+}
+
+/** Milliseconds since the epoch, or undefined for an impossible date (2027-02-30, 25:00). */
+export function parseUtcTimestamp(text: string): number | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z$/.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const ms = Date.UTC(y, mo - 1, d, h, mi, s);
+  const t = new Date(ms);
+  const same =
+    t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d &&
+    t.getUTCHours() === h && t.getUTCMinutes() === mi && t.getUTCSeconds() === s;
+  return same ? ms + Math.floor(Number(m[7] ?? 0) * 1000) : undefined;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function unique(problems: Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.path}\0${p.message}`;
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
+}
