@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Caller, LaunchBeginParams, LaunchBeginResult, LaunchConfirmResult, StatusReport } from '../../common/api.js';
 import { ErrorCode } from '../../common/api.js';
+import type { ErrorCodeValue } from '../../common/api.js';
 import type { Policy } from '../../common/policy.js';
 import { decide, describe, needsHash } from '../policy/decide.js';
 import type { ProcessIdentity, Verdict } from '../policy/decide.js';
@@ -13,6 +14,7 @@ import type { CgroupTree } from '../kernel/cgroup.js';
 import { cgroupOfPid, moveToDir } from '../kernel/cgroup.js';
 import type { Nft } from '../kernel/nft.js';
 import type { HashCache } from '../kernel/proc.js';
+import type { ExecTracer } from '../native/index.js';
 import { readCmdline, readExe, readProc, startTimeOf } from '../kernel/proc.js';
 import { ApiError } from './errors.js';
 import type { EventSink } from './events.js';
@@ -44,11 +46,18 @@ export interface GateDeps {
   /** Interfaces present in this namespace now. */
   listInterfaces: () => Promise<string[]>;
   version: string;
+  /**
+   * Stops a launched program at its exec so it is verified before it runs. Without one
+   * (ptrace disabled on this machine) the program runs while it is verified, dropped,
+   * so its first packets may be lost and retransmitted.
+   */
+  tracer?: ExecTracer;
 }
 
 export class Gate {
   private policy: Policy | undefined;
   private readonly launches = new Map<string, Launch>();
+  private readonly confirming = new Set<string>();
   private readonly startedAt = new Date();
   private appliedAt: Date | undefined;
   private applyProblem: string | undefined;
@@ -172,6 +181,13 @@ export class Gate {
       throw ApiError(ErrorCode.NotAllowed, `${params.path} may not use the tunnel: ${verdict.reason}`);
     }
     const [stubCmdline, origin] = await Promise.all([readCmdline(params.pid), cgroupOfPid(params.pid, this.deps.cgroupMount)]);
+    if (this.deps.tracer) {
+      try {
+        this.deps.tracer.seize(params.pid);
+      } catch (e) {
+        throw ApiError(ErrorCode.Forbidden, `cannot hold process ${params.pid} for verification (is it being traced?): ${(e as Error).message}`);
+      }
+    }
     const id = randomBytes(8).toString('hex');
     const launch: Launch = {
       id,
@@ -184,14 +200,25 @@ export class Gate {
       stub: { exe: proc.exe, cmdline: stubCmdline.join('\0') },
       state: 'pending',
     };
-    await this.serial(async () => {
-      const { cgroups, nft } = this.deps;
-      await cgroups.ensure(launch.rel);
-      // Pending in the table before the process is in the cgroup: nothing can slip through.
-      await nft.apply(renderPendingChange('add', cgroups.layout.nftPath, [launch.rel]));
-      this.launches.set(id, launch);
-      await cgroups.move(params.pid, launch.rel);
-    });
+    try {
+      await this.serial(async () => {
+        const { cgroups, nft } = this.deps;
+        await cgroups.ensure(launch.rel);
+        // Pending in the table before the process is in the cgroup: nothing can slip through.
+        await nft.apply(renderPendingChange('add', cgroups.layout.nftPath, [launch.rel]));
+        this.launches.set(id, launch);
+        await cgroups.move(params.pid, launch.rel);
+      });
+    } catch (e) {
+      this.release(launch);
+      throw e;
+    }
+    // A caller that never confirms does not leave its process held (or a zombie) behind.
+    setTimeout(() => {
+      if (launch.state !== 'pending' || this.confirming.has(launch.id)) return;
+      launch.state = 'refused';
+      if (this.deps.tracer?.pollExec(launch.pid) !== 'exited') this.release(launch);
+    }, 2 * EXEC_DEADLINE_MS).unref();
     return { launchId: id, rule: launch.rule };
   }
 
@@ -202,39 +229,69 @@ export class Gate {
     if (!launch || (caller.uid !== 0 && launch.uid !== caller.uid)) {
       throw ApiError(ErrorCode.NotFound, `no launch ${launchId} of this user`);
     }
-    if (launch.state !== 'pending') throw ApiError(ErrorCode.Forbidden, `launch ${launchId} is already ${launch.state}`);
+    if (launch.state !== 'pending' || this.confirming.has(launchId)) {
+      throw ApiError(ErrorCode.Forbidden, `launch ${launchId} is already ${launch.state === 'pending' ? 'being confirmed' : launch.state}`);
+    }
+    this.confirming.add(launchId);
+    try {
+      const exe = await this.waitForExec(launch);
+      const verdict = await this.verdictFor(policy, launch.pid).catch((e: Error) => ({ allow: false as const, reason: e.message }));
+      const others = (await this.deps.cgroups.procs(launch.rel)).filter((p) => p !== launch.pid);
+      let reason: string | undefined;
+      if (!verdict.allow) reason = verdict.reason;
+      else if (verdict.rule.key !== launch.rule) reason = `it is allowed by ${describe(verdict.rule)}, not by the rule it was launched for`;
+      else if (others.length) reason = `the launch started other processes before its program (${others.join(', ')})`;
+      if (reason !== undefined) {
+        launch.state = 'refused';
+        this.deps.events.emit({ type: 'launch.refused', uid: launch.uid, pid: launch.pid, path: exe, reason });
+        throw ApiError(ErrorCode.NotAllowed, `${exe} may not use the tunnel: ${reason}`);
+      }
+      await this.serial(async () => {
+        await this.deps.nft.apply(renderPendingChange('delete', this.deps.cgroups.layout.nftPath, [launch.rel]));
+        launch.state = 'admitted';
+      });
+      this.deps.events.emit({ type: 'launch.admitted', uid: launch.uid, pid: launch.pid, path: exe, rule: launch.rule });
+      return { rule: launch.rule, exe };
+    } finally {
+      this.confirming.delete(launchId);
+      this.release(launch);
+    }
+  }
+
+  /**
+   * The program the launched process runs after its exec. With a tracer the process is
+   * stopped there until release(); without one, /proc is polled until exe or cmdline change.
+   */
+  private async waitForExec(launch: Launch): Promise<string> {
     const deadline = Date.now() + EXEC_DEADLINE_MS;
-    let exe: string;
+    const refuse = (code: ErrorCodeValue, why: string): never => {
+      launch.state = 'refused';
+      throw ApiError(code, why);
+    };
     for (;;) {
-      if ((await startTimeOf(launch.pid)) !== launch.startTime) {
-        launch.state = 'refused';
-        throw ApiError(ErrorCode.NotFound, `process ${launch.pid} exited before it was admitted`);
+      if ((await startTimeOf(launch.pid)) !== launch.startTime) refuse(ErrorCode.NotFound, `process ${launch.pid} exited before it was admitted`);
+      if (this.deps.tracer) {
+        const s = this.deps.tracer.pollExec(launch.pid);
+        if (s === 'exited') refuse(ErrorCode.NotFound, `process ${launch.pid} exited before it was admitted`);
+        if (s === 'exec') return (await readExe(launch.pid)).exe;
+      } else {
+        const now = await readExe(launch.pid).catch(() => undefined);
+        const cmdline = (await readCmdline(launch.pid).catch(() => [])).join('\0');
+        if (now && (now.exe !== launch.stub.exe || cmdline !== launch.stub.cmdline)) return now.exe;
       }
-      const now = await readExe(launch.pid).catch(() => undefined);
-      const cmdline = (await readCmdline(launch.pid).catch(() => [])).join('\0');
-      if (now && (now.exe !== launch.stub.exe || cmdline !== launch.stub.cmdline)) {
-        exe = now.exe;
-        break;
-      }
-      if (Date.now() > deadline) {
-        launch.state = 'refused';
-        throw ApiError(ErrorCode.NotAllowed, `process ${launch.pid} did not start its program within ${EXEC_DEADLINE_MS} ms`);
-      }
+      if (Date.now() > deadline) refuse(ErrorCode.NotAllowed, `process ${launch.pid} did not start its program within ${EXEC_DEADLINE_MS} ms`);
       await sleep(1);
     }
-    const verdict = await this.verdictFor(policy, launch.pid).catch((e: Error) => ({ allow: false as const, reason: e.message }));
-    if (!verdict.allow || verdict.rule.key !== launch.rule) {
-      launch.state = 'refused';
-      const reason = verdict.allow ? `it is allowed by ${describe(verdict.rule)}, not by the rule it was launched for` : verdict.reason;
-      this.deps.events.emit({ type: 'launch.refused', uid: launch.uid, pid: launch.pid, path: exe, reason });
-      throw ApiError(ErrorCode.NotAllowed, `${exe} may not use the tunnel: ${reason}`);
+  }
+
+  /** Let a held process go on (admitted or not: a refused one stays dropped). */
+  private release(launch: Launch): void {
+    if (!this.deps.tracer) return;
+    try {
+      this.deps.tracer.detach(launch.pid);
+    } catch {
+      // already gone
     }
-    await this.serial(async () => {
-      await this.deps.nft.apply(renderPendingChange('delete', this.deps.cgroups.layout.nftPath, [launch.rel]));
-      launch.state = 'admitted';
-    });
-    this.deps.events.emit({ type: 'launch.admitted', uid: launch.uid, pid: launch.pid, path: exe, rule: launch.rule });
-    return { rule: launch.rule, exe };
   }
 
   /** Forget launches whose processes are gone, and remove their empty cgroups. */

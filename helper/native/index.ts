@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 
 interface Native {
   peerCred(fd: number): { pid: number; uid: number; gid: number };
+  ptraceSeize(pid: number): void;
+  ptracePollExec(pid: number): 'exec' | 'exited' | 'running';
+  ptraceDetach(pid: number): void;
 }
 
 function packageRoot(): string {
@@ -32,3 +35,16 @@ function native(): Native {
 export function peerCred(fd: number): { pid: number; uid: number; gid: number } {
   return native().peerCred(fd);
 }
+
+/** Holds a launched program at its exec until it is verified (see native.c). */
+export interface ExecTracer {
+  seize(pid: number): void;
+  pollExec(pid: number): 'exec' | 'exited' | 'running';
+  detach(pid: number): void;
+}
+
+export const ptraceTracer: ExecTracer = {
+  seize: (pid) => native().ptraceSeize(pid),
+  pollExec: (pid) => native().ptracePollExec(pid),
+  detach: (pid) => native().ptraceDetach(pid),
+};

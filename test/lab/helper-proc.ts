@@ -1,0 +1,138 @@
+// Runs the real helper inside a lab's workstation namespace, with its own etc, state
+// and run directories and its own cgroup subtree, and the real CLI against it.
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Result, ResultPromise } from 'execa';
+import type { Lab } from './lab.js';
+
+export function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+}
+
+/** The built CLI (`npm run build`); tests run the same file users run. */
+export const CLI = path.join(packageRoot(), 'dist', 'helper', 'cli', 'main.js');
+
+export interface CliOptions {
+  /** Run as this uid/gid (setpriv), e.g. an unprivileged user made up by the test. */
+  uid?: number;
+  timeout?: number;
+  input?: string;
+}
+
+export interface HelperHandle {
+  readonly dir: string;
+  readonly etc: string;
+  readonly state: string;
+  readonly run: string;
+  readonly cgroupRoot: string;
+  readonly pid: number;
+  writeProfile(name: string, profile: unknown): string;
+  /** `tunnelgate ARGS…` in the workstation namespace; never rejects. */
+  cli(args: readonly string[], opts?: CliOptions): Promise<Result>;
+  /** The helper's output so far (its event lines). */
+  output(): string;
+  /** Send a signal to the helper process (by its PID) and wait for it to end. */
+  kill(signal: NodeJS.Signals): Promise<void>;
+  /** Start a helper again on the same directories (after kill). */
+  restart(): Promise<void>;
+  /** Stop the helper, remove its table and cgroups, and its directories. */
+  cleanup(): Promise<void>;
+}
+
+export interface StartOptions {
+  profiles?: Record<string, unknown>;
+  log?: (line: string) => void;
+}
+
+export async function startHelper(lab: Lab, opts: StartOptions = {}): Promise<HelperHandle> {
+  const dir = mkdtempSync('/tmp/tg-helper-');
+  chmodSync(dir, 0o755);
+  const etc = path.join(dir, 'etc');
+  const state = path.join(dir, 'state');
+  const run = path.join(dir, 'run');
+  mkdirSync(path.join(etc, 'profiles.d'), { recursive: true });
+  const cgroupRoot = `tg-test-${lab.id}-${randomBytes(2).toString('hex')}`;
+  const flags = ['--etc', etc, '--state', state, '--run', run, '--cgroup-root', cgroupRoot];
+
+  const writeProfile = (name: string, profile: unknown) => {
+    const file = path.join(etc, 'profiles.d', name.endsWith('.json') ? name : `${name}.json`);
+    // Written aside and renamed, as config management does: the helper never reads half a file.
+    const tmp = path.join(dir, `.${path.basename(file)}.tmp`);
+    writeFileSync(tmp, typeof profile === 'string' ? profile : `${JSON.stringify(profile, null, 2)}\n`);
+    renameSync(tmp, file);
+    return file;
+  };
+  for (const [name, p] of Object.entries(opts.profiles ?? {})) writeProfile(name, p);
+
+  let out = '';
+  let proc: ResultPromise<{ all: true; reject: false }> | undefined;
+
+  const cli = async (args: readonly string[], o: CliOptions = {}): Promise<Result> => {
+    const base = ['node', CLI, ...args];
+    const cmd = o.uid === undefined ? base : ['setpriv', `--reuid=${o.uid}`, `--regid=${o.uid}`, '--clear-groups', ...base];
+    const withRun = args[0] === 'helper' ? cmd : injectRun(cmd, run);
+    return (await lab.exec('ws', withRun[0] as string, withRun.slice(1), {
+      reject: false,
+      timeout: o.timeout ?? 20_000,
+      ...(o.input !== undefined ? { input: o.input } : {}),
+    })) as Result;
+  };
+
+  const start = async () => {
+    proc = lab.spawn('ws', 'node', [CLI, 'helper', ...flags], { all: true, reject: false });
+    proc.all?.on('data', (d: Buffer) => {
+      out += d.toString();
+      opts.log?.(d.toString().trimEnd());
+    });
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const r = await cli(['status', '--json']);
+      if (r.stdout && JSON.parse(String(r.stdout)).state !== 'down') return;
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`helper did not come up: exit ${proc.exitCode}\n${out}\n${String(r.stdout)} ${String(r.stderr)}`);
+      }
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  };
+
+  const kill = async (signal: NodeJS.Signals) => {
+    if (!proc || proc.pid === undefined || proc.exitCode !== null) return;
+    process.kill(proc.pid, signal);
+    await proc;
+  };
+
+  await start().catch(async (e) => {
+    await kill('SIGKILL').catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  });
+
+  return {
+    dir, etc, state, run, cgroupRoot,
+    get pid() {
+      return proc?.pid ?? -1;
+    },
+    writeProfile,
+    cli,
+    output: () => out,
+    kill,
+    restart: start,
+    async cleanup() {
+      await kill('SIGTERM').catch(() => undefined);
+      await cli(['helper', '--uninstall-rules', ...flags]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Put `--run DIR` right after the subcommand (and its sub-subcommand for `profile …`). */
+function injectRun(cmd: string[], run: string): string[] {
+  const i = cmd.findIndex((a) => a.endsWith('main.js'));
+  const sub = cmd[i + 1];
+  if (sub === undefined || sub === 'profile') return cmd;
+  return [...cmd.slice(0, i + 2), '--run', run, ...cmd.slice(i + 2)];
+}
