@@ -1,0 +1,175 @@
+// What the helper remembers about profiles across restarts, in its state dir (0700, root):
+//
+//   profile-versions.json        highest version in force per profile id (rollback protection)
+//   profiles-last-good/KEY.json  the last copy in force of each source (exact bytes, signature,
+//                                and for the remote pull its ETag), the fallback when the
+//                                source is later broken, also after a restart
+//
+// Every write is atomic (temp file, fsync, rename, fsync of the directory): a crash leaves
+// the old or the new file, never half of one. A copy read back is checked again (signature,
+// schema, version) like any other before it is used.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { GoodCopy, VersionRecord } from './sources.js';
+
+export const VERSIONS_FILE = 'profile-versions.json';
+export const LAST_GOOD_DIR = 'profiles-last-good';
+const FORMAT = 1;
+
+/** Write `data` to `file` so that readers see the old or the new contents, also after a crash. */
+export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
+  const dir = dirname(file);
+  const tmp = join(dir, `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await syncDir(dir);
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+interface StoredCopy {
+  format: number;
+  key: string;
+  file: string;
+  profileId: string;
+  version: number;
+  rules: number;
+  sha256: string;
+  signedBy?: string;
+  etag?: string;
+  savedAt: string;
+  /** base64 of the exact bytes and of the signature file. */
+  bytes: string;
+  sig?: string;
+}
+
+export interface StoredState {
+  versions: Map<string, VersionRecord>;
+  lastGood: Map<string, GoodCopy>;
+  /** `PATH: message` for whatever could not be read back. */
+  problems: string[];
+}
+
+export class ProfileStore {
+  constructor(readonly stateDir: string) {}
+
+  get versionsFile(): string {
+    return join(this.stateDir, VERSIONS_FILE);
+  }
+
+  get lastGoodDir(): string {
+    return join(this.stateDir, LAST_GOOD_DIR);
+  }
+
+  private copyFile(key: string): string {
+    return join(this.lastGoodDir, `${encodeURIComponent(key)}.json`);
+  }
+
+  async read(): Promise<StoredState> {
+    const state: StoredState = { versions: new Map(), lastGood: new Map(), problems: [] };
+    try {
+      const doc = JSON.parse(await readFile(this.versionsFile, 'utf8')) as { format?: unknown; profiles?: unknown };
+      if (doc.format !== FORMAT || !isRecord(doc.profiles)) throw new Error('unknown format');
+      for (const [id, r] of Object.entries(doc.profiles)) {
+        if (isRecord(r) && Number.isSafeInteger(r.version) && typeof r.sha256 === 'string' && typeof r.since === 'string') {
+          state.versions.set(id, { version: r.version as number, sha256: r.sha256, since: r.since });
+        } else state.problems.push(`${this.versionsFile}: entry ${JSON.stringify(id)} is malformed and ignored`);
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        state.problems.push(`${this.versionsFile}: cannot read (${(e as Error).message}); rollback protection rests on the last good copies until it is rewritten`);
+      }
+    }
+    let names: string[] = [];
+    try {
+      names = (await readdir(this.lastGoodDir)).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') state.problems.push(`${this.lastGoodDir}: cannot read (${(e as Error).message})`);
+    }
+    for (const name of names.sort()) {
+      const path = join(this.lastGoodDir, name);
+      try {
+        const s = JSON.parse(await readFile(path, 'utf8')) as StoredCopy;
+        if (s.format !== FORMAT || typeof s.key !== 'string' || typeof s.bytes !== 'string' || typeof s.profileId !== 'string') {
+          throw new Error('unknown format');
+        }
+        if (this.copyFile(s.key) !== path) throw new Error(`names source ${s.key}, not the one its file name says`);
+        const copy: GoodCopy = {
+          key: s.key,
+          file: s.file,
+          bytes: Buffer.from(s.bytes, 'base64'),
+          ...(s.sig !== undefined ? { sig: Buffer.from(s.sig, 'base64') } : {}),
+          profileId: s.profileId,
+          version: s.version,
+          rules: s.rules,
+          sha256: s.sha256,
+          ...(s.signedBy !== undefined ? { signedBy: s.signedBy } : {}),
+          ...(s.etag !== undefined ? { etag: s.etag } : {}),
+          savedAt: s.savedAt,
+        };
+        state.lastGood.set(copy.key, copy);
+        // The copies were in force, so their versions are floors too (the versions file may be lost).
+        const floor = state.versions.get(copy.profileId);
+        if (!floor || floor.version < copy.version) {
+          state.versions.set(copy.profileId, { version: copy.version, sha256: copy.sha256, since: copy.savedAt });
+        }
+      } catch (e) {
+        state.problems.push(`${path}: cannot use this last good copy (${(e as Error).message})`);
+      }
+    }
+    return state;
+  }
+
+  async writeVersions(versions: ReadonlyMap<string, VersionRecord>): Promise<void> {
+    await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    const profiles = Object.fromEntries([...versions.entries()].sort(([a], [b]) => a.localeCompare(b)));
+    await writeFileAtomic(this.versionsFile, `${JSON.stringify({ format: FORMAT, profiles }, null, 2)}\n`);
+  }
+
+  async writeGood(copy: GoodCopy): Promise<void> {
+    await mkdir(this.lastGoodDir, { recursive: true, mode: 0o700 });
+    const stored: StoredCopy = {
+      format: FORMAT,
+      key: copy.key,
+      file: copy.file,
+      profileId: copy.profileId,
+      version: copy.version,
+      rules: copy.rules,
+      sha256: copy.sha256,
+      ...(copy.signedBy !== undefined ? { signedBy: copy.signedBy } : {}),
+      ...(copy.etag !== undefined ? { etag: copy.etag } : {}),
+      savedAt: copy.savedAt,
+      bytes: copy.bytes.toString('base64'),
+      ...(copy.sig ? { sig: copy.sig.toString('base64') } : {}),
+    };
+    await writeFileAtomic(this.copyFile(copy.key), `${JSON.stringify(stored, null, 2)}\n`);
+  }
+
+  async removeGood(key: string): Promise<void> {
+    await rm(this.copyFile(key), { force: true });
+    await syncDir(this.lastGoodDir).catch(() => undefined);
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
