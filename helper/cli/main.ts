@@ -2,11 +2,14 @@
 // `tunnelgate`: the helper itself (`tunnelgate helper`) and its client commands.
 // Exit codes: 0 ok, 1 failure or deny, 2 usage error, 126 not allowed to use the tunnel.
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { HelperClient, HelperError, HelperUnavailable } from '../../common/node/client.js';
 import { resolvePaths } from '../daemon/config.js';
 import { runHelper, uninstallRules } from '../daemon/helper.js';
 import { VERSION } from '../daemon/version.js';
+import { DEFAULT_KEY_NAME, encodeSignature, keygen, sign } from '../profile/signing.js';
+import { writeFileAtomic } from '../profile/store.js';
 import { formatProblems, validateProfile } from '../profile/validate.js';
 import { formatList, formatStatus } from './format.js';
 import { LaunchError, runWithTunnel } from './launch.js';
@@ -115,6 +118,32 @@ export function buildProgram(): Command {
       }
       for (const w of v.warnings) console.error(`${file}: warning: ${w}`);
       console.log(`${file}: ok (profile ${v.profile.id} version ${v.profile.version}, ${v.profile.rules.length} rules)`);
+    });
+  profile
+    .command('keygen')
+    .description('make an ed25519 key pair: NAME.key (private, 0600) and NAME.pub (for trusted-keys/)')
+    .requiredOption('--out <dir>', 'directory to write the key pair into')
+    .option('--name <name>', 'file name of the pair', DEFAULT_KEY_NAME)
+    .action(async (o: { out: string; name: string }) => {
+      const k = await keygen(o.out, o.name);
+      console.log(`private key: ${k.privateKeyPath} (keep it off the workstations)`);
+      console.log(`public key:  ${k.publicKeyPath} (install it in trusted-keys/ on each workstation)`);
+    });
+  profile
+    .command('sign')
+    .description('write FILE.sig, an ed25519 signature of the exact bytes of FILE')
+    .argument('<file>')
+    .requiredOption('--key <key>', 'private key file (from profile keygen)')
+    .action(async (file: string, o: { key: string }) => {
+      const [bytes, keyPem] = await Promise.all([readFile(file), readFile(o.key, 'utf8')]);
+      const v = validateProfile(bytes.toString('utf8'), file);
+      if (!v.ok) {
+        for (const line of formatProblems(file, v.problems)) console.error(line);
+        console.error(`${file}: not signed: fix the problems first`);
+        throw new ExitCode(1);
+      }
+      await writeFileAtomic(`${file}.sig`, encodeSignature(sign(bytes, keyPem)), 0o644);
+      console.log(`${file}.sig: signed profile ${v.profile.id} version ${v.profile.version}`);
     });
 
   return program;
