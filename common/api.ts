@@ -11,7 +11,7 @@ export const API_SOCKET_NAME = 'api.sock';
 export const MAX_MESSAGE_BYTES = 256 * 1024;
 
 export type GateState = 'enforcing' | 'audit' | 'degraded' | 'down';
-export type Mechanism = 'cgroup2';
+export type Mechanism = 'net_cls';
 
 export interface InterfaceStatus {
   /** Name or trailing-`*` pattern from the policy. */
@@ -24,7 +24,7 @@ export interface StatusReport {
   state: GateState;
   mode: Mode;
   mechanism: Mechanism;
-  /** Where the rule cgroups live, e.g. /sys/fs/cgroup/unified/tunnelgate. */
+  /** Where the rule cgroups live, e.g. /sys/fs/cgroup/net_cls/tunnelgate. */
   cgroupDir: string;
   interfaces: InterfaceStatus[];
   /** Rules in the effective policy (allow and deny). */

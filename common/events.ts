@@ -6,7 +6,7 @@ export type GateEvent =
   | { type: 'helper.stopping'; signal: string }
   | { type: 'policy.applied'; rules: number; mode: Mode; problems: string[] }
   | { type: 'policy.failed'; reason: string }
-  | { type: 'gate.adopted'; launches: number }
+  | { type: 'gate.adopted'; kept: number; released: number }
   | { type: 'launch.admitted'; uid: number; pid: number; path: string; rule: string }
   | { type: 'launch.refused'; uid: number; pid?: number; path: string; reason: string }
   | { type: 'api.refused'; uid: number; pid: number; method: string; reason: string }

@@ -1,25 +1,24 @@
-// The gate: owns the table and the cgroup subtree, and admits processes into rules.
-// Decisions come from helper/policy (pure), text from helper/ruleset (pure); this
-// class sequences the I/O and keeps the last good state when anything fails.
-import { randomBytes } from 'node:crypto';
+// The gate: owns the table and the net_cls subtree, and admits processes into rules.
+// Decisions come from helper/policy (pure), text from helper/ruleset (pure); this class
+// sequences the I/O and keeps the last good state when anything fails.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Caller, LaunchBeginParams, LaunchBeginResult, LaunchConfirmResult, StatusReport } from '../../common/api.js';
+import { randomBytes } from 'node:crypto';
+import type { Caller, ErrorCodeValue, LaunchBeginParams, LaunchBeginResult, LaunchConfirmResult, StatusReport } from '../../common/api.js';
 import { ErrorCode } from '../../common/api.js';
-import type { ErrorCodeValue } from '../../common/api.js';
 import type { Policy } from '../../common/policy.js';
 import { decide, describe, needsHash } from '../policy/decide.js';
 import type { ProcessIdentity, Verdict } from '../policy/decide.js';
-import { processAllowRules, renderPendingChange, renderTable } from '../ruleset/render.js';
-import type { CgroupTree } from '../kernel/cgroup.js';
-import { cgroupOfPid, moveToDir } from '../kernel/cgroup.js';
+import { processAllowRules, renderListeners, renderTable } from '../ruleset/render.js';
+import type { NetClsTree } from '../kernel/netcls.js';
+import { classid } from '../kernel/netcls.js';
 import type { Nft } from '../kernel/nft.js';
 import type { HashCache } from '../kernel/proc.js';
-import type { ExecTracer } from '../native/index.js';
 import { readCmdline, readExe, readProc, startTimeOf } from '../kernel/proc.js';
+import type { Listener } from '../kernel/sockets.js';
+import type { ExecTracer } from '../native/index.js';
 import { ApiError } from './errors.js';
 import type { EventSink } from './events.js';
 
-const LAUNCH_PREFIX = 'l-';
 /** How long confirm waits for the launched process to exec its program. */
 const EXEC_DEADLINE_MS = 5_000;
 
@@ -29,35 +28,36 @@ interface Launch {
   startTime: string;
   uid: number;
   rule: string;
-  /** `<rule key>/l-<id>` inside the subtree. */
-  rel: string;
-  /** Where the process was before (absolute cgroup v2 dir), to return it on revocation. */
-  origin?: string;
   stub: { exe: string; cmdline: string };
   state: 'pending' | 'admitted' | 'refused';
 }
 
 export interface GateDeps {
   nft: Nft;
-  cgroups: CgroupTree;
-  cgroupMount: string;
+  cgroups: NetClsTree;
+  /** The major number of every classid we hand out. */
+  classidMajor: number;
   hashes: HashCache;
   events: EventSink;
   /** Interfaces present in this namespace now. */
   listInterfaces: () => Promise<string[]>;
+  /** Ports these processes listen on (helper/kernel/sockets.ts). */
+  listeningPorts: (pids: readonly number[]) => Promise<Listener[]>;
   version: string;
   /**
    * Stops a launched program at its exec so it is verified before it runs. Without one
-   * (ptrace disabled on this machine) the program runs while it is verified, dropped,
-   * so its first packets may be lost and retransmitted.
+   * (ptrace forbidden on this machine) the program runs unadmitted while it is verified,
+   * so its first packets are dropped and go through on retransmission.
    */
   tracer?: ExecTracer;
 }
 
 export class Gate {
   private policy: Policy | undefined;
+  /** Classid of each rule cgroup, by rule key (the cgroup's name). */
+  private readonly classids = new Map<string, number>();
+  private listeners: Listener[] = [];
   private readonly launches = new Map<string, Launch>();
-  private readonly confirming = new Set<string>();
   private readonly startedAt = new Date();
   private appliedAt: Date | undefined;
   private applyProblem: string | undefined;
@@ -77,16 +77,16 @@ export class Gate {
   }
 
   /**
-   * Put a policy in force: create the rule cgroups it needs, then replace the table in
-   * one transaction. On failure the previous table stays as it was, and the error is
-   * reported; the gate never opens because a policy could not be applied.
+   * Put a policy in force: create the rule cgroups it needs, replace the table in one
+   * transaction, then take processes out of rules that are gone. On failure the previous
+   * table stays as it was and the error is reported; the gate never opens because a
+   * policy could not be applied.
    */
   setPolicy(policy: Policy): Promise<void> {
     return this.serial(async () => {
       try {
-        await this.deps.cgroups.ensure();
-        for (const r of processAllowRules(policy)) await this.deps.cgroups.ensure(r.key);
-        await this.deps.nft.apply(this.render(policy));
+        await this.ensureRuleCgroups(policy);
+        await this.deps.nft.apply(renderTable({ policy, classids: this.classids, listeners: this.listeners }));
         this.policy = policy;
         this.appliedAt = new Date();
         this.applyProblem = undefined;
@@ -96,49 +96,61 @@ export class Gate {
         this.deps.events.emit({ type: 'policy.failed', reason: this.applyProblem });
         throw e;
       }
+      // Revoked rules: the new table already refuses their classids; now give the
+      // processes back (classid 0) and remove the cgroups.
+      await this.retireRemovedRules(policy);
     });
   }
 
-  private render(policy: Policy): string {
-    const pending = [...this.launches.values()].filter((l) => l.state !== 'admitted').map((l) => l.rel);
-    return renderTable({ policy, cgroups: this.deps.cgroups.layout, pending });
+  private async ensureRuleCgroups(policy: Policy): Promise<void> {
+    const { cgroups, classidMajor } = this.deps;
+    await cgroups.ensure();
+    const used = new Set([...this.classids.values()].map((c) => c & 0xffff));
+    for (const r of processAllowRules(policy)) {
+      if (this.classids.has(r.key)) continue;
+      let minor = 1;
+      while (used.has(minor)) minor++;
+      if (minor > 0xffff) throw new Error('more than 65535 rule cgroups');
+      used.add(minor);
+      const id = classid(classidMajor, minor);
+      await cgroups.ensure(r.key);
+      await cgroups.writeClassid(r.key, id);
+      this.classids.set(r.key, id);
+    }
+  }
+
+  private async retireRemovedRules(policy: Policy): Promise<void> {
+    const keep = new Set(processAllowRules(policy).map((r) => r.key));
+    for (const key of [...this.classids.keys()]) {
+      if (keep.has(key)) continue;
+      for (const pid of await this.deps.cgroups.procs(key)) await this.deps.cgroups.release(pid);
+      if (await this.deps.cgroups.remove(key)) this.classids.delete(key);
+    }
   }
 
   /**
-   * After a restart: rebuild what was admitted from the cgroups themselves. Each launch
-   * cgroup is admitted again only if every process in it still runs a binary its rule
-   * allows; anything else is rendered as pending (dropped). Runs before the first apply,
-   * and the old table stays in force until then, so there is no open moment.
+   * After a restart: take over the rule cgroups a previous helper left, and re-check every
+   * process in them against the policy about to be applied. A process its rule no longer
+   * allows is given back at once (its sockets lose the classid). The previous table stays
+   * in force until the first apply, so there is no open moment.
    */
   async adopt(policy: Policy): Promise<void> {
-    for (const rule of await this.deps.cgroups.children()) {
-      for (const child of await this.deps.cgroups.children(rule)) {
-        if (!child.startsWith(LAUNCH_PREFIX)) continue;
-        const rel = `${rule}/${child}`;
-        const pids = await this.deps.cgroups.procs(rel);
-        if (!pids.length) {
-          await this.deps.cgroups.remove(rel);
-          continue;
+    let kept = 0;
+    let released = 0;
+    for (const key of await this.deps.cgroups.children()) {
+      const id = await this.deps.cgroups.readClassid(key).catch(() => 0);
+      if (id) this.classids.set(key, id);
+      for (const pid of await this.deps.cgroups.procs(key)) {
+        const v = await this.verdictFor(policy, pid).catch(() => undefined);
+        if (v?.allow && v.rule.key === key) {
+          kept++;
+        } else {
+          await this.deps.cgroups.release(pid);
+          released++;
         }
-        let ok = true;
-        for (const pid of pids) {
-          const v = await this.verdictFor(policy, pid).catch(() => undefined);
-          if (!v?.allow || v.rule.key !== rule) ok = false;
-        }
-        const pid = pids[0] as number;
-        this.launches.set(child.slice(LAUNCH_PREFIX.length), {
-          id: child.slice(LAUNCH_PREFIX.length),
-          pid,
-          startTime: (await startTimeOf(pid)) ?? '',
-          uid: -1,
-          rule,
-          rel,
-          stub: { exe: '', cmdline: '' },
-          state: ok ? 'admitted' : 'refused',
-        });
       }
     }
-    this.deps.events.emit({ type: 'gate.adopted', launches: this.launches.size });
+    this.deps.events.emit({ type: 'gate.adopted', kept, released });
   }
 
   async verdictFor(policy: Policy, pid: number): Promise<Verdict> {
@@ -154,10 +166,9 @@ export class Gate {
   }
 
   /**
-   * Step 1 of `tunnelgate run`: the caller's child, still a stub that has not exec'd
-   * the program, is placed in a fresh launch cgroup under the rule its intended
-   * program falls under. The launch cgroup is pending (dropped) until step 2 has seen
-   * the program the kernel actually runs.
+   * Step 1 of `tunnelgate run`: the caller's child, a stub that has not exec'd the
+   * program yet, is held (ptrace) so that its exec can be verified before the program
+   * runs. Nothing is admitted here.
    */
   async launchBegin(caller: Caller, params: LaunchBeginParams): Promise<LaunchBeginResult> {
     const policy = this.requirePolicy();
@@ -170,17 +181,15 @@ export class Gate {
     if (proc.ppid !== caller.pid) {
       throw ApiError(ErrorCode.Forbidden, `process ${params.pid} is not a child of the calling process ${caller.pid}`);
     }
-    // The intended program picks the rule; it is verified against the kernel in step 2.
+    // The intended program picks the rule; step 2 checks it against what the kernel runs.
     const intended: ProcessIdentity = { exe: params.path, exeDeleted: false, uid: proc.uid };
-    if (needsHash(policy, params.path)) {
-      intended.sha256 = await this.deps.hashes.sha256(params.path).catch(() => undefined);
-    }
+    if (needsHash(policy, params.path)) intended.sha256 = await this.deps.hashes.sha256(params.path).catch(() => undefined);
     const verdict = decide(policy, intended);
     if (!verdict.allow) {
       this.deps.events.emit({ type: 'launch.refused', uid: proc.uid, path: params.path, reason: verdict.reason });
       throw ApiError(ErrorCode.NotAllowed, `${params.path} may not use the tunnel: ${verdict.reason}`);
     }
-    const [stubCmdline, origin] = await Promise.all([readCmdline(params.pid), cgroupOfPid(params.pid, this.deps.cgroupMount)]);
+    const stubCmdline = await readCmdline(params.pid);
     if (this.deps.tracer) {
       try {
         this.deps.tracer.seize(params.pid);
@@ -188,41 +197,34 @@ export class Gate {
         throw ApiError(ErrorCode.Forbidden, `cannot hold process ${params.pid} for verification (is it being traced?): ${(e as Error).message}`);
       }
     }
-    const id = randomBytes(8).toString('hex');
     const launch: Launch = {
-      id,
+      id: randomBytes(8).toString('hex'),
       pid: params.pid,
       startTime: proc.startTime,
       uid: proc.uid,
       rule: verdict.rule.key,
-      rel: `${verdict.rule.key}/${LAUNCH_PREFIX}${id}`,
-      ...(origin ? { origin } : {}),
       stub: { exe: proc.exe, cmdline: stubCmdline.join('\0') },
       state: 'pending',
     };
-    try {
-      await this.serial(async () => {
-        const { cgroups, nft } = this.deps;
-        await cgroups.ensure(launch.rel);
-        // Pending in the table before the process is in the cgroup: nothing can slip through.
-        await nft.apply(renderPendingChange('add', cgroups.layout.nftPath, [launch.rel]));
-        this.launches.set(id, launch);
-        await cgroups.move(params.pid, launch.rel);
-      });
-    } catch (e) {
-      this.release(launch);
-      throw e;
-    }
-    // A caller that never confirms does not leave its process held (or a zombie) behind.
+    this.launches.set(launch.id, launch);
+    // A caller that never confirms leaves nothing held behind.
     setTimeout(() => {
-      if (launch.state !== 'pending' || this.confirming.has(launch.id)) return;
-      launch.state = 'refused';
-      if (this.deps.tracer?.pollExec(launch.pid) !== 'exited') this.release(launch);
+      if (launch.state === 'pending' && !this.confirming.has(launch.id)) {
+        launch.state = 'refused';
+        if (this.deps.tracer?.pollExec(launch.pid) !== 'exited') this.release(launch);
+      }
+      this.launches.delete(launch.id);
     }, 2 * EXEC_DEADLINE_MS).unref();
-    return { launchId: id, rule: launch.rule };
+    return { launchId: launch.id, rule: launch.rule };
   }
 
-  /** Step 2: wait for the exec, then admit only if the kernel's view of the binary is allowed by that rule. */
+  private readonly confirming = new Set<string>();
+
+  /**
+   * Step 2: the stub execs; the kernel stops it right after (ptrace), before the program
+   * runs. Only if /proc/PID/exe is allowed by the rule is the process moved into the
+   * rule's cgroup; then it is let go.
+   */
   async launchConfirm(caller: Caller, launchId: string): Promise<LaunchConfirmResult> {
     const policy = this.requirePolicy();
     const launch = this.launches.get(launchId);
@@ -236,25 +238,25 @@ export class Gate {
     try {
       const exe = await this.waitForExec(launch);
       const verdict = await this.verdictFor(policy, launch.pid).catch((e: Error) => ({ allow: false as const, reason: e.message }));
-      const others = (await this.deps.cgroups.procs(launch.rel)).filter((p) => p !== launch.pid);
       let reason: string | undefined;
       if (!verdict.allow) reason = verdict.reason;
       else if (verdict.rule.key !== launch.rule) reason = `it is allowed by ${describe(verdict.rule)}, not by the rule it was launched for`;
-      else if (others.length) reason = `the launch started other processes before its program (${others.join(', ')})`;
       if (reason !== undefined) {
         launch.state = 'refused';
         this.deps.events.emit({ type: 'launch.refused', uid: launch.uid, pid: launch.pid, path: exe, reason });
         throw ApiError(ErrorCode.NotAllowed, `${exe} may not use the tunnel: ${reason}`);
       }
       await this.serial(async () => {
-        await this.deps.nft.apply(renderPendingChange('delete', this.deps.cgroups.layout.nftPath, [launch.rel]));
-        launch.state = 'admitted';
+        if (!this.classids.has(launch.rule)) throw ApiError(ErrorCode.NotAllowed, `rule ${launch.rule} was revoked meanwhile`);
+        await this.deps.cgroups.move(launch.pid, launch.rule);
       });
+      launch.state = 'admitted';
       this.deps.events.emit({ type: 'launch.admitted', uid: launch.uid, pid: launch.pid, path: exe, rule: launch.rule });
       return { rule: launch.rule, exe };
     } finally {
       this.confirming.delete(launchId);
       this.release(launch);
+      this.launches.delete(launchId);
     }
   }
 
@@ -284,41 +286,36 @@ export class Gate {
     }
   }
 
-  /** Let a held process go on (admitted or not: a refused one stays dropped). */
+  /** Let a held process go on (admitted or not: a refused one was never admitted). */
   private release(launch: Launch): void {
-    if (!this.deps.tracer) return;
     try {
-      this.deps.tracer.detach(launch.pid);
+      this.deps.tracer?.detach(launch.pid);
     } catch {
       // already gone
     }
   }
 
-  /** Forget launches whose processes are gone, and remove their empty cgroups. */
-  sweep(): Promise<void> {
-    return this.serial(async () => {
-      const { cgroups, nft } = this.deps;
-      const gone: Launch[] = [];
-      for (const l of this.launches.values()) {
-        if (!(await cgroups.procs(l.rel)).length && (await cgroups.remove(l.rel))) gone.push(l);
-      }
-      const stillPending = gone.filter((l) => l.state !== 'admitted').map((l) => l.rel);
-      for (const l of gone) this.launches.delete(l.id);
-      // A removed cgroup's element is harmless but would grow the set; drop it.
-      if (stillPending.length) {
-        await nft.apply(renderPendingChange('delete', cgroups.layout.nftPath, stillPending)).catch(() => undefined);
-      }
-      const inForce = new Set(this.policy ? processAllowRules(this.policy).map((r) => r.key) : []);
-      for (const rule of await cgroups.children()) {
-        if (!inForce.has(rule) && !(await cgroups.children(rule)).length) await cgroups.remove(rule);
-      }
-    });
+  private async admittedPids(unscopedOnly = false): Promise<number[]> {
+    const keys = unscopedOnly && this.policy
+      ? processAllowRules(this.policy).filter((r) => !r.destinations?.length).map((r) => r.key)
+      : [...this.classids.keys()];
+    const out: number[] = [];
+    for (const k of keys) out.push(...(await this.deps.cgroups.procs(k)));
+    return out;
   }
 
-  async admittedProcesses(): Promise<number> {
-    let n = 0;
-    for (const l of this.launches.values()) if (l.state === 'admitted') n += (await this.deps.cgroups.procs(l.rel)).length;
-    return n;
+  /**
+   * Periodic upkeep: the set of ports admitted processes (of whole-tunnel rules) listen on,
+   * so new inbound connections from the tunnel reach only them.
+   */
+  refreshListeners(): Promise<void> {
+    return this.serial(async () => {
+      if (!this.policy) return;
+      const now = await this.deps.listeningPorts(await this.admittedPids(true));
+      if (JSON.stringify(now) === JSON.stringify(this.listeners)) return;
+      await this.deps.nft.apply(renderListeners(now));
+      this.listeners = now;
+    });
   }
 
   async status(): Promise<StatusReport> {
@@ -328,23 +325,23 @@ export class Gate {
     if (this.applyProblem) problems.unshift(this.applyProblem);
     const tableThere = await this.deps.nft.tableExists().catch(() => false);
     if (!tableThere) problems.unshift('the tunnelgate table is missing from nftables');
+    if (!this.deps.tracer) problems.push('ptrace is not available: programs started with tunnelgate run lose their first packets while they are verified');
     const interfaces = (policy?.interfaces ?? []).map((pattern) => ({
       pattern,
       present: present.filter((n) => (pattern.endsWith('*') ? n.startsWith(pattern.slice(0, -1)) : n === pattern)),
     }));
     for (const i of interfaces) if (!i.present.length) problems.push(`no interface matching ${i.pattern} exists now (it is gated as soon as it appears)`);
-    const degraded = !tableThere || this.applyProblem !== undefined || (policy?.sources.some((s) => s.state !== 'active') ?? true) ||
-      !policy?.sources.length;
-    const dropped = await this.deps.nft.counter(policy?.mode === 'audit' ? 'audited' : 'dropped');
+    const degraded = !tableThere || this.applyProblem !== undefined || !policy?.sources.length ||
+      policy.sources.some((s) => s.state !== 'active');
     return {
       state: !policy || !tableThere ? 'down' : degraded ? 'degraded' : policy.mode === 'audit' ? 'audit' : 'enforcing',
       mode: policy?.mode ?? 'enforce',
-      mechanism: 'cgroup2',
-      cgroupDir: this.deps.cgroups.layout.dir,
+      mechanism: 'net_cls',
+      cgroupDir: this.deps.cgroups.dir,
       interfaces,
       ruleCount: policy?.rules.length ?? 0,
-      admittedProcesses: await this.admittedProcesses(),
-      dropped,
+      admittedProcesses: (await this.admittedPids()).length,
+      dropped: await this.deps.nft.counter(policy?.mode === 'audit' ? 'audited' : 'dropped'),
       sources: policy?.sources ?? [],
       problems,
       helper: {
@@ -357,26 +354,18 @@ export class Gate {
   }
 
   /**
-   * Take everything away: processes go back where they came from (or to the top of the
-   * hierarchy), the cgroups are removed, and our table is deleted. Nothing else.
+   * Take everything away: our table is deleted, processes go back to the top of the
+   * net_cls hierarchy (where they were), the cgroups are removed. Nothing else.
    */
   async uninstall(): Promise<void> {
     await this.serial(async () => {
       const { cgroups, nft } = this.deps;
       await nft.deleteTable();
-      await removeTree(cgroups, '', this.deps.cgroupMount, this.launches);
+      for (const key of await cgroups.children()) {
+        for (const pid of await cgroups.procs(key)) await cgroups.release(pid);
+        await cgroups.remove(key);
+      }
+      await cgroups.remove('');
     });
   }
-}
-
-async function removeTree(cgroups: CgroupTree, rel: string, mount: string, launches: Map<string, Launch>): Promise<void> {
-  for (const child of await cgroups.children(rel)) await removeTree(cgroups, rel ? `${rel}/${child}` : child, mount, launches);
-  if (rel !== '') {
-    const origin = [...launches.values()].find((l) => l.rel === rel)?.origin;
-    for (const pid of await cgroups.procs(rel)) {
-      // Back where it came from if that cgroup still exists, else the top of the hierarchy.
-      await moveToDir(pid, origin ?? mount).catch(() => moveToDir(pid, mount)).catch(() => undefined);
-    }
-  }
-  await cgroups.remove(rel);
 }

@@ -1,21 +1,20 @@
 // Policy -> nftables transaction. Pure: the same input gives the same text, byte for byte.
 //
-// Design: every allow rule owns a cgroup (<root>/<rule key>); a socket is judged by the
-// cgroup it was created in (`socket cgroupv2 level N`), so what a process may reach
-// follows from where the helper placed it, and revoking a rule is a ruleset change
-// alone. Lookups go through sets, so the per-packet cost does not grow with the
-// number of rules. Processes still being verified after `tunnelgate run` sit in a
-// launch cgroup one level below their rule and are dropped until verified.
+// Every allow rule owns a net_cls cgroup with its own classid (helper/kernel/netcls.ts);
+// the sockets of an admitted process carry that classid and the table matches it with
+// `meta cgroup`. Lookups go through sets, so the per-packet cost does not grow with the
+// number of rules, and revoking a rule is a ruleset change alone.
 import type { Policy, EffectiveRule } from '../../common/policy.js';
 import type { Destination } from '../../common/profile.js';
+import type { Listener } from '../kernel/sockets.js';
 import { FAMILY, TABLE } from '../kernel/nft.js';
 
 export interface RenderInput {
   policy: Policy;
-  /** The subtree as nft names it (relative to /sys/fs/cgroup) and the depth of rule cgroups. */
-  cgroups: { nftPath: string; ruleLevel: number };
-  /** Launch cgroups (`<rule key>/l-<id>`) whose processes are not verified yet. */
-  pending: readonly string[];
+  /** Classid of each allow rule's cgroup, by rule key. A rule without one admits nothing. */
+  classids: ReadonlyMap<string, number>;
+  /** Ports admitted processes listen on: new inbound connections from the tunnel reach only these. */
+  listeners: readonly Listener[];
 }
 
 export const LOG_PREFIX_DENY = 'tunnelgate deny: ';
@@ -25,7 +24,6 @@ export const LOG_RATE = 'limit rate 20/second burst 50 packets';
 type Family = 4 | 6;
 const famOf = (cidr: string): Family => (cidr.includes(':') ? 6 : 4);
 const ipOf = (f: Family) => (f === 4 ? 'ip' : 'ip6');
-const addrType = (f: Family) => (f === 4 ? 'ipv4_addr' : 'ipv6_addr');
 
 const SAFE = /^[A-Za-z0-9_.:/*-]+$/;
 /** Quote a string for nft. Everything we emit was validated upstream; refuse anything else here too. */
@@ -37,16 +35,20 @@ function cidrText(cidr: string): string {
   if (!/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(cidr)) throw new Error(`refusing to render CIDR ${JSON.stringify(cidr)}`);
   return cidr;
 }
+function hex(id: number): string {
+  if (!Number.isInteger(id) || id <= 0 || id > 0xffffffff) throw new Error(`refusing to render classid ${id}`);
+  return `0x${id.toString(16).padStart(8, '0')}`;
+}
 
-/** Set elements for destinations: `[keyPrefix] . addr [. proto . port]`, split by family and by port-scoping. */
+/** Set elements for destinations: `[key .] addr [. proto . port]`, split by family and by port-scoping. */
 interface Elements {
   any: Record<Family, string[]>;
   port: Record<Family, string[]>;
 }
 const emptyElements = (): Elements => ({ any: { 4: [], 6: [] }, port: { 4: [], 6: [] } });
 
-function addDestinations(into: Elements, prefix: string | undefined, dests: readonly Destination[]): void {
-  const head = prefix === undefined ? '' : `${prefix} . `;
+function addDestinations(into: Elements, key: string | undefined, dests: readonly Destination[]): void {
+  const head = key === undefined ? '' : `${key} . `;
   for (const d of dests) {
     const f = famOf(d.cidr);
     const addr = cidrText(d.cidr);
@@ -60,8 +62,8 @@ function addDestinations(into: Elements, prefix: string | undefined, dests: read
   }
 }
 
-function set(name: string, type: string, elements: readonly string[], interval: boolean): string {
-  const lines = [`\tset ${name} {`, `\t\ttype ${type}`];
+function set(name: string, typeOf: string, elements: readonly string[], interval: boolean): string {
+  const lines = [`\tset ${name} {`, `\t\ttypeof ${typeOf}`];
   if (interval) lines.push('\t\tflags interval');
   const unique = [...new Set(elements)].sort();
   if (unique.length) lines.push(`\t\telements = {\n\t\t\t${unique.join(',\n\t\t\t')}\n\t\t}`);
@@ -74,51 +76,49 @@ export function processAllowRules(policy: Policy): EffectiveRule[] {
   return policy.rules.filter((r) => r.action === 'allow' && !r.kernel && r.binary);
 }
 
+const listenerElement = (l: Listener) => `${l.proto} . ${l.port}`;
+
 export function renderTable(input: RenderInput): string {
-  const { policy, cgroups, pending } = input;
-  const L = cgroups.ruleLevel;
-  const cg = (rel: string) => q(`${cgroups.nftPath}/${rel}`);
-  const allowRules = processAllowRules(policy);
+  const { policy, classids, listeners } = input;
+  const cls = (r: EffectiveRule) => classids.get(r.key);
+  const allowRules = processAllowRules(policy).filter((r) => cls(r) !== undefined);
   const denyRules = policy.rules.filter((r) => r.action === 'deny' && r.destinations?.length && !r.kernel);
 
-  const unscoped = allowRules.filter((r) => !r.destinations?.length).map((r) => cg(r.key));
+  const unscoped = allowRules.filter((r) => !r.destinations?.length).map((r) => hex(cls(r) as number));
   const scoped = emptyElements();
-  for (const r of allowRules) if (r.destinations?.length) addDestinations(scoped, cg(r.key), r.destinations);
+  for (const r of allowRules) if (r.destinations?.length) addDestinations(scoped, hex(cls(r) as number), r.destinations);
   // A scoped deny is enforced against the cgroups of every allow rule whose binaries it may cover.
   const denied = emptyElements();
   for (const d of denyRules) {
-    for (const a of allowRules) if (mayOverlap(d, a)) addDestinations(denied, cg(a.key), d.destinations ?? []);
+    for (const a of allowRules) if (mayOverlap(d, a)) addDestinations(denied, hex(cls(a) as number), d.destinations ?? []);
   }
   const always = emptyElements();
   addDestinations(always, undefined, policy.alwaysAllow);
 
   const ifaces = [...new Set(policy.interfaces)].sort().map(q).join(', ');
   const audit = policy.mode === 'audit';
-  const sk = `socket cgroupv2 level ${L}`;
   const portKey = (f: Family) => `${ipOf(f)} daddr . meta l4proto . th dport`;
 
-  const sets: string[] = [
-    set('rules_any', 'cgroupsv2', unscoped, false),
-    set('pending', 'cgroupsv2', pending.map(cg), false),
-  ];
-  const out: string[] = [`\t\tsocket cgroupv2 level ${L + 1} @pending counter name "pending" drop`];
+  const sets: string[] = [set('rules_any', 'meta cgroup', unscoped, false)];
+  const out: string[] = [];
   for (const f of [4, 6] as const) {
-    sets.push(set(`always${f}`, addrType(f), always.any[f], true));
-    sets.push(set(`always${f}_port`, `${addrType(f)} . inet_proto . inet_service`, always.port[f], true));
+    sets.push(set(`always${f}`, `${ipOf(f)} daddr`, always.any[f], true));
+    sets.push(set(`always${f}_port`, portKey(f), always.port[f], true));
     out.push(`\t\t${ipOf(f)} daddr @always${f} accept`, `\t\t${portKey(f)} @always${f}_port accept`);
   }
   for (const f of [4, 6] as const) {
-    sets.push(set(`deny${f}`, `cgroupsv2 . ${addrType(f)}`, denied.any[f], true));
-    sets.push(set(`deny${f}_port`, `cgroupsv2 . ${addrType(f)} . inet_proto . inet_service`, denied.port[f], true));
-    out.push(`\t\t${sk} . ${ipOf(f)} daddr @deny${f} goto refuse`, `\t\t${sk} . ${portKey(f)} @deny${f}_port goto refuse`);
+    sets.push(set(`deny${f}`, `meta cgroup . ${ipOf(f)} daddr`, denied.any[f], true));
+    sets.push(set(`deny${f}_port`, `meta cgroup . ${portKey(f)}`, denied.port[f], true));
+    out.push(`\t\tmeta cgroup . ${ipOf(f)} daddr @deny${f} goto refuse`, `\t\tmeta cgroup . ${portKey(f)} @deny${f}_port goto refuse`);
   }
-  out.push(`\t\t${sk} @rules_any accept`);
+  out.push('\t\tmeta cgroup @rules_any accept');
   for (const f of [4, 6] as const) {
-    sets.push(set(`scope${f}`, `cgroupsv2 . ${addrType(f)}`, scoped.any[f], true));
-    sets.push(set(`scope${f}_port`, `cgroupsv2 . ${addrType(f)} . inet_proto . inet_service`, scoped.port[f], true));
-    out.push(`\t\t${sk} . ${ipOf(f)} daddr @scope${f} accept`, `\t\t${sk} . ${portKey(f)} @scope${f}_port accept`);
+    sets.push(set(`scope${f}`, `meta cgroup . ${ipOf(f)} daddr`, scoped.any[f], true));
+    sets.push(set(`scope${f}_port`, `meta cgroup . ${portKey(f)}`, scoped.port[f], true));
+    out.push(`\t\tmeta cgroup . ${ipOf(f)} daddr @scope${f} accept`, `\t\tmeta cgroup . ${portKey(f)} @scope${f}_port accept`);
   }
   out.push('\t\tgoto refuse');
+  sets.push(set('listen', 'meta l4proto . th dport', listeners.map(listenerElement), false));
 
   const refuse = audit
     ? [`\t\t${LOG_RATE} log prefix ${JSON.stringify(LOG_PREFIX_AUDIT)} level info flags skuid`, '\t\tcounter name "audited" accept']
@@ -133,7 +133,6 @@ export function renderTable(input: RenderInput): string {
     `\tcomment "tunnelgate: per-application gate for ${policy.interfaces.join(' ')}; managed by tunnelgate helper"`,
     '\tcounter dropped {}',
     '\tcounter audited {}',
-    '\tcounter pending {}',
     ...sets,
     '\tchain output {',
     '\t\ttype filter hook output priority filter; policy accept;',
@@ -148,8 +147,7 @@ export function renderTable(input: RenderInput): string {
     '\t}',
     '\tchain gate_in {',
     '\t\tct state established,related accept',
-    `\t\tsocket cgroupv2 level ${L + 1} @pending drop`,
-    `\t\t${sk} @rules_any accept`,
+    '\t\tct state new meta l4proto . th dport @listen accept',
     '\t\tgoto refuse',
     '\t}',
     '\tchain refuse {',
@@ -160,11 +158,11 @@ export function renderTable(input: RenderInput): string {
   ].join('\n');
 }
 
-/** One atomic change of the pending set: launches entering or leaving verification. */
-export function renderPendingChange(op: 'add' | 'delete', nftPath: string, rels: readonly string[]): string {
-  if (!rels.length) return '';
-  const elems = rels.map((r) => q(`${nftPath}/${r}`)).join(', ');
-  return `${op} element ${FAMILY} ${TABLE} pending { ${elems} }\n`;
+/** Replace the listener set in one transaction. */
+export function renderListeners(listeners: readonly Listener[]): string {
+  const lines = [`flush set ${FAMILY} ${TABLE} listen`];
+  if (listeners.length) lines.push(`add element ${FAMILY} ${TABLE} listen { ${listeners.map(listenerElement).join(', ')} }`);
+  return `${lines.join('\n')}\n`;
 }
 
 /**

@@ -187,6 +187,28 @@ c.close();
     expect(denied.exitCode).toBe(126);
   });
 
+  it('new inbound connections from the tunnel reach only listeners of allowed programs', async () => {
+    const server = (port: number) => `require('node:http').createServer((q, r) => r.end('ws ${port}')).listen(${port}, '::');`;
+    const allowed = lab.spawn('ws', 'node', [
+      path.join(packageRoot(), 'dist', 'helper', 'cli', 'main.js'), 'run', '--run', helper.run, '--', NODE, '-e', server(9000),
+    ], { reject: false });
+    const other = lab.spawn('ws', NODE, ['-e', server(9001)], { reject: false });
+    const fromCorp = (port: number, host = lab.wsV4) =>
+      lab.exec('corp', 'curl', [...http, `http://${host.includes(':') ? `[${host}]` : host}:${port}/`], { reject: false, timeout: 10_000 });
+    try {
+      // The helper refreshes the listener set every 2 s.
+      const deadline = Date.now() + 8_000;
+      let code = '';
+      while (code !== '200' && Date.now() < deadline) code = String((await fromCorp(9000)).stdout);
+      expect(code).toBe('200');
+      expect((await fromCorp(9000, lab.wsV6)).stdout).toBe('200');
+      expect((await fromCorp(9001)).stdout).toBe('000');
+    } finally {
+      for (const p of [allowed, other]) if (p.pid && p.exitCode === null) process.kill(p.pid, 'SIGTERM');
+      await Promise.all([allowed, other]);
+    }
+  });
+
   it('a reload applies the new policy atomically; the foreign table is untouched', async () => {
     helper.writeProfile('corp-test', { ...profile([{ id: 'curl', binary: { path: CURL } }]), version: 2 });
     const deadline = Date.now() + 10_000;
@@ -231,13 +253,16 @@ setTimeout(() => { clearInterval(t); setTimeout(() => { console.log(JSON.stringi
   }, 60_000);
 
   it('--uninstall-rules removes exactly its table and cgroups', async () => {
+    const { cgroupDir } = await status();
+    expect(existsSync(cgroupDir)).toBe(true);
     await helper.kill('SIGTERM');
-    const cgroupDir = (await lab.exec('ws', 'sh', ['-c', `ls -d /sys/fs/cgroup/unified/${helper.cgroupRoot} /sys/fs/cgroup/${helper.cgroupRoot} 2>/dev/null`], { reject: false })).stdout;
-    expect(String(cgroupDir).trim()).not.toBe('');
+    // The gate outlives the helper: still shut after a clean stop.
+    expect((await direct(otherCurl, lab.urls.corpV4)).stdout).toBe('000');
     const r = await helper.cli(['helper', '--uninstall-rules', '--cgroup-root', helper.cgroupRoot, '--run', helper.run]);
     expect(r.exitCode).toBe(0);
     expect((await lab.exec('ws', 'nft', ['list', 'table', 'inet', 'tunnelgate'], { reject: false })).exitCode).not.toBe(0);
-    expect(existsSync(String(cgroupDir).trim())).toBe(false);
+    expect(existsSync(cgroupDir)).toBe(false);
+    expect(existsSync(path.join(helper.run, 'net_cls', 'cgroup.procs'))).toBe(false);
     expect(await foreignTable()).toBe(foreignBefore);
     // Without the table the tunnel is open again: uninstall really is uninstall.
     expect((await direct(otherCurl, lab.urls.corpV4)).stdout).toBe('200');

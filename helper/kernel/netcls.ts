@@ -1,0 +1,126 @@
+// Where admitted processes live: the net_cls controller (cgroup v1), in a subtree of our own.
+//
+// Design note (issue 4, "coexist with systemd"; LAB-NOTES "admitting a process late"):
+// - A process is admitted by moving it into its rule's net_cls cgroup; the cgroup's classid
+//   tags every socket the process owns, and the table matches `meta cgroup` (the classid).
+// - Moving a task in net_cls re-tags the sockets it already has. So a program admitted after
+//   it started (found by the watcher, or allowed at a prompt) gets through on the next
+//   retransmission of the connection it is already attempting, and a revoked one loses its
+//   existing connections at once. With cgroup v2 a socket keeps the cgroup it was created
+//   in: late admission never worked there, measured in the lab.
+// - net_cls is a separate hierarchy: a process keeps its cgroup v2 (systemd) placement.
+//   `systemctl --user status` still shows the app in its scope, stopping tunnelgate's
+//   service kills no app, and revocation puts the process back at the top of the net_cls
+//   hierarchy, which is exactly where it was.
+// - The hierarchy is reused where the system already mounts net_cls, else mounted by us
+//   under the run dir. It works the same on pure cgroup v2 and on hybrid machines.
+// - Kernels before 5.15 disabled cgroup v2 socket matching once net_cls was in use; these
+//   machines run 6.x, where both work side by side.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Runner } from './run.js';
+
+/** Mount point of a cgroup v1 hierarchy that carries net_cls, from /proc/self/mountinfo text. */
+export function findNetClsMount(mountinfo: string): string | undefined {
+  for (const line of mountinfo.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const [fstype, , superOpts] = line.slice(sep + 3).split(' ');
+    if (fstype !== 'cgroup' || !superOpts?.split(',').includes('net_cls')) continue;
+    const mountPoint = line.slice(0, sep).split(' ')[4];
+    if (mountPoint) return mountPoint.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  }
+  return undefined;
+}
+
+/** The net_cls hierarchy: the system's if mounted, else ours at `ownMountPoint`. */
+export async function ensureNetClsMount(run: Runner, ownMountPoint: string): Promise<{ mount: string; own: boolean }> {
+  const existing = findNetClsMount(await fs.readFile('/proc/self/mountinfo', 'utf8'));
+  if (existing) return { mount: existing, own: existing === ownMountPoint };
+  await fs.mkdir(ownMountPoint, { recursive: true, mode: 0o755 });
+  await run('mount', ['-t', 'cgroup', '-o', 'net_cls', 'tunnelgate-net_cls', ownMountPoint]);
+  return { mount: ownMountPoint, own: true };
+}
+
+/** 32-bit classid `major:minor`. The major is derived from the subtree name, so two subtrees do not collide. */
+export function classidMajor(rootName: string): number {
+  let h = 0x811c9dc5;
+  for (const c of rootName) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
+  return 0x1000 + (h % 0xe000);
+}
+
+export const classid = (major: number, minor: number) => ((major << 16) | minor) >>> 0;
+
+export const formatClassid = (id: number) => `${(id >>> 16).toString(16)}:${(id & 0xffff).toString(16)}`;
+
+/** Thin file operations on our subtree of the net_cls hierarchy. */
+export class NetClsTree {
+  readonly dir: string;
+
+  constructor(
+    readonly mount: string,
+    readonly rootName: string,
+  ) {
+    if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(rootName) || rootName.split('/').some((p) => p === '.' || p === '..')) {
+      throw new Error(`cgroup root "${rootName}" is not a relative path of plain names`);
+    }
+    this.dir = path.join(mount, rootName);
+  }
+
+  private dirOf(rel: string): string {
+    return rel ? path.join(this.dir, rel) : this.dir;
+  }
+
+  async ensure(rel = ''): Promise<void> {
+    await fs.mkdir(this.dirOf(rel), { recursive: true });
+  }
+
+  async children(rel = ''): Promise<string[]> {
+    const entries = await fs.readdir(this.dirOf(rel), { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return [];
+      throw e;
+    });
+    return entries.filter((e) => e.isDirectory()).map((e) => e.name);
+  }
+
+  async readClassid(rel: string): Promise<number> {
+    return Number((await fs.readFile(path.join(this.dirOf(rel), 'net_cls.classid'), 'utf8')).trim());
+  }
+
+  async writeClassid(rel: string, id: number): Promise<void> {
+    await fs.writeFile(path.join(this.dirOf(rel), 'net_cls.classid'), `${id}\n`);
+  }
+
+  async procs(rel: string): Promise<number[]> {
+    const text = await fs.readFile(path.join(this.dirOf(rel), 'cgroup.procs'), 'utf8').catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return '';
+      throw e;
+    });
+    return [...new Set(text.split('\n').filter(Boolean).map(Number))];
+  }
+
+  /** Move a whole process (all its threads); its sockets take the cgroup's classid at once. */
+  async move(pid: number, rel: string): Promise<void> {
+    await fs.writeFile(path.join(this.dirOf(rel), 'cgroup.procs'), `${pid}\n`);
+  }
+
+  /** Back to the top of the hierarchy (classid 0): where every process starts. */
+  async release(pid: number): Promise<void> {
+    await fs.writeFile(path.join(this.mount, 'cgroup.procs'), `${pid}\n`).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ESRCH') throw e;
+    });
+  }
+
+  /** Remove an empty cgroup; false when it still has processes or children. */
+  async remove(rel: string): Promise<boolean> {
+    try {
+      await fs.rmdir(this.dirOf(rel));
+      return true;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return true;
+      if (code === 'EBUSY' || code === 'ENOTEMPTY') return false;
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { classid, classidMajor, findNetClsMount, formatClassid, NetClsTree } from '../../../helper/kernel/netcls.js';
+import { parseStat, parseStatusUids } from '../../../helper/kernel/proc.js';
+import { parseProcNet } from '../../../helper/kernel/sockets.js';
+
+const HYBRID = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+`;
+const WITH_NETCLS = `${HYBRID}44 31 0:40 / /sys/fs/cgroup/net_cls,net_prio rw,nosuid - cgroup cgroup rw,net_cls,net_prio
+`;
+const OURS = `35 24 0:30 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate
+90 26 0:50 / /run/tunnelgate/net_cls rw,relatime - cgroup tunnelgate-net_cls rw,net_cls
+`;
+
+describe('net_cls hierarchy', () => {
+  it('finds a system mount (also co-mounted with net_prio) or ours, and nothing on a bare machine', () => {
+    expect(findNetClsMount(WITH_NETCLS)).toBe('/sys/fs/cgroup/net_cls,net_prio');
+    expect(findNetClsMount(OURS)).toBe('/run/tunnelgate/net_cls');
+    expect(findNetClsMount(HYBRID)).toBeUndefined();
+  });
+
+  it('derives a major per subtree name and packs classids', () => {
+    const m = classidMajor('tunnelgate');
+    expect(m).toBeGreaterThanOrEqual(0x1000);
+    expect(m).toBeLessThan(0xf000);
+    expect(classidMajor('tunnelgate')).toBe(m);
+    expect(classidMajor('tg-test-abc')).not.toBe(m);
+    expect(classid(0x7467, 1)).toBe(0x74670001);
+    expect(classid(0xf000, 0xffff)).toBe(0xf000ffff);
+    expect(formatClassid(0x74670001)).toBe('7467:1');
+  });
+
+  it('refuses a subtree name that escapes', () => {
+    expect(() => new NetClsTree('/m', '../x')).toThrow(/not a relative path/);
+    expect(() => new NetClsTree('/m', '/abs')).toThrow(/not a relative path/);
+    expect(new NetClsTree('/m', 'a/b').dir).toBe('/m/a/b');
+  });
+});
+
+describe('/proc parsing', () => {
+  it('reads ppid and start time past a comm with spaces and parentheses', () => {
+    const stat = '4242 (evil) (name) S 77 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123456 1000 10';
+    expect(parseStat(stat)).toEqual({ ppid: 77, startTime: '123456' });
+  });
+  it('reads real and effective uid', () => {
+    expect(parseStatusUids('Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t1\t1\t1\t1\n')).toEqual({ uid: 1000, euid: 0 });
+  });
+  it('reads port, state and inode from /proc/net/tcp', () => {
+    const text = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 21503 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:9C40 0100007F:0016 01 00000000:00000000 00:00000000 00000000  1000        0 88812 1 0000000000000000 20 4 30 10 -1
+`;
+    expect(parseProcNet(text)).toEqual([
+      { port: 22, state: '0A', inode: '21503' },
+      { port: 40000, state: '01', inode: '88812' },
+    ]);
+  });
+});
