@@ -1,7 +1,9 @@
 // Start-up of the privileged helper: wires the pieces together and nothing else.
-import { watch, promises as fs } from 'node:fs';
-import { peerCred } from '../native/index.js';
-import { CgroupTree, detectCgroup2, findCgroup2Mount } from '../kernel/cgroup.js';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { peerCred, ptraceTracer } from '../native/index.js';
+import { classidMajor, ensureNetClsMount, NetClsTree } from '../kernel/netcls.js';
+import { listeningPorts } from '../kernel/sockets.js';
 import { Nft } from '../kernel/nft.js';
 import { HashCache } from '../kernel/proc.js';
 import { run } from '../kernel/run.js';
@@ -12,7 +14,7 @@ import type { Paths } from './config.js';
 import { profilesDir } from './config.js';
 import { EventLog } from './events.js';
 import { Gate } from './gate.js';
-import { loadProfiles } from './profiles.js';
+import { ProfileSources } from './profiles.js';
 import { VERSION } from './version.js';
 
 export interface HelperOptions {
@@ -24,23 +26,34 @@ async function listInterfaces(): Promise<string[]> {
   return (JSON.parse(r.stdout) as Array<{ ifname: string }>).map((l) => l.ifname);
 }
 
-async function buildGate(paths: Paths, events: EventLog): Promise<Gate> {
-  const layout = await detectCgroup2(paths.cgroupRoot);
-  const mount = findCgroup2Mount(await fs.readFile('/proc/self/mountinfo', 'utf8')) as string;
-  return new Gate({
+/** Yama's ptrace_scope 3 forbids ptrace even to root; then launches are verified by polling. */
+async function ptraceAvailable(): Promise<boolean> {
+  const scope = (await fs.readFile('/proc/sys/kernel/yama/ptrace_scope', 'utf8').catch(() => '0')).trim();
+  return scope !== '3';
+}
+
+async function buildGate(paths: Paths, events: EventLog): Promise<{ gate: Gate; ownMount?: string }> {
+  const ownMountPoint = path.join(paths.run, 'net_cls');
+  const { mount, own } = await ensureNetClsMount(run, ownMountPoint);
+  const gate = new Gate({
     nft: new Nft(run),
-    cgroups: new CgroupTree(layout),
-    cgroupMount: mount,
+    cgroups: new NetClsTree(mount, paths.cgroupRoot),
+    classidMajor: classidMajor(paths.cgroupRoot),
     hashes: new HashCache(),
     events,
     listInterfaces,
+    listeningPorts,
     version: VERSION,
+    ...((await ptraceAvailable()) ? { tracer: ptraceTracer } : {}),
   });
+  return own ? { gate, ownMount: mount } : { gate };
 }
 
-async function currentPolicy(paths: Paths) {
-  const loaded = await loadProfiles(profilesDir(paths));
-  return mergePolicy({ ...loaded, userRules: [], now: new Date() });
+async function currentPolicy(sources: ProfileSources) {
+  const loaded = await sources.load();
+  const policy = mergePolicy({ ...loaded, userRules: [], now: new Date() });
+  policy.problems.push(...loaded.notes);
+  return policy;
 }
 
 function requireRoot(): void {
@@ -50,8 +63,10 @@ function requireRoot(): void {
 /** `tunnelgate helper --uninstall-rules`: our table and cgroups go; nothing else is touched. */
 export async function uninstallRules(opts: HelperOptions): Promise<void> {
   requireRoot();
-  const gate = await buildGate(opts.paths, new EventLog(() => undefined));
+  const { gate, ownMount } = await buildGate(opts.paths, new EventLog(() => undefined));
   await gate.uninstall();
+  // Our own mount of the net_cls hierarchy goes too; a system-wide one stays.
+  if (ownMount) await run('umount', [ownMount]).catch(() => undefined);
 }
 
 async function refuseSecondHelper(pidFile: string): Promise<void> {
@@ -76,19 +91,27 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
 
   const events = new EventLog();
   events.emit({ type: 'helper.started', pid: process.pid, version: VERSION });
-  const gate = await buildGate(paths, events);
+  const { gate } = await buildGate(paths, events);
 
   // Adopt what a previous helper left, then put the policy in force in one transaction.
-  const policy = await currentPolicy(paths);
+  const sources = await ProfileSources.open(paths, events);
+  const policy = await currentPolicy(sources);
   await gate.adopt(policy);
   await gate.setPolicy(policy);
+  await sources.commit(policy);
 
-  const reload = async () => {
-    try {
-      await gate.setPolicy(await currentPolicy(paths));
-    } catch (e) {
-      console.error(`tunnelgate: reload failed, previous policy stays in force: ${(e as Error).message}`);
-    }
+  // One reload at a time: a profile's version is recorded only once its policy is in force.
+  let reloading = Promise.resolve();
+  const reload = () => {
+    reloading = reloading.then(async () => {
+      try {
+        const next = await currentPolicy(sources);
+        await gate.setPolicy(next);
+        await sources.commit(next);
+      } catch (e) {
+        console.error(`tunnelgate: reload failed, previous policy stays in force: ${(e as Error).message}`);
+      }
+    });
   };
   let debounce: NodeJS.Timeout | undefined;
   const scheduleReload = () => {
@@ -97,7 +120,8 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   };
   const dir = profilesDir(paths);
   await fs.mkdir(dir, { recursive: true });
-  const watcher = watch(dir, scheduleReload);
+  // profiles.d (profiles and .sig files), trusted-keys/, remote.json, and the remote pull.
+  const watcher = sources.start(scheduleReload);
   process.on('SIGHUP', scheduleReload);
 
   const server = new ApiServer({
@@ -112,7 +136,10 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
     },
   });
   await server.listen();
-  const sweeper = setInterval(() => void gate.sweep().catch((e: Error) => console.error(`tunnelgate: sweep: ${e.message}`)), 2_000);
+  const sweeper = setInterval(
+    () => void gate.refreshListeners().catch((e: Error) => console.error(`tunnelgate: listeners: ${e.message}`)),
+    2_000,
+  );
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
