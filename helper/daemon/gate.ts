@@ -295,6 +295,36 @@ export class Gate {
     }
   }
 
+  /**
+   * Admit a live process into a rule's cgroup (the watcher, an answered prompt). Its
+   * sockets take the rule's classid at once, so a connection it is already attempting
+   * gets through on its next retransmission. The caller has verified the process.
+   */
+  admit(pid: number, ruleKey: string): Promise<void> {
+    return this.serial(async () => {
+      if (!this.classids.has(ruleKey)) throw new Error(`rule ${ruleKey} has no cgroup (not an allow rule in force)`);
+      await this.deps.cgroups.move(pid, ruleKey);
+    });
+  }
+
+  /** Take a process out of whatever rule it is in (classid 0): its sockets lose access at once. */
+  releasePid(pid: number): Promise<void> {
+    return this.serial(() => this.deps.cgroups.release(pid));
+  }
+
+  /** The rule a process is admitted under, if any. */
+  async ruleOf(pid: number): Promise<string | undefined> {
+    for (const key of this.classids.keys()) if ((await this.deps.cgroups.procs(key)).includes(pid)) return key;
+    return undefined;
+  }
+
+  /** Processes admitted now, by rule key. */
+  async admitted(): Promise<Map<string, number[]>> {
+    const out = new Map<string, number[]>();
+    for (const key of this.classids.keys()) out.set(key, await this.deps.cgroups.procs(key));
+    return out;
+  }
+
   private async admittedPids(unscopedOnly = false): Promise<number[]> {
     const keys = unscopedOnly && this.policy
       ? processAllowRules(this.policy).filter((r) => !r.destinations?.length).map((r) => r.key)
