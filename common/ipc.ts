@@ -1,0 +1,105 @@
+// The IPC contract between the tray app's main process and its renderer, declared
+// once (Mullvad's shared/ipc-schema.ts style). main/ipc-main.ts, main/preload.cts and
+// renderer/ are all typed from this file; adding a call here is a type error on every
+// side until each one handles it.
+//
+// Pure types and channel names: no Node, no Electron. Errors never cross IPC as thrown
+// objects; every call answers with an IpcResult.
+
+import type { ListResult, StatusReport } from './api.js';
+import type { StampedEvent } from './events.js';
+
+/** Why a call failed, for the renderer to decide what to show. */
+export type IpcErrorKind =
+  /** No trustworthy helper: socket missing, not root's, refused, timed out. */
+  | 'unavailable'
+  /** The helper answered with an error. */
+  | 'helper'
+  /** The arguments did not match this contract. */
+  | 'bad-request'
+  /** The caller is not our own page. */
+  | 'forbidden'
+  /** A bug in the main process. */
+  | 'internal';
+
+export interface IpcError {
+  kind: IpcErrorKind;
+  message: string;
+}
+
+export type IpcResult<T> = { ok: true; value: T } | { ok: false; error: IpcError };
+
+export interface EventQuery {
+  /** Only events with a larger `seq`. */
+  afterSeq?: number;
+  /** At most this many, newest last (1..1000). */
+  limit?: number;
+}
+
+/** renderer → main: request/response calls (ipcRenderer.invoke / ipcMain.handle). */
+export interface InvokeSchema {
+  getStatus: { args: []; result: StatusReport };
+  getRules: { args: []; result: ListResult };
+  getEvents: { args: [query?: EventQuery]; result: StampedEvent[] };
+}
+
+export interface HelperUnavailableNotice {
+  message: string;
+  /** When the main process tries again. */
+  retryInMs: number;
+}
+
+/** main → renderer: notifications (webContents.send / ipcRenderer.on). One payload each. */
+export interface NotifySchema {
+  statusChanged: StatusReport;
+  rulesChanged: ListResult;
+  helperUnavailable: HelperUnavailableNotice;
+}
+
+export type InvokeName = keyof InvokeSchema;
+export type InvokeArgs<K extends InvokeName> = InvokeSchema[K]['args'];
+export type InvokeResult<K extends InvokeName> = InvokeSchema[K]['result'];
+export type NotifyName = keyof NotifySchema;
+export type NotifyPayload<K extends NotifyName> = NotifySchema[K];
+
+/** One notification with its name, e.g. as queued or forwarded in main. */
+export type NotifyMessage = { [K in NotifyName]: { name: K; payload: NotifyPayload<K> } }[NotifyName];
+
+/** Channel names. The sandboxed preload cannot import this module at run time, so it
+ *  builds the same strings itself and these types check that they agree. */
+export type InvokeChannel<K extends InvokeName = InvokeName> = `tunnelgate:invoke:${K}`;
+export type NotifyChannel<K extends NotifyName = NotifyName> = `tunnelgate:notify:${K}`;
+
+export const INVOKE_CHANNELS: { readonly [K in InvokeName]: InvokeChannel<K> } = {
+  getStatus: 'tunnelgate:invoke:getStatus',
+  getRules: 'tunnelgate:invoke:getRules',
+  getEvents: 'tunnelgate:invoke:getEvents',
+};
+
+export const NOTIFY_CHANNELS: { readonly [K in NotifyName]: NotifyChannel<K> } = {
+  statusChanged: 'tunnelgate:notify:statusChanged',
+  rulesChanged: 'tunnelgate:notify:rulesChanged',
+  helperUnavailable: 'tunnelgate:notify:helperUnavailable',
+};
+
+/** Derived names: `handleGetStatus` in main, `onStatusChanged` in the renderer. */
+export type HandlerName<K extends InvokeName> = `handle${Capitalize<K>}`;
+export type ListenerName<K extends NotifyName> = `on${Capitalize<K>}`;
+
+/** What main/ipc-main.ts must be given: one handler per call. Args are validated before. */
+export type InvokeHandlers = {
+  [K in InvokeName as HandlerName<K>]: (...args: InvokeArgs<K>) => Promise<IpcResult<InvokeResult<K>>>;
+};
+
+export type Unsubscribe = () => void;
+
+/** The one object the preload exposes as `window.tunnelgate`. Listeners get the payload
+ *  only, never an IPC event, and return their own unsubscribe function. */
+export type TunnelgateApi = {
+  readonly [K in InvokeName]: (...args: InvokeArgs<K>) => Promise<IpcResult<InvokeResult<K>>>;
+} & {
+  readonly [K in NotifyName as ListenerName<K>]: (listener: (payload: NotifyPayload<K>) => void) => Unsubscribe;
+};
+
+/** The global name of that object. */
+export const API_GLOBAL = 'tunnelgate';

@@ -1,0 +1,188 @@
+// DOM for each part of the page. Every string from the helper goes in as a text node
+// (textContent), never as markup; attributes are set only with fixed names.
+
+import type { ListResult, StatusReport } from '../common/api.js';
+import type { StampedEvent } from '../common/events.js';
+import type { HelperUnavailableNotice, IpcError } from '../common/ipc.js';
+import type { EffectiveRule } from '../common/policy.js';
+import {
+  STATE_MEANINGS,
+  STATE_TITLES,
+  describeEvent,
+  describeProgram,
+  describeScope,
+  describeSource,
+  describeSourceStatus,
+  formatCount,
+  formatTime,
+} from './format.js';
+
+type Child = Node | string | null | undefined | false;
+
+/** An element with a class and children; strings become text nodes. */
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(typeof c === 'string' ? document.createTextNode(c) : c);
+  }
+  return e;
+}
+
+export function renderGate(root: HTMLElement, status: StatusReport | undefined, unavailable: HelperUnavailableNotice | undefined): void {
+  const kind = unavailable ? 'unknown' : (status?.state ?? 'unknown');
+  root.className = `gate gate-${kind}`;
+  root.dataset['state'] = kind;
+  if (unavailable) {
+    root.replaceChildren(
+      el('div', 'gate-title', 'Helper unavailable'),
+      el('div', 'gate-meaning', unavailable.message),
+      el(
+        'div',
+        'gate-summary',
+        status ? `Last known state: ${STATE_TITLES[status.state]}. ` : '',
+        'Rules already in the kernel stay in force without the helper. ',
+        retryText(unavailable),
+      ),
+    );
+    return;
+  }
+  if (!status) {
+    root.replaceChildren(el('div', 'gate-title', 'Connecting…'), el('div', 'gate-meaning', 'Asking the helper for the gate state.'));
+    return;
+  }
+  const parts = [
+    `mode ${status.mode}`,
+    status.mechanism,
+    `${formatCount(status.ruleCount)} rule${status.ruleCount === 1 ? '' : 's'}`,
+    `${formatCount(status.admittedProcesses)} admitted process${status.admittedProcesses === 1 ? '' : 'es'}`,
+    `${formatCount(status.dropped.packets)} packet${status.dropped.packets === 1 ? '' : 's'} dropped`,
+  ];
+  root.replaceChildren(
+    el('div', 'gate-title', STATE_TITLES[status.state]),
+    el('div', 'gate-meaning', STATE_MEANINGS[status.state]),
+    el('div', 'gate-summary', parts.join(' · ')),
+  );
+}
+
+function retryText(n: HelperUnavailableNotice): string {
+  return n.retryInMs > 0 ? `Retrying in ${Math.ceil(n.retryInMs / 1000)} s.` : 'The tray app keeps trying.';
+}
+
+export function renderProblems(section: HTMLElement, list: HTMLElement, status: StatusReport | undefined): void {
+  const problems = status?.problems ?? [];
+  section.hidden = problems.length === 0;
+  list.replaceChildren(...problems.map((p) => el('li', 'problem', p)));
+}
+
+export function renderInterfaces(list: HTMLElement, status: StatusReport | undefined): void {
+  if (!status) return list.replaceChildren(el('li', 'empty', '—'));
+  if (!status.interfaces.length) return list.replaceChildren(el('li', 'empty', 'No gated interface in the policy.'));
+  list.replaceChildren(
+    ...status.interfaces.map((i) =>
+      el(
+        'li',
+        `iface ${i.present.length ? 'iface-up' : 'iface-absent'}`,
+        el('span', 'iface-pattern', i.pattern),
+        el('span', 'iface-present', i.present.length ? i.present.join(', ') : 'not present'),
+      ),
+    ),
+  );
+}
+
+export function renderRules(tbody: HTMLElement, note: HTMLElement, rules: ListResult | undefined, error: IpcError | undefined): void {
+  if (error && !rules) {
+    note.textContent = `The whitelist cannot be shown: ${error.message}`;
+    tbody.replaceChildren();
+    return;
+  }
+  if (!rules) {
+    note.textContent = 'Loading…';
+    tbody.replaceChildren();
+    return;
+  }
+  note.textContent =
+    rules.userPrompts === 'allow'
+      ? 'Users may be asked, and may add their own rules where no IT rule decides.'
+      : 'Locked by IT: only the profiles decide; users cannot add rules.';
+  if (!rules.rules.length) {
+    const td = el('td', 'empty', 'No rules: the tunnel is closed to every program.');
+    td.colSpan = 5;
+    tbody.replaceChildren(el('tr', undefined, td));
+    return;
+  }
+  tbody.replaceChildren(...rules.rules.map(ruleRow));
+}
+
+function ruleRow(r: EffectiveRule): HTMLTableRowElement {
+  const program = describeProgram(r);
+  const tags: Child[] = [];
+  if (r.mode === 'audit') tags.push(el('span', 'tag tag-audit', 'audit'));
+  if (r.expires) tags.push(el('span', 'tag tag-expires', `until ${formatTime(r.expires)}`));
+  const row = el(
+    'tr',
+    `rule rule-${r.action}`,
+    el('td', 'rule-action', el('span', `action action-${r.action}`, r.action)),
+    el('td', 'rule-program', el('div', 'program', program.main), ...program.extra.map((x) => el('div', 'program-extra', x)), el('div', 'rule-id', r.id)),
+    el('td', 'rule-scope', ...describeScope(r).map((s) => el('div', undefined, s)), ...tags),
+    el('td', 'rule-source', describeSource(r.source)),
+    el('td', 'rule-lock', el('span', r.locked ? 'lock lock-on' : 'lock lock-off', r.locked ? 'locked' : 'revocable')),
+  );
+  row.dataset['key'] = r.key;
+  return row;
+}
+
+export function renderSources(tbody: HTMLElement, status: StatusReport | undefined): void {
+  const sources = status?.sources ?? [];
+  if (!sources.length) {
+    const td = el('td', 'empty', status ? 'No profile found.' : '—');
+    td.colSpan = 4;
+    tbody.replaceChildren(el('tr', undefined, td));
+    return;
+  }
+  tbody.replaceChildren(
+    ...sources.map((s) =>
+      el(
+        'tr',
+        `source source-${s.state}`,
+        el('td', undefined, el('span', `source-state state-${s.state}`, s.state)),
+        el('td', undefined, describeSourceStatus(s)),
+        el('td', 'source-file', s.file),
+        el('td', 'source-problems', ...(s.problems.length ? s.problems.map((p) => el('div', 'problem', p)) : ['—'])),
+      ),
+    ),
+  );
+}
+
+export function renderEvents(list: HTMLElement, events: StampedEvent[] | undefined, error: IpcError | undefined): void {
+  if (!events?.length) {
+    const text = error
+      ? `Events cannot be shown: ${error.message}`
+      : 'No events yet. Blocked attempts, prompts, decisions and policy changes will appear here.';
+    list.replaceChildren(el('li', 'empty', text));
+    return;
+  }
+  list.replaceChildren(
+    ...[...events].reverse().map((e) => {
+      const d = describeEvent(e);
+      return el(
+        'li',
+        `event event-${d.severity}`,
+        el('time', 'event-time', formatTime(e.time)),
+        el('span', 'event-title', d.title),
+        el('span', 'event-detail', d.detail),
+      );
+    }),
+  );
+}
+
+export function renderHelperInfo(footer: HTMLElement, status: StatusReport | undefined): void {
+  if (!status) return footer.replaceChildren();
+  const h = status.helper;
+  footer.replaceChildren(
+    `Helper pid ${h.pid}, version ${h.version}, running since ${formatTime(h.startedAt)}`,
+    h.appliedAt ? `; policy applied ${formatTime(h.appliedAt)}` : '',
+    `. Rule cgroups: ${status.cgroupDir}`,
+  );
+}

@@ -1,0 +1,384 @@
+// The BUILT renderer page (dist/renderer) in real headless Chromium, against the
+// BUILT preload (dist/main/preload.cjs) and a stand-in main process on the same IPC
+// channels (common/ipc.ts), in Mullvad's manner. The page is served over a local
+// http server by the very handler that serves app:// in Electron
+// (main/app-protocol.ts), so the CSP under test is the real one.
+//
+// Needs `npm run build` first, and Debian's chromium at /usr/bin/chromium; without
+// either it fails and says so (CI installs chromium; this test is never skipped).
+
+import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ListResult } from '../../../common/api.js';
+import { INVOKE_CHANNELS, NOTIFY_CHANNELS } from '../../../common/ipc.js';
+import type {
+  HelperUnavailableNotice,
+  InvokeName,
+  InvokeResult,
+  IpcResult,
+  NotifyName,
+  NotifyPayload,
+  TunnelgateApi,
+} from '../../../common/ipc.js';
+import { CONTENT_SECURITY_POLICY, createAppRequestHandler } from '../../../main/app-protocol.js';
+import { RICH, SOME_EVENTS, itRule, statusReport } from '../main/fixtures.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const RENDERER_DIR = path.join(ROOT, 'dist/renderer');
+const PRELOAD = path.join(ROOT, 'dist/main/preload.cjs');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
+const SCREENSHOT = '/tmp/tunnelgate-renderer.png';
+
+/** What the stand-in main process answers, per call, typed by the contract. */
+type Answers = { [K in InvokeName]: IpcResult<InvokeResult<K>> };
+
+interface StandInConfig {
+  invokeChannels: Record<string, string>;
+  notifyChannels: Record<string, string>;
+  answers: Answers;
+}
+
+/** What the stand-in leaves in the page for the test to drive and read. */
+interface StandIn {
+  electron: unknown;
+  calls: { name: string; args: unknown[] }[];
+  violations: string[];
+  emit(name: NotifyName, payload: unknown): void;
+  listenerCount(name: NotifyName): number;
+}
+interface PageGlobal {
+  tunnelgate: TunnelgateApi;
+  __standIn: StandIn;
+  __pwned?: unknown;
+}
+
+/**
+ * Runs in the page before anything else (serialized by Playwright: no closures).
+ * Plays Electron for the preload: an ipcRenderer whose invoke() answers like our
+ * main process on its channels, and a contextBridge that puts the API on the window.
+ */
+function installStandInMain(cfg: StandInConfig): void {
+  type Listener = (event: unknown, payload: unknown) => void;
+  const g = globalThis as unknown as Record<string, unknown> & {
+    addEventListener(type: string, fn: (e: { violatedDirective: string; blockedURI: string }) => void): void;
+  };
+  const byChannel = new Map(Object.entries(cfg.invokeChannels).map(([name, channel]) => [channel, name]));
+  const listeners = new Map<string, Set<Listener>>();
+  const calls: { name: string; args: unknown[] }[] = [];
+  const violations: string[] = [];
+  g.addEventListener('securitypolicyviolation', (e) => violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  const ipcRenderer = {
+    invoke(channel: string, ...args: unknown[]): Promise<unknown> {
+      const name = byChannel.get(channel);
+      if (!name) return Promise.reject(new Error(`No handler registered for '${channel}'`));
+      calls.push({ name, args: structuredClone(args) });
+      return Promise.resolve(structuredClone((cfg.answers as Record<string, unknown>)[name]));
+    },
+    on(channel: string, fn: Listener): void {
+      let set = listeners.get(channel);
+      if (!set) listeners.set(channel, (set = new Set()));
+      set.add(fn);
+    },
+    removeListener(channel: string, fn: Listener): void {
+      listeners.get(channel)?.delete(fn);
+    },
+  };
+  const contextBridge = {
+    exposeInMainWorld(key: string, api: Record<string, unknown>): void {
+      Object.defineProperty(g, key, { value: Object.freeze({ ...api }), writable: false, configurable: false, enumerable: true });
+    },
+  };
+  const standIn: StandIn = {
+    electron: { ipcRenderer, contextBridge },
+    calls,
+    violations,
+    emit(name, payload) {
+      const channel = cfg.notifyChannels[name] ?? '';
+      // What Electron hands a listener first: an IpcRendererEvent. It must not reach the page.
+      const event = { sender: ipcRenderer, senderId: 0, ports: [] };
+      for (const fn of listeners.get(channel) ?? []) fn(event, structuredClone(payload));
+    },
+    listenerCount(name) {
+      return listeners.get(cfg.notifyChannels[name] ?? '')?.size ?? 0;
+    },
+  };
+  g['__standIn'] = standIn;
+}
+
+/** The built preload, run as Electron runs a sandboxed preload: CommonJS with a `require` that knows 'electron'. */
+function preloadScript(): string {
+  const source = readFileSync(PRELOAD, 'utf8');
+  return `(function (require, exports, module) {\n${source}\n})(function (name) {
+  if (name === 'electron') return globalThis.__standIn.electron;
+  throw new Error('a sandboxed preload cannot require ' + name);
+}, {}, { exports: {} });`;
+}
+
+const ok = <T,>(value: T): IpcResult<T> => ({ ok: true, value });
+
+let browser: Browser;
+let server: http.Server;
+let base: string;
+
+/** Why this test cannot run here, if it cannot: then every test FAILS with it (never skips). */
+function missingPrerequisite(): string | undefined {
+  if (!existsSync(CHROMIUM)) {
+    return `Chromium is not installed at ${CHROMIUM}: install Debian's package (apt-get install -y chromium). CI installs it; this test does not skip.`;
+  }
+  if (!existsSync(path.join(RENDERER_DIR, 'index.html')) || !existsSync(path.join(RENDERER_DIR, 'renderer/app.js')) || !existsSync(PRELOAD)) {
+    return `The built renderer is missing (${RENDERER_DIR}, ${PRELOAD}): run \`npm run build\` first.`;
+  }
+  return undefined;
+}
+const missing = missingPrerequisite();
+
+beforeAll(async () => {
+  if (missing) return;
+  const handle = createAppRequestHandler(RENDERER_DIR);
+  server = http.createServer((req, res) => {
+    void handle({ url: `app://tunnelgate${req.url ?? '/'}`, method: req.method ?? 'GET' }).then(async (r) => {
+      res.writeHead(r.status, Object.fromEntries(r.headers));
+      res.end(Buffer.from(await r.arrayBuffer()));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+});
+
+interface Opened {
+  page: Page;
+  errors: string[];
+  emit<K extends NotifyName>(name: K, payload: NotifyPayload<K>): Promise<void>;
+  standIn(): Promise<Pick<StandIn, 'calls' | 'violations'>>;
+  close(): Promise<void>;
+}
+
+async function openPage(answers: Answers, expectState: string): Promise<Opened> {
+  if (missing) throw new Error(missing);
+  const context = await browser.newContext({ viewport: { width: 820, height: 720 }, timezoneId: 'UTC', locale: 'en-GB' });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') errors.push(`console.${m.type()}: ${m.text()} (${m.location().url})`);
+  });
+  await page.addInitScript(installStandInMain, { invokeChannels: { ...INVOKE_CHANNELS }, notifyChannels: { ...NOTIFY_CHANNELS }, answers });
+  await page.addInitScript({ content: preloadScript() });
+  const response = await page.goto(`${base}/index.html`);
+  expect(response?.status()).toBe(200);
+  expect(response?.headers()['content-security-policy']).toBe(CONTENT_SECURITY_POLICY);
+  await page.locator(`#gate[data-state="${expectState}"]`).waitFor({ timeout: 10_000 });
+  return {
+    page,
+    errors,
+    emit: async (name, payload) => {
+      await page.evaluate(([n, p]) => (globalThis as unknown as PageGlobal).__standIn.emit(n, p), [name, payload] as const);
+    },
+    standIn: () =>
+      page.evaluate(() => {
+        const s = (globalThis as unknown as PageGlobal).__standIn;
+        return { calls: s.calls, violations: s.violations };
+      }),
+    close: () => context.close(),
+  };
+}
+
+const richAnswers: Answers = { getStatus: ok(RICH.status), getRules: ok(RICH.rules), getEvents: ok([]) };
+
+async function rowCells(page: Page, key: string): Promise<string[]> {
+  return page.locator(`tr.rule[data-key="${key}"] > td`).allInnerTexts();
+}
+
+describe('renderer in Chromium', () => {
+  it('shows the gate state, its problems, interfaces, the whitelist with sources and locks, profile sources, empty events', { timeout: 30_000 }, async () => {
+    const { page, errors, standIn, close } = await openPage(richAnswers, 'degraded');
+    try {
+      await expect(page.locator('#gate .gate-title').innerText()).resolves.toBe('Degraded');
+      const summary = await page.locator('#gate .gate-summary').innerText();
+      expect(summary).toMatch(/^mode enforce · net_cls · 8 rules · 3 admitted processes · 1\u202f234 packets dropped$/);
+
+      expect(await page.locator('#problems-section').isVisible()).toBe(true);
+      expect(await page.locator('#problems li').allInnerTexts()).toEqual(RICH.status.problems);
+
+      expect(await page.locator('#interfaces li').allInnerTexts()).toEqual(['wg0\twg0', 'wg-corp*\tnot present'].map((s) => s.replace('\t', '\n')));
+
+      expect(await page.locator('#rules-note').innerText()).toBe('Users may be asked, and may add their own rules where no IT rule decides.');
+      expect(await page.locator('tr.rule').count()).toBe(RICH.rules.rules.length);
+      expect(await rowCells(page, 'corp-base:ssh')).toEqual(['allow', '/usr/bin/ssh\nssh', 'whole tunnel', 'profile corp-base v7', 'locked']);
+      expect(await rowCells(page, 'corp-base:git')).toEqual([
+        'allow',
+        '/usr/bin/git\nsha256 9f86d081884c…\ngit',
+        '198.18.0.0/24 tcp ports 22, 443',
+        'profile corp-base v7',
+        'locked',
+      ]);
+      expect(await rowCells(page, 'corp-base:deploy-tool')).toEqual([
+        'allow',
+        '/usr/bin/python3\nscript /opt/corp/deploy.py\ndeploy-tool',
+        'whole tunnel\naudit',
+        'profile corp-base v7',
+        'locked',
+      ]);
+      expect((await rowCells(page, 'corp-base:ssh-client'))[1]).toBe('package openssh-client\nssh-client');
+      expect((await rowCells(page, 'corp-base:nfs')).slice(1, 3)).toEqual(['kernel traffic (no process)\nnfs', '198.18.0.20/32 tcp port 2049']);
+      expect((await rowCells(page, 'corp-base:no-games')).slice(0, 2)).toEqual(['deny', '/usr/games/*\nno-games']);
+      expect(await rowCells(page, 'user.1000:curl')).toEqual([
+        'allow',
+        '/usr/bin/curl\ncurl',
+        '198.18.0.80/32 tcp port 80\nuntil 2026-11-22 18:00:00',
+        'user 1000',
+        'revocable',
+      ]);
+
+      // Data is text, never markup.
+      expect(await page.locator('tr.rule[data-key="user.1000:odd"] .program').innerText()).toBe('/tmp/<img src=x onerror="window.__pwned=1">');
+      expect(await page.locator('img').count()).toBe(0);
+
+      const sources = page.locator('#sources-body tr');
+      expect(await sources.count()).toBe(2);
+      expect(await sources.nth(0).locator('td').allInnerTexts()).toEqual(['active', 'corp-base v7', '/etc/tunnelgate/profiles.d/corp-base.json', '—']);
+      expect(await sources.nth(1).locator('td').allInnerTexts()).toEqual([
+        'rejected',
+        'legacy v2',
+        '/etc/tunnelgate/profiles.d/legacy.json',
+        'legacy.json: signature: no valid signature by a trusted key',
+      ]);
+
+      expect(await page.locator('#events li').allInnerTexts()).toEqual([
+        'No events yet. Blocked attempts, prompts, decisions and policy changes will appear here.',
+      ]);
+      expect(await page.locator('#helper-info').innerText()).toContain('Helper pid 4242, version 0.1.0');
+
+      // The preload exposed one object of named functions, nothing else.
+      const keys = await page.evaluate(() => Object.keys((globalThis as unknown as PageGlobal).tunnelgate).sort());
+      expect(keys).toEqual(['getEvents', 'getRules', 'getStatus', 'onHelperUnavailable', 'onRulesChanged', 'onStatusChanged']);
+      expect(await page.evaluate(() => 'ipcRenderer' in globalThis || 'require' in globalThis || 'process' in globalThis)).toBe(false);
+
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+      const s = await standIn();
+      expect(s.calls).toEqual([
+        { name: 'getStatus', args: [] },
+        { name: 'getRules', args: [] },
+        { name: 'getEvents', args: [] },
+      ]);
+      expect(await page.evaluate(() => (globalThis as unknown as PageGlobal).__pwned)).toBeUndefined();
+      expect(s.violations).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('follows statusChanged, rulesChanged and helperUnavailable from main', { timeout: 30_000 }, async () => {
+    const { page, errors, emit, standIn, close } = await openPage(richAnswers, 'degraded');
+    try {
+      await emit('statusChanged', statusReport({ state: 'enforcing', problems: [] }));
+      await page.locator('#gate[data-state="enforcing"]').waitFor();
+      expect(await page.locator('#gate .gate-title').innerText()).toBe('Enforcing');
+      expect(await page.locator('#gate .gate-meaning').innerText()).toBe('Only whitelisted programs can reach the tunnel.');
+      expect(await page.locator('#problems-section').isHidden()).toBe(true);
+
+      const locked: ListResult = { userPrompts: 'deny', rules: [itRule('ssh', { binary: { path: '/usr/bin/ssh' } })] };
+      await emit('rulesChanged', locked);
+      expect(await page.locator('tr.rule').count()).toBe(1);
+      expect(await page.locator('#rules-note').innerText()).toBe('Locked by IT: only the profiles decide; users cannot add rules.');
+
+      const notice: HelperUnavailableNotice = { message: 'the helper is not running (no /run/tunnelgate/api.sock)', retryInMs: 4000 };
+      await emit('helperUnavailable', notice);
+      await page.locator('#gate[data-state="unknown"]').waitFor();
+      expect(await page.locator('#gate').innerText()).toBe(
+        'Helper unavailable\nthe helper is not running (no /run/tunnelgate/api.sock)\n' +
+          'Last known state: Enforcing. Rules already in the kernel stay in force without the helper. Retrying in 4 s.',
+      );
+      expect(await page.locator('body').getAttribute('class')).toBe('stale');
+
+      await emit('statusChanged', statusReport({ state: 'audit', mode: 'audit' }));
+      await page.locator('#gate[data-state="audit"]').waitFor();
+      expect(await page.locator('body').getAttribute('class')).toBe('');
+
+      // A page listener gets the payload alone, and can unsubscribe.
+      const seen = await page.evaluate(async () => {
+        const g = globalThis as unknown as PageGlobal;
+        const before = g.__standIn.listenerCount('rulesChanged');
+        const got: unknown[][] = [];
+        const off = g.tunnelgate.onRulesChanged((...args: unknown[]) => void got.push(args));
+        const during = g.__standIn.listenerCount('rulesChanged');
+        g.__standIn.emit('rulesChanged', { rules: [], userPrompts: 'allow' });
+        off();
+        g.__standIn.emit('rulesChanged', { rules: [], userPrompts: 'allow' });
+        return { got, before, during, after: g.__standIn.listenerCount('rulesChanged') };
+      });
+      expect(seen).toEqual({ got: [[{ rules: [], userPrompts: 'allow' }]], before: 1, during: 2, after: 1 });
+
+      expect((await standIn()).violations).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('no helper from the start: says so, and why', { timeout: 30_000 }, async () => {
+    const down = { ok: false, error: { kind: 'unavailable', message: 'refusing /run/tunnelgate/api.sock: it is not a socket owned by root' } } as const;
+    const { page, errors, close } = await openPage({ getStatus: down, getRules: down, getEvents: down }, 'unknown');
+    try {
+      expect(await page.locator('#gate').innerText()).toBe(
+        'Helper unavailable\nrefusing /run/tunnelgate/api.sock: it is not a socket owned by root\n' +
+          'Rules already in the kernel stay in force without the helper. The tray app keeps trying.',
+      );
+      expect(await page.locator('#rules-note').innerText()).toBe(
+        'The whitelist cannot be shown: refusing /run/tunnelgate/api.sock: it is not a socket owned by root',
+      );
+      await page.screenshot({ path: '/tmp/tunnelgate-renderer-unavailable.png', fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('lists events newest first, blocked attempts marked', { timeout: 30_000 }, async () => {
+    const { page, errors, close } = await openPage({ ...richAnswers, getEvents: ok(SOME_EVENTS) }, 'degraded');
+    try {
+      await page.locator('#events li.event').first().waitFor();
+      expect(await page.locator('#events li').allInnerTexts()).toEqual([
+        '2026-11-22 08:05:00\nBlocked\n/usr/bin/nc (pid 5150, uid 1000): no rule allows /usr/bin/nc',
+        '2026-11-22 08:00:01\nPolicy applied\n8 rules, mode enforce',
+        '2026-11-22 08:00:00\nHelper started\npid 4242, version 0.1.0',
+      ]);
+      expect(await page.locator('#events li.event-block').count()).toBe(1);
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('the CSP from the protocol handler is in force: no inline script runs', { timeout: 30_000 }, async () => {
+    const { page, errors, standIn, close } = await openPage(richAnswers, 'degraded');
+    try {
+      await page.evaluate(
+        'const s = document.createElement("script"); s.textContent = "window.__pwned = 1"; document.body.append(s);' +
+          'const i = document.createElement("img"); i.src = "https://example.invalid/x.png"; document.body.append(i);',
+      );
+      await page.waitForFunction(() => (globalThis as unknown as PageGlobal).__standIn.violations.length >= 2);
+      expect(await page.evaluate(() => (globalThis as unknown as PageGlobal).__pwned)).toBeUndefined();
+      expect((await standIn()).violations.sort()).toEqual(['img-src https://example.invalid/x.png', 'script-src-elem inline']);
+      // Chromium reports each refusal on the console too: those are the only errors.
+      expect(errors.every((e) => e.includes('Content Security Policy'))).toBe(true);
+    } finally {
+      await close();
+    }
+  });
+});
