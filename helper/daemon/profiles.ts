@@ -141,18 +141,19 @@ export class ProfileSources {
       return cached && rejected.some((s) => s.file === file) ? { key: REMOTE_KEY, file: cached.file, requireSignature: true, pending: true } : undefined;
     }
     const url = view.config.url;
-    if (view.latest) {
-      const l = view.latest;
+    const l = view.latest;
+    if (view.error && (l || cached)) {
+      const what = l ? 'the copy it served last' : `the cached copy (profile ${cached?.profileId} version ${cached?.version}, from ${cached?.savedAt})`;
+      notes.push(`${url}: cannot pull since ${view.error.since} (${view.error.message}); using ${what}`);
+    }
+    if (l) {
       return { key: REMOTE_KEY, file: url, bytes: l.bytes, ...(l.sig ? { sig: l.sig } : {}), ...(l.sigError ? { sigError: l.sigError } : {}), requireSignature: true };
     }
-    if (view.error) {
-      if (cached) {
-        notes.push(`${url}: cannot pull since ${view.error.since} (${view.error.message}); the cached copy (profile ${cached.profileId} version ${cached.version}, from ${cached.savedAt}) stays in force`);
-        return { key: REMOTE_KEY, file: url, requireSignature: true, pending: true };
-      }
+    if (view.error && !cached) {
       return { key: REMOTE_KEY, file: url, readError: `cannot pull: ${view.error.message}; no copy is cached yet`, requireSignature: true };
     }
     if (!view.polled && !cached) notes.push(`${url}: first pull pending`);
+    // Nothing newer than the cached copy: it stays (checked again like any other copy).
     return { key: REMOTE_KEY, file: url, requireSignature: true, pending: true };
   }
 

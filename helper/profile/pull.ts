@@ -216,17 +216,15 @@ export class RemotePuller {
     const now = () => (this.deps.now?.() ?? new Date()).toISOString();
     const cached = this.deps.cached();
     const sameUrl = cached?.url === cfg.url;
-    const before = this.candidateKey();
+    const before = this.candidateKey(cached);
     try {
       const ca = cfg.ca ? await (this.deps.readCa ?? readFile)(cfg.ca).catch((e: Error) => {
         throw new Error(`cannot read the CA file ${cfg.ca}: ${e.message}`);
       }) : undefined;
       const r = await get(cfg.url, { ...(ca ? { ca } : {}), ...(sameUrl && cached?.etag ? { etag: cached.etag } : {}), maxBytes: MAX_PROFILE_BYTES });
       if (gen !== this.generation) return;
-      let result: 'updated' | 'not-modified';
       if (r.status === 'not-modified') {
         this.latest = undefined; // the server still serves the cached copy
-        result = 'not-modified';
       } else {
         let sig: Buffer | undefined;
         let sigError: string | undefined;
@@ -242,14 +240,14 @@ export class RemotePuller {
         this.latest = same
           ? undefined
           : { url: cfg.url, bytes: r.body, ...(sig ? { sig } : {}), ...(sigError ? { sigError } : {}), ...(r.etag ? { etag: r.etag } : {}), fetchedAt: now() };
-        result = same ? 'not-modified' : 'updated';
       }
       const hadError = this.error !== undefined;
       this.error = undefined;
       const first = !this.polled;
       this.polled = true;
+      const result = this.candidateKey(cached) !== before ? 'updated' : 'not-modified';
       this.deps.onResult?.({ url: cfg.url, result });
-      if (first || hadError || this.candidateKey() !== before) this.deps.onChange(`pulled ${cfg.url} (${result})`);
+      if (first || hadError || result === 'updated') this.deps.onChange(`pulled ${cfg.url} (${result})`);
     } catch (e) {
       if (gen !== this.generation) return;
       const message = (e as Error).message;
@@ -263,8 +261,9 @@ export class RemotePuller {
     }
   }
 
-  private candidateKey(): string {
-    const l = this.latest;
-    return l ? `${l.bytes.toString('base64')}|${l.sig?.toString('base64') ?? l.sigError ?? ''}` : '';
+  /** What sources.ts would be offered: the latest copy, or else the cached one. */
+  private candidateKey(cached: ReturnType<PullerDeps['cached']>): string {
+    const c = this.latest ?? cached;
+    return c ? `${c.bytes.toString('base64')}|${c.sig?.toString('base64') ?? this.latest?.sigError ?? ''}` : '';
   }
 }

@@ -72,6 +72,23 @@ describe('RemotePuller', () => {
     expect(changes).toHaveLength(1); // the first poll only
   });
 
+  it('once the fetched copy is cached (in force), the 304 that follows is not news', async () => {
+    let served: GetResult = { status: 'ok', body, etag: '"e1"' };
+    const { get, calls } = fakeGet({ [URL_]: () => served, [`${URL_}.sig`]: () => ({ status: 'ok', body: sig }) });
+    const store: { cached?: ReturnType<PullerDeps['cached']> } = {};
+    const changes: string[] = [];
+    const results: string[] = [];
+    const p = new RemotePuller({ get, cached: () => store.cached, onChange: (w) => changes.push(w), onResult: (r) => results.push(r.result) });
+    p.configure(cfg);
+    await p.poll();
+    store.cached = { url: URL_, bytes: body, sig, etag: '"e1"' }; // what commit() does once it is in force
+    served = { status: 'not-modified' };
+    await p.poll();
+    expect(calls.at(-1)).toEqual({ url: URL_, etag: '"e1"' });
+    expect(changes).toHaveLength(1);
+    expect(results).toEqual(['updated', 'not-modified']);
+  });
+
   it('a missing signature is carried along as the reason (sources.ts refuses the copy)', async () => {
     const { get } = fakeGet({ [URL_]: () => ({ status: 'ok', body }) });
     const { p } = puller(get);
