@@ -180,12 +180,8 @@ export function selectSources(input: SelectInput): Selection {
   const { keys, versions, lastGood, now } = input;
   const out: Selection = { profiles: [], rejected: [], accepted: new Map(), present: new Set(), notes: [] };
 
-  if (keys.problems.length || keyProblem(keys)) {
-    const problems = [...keys.problems];
-    const kp = keyProblem(keys);
-    if (kp) problems.push(kp);
-    out.rejected.push({ file: keys.dir, state: 'rejected', problems });
-  }
+  const kp = keyProblem(keys);
+  if (keys.problems.length || kp) out.rejected.push({ file: keys.dir, state: 'rejected', problems: [...keys.problems, ...(kp ? [kp] : [])] });
 
   interface Round {
     c: Candidate;
