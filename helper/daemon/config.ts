@@ -35,3 +35,9 @@ export function resolvePaths(flags: Partial<Paths>, env: NodeJS.ProcessEnv = pro
 
 export const profilesDir = (p: Paths) => path.join(p.etc, 'profiles.d');
 export const trustedKeysDir = (p: Paths) => path.join(p.etc, 'trusted-keys');
+
+/**
+ * NFLOG group the gate's refuse chain logs to. NFLOG instances are per network namespace,
+ * and one reader may bind a group: a second helper in the same namespace is refused anyway.
+ */
+export const NFLOG_GROUP = 7467;

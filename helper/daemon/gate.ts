@@ -37,6 +37,8 @@ export interface GateDeps {
   cgroups: NetClsTree;
   /** The major number of every classid we hand out. */
   classidMajor: number;
+  /** NFLOG group of the refuse chain. */
+  nflogGroup: number;
   hashes: HashCache;
   events: EventSink;
   /** Interfaces present in this namespace now. */
@@ -86,7 +88,7 @@ export class Gate {
     return this.serial(async () => {
       try {
         await this.ensureRuleCgroups(policy);
-        await this.deps.nft.apply(renderTable({ policy, classids: this.classids, listeners: this.listeners }));
+        await this.deps.nft.apply(renderTable({ policy, classids: this.classids, listeners: this.listeners, nflogGroup: this.deps.nflogGroup }));
         this.policy = policy;
         this.appliedAt = new Date();
         this.applyProblem = undefined;

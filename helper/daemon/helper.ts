@@ -11,8 +11,9 @@ import { mergePolicy } from '../policy/merge.js';
 import { socketPathOf } from '../../common/node/client.js';
 import { ApiServer } from './api-server.js';
 import type { Paths } from './config.js';
-import { profilesDir } from './config.js';
+import { NFLOG_GROUP, profilesDir } from './config.js';
 import { EventLog } from './events.js';
+import { AttemptReader } from './attempts.js';
 import { Gate } from './gate.js';
 import { ProfileSources } from './profiles.js';
 import { VERSION } from './version.js';
@@ -21,9 +22,22 @@ export interface HelperOptions {
   paths: Paths;
 }
 
-async function listInterfaces(): Promise<string[]> {
+async function links(): Promise<Array<{ ifindex: number; ifname: string }>> {
   const r = await run('ip', ['-j', 'link', 'show']);
-  return (JSON.parse(r.stdout) as Array<{ ifname: string }>).map((l) => l.ifname);
+  return JSON.parse(r.stdout) as Array<{ ifindex: number; ifname: string }>;
+}
+
+async function listInterfaces(): Promise<string[]> {
+  return (await links()).map((l) => l.ifname);
+}
+
+/** Interface names by index, looked up again when an index is new (interfaces come and go). */
+function interfaceNames(): (index: number) => Promise<string> {
+  let names = new Map<number, string>();
+  return async (index) => {
+    if (!names.has(index)) names = new Map((await links()).map((l) => [l.ifindex, l.ifname]));
+    return names.get(index) ?? `if${index}`;
+  };
 }
 
 /** Yama's ptrace_scope 3 forbids ptrace even to root; then launches are verified by polling. */
@@ -39,6 +53,7 @@ async function buildGate(paths: Paths, events: EventLog): Promise<{ gate: Gate; 
     nft: new Nft(run),
     cgroups: new NetClsTree(mount, paths.cgroupRoot),
     classidMajor: classidMajor(paths.cgroupRoot),
+    nflogGroup: NFLOG_GROUP,
     hashes: new HashCache(),
     events,
     listInterfaces,
@@ -124,6 +139,15 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   const watcher = sources.start(scheduleReload);
   process.on('SIGHUP', scheduleReload);
 
+  // Denied attempts: the refuse chain's NFLOG records, attributed to their processes.
+  const attempts = new AttemptReader({
+    group: NFLOG_GROUP,
+    ifaceName: interfaceNames(),
+    onAttempt: (attempt) => events.emit({ type: 'attempt.denied', attempt }),
+    onError: (message) => console.error(`tunnelgate: denied attempts: ${message}`),
+  });
+  attempts.start();
+
   const server = new ApiServer({
     socketPath: socketPathOf(paths.run),
     events,
@@ -153,6 +177,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   clearInterval(sweeper);
   clearTimeout(debounce);
   watcher.close();
+  attempts.stop();
   await server.close();
   await fs.rm(pidFile, { force: true });
 }

@@ -48,3 +48,36 @@ export const ptraceTracer: ExecTracer = {
   pollExec: (pid) => native().ptracePollExec(pid),
   detach: (pid) => native().ptraceDetach(pid),
 };
+
+interface NativeNetlink {
+  netlinkOpen(protocol: number, groups: number, initNetns: boolean, dgram: boolean): number;
+  netlinkSend(fd: number, msg: Buffer): void;
+  netlinkListen(fd: number, onDatagram: (b: Buffer) => void): () => void;
+  syslog(priority: number, message: string): void;
+}
+
+const nl = () => native() as unknown as NativeNetlink;
+
+/** A netlink socket read on a thread of the addon; each datagram arrives as a Buffer (empty: the kernel dropped some). */
+export interface NetlinkSocket {
+  send(msg: Buffer): void;
+  close(): void;
+}
+
+export function openNetlink(
+  opts: { protocol: number; groups?: number; initNetns?: boolean; dgram?: boolean },
+  onDatagram: (b: Buffer) => void,
+): NetlinkSocket {
+  const fd = nl().netlinkOpen(opts.protocol, opts.groups ?? 0, opts.initNetns ?? false, opts.dgram ?? false);
+  const stop = nl().netlinkListen(fd, onDatagram);
+  return { send: (m) => nl().netlinkSend(fd, m), close: stop };
+}
+
+/** syslog(3) priorities used by the audit log. */
+export const LOG_WARNING = 4;
+export const LOG_NOTICE = 5;
+export const LOG_INFO = 6;
+
+export function syslog(priority: number, message: string): void {
+  nl().syslog(priority, message);
+}

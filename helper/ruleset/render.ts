@@ -15,6 +15,8 @@ export interface RenderInput {
   classids: ReadonlyMap<string, number>;
   /** Ports admitted processes listen on: new inbound connections from the tunnel reach only these. */
   listeners: readonly Listener[];
+  /** NFLOG group the refuse chain logs to (rate-limited); the helper reads it for denied attempts. */
+  nflogGroup: number;
 }
 
 export const LOG_PREFIX_DENY = 'tunnelgate deny: ';
@@ -79,7 +81,8 @@ export function processAllowRules(policy: Policy): EffectiveRule[] {
 const listenerElement = (l: Listener) => `${l.proto} . ${l.port}`;
 
 export function renderTable(input: RenderInput): string {
-  const { policy, classids, listeners } = input;
+  const { policy, classids, listeners, nflogGroup } = input;
+  if (!Number.isInteger(nflogGroup) || nflogGroup < 0 || nflogGroup > 0xffff) throw new Error(`refusing to render NFLOG group ${nflogGroup}`);
   const cls = (r: EffectiveRule) => classids.get(r.key);
   const allowRules = processAllowRules(policy).filter((r) => cls(r) !== undefined);
   const denyRules = policy.rules.filter((r) => r.action === 'deny' && r.destinations?.length && !r.kernel);
@@ -121,8 +124,8 @@ export function renderTable(input: RenderInput): string {
   sets.push(set('listen', 'meta l4proto . th dport', listeners.map(listenerElement), false));
 
   const refuse = audit
-    ? [`\t\t${LOG_RATE} log prefix ${JSON.stringify(LOG_PREFIX_AUDIT)} level info flags skuid`, '\t\tcounter name "audited" accept']
-    : [`\t\t${LOG_RATE} log prefix ${JSON.stringify(LOG_PREFIX_DENY)} level info flags skuid`, '\t\tcounter name "dropped" drop'];
+    ? [`\t\t${LOG_RATE} log prefix ${JSON.stringify(LOG_PREFIX_AUDIT)} group ${nflogGroup}`, '\t\tcounter name "audited" accept']
+    : [`\t\t${LOG_RATE} log prefix ${JSON.stringify(LOG_PREFIX_DENY)} group ${nflogGroup}`, '\t\tcounter name "dropped" drop'];
 
   return [
     // Create-then-delete makes the replacement one atomic transaction whether or not

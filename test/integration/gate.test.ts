@@ -124,6 +124,26 @@ describe('the gate', () => {
     expect((await status()).dropped.packets).toBeGreaterThan(before);
   });
 
+  it('a dropped attempt is reported with its process, user, destination and interface', async () => {
+    const started = Date.now();
+    const attempt = lab.exec('ws', otherCurl, [...http, lab.urls.corpV4Alt], { reject: false, timeout: 10_000 });
+    const pid = attempt.pid as number;
+    type Ev = { type: string; time: string; attempt?: { pid?: number; uid: number; exe?: string; dst: unknown; iface: string; mode: string } };
+    const find = () => helper.output().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev)
+      .find((e) => e.type === 'attempt.denied' && e.attempt?.pid === pid);
+    let ev = find();
+    while (!ev && Date.now() - started < 5_000) {
+      await new Promise((r) => setTimeout(r, 20));
+      ev = find();
+    }
+    await attempt;
+    expect(ev?.attempt).toMatchObject({
+      pid, uid: 0, exe: otherCurl, iface: lab.wsIface, mode: 'enforce',
+      dst: { addr: lab.corpV4, port: lab.ports.httpAlt, proto: 'tcp' },
+    });
+    console.log(`denied attempt reported ${Date.parse(ev?.time ?? '') - started} ms after the program started`);
+  });
+
   it('`tunnelgate run` of a binary that is not allowed: a clear error and exit 126', async () => {
     const r = await viaRun(otherCurl, [...http, lab.urls.corpV4]);
     expect(r.exitCode).toBe(126);

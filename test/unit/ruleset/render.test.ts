@@ -8,7 +8,7 @@ function ids(policy: Policy): Map<string, number> {
   return new Map(policy.rules.filter((r) => r.action === 'allow' && r.binary).map((r, i) => [r.key, 0x74670001 + i]));
 }
 const render = (policy: Policy, listeners: { proto: 'tcp' | 'udp'; port: number }[] = []) =>
-  renderTable({ policy, classids: ids(policy), listeners });
+  renderTable({ policy, classids: ids(policy), listeners, nflogGroup: 7467 });
 
 describe('renderTable', () => {
   it('renders whole-tunnel and scoped rules, alwaysAllow and listeners as exact nft text (checked by nft -c in the lab)', () => {
@@ -130,7 +130,7 @@ table inet tunnelgate {
 \t\tgoto refuse
 \t}
 \tchain refuse {
-\t\tlimit rate 20/second burst 50 packets log prefix "tunnelgate deny: " level info flags skuid
+\t\tlimit rate 20/second burst 50 packets log prefix "tunnelgate deny: " group 7467
 \t\tcounter name "dropped" drop
 \t}
 }
@@ -146,7 +146,7 @@ table inet tunnelgate {
 
   it('audit mode logs and accepts instead of dropping', () => {
     const text = render(policyOf([profile({ mode: 'audit' })]));
-    expect(text).toContain('log prefix "tunnelgate audit: "');
+    expect(text).toContain('log prefix "tunnelgate audit: " group 7467');
     expect(text).toContain('counter name "audited" accept');
     expect(text).not.toContain('counter name "dropped" drop');
   });
@@ -182,9 +182,9 @@ table inet tunnelgate {
 
   it('an allow rule without a classid (no cgroup yet) admits nothing', () => {
     const policy = policyOf([profile({ rules: [{ id: 'x', binary: { path: '/x' } }] })]);
-    const text = renderTable({ policy, classids: new Map(), listeners: [] });
+    const text = renderTable({ policy, classids: new Map(), listeners: [], nflogGroup: 7467 });
     expect(text).not.toMatch(/0x[0-9a-f]{8}/);
-    expect(() => renderTable({ policy, classids: new Map([['corp-base:x', 0]]), listeners: [] })).toThrow(/refusing to render classid/);
+    expect(() => renderTable({ policy, classids: new Map([['corp-base:x', 0]]), listeners: [], nflogGroup: 7467 })).toThrow(/refusing to render classid/);
   });
 
   it('refuses to render strings that could inject nft syntax', () => {

@@ -1,0 +1,39 @@
+// A packet the gate refused (or, in audit mode, would have refused), attributed to the
+// process that sent it. The kernel-side reader (helper/kernel/nflog.ts, via
+// helper/daemon/attempts.ts) produces these; the prompt manager (helper/daemon/prompts.ts)
+// consumes them. Every field except time, uid, dst, iface and mode may be missing: a
+// process may be gone before it is looked at, and kernel traffic has no process at all.
+
+export type AttemptProto = 'tcp' | 'udp' | 'icmp' | 'other';
+
+export interface AttemptDestination {
+  /** IPv4 dotted quad or IPv6 text. */
+  addr: string;
+  /** TCP/UDP destination port. */
+  port?: number;
+  proto: AttemptProto;
+}
+
+export interface DeniedAttempt {
+  /** ISO instant the packet was logged. */
+  time: string;
+  /** The socket owner's uid (nft `log flags skuid`). */
+  uid: number;
+  pid?: number;
+  /** /proc/PID/exe as the kernel resolved it. */
+  exe?: string;
+  cmdline?: string[];
+  /** Nearest parent first. */
+  parents?: Array<{ pid: number; exe: string }>;
+  dst: AttemptDestination;
+  /** The gated interface the packet was leaving by. */
+  iface: string;
+  /** `audit`: the packet went through, but enforcing would have dropped it. */
+  mode: 'enforce' | 'audit';
+}
+
+/** `198.18.0.2:443/tcp`, `[fd00::2]:53/udp`, `198.18.0.2/icmp`: how a destination is shown. */
+export function formatDestination(d: AttemptDestination): string {
+  const host = d.addr.includes(':') ? `[${d.addr}]` : d.addr;
+  return `${host}${d.port !== undefined ? `:${d.port}` : ''}/${d.proto}`;
+}
