@@ -1,7 +1,7 @@
 // The effective policy: what the helper enforces after merging every source.
 // This is what `tunnelgate list` prints and what the tray app shows.
 
-import type { Action, BinaryMatcher, Destination, Mode } from './profile.js';
+import type { Action, BinaryMatcher, ChildrenPolicy, Destination, Mode, RefusedEnv } from './profile.js';
 
 export type RuleSource =
   | { kind: 'profile'; profileId: string; version: number; file: string }
@@ -24,6 +24,10 @@ export interface EffectiveRule {
   uid?: number;
   /** ISO instant after which the rule is no longer in force. */
   expires?: string;
+  /** Profile allow rules: what happens to descendants (absent: inherit). */
+  children?: ChildrenPolicy;
+  /** Profile allow rules: refused environment variables this rule accepts. */
+  allowEnv?: RefusedEnv[];
 }
 
 export interface SourceStatus {

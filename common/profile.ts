@@ -14,7 +14,22 @@ export interface Destination {
   proto?: Proto;
 }
 
-/** How a rule names a program. Exactly one of `path` or `package` is given. */
+/**
+ * How a rule names a program. Exactly one of `path`, `package`, `flatpak`, `snap` or
+ * `appimage` is given; `sha256` and `script` only go with `path`.
+ *
+ * Extensions of v1 (issue 4; PRODUCT.md allows extending). The last three name apps whose
+ * executable path changes with every version, and each is established from what the
+ * kernel (and flatpak/snapd, as root) provide, never from what the process says
+ * (helper/identity/):
+ * - `flatpak`: a Flatpak app id (`org.example.App`): /proc/PID/root/.flatpak-info says
+ *   `[Application] name=`, and the process's executable is the very file of that
+ *   installation (`app-path` / `runtime-path`) as the host sees it.
+ * - `snap`: a snap name: the process's cgroup is `snap.<name>.…` and its executable is the
+ *   host's file under /snap/<name>/ (root's read-only squashfs mount).
+ * - `appimage`: the absolute path of an .AppImage file: the process runs from a read-only
+ *   FUSE mount of that image, served by a live process whose /proc/PID/exe is the file.
+ */
 export interface BinaryMatcher {
   /** The kernel's view (/proc/PID/exe); a trailing `*` makes it a prefix pattern. */
   path?: string;
@@ -24,7 +39,33 @@ export interface BinaryMatcher {
   script?: string;
   /** Any executable that dpkg/rpm says belongs to this package. */
   package?: string;
+  /** Flatpak application id. */
+  flatpak?: string;
+  /** Snap name. */
+  snap?: string;
+  /** Absolute path of an .AppImage file. */
+  appimage?: string;
 }
+
+/**
+ * Environment variables that make a program load code the rule does not name. A process
+ * started with one of the loader variables is refused by every rule, one with an
+ * interpreter variable by script rules; `rules[].allowEnv` relaxes named ones.
+ */
+export const LOADER_ENV = ['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT'] as const;
+export const INTERPRETER_ENV = [
+  'PYTHONPATH', 'PYTHONHOME', 'PYTHONSTARTUP', 'NODE_OPTIONS', 'NODE_PATH', 'PERL5LIB', 'PERL5OPT', 'PERLLIB',
+  'RUBYLIB', 'RUBYOPT', 'BASH_ENV', 'ENV',
+] as const;
+export const REFUSED_ENV = [...LOADER_ENV, ...INTERPRETER_ENV] as const;
+export type RefusedEnv = (typeof REFUSED_ENV)[number];
+
+/**
+ * What happens to the descendants of an admitted process. They start in its cgroup
+ * (net_cls is inherited on fork). `inherit` (default): they keep the tunnel. `confine`:
+ * a descendant whose own program is not allowed is taken out when the watcher sees it.
+ */
+export type ChildrenPolicy = 'inherit' | 'confine';
 
 export interface ProfileRule {
   id: string;
@@ -34,6 +75,10 @@ export interface ProfileRule {
   kernel?: boolean;
   destinations?: Destination[];
   mode?: Mode;
+  /** Allow rules only; default `inherit`. */
+  children?: ChildrenPolicy;
+  /** Allow rules only: refused environment variables this rule accepts. */
+  allowEnv?: RefusedEnv[];
 }
 
 export interface Profile {

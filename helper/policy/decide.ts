@@ -1,7 +1,22 @@
 // Is this process allowed to use the tunnel, and under which rule? Pure: the caller
-// gathers the process identity from the kernel (/proc) and passes it in.
+// gathers the process identity from the kernel (helper/identity/gather.ts) and passes it in.
+//
+// Safety checks (issue 4), each refusing with its own reason:
+// - a process being traced (ptrace) by anyone but the helper: its code can be changed;
+// - LD_PRELOAD / LD_LIBRARY_PATH / LD_AUDIT in its initial environment, unless the rule
+//   lists the name in allowEnv; for script rules also the interpreters' code-loading
+//   variables (PYTHONPATH, NODE_OPTIONS, PERL5OPT, …: common/profile.ts INTERPRETER_ENV);
+// - a path rule that does not pin sha256 needs an executable no non-root user could have
+//   written or replaced, which is the same file on this system as in the process's own
+//   mount namespace (exeUnsafe); a pinned rule checks the bytes instead;
+// - a script rule needs a script its user (and any other non-root user) cannot change,
+//   run without options that load other code (scriptUnsafe).
+// Deny rules match whatever the checks say: refusing is always safe.
+// A field left undefined was not examined (a pre-check on a path, before a process exists);
+// the verdict that admits a process is always made on a full identity.
 import type { EffectiveRule, Policy } from '../../common/policy.js';
-import type { BinaryMatcher } from '../../common/profile.js';
+import { INTERPRETER_ENV, LOADER_ENV } from '../../common/profile.js';
+import type { BinaryMatcher, RefusedEnv } from '../../common/profile.js';
 
 export interface ProcessIdentity {
   /** /proc/PID/exe as the kernel resolved it, without a ` (deleted)` suffix. */
@@ -13,6 +28,20 @@ export interface ProcessIdentity {
   /** Resolved script path, when exe is an interpreter started with a script. */
   script?: string;
   uid: number;
+  /** Why the exe's path does not vouch for its bytes (writable by a non-root user, another file on this system). */
+  exeUnsafe?: string;
+  /** Why the script cannot be trusted (writable, replaceable, loaded with other code). */
+  scriptUnsafe?: string;
+  /** Refused environment variables the process was started with (non-empty ones). */
+  env?: RefusedEnv[];
+  /** Traced by a process other than the helper: the reason. */
+  traced?: string;
+  /** Verified app identities (helper/identity/apps.ts). */
+  flatpak?: string;
+  snap?: string;
+  appimage?: string;
+  /** Why an app identity a rule asks for was not established, for explain. */
+  notes?: string[];
 }
 
 export type Verdict =
@@ -26,6 +55,9 @@ export function pathMatches(pattern: string, exe: string): boolean {
 /** Does this matcher name the process? Hash pins and scripts must match too. */
 export function binaryMatches(m: BinaryMatcher, id: ProcessIdentity): boolean {
   if (m.package !== undefined) return false; // package rules: not enforced yet (see merge problems)
+  if (m.flatpak !== undefined) return id.flatpak === m.flatpak && !id.exeDeleted;
+  if (m.snap !== undefined) return id.snap === m.snap && !id.exeDeleted;
+  if (m.appimage !== undefined) return id.appimage === m.appimage && !id.exeDeleted;
   if (m.path === undefined || id.exeDeleted || !pathMatches(m.path, id.exe)) return false;
   if (m.sha256 !== undefined && m.sha256 !== id.sha256) return false;
   if (m.script !== undefined && m.script !== id.script) return false;
@@ -37,20 +69,57 @@ export function needsHash(policy: Policy, exe: string): boolean {
   return policy.rules.some((r) => r.binary?.sha256 !== undefined && r.binary.path !== undefined && pathMatches(r.binary.path, exe));
 }
 
+/** Rules a process running `exe` might match: cheap, from the path alone (the watcher's hot path). */
+export function candidateRules(policy: Policy, exe: string): EffectiveRule[] {
+  return policy.rules.filter((r) => {
+    const b = r.binary;
+    if (r.kernel || !b) return false;
+    if (b.path !== undefined) return pathMatches(b.path, exe);
+    if (b.snap !== undefined) return exe.startsWith(`/snap/${b.snap}/`);
+    if (b.appimage !== undefined) return exe.includes('/.mount_');
+    // Inside a sandbox the exe is /app/… or the runtime's /usr/…
+    if (b.flatpak !== undefined) return exe.startsWith('/app/') || exe.startsWith('/usr/');
+    return false;
+  });
+}
+
+/** Why this process may not use this (matching) allow rule, or undefined. */
+export function refusal(r: EffectiveRule, id: ProcessIdentity): string | undefined {
+  if (id.traced) return id.traced;
+  const relaxed = new Set<string>(r.allowEnv ?? []);
+  const script = r.binary?.script !== undefined;
+  const considered: readonly string[] = script ? [...LOADER_ENV, ...INTERPRETER_ENV] : LOADER_ENV;
+  const bad = (id.env ?? []).filter((n) => considered.includes(n) && !relaxed.has(n));
+  if (bad.length) {
+    return `it was started with ${bad.join(', ')} in its environment, which loads code ${describe(r)} does not name (a profile may list it in allowEnv)`;
+  }
+  if (script && id.scriptUnsafe) return `its script cannot be trusted: ${id.scriptUnsafe}`;
+  if (r.binary?.path !== undefined && r.binary.sha256 === undefined && id.exeUnsafe) {
+    return `${id.exeUnsafe}; only a rule that pins its sha256 can allow it`;
+  }
+  return undefined;
+}
+
 export function decide(policy: Policy, id: ProcessIdentity): Verdict {
   const matching = policy.rules.filter(
     (r) => !r.kernel && r.binary && binaryMatches(r.binary, id) && (r.uid === undefined || r.uid === id.uid),
   );
   const itDeny = matching.find((r) => r.source.kind === 'profile' && r.action === 'deny' && !r.destinations?.length);
   if (itDeny) return { allow: false, rule: itDeny, reason: `denied by ${describe(itDeny)}` };
-  const allows = matching.filter((r) => r.action === 'allow');
   // IT rules before user rules; a rule for the whole tunnel before a scoped one.
   const rank = (r: EffectiveRule) => (r.source.kind === 'profile' ? 0 : 2) + (r.destinations?.length ? 1 : 0);
-  const best = [...allows].sort((a, b) => rank(a) - rank(b))[0];
-  if (best) return { allow: true, rule: best, reason: `allowed by ${describe(best)}` };
+  const allows = matching.filter((r) => r.action === 'allow').sort((a, b) => rank(a) - rank(b));
+  let refused: { rule: EffectiveRule; reason: string } | undefined;
+  for (const r of allows) {
+    const why = refusal(r, id);
+    if (why === undefined) return { allow: true, rule: r, reason: `allowed by ${describe(r)}` };
+    refused ??= { rule: r, reason: `${id.exe} matches ${describe(r)}, but ${why}` };
+  }
+  if (refused) return { allow: false, ...refused };
   if (id.exeDeleted) return { allow: false, reason: `${id.exe} was replaced or deleted after the process started it` };
   const pinned = policy.rules.find((r) => r.binary?.sha256 && r.binary.path && pathMatches(r.binary.path, id.exe));
   if (pinned) return { allow: false, rule: pinned, reason: `${id.exe} does not match the sha256 pinned by ${describe(pinned)}` };
+  if (id.notes?.length) return { allow: false, reason: `no rule allows ${id.exe} (${id.notes.join('; ')})` };
   return { allow: false, reason: `no rule allows ${id.exe}` };
 }
 

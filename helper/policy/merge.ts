@@ -70,6 +70,8 @@ export function mergePolicy(input: MergeInput): Policy {
         mode: r.mode ?? profile.mode,
         locked: true,
         ...(profile.expires ? { expires: profile.expires } : {}),
+        ...(r.children ? { children: r.children } : {}),
+        ...(r.allowEnv ? { allowEnv: [...r.allowEnv] } : {}),
       });
     }
   }

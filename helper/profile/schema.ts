@@ -2,7 +2,7 @@
 // a unit test keeps that file identical to this object. Checks a schema cannot express
 // precisely (CIDR host bits, calendar dates, rule overlaps) live in validate.ts.
 
-import { ID_PATTERN, IFACE_PATTERN, PROFILE_SCHEMA } from '../../common/profile.js';
+import { ID_PATTERN, IFACE_PATTERN, PROFILE_SCHEMA, REFUSED_ENV } from '../../common/profile.js';
 
 const IPV4_CIDR = String.raw`(?:\d{1,3}\.){3}\d{1,3}/\d{1,2}`;
 const IPV6_CIDR = String.raw`[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*/\d{1,3}`;
@@ -32,6 +32,8 @@ export const profileSchema = {
     binaryPath: { type: 'string', pattern: String.raw`^(?!.*/\.\.?(?:/|\*?$))(?:(?:/[^/*\x00-\x1f]+)+(?:/?\*)?|/\*)$` },
     scriptPath: { type: 'string', pattern: String.raw`^(?!.*/\.\.?(?:/|$))(?:/[^/*\x00-\x1f]+)+$` },
     package: { type: 'string', maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.+-]*$' },
+    flatpak: { type: 'string', maxLength: 255, pattern: String.raw`^[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)+$` },
+    snap: { type: 'string', maxLength: 40, pattern: '^(?=.*[a-z])[a-z0-9](?:-?[a-z0-9])*$' },
     sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
     cidr: { type: 'string', pattern: `^(?:${IPV4_CIDR}|${IPV6_CIDR})$` },
     port: { type: 'integer', minimum: 1, maximum: 65535 },
@@ -49,6 +51,7 @@ export const profileSchema = {
         proto: { enum: ['tcp', 'udp'] },
       },
     },
+    // Exactly one of path, package, flatpak, snap, appimage; sha256 and script only with path.
     binary: {
       type: 'object',
       additionalProperties: false,
@@ -57,10 +60,26 @@ export const profileSchema = {
         sha256: { $ref: '#/definitions/sha256' },
         script: { $ref: '#/definitions/scriptPath' },
         package: { $ref: '#/definitions/package' },
+        flatpak: { $ref: '#/definitions/flatpak' },
+        snap: { $ref: '#/definitions/snap' },
+        appimage: { $ref: '#/definitions/scriptPath' },
       },
       if: { properties: { path: true }, required: ['path'] },
-      then: { properties: { package: false } },
-      else: { properties: { package: true, sha256: false, script: false }, required: ['package'] },
+      then: { properties: { package: false, flatpak: false, snap: false, appimage: false } },
+      else: {
+        properties: { sha256: false, script: false },
+        if: { properties: { package: true }, required: ['package'] },
+        then: { properties: { flatpak: false, snap: false, appimage: false } },
+        else: {
+          if: { properties: { flatpak: true }, required: ['flatpak'] },
+          then: { properties: { snap: false, appimage: false } },
+          else: {
+            if: { properties: { snap: true }, required: ['snap'] },
+            then: { properties: { appimage: false } },
+            else: { properties: { appimage: true }, required: ['appimage'] },
+          },
+        },
+      },
     },
     rule: {
       type: 'object',
@@ -73,9 +92,11 @@ export const profileSchema = {
         kernel: { type: 'boolean' },
         destinations: { type: 'array', minItems: 1, items: { $ref: '#/definitions/destination' } },
         mode: { $ref: '#/definitions/mode' },
+        children: { enum: ['inherit', 'confine'] },
+        allowEnv: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...REFUSED_ENV] } },
       },
       if: { properties: { kernel: { const: true } }, required: ['kernel'] },
-      then: { properties: { binary: false } },
+      then: { properties: { binary: false, children: false, allowEnv: false } },
       else: { properties: { binary: true }, required: ['binary'] },
     },
   },

@@ -3,7 +3,7 @@
 
 import { Ajv } from 'ajv';
 import type { ErrorObject } from 'ajv';
-import { PROFILE_SCHEMA } from '../../common/profile.js';
+import { INTERPRETER_ENV, PROFILE_SCHEMA } from '../../common/profile.js';
 import type { BinaryMatcher, Destination, Profile, ProfileRule } from '../../common/profile.js';
 import { cidrContains, parseCidr } from './cidr.js';
 import type { Cidr } from './cidr.js';
@@ -60,6 +60,9 @@ const LEAF_MESSAGES: Record<string, string> = {
   path: "must be an absolute path without '.' or '..' components, optionally ending in '*'",
   script: "must be an absolute path without '.' or '..' components",
   package: 'must be a Debian/RPM package name (letters, digits, and . _ + -)',
+  flatpak: 'must be a Flatpak application id such as org.example.App',
+  snap: 'must be a snap name (lower-case letters, digits and single hyphens)',
+  appimage: "must be the absolute path of the .AppImage file, without '.' or '..' components",
   sha256: 'must be 64 lower-case hex characters',
   cidr: 'must be an IPv4 or IPv6 CIDR such as 198.18.0.0/24 or fd00:7467::/64',
   'ports[]': 'must be a port number from 1 to 65535',
@@ -77,7 +80,23 @@ const FORBIDDEN_MESSAGES: Record<string, string> = {
   sha256: 'only applies to a path (a package is checked against the package database)',
   script: 'only applies to a path naming an interpreter',
   binary: 'a kernel rule has no binary',
+  children: 'a kernel rule has no processes',
+  allowEnv: 'a kernel rule has no processes',
 };
+
+const MATCHERS = ['path', 'package', 'flatpak', 'snap', 'appimage'] as const;
+
+/** `binary.X` is forbidden: say what it collides with. */
+function forbiddenMessage(field: string, parent: unknown): string {
+  const given = isObject(parent) ? MATCHERS.filter((k) => k in parent && k !== field) : [];
+  if (field === 'package' && given[0] === 'path') return FORBIDDEN_MESSAGES.package as string;
+  if (field === 'sha256' && isObject(parent) && 'package' in parent) return FORBIDDEN_MESSAGES.sha256 as string;
+  if (field === 'sha256') return 'only applies to a path';
+  if ((MATCHERS as readonly string[]).includes(field) && given[0] !== undefined) {
+    return `cannot be combined with ${given[0]}: name the program one way (path, package, flatpak, snap or appimage)`;
+  }
+  return FORBIDDEN_MESSAGES[field] ?? 'not allowed here';
+}
 
 const TYPE_MESSAGES: Record<string, string> = {
   object: 'must be an object',
@@ -99,12 +118,12 @@ function describeError(e: ErrorObject, root: unknown): Problem | undefined {
     }
     case 'required': {
       const missing = String(params.missingProperty);
-      if (missing === 'package') return { path, message: 'must name either a path or a package' };
+      if (missing === 'appimage') return { path, message: 'must name the program: path, package, flatpak, snap or appimage' };
       if (missing === 'binary') return { path, message: 'must have either a binary or kernel: true' };
       return { path: joinKey(path, missing), message: 'missing required field' };
     }
     case 'false schema':
-      return { path, message: FORBIDDEN_MESSAGES[field] ?? 'not allowed here' };
+      return { path, message: forbiddenMessage(field, parentOf(e.instancePath, root)) };
     case 'enum':
       return { path, message: `must be ${orList(params.allowedValues)}` };
     case 'const':
@@ -143,6 +162,15 @@ function locate(pointer: string, root: unknown): { path: string; field: string }
     }
   }
   return { path, field };
+}
+
+function parentOf(pointer: string, root: unknown): unknown {
+  let node = root;
+  for (const raw of pointer.split('/').slice(1, -1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    node = Array.isArray(node) ? (node[Number(seg)] as unknown) : isObject(node) ? node[seg] : undefined;
+  }
+  return node;
 }
 
 function unknownField(key: string, parentSchema: unknown): string {
@@ -211,6 +239,15 @@ function checkSemantics(profile: Profile, now: Date): { problems: Problem[]; war
     if (bin?.sha256 !== undefined && rule.action === 'deny') {
       warnings.push({ path: `${at}.binary.sha256`, message: 'a deny rule pinned to a digest misses every other build' });
     }
+    if (rule.action === 'deny') {
+      if (rule.children !== undefined) problems.push({ path: `${at}.children`, message: 'only applies to allow rules' });
+      if (rule.allowEnv !== undefined) problems.push({ path: `${at}.allowEnv`, message: 'only applies to allow rules' });
+    }
+    rule.allowEnv?.forEach((name, k) => {
+      if (bin?.script === undefined && (INTERPRETER_ENV as readonly string[]).includes(name)) {
+        warnings.push({ path: `${at}.allowEnv[${k}]`, message: `${name} is refused only for script rules; listing it here has no effect` });
+      }
+    });
     if (bin?.path === '/*' && rule.action !== 'deny' && rule.destinations === undefined) {
       warnings.push({ path: `${at}.binary.path`, message: 'allows every program through the whole tunnel' });
     }

@@ -69,7 +69,7 @@ describe('validateProfile', () => {
       expected: [{ path: 'rules[3].binary.package',
         message: 'cannot be combined with path: name either a path or a package' }] },
     { name: 'binary with neither path nor package', text: edited({ 'rules[0].binary': {} }),
-      expected: [{ path: 'rules[0].binary', message: 'must name either a path or a package' }] },
+      expected: [{ path: 'rules[0].binary', message: 'must name the program: path, package, flatpak, snap or appimage' }] },
     { name: 'bad package name', text: edited({ 'rules[3].binary.package': 'openssh client' }),
       expected: [{ path: 'rules[3].binary.package', message: 'must be a Debian/RPM package name (letters, digits, and . _ + -)' }] },
     { name: 'empty interfaces', text: edited({ interfaces: [] }),

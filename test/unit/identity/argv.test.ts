@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { interpreterFamily, resolveScript, scriptArgument } from '../../../helper/identity/argv.js';
+
+const script = (path: string, loads: string[] = []) => ({ kind: 'script', path, loads });
+
+describe('interpreterFamily', () => {
+  it('knows the common interpreters by the base name of their exe', () => {
+    expect(interpreterFamily('/usr/bin/python3.11')).toBe('python');
+    expect(interpreterFamily('/usr/bin/pypy3')).toBe('python');
+    expect(interpreterFamily('/usr/bin/perl5.36.0')).toBe('perl');
+    expect(interpreterFamily('/usr/bin/ruby3.1')).toBe('ruby');
+    expect(interpreterFamily('/usr/local/bin/node')).toBe('node');
+    expect(interpreterFamily('/usr/bin/bash')).toBe('shell');
+    expect(interpreterFamily('/usr/bin/dash')).toBe('shell');
+    expect(interpreterFamily('/usr/bin/curl')).toBeUndefined();
+    expect(interpreterFamily('/usr/bin/python-config')).toBeUndefined();
+  });
+});
+
+describe('scriptArgument', () => {
+  it('python: skips flags, bundles and options with values', () => {
+    expect(scriptArgument('python', ['python3', 'deploy.py', '-u'])).toEqual(script('deploy.py'));
+    expect(scriptArgument('python', ['python3', '-u', '-E', 'deploy.py'])).toEqual(script('deploy.py'));
+    expect(scriptArgument('python', ['python3', '-uE', '-X', 'dev', '-W', 'error', '/opt/x.py', 'arg'])).toEqual(script('/opt/x.py'));
+    expect(scriptArgument('python', ['python3', '-Xdev', '-OO', 'x.py'])).toEqual(script('x.py'));
+    expect(scriptArgument('python', ['python3', '--check-hash-based-pycs', 'never', 'x.py'])).toEqual(script('x.py'));
+    expect(scriptArgument('python', ['python3', '-I', '--', '-weird.py'])).toEqual(script('-weird.py'));
+  });
+
+  it('python: -c, -m, stdin and interactive have no script file', () => {
+    expect(scriptArgument('python', ['python3', '-c', 'import x', 'deploy.py']).kind).toBe('none');
+    expect(scriptArgument('python', ['python3', '-uc', 'print(1)']).kind).toBe('none');
+    expect(scriptArgument('python', ['python3', '-m', 'http.server'])).toEqual({ kind: 'none', why: 'started with -m' });
+    expect(scriptArgument('python', ['python3', '-'])).toEqual({ kind: 'none', why: 'the program is read from standard input' });
+    expect(scriptArgument('python', ['python3', '-u']).kind).toBe('none');
+  });
+
+  it('shells: --norc, -o opt, +o opt; -c has no script', () => {
+    expect(scriptArgument('shell', ['bash', '--norc', '--noprofile', '-e', 'run.sh'])).toEqual(script('run.sh'));
+    expect(scriptArgument('shell', ['bash', '-o', 'pipefail', '+o', 'posix', '-eu', 'run.sh'])).toEqual(script('run.sh'));
+    expect(scriptArgument('shell', ['sh', '-c', 'curl x', 'run.sh']).kind).toBe('none');
+    expect(scriptArgument('shell', ['bash', '-s']).kind).toBe('none');
+    expect(scriptArgument('shell', ['bash', '--rcfile', '/tmp/rc', 'run.sh'])).toEqual(script('run.sh', ['--rcfile']));
+  });
+
+  it('node: value options, preloads reported, -e has no script', () => {
+    expect(scriptArgument('node', ['node', '--enable-source-maps', '--title', 'x', 'app.js'])).toEqual(script('app.js'));
+    expect(scriptArgument('node', ['node', '--max-old-space-size=100', 'app.js'])).toEqual(script('app.js'));
+    expect(scriptArgument('node', ['node', '-r', '/tmp/evil.js', 'app.js'])).toEqual(script('app.js', ['-r']));
+    expect(scriptArgument('node', ['node', '--import=/tmp/e.mjs', 'app.js'])).toEqual(script('app.js', ['--import']));
+    expect(scriptArgument('node', ['node', '-e', 'x']).kind).toBe('none');
+    expect(scriptArgument('node', ['node', '--eval=x']).kind).toBe('none');
+  });
+
+  it('perl and ruby: attached values, code-loading options reported', () => {
+    expect(scriptArgument('perl', ['perl', '-w', '-Mstrict', 'x.pl'])).toEqual(script('x.pl', ['-M']));
+    expect(scriptArgument('perl', ['perl', '-I', '/tmp/lib', 'x.pl'])).toEqual(script('x.pl', ['-I']));
+    expect(scriptArgument('perl', ['perl', '-e', 'print 1']).kind).toBe('none');
+    expect(scriptArgument('ruby', ['ruby', '-w', '-r', 'json', 'x.rb'])).toEqual(script('x.rb', ['-r']));
+    expect(scriptArgument('ruby', ['ruby', '-e', 'p 1']).kind).toBe('none');
+  });
+});
+
+describe('resolveScript', () => {
+  it('joins relative paths to the cwd and normalises . and ..', () => {
+    expect(resolveScript('/opt/corp', 'deploy.py')).toBe('/opt/corp/deploy.py');
+    expect(resolveScript('/opt/corp/bin', '../deploy.py')).toBe('/opt/corp/deploy.py');
+    expect(resolveScript('/home/u', '/opt/./corp//deploy.py')).toBe('/opt/corp/deploy.py');
+    expect(resolveScript('/', '../../x')).toBe('/x');
+  });
+});
