@@ -20,25 +20,47 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Runner } from './run.js';
 
-/** Mount point of a cgroup v1 hierarchy that carries net_cls, from /proc/self/mountinfo text. */
-export function findNetClsMount(mountinfo: string): string | undefined {
+/** Our mounts of the hierarchy are named by their source, so they are told from the system's. */
+export const OWN_MOUNT_SOURCE = 'tunnelgate-net_cls';
+
+export interface NetClsMount {
+  mountPoint: string;
+  source: string;
+}
+
+/** Mounts of cgroup v1 hierarchies carrying net_cls, from /proc/self/mountinfo text. */
+export function findNetClsMounts(mountinfo: string): NetClsMount[] {
+  const out: NetClsMount[] = [];
   for (const line of mountinfo.split('\n')) {
     const sep = line.indexOf(' - ');
     if (sep < 0) continue;
-    const [fstype, , superOpts] = line.slice(sep + 3).split(' ');
+    const [fstype, source, superOpts] = line.slice(sep + 3).split(' ');
     if (fstype !== 'cgroup' || !superOpts?.split(',').includes('net_cls')) continue;
     const mountPoint = line.slice(0, sep).split(' ')[4];
-    if (mountPoint) return mountPoint.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (mountPoint) out.push({ mountPoint: unescape(mountPoint), source: source ?? '' });
   }
-  return undefined;
+  return out;
 }
 
-/** The net_cls hierarchy: the system's if mounted, else ours at `ownMountPoint`. */
+const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/**
+ * The hierarchy to use: the system's mount where there is one, else our own mount point
+ * (mounted now if needed). Another helper's mount (another run dir, as in tests) is never
+ * borrowed: it may go away with that helper. Mounting net_cls again gives the same hierarchy.
+ */
+export function chooseNetClsMount(mounts: readonly NetClsMount[], ownMountPoint: string): { mount: string; own: boolean } | undefined {
+  const ours = mounts.find((m) => m.mountPoint === ownMountPoint);
+  if (ours) return { mount: ours.mountPoint, own: true };
+  const system = mounts.find((m) => m.source !== OWN_MOUNT_SOURCE);
+  return system ? { mount: system.mountPoint, own: false } : undefined;
+}
+
 export async function ensureNetClsMount(run: Runner, ownMountPoint: string): Promise<{ mount: string; own: boolean }> {
-  const existing = findNetClsMount(await fs.readFile('/proc/self/mountinfo', 'utf8'));
-  if (existing) return { mount: existing, own: existing === ownMountPoint };
+  const chosen = chooseNetClsMount(findNetClsMounts(await fs.readFile('/proc/self/mountinfo', 'utf8')), ownMountPoint);
+  if (chosen) return chosen;
   await fs.mkdir(ownMountPoint, { recursive: true, mode: 0o755 });
-  await run('mount', ['-t', 'cgroup', '-o', 'net_cls', 'tunnelgate-net_cls', ownMountPoint]);
+  await run('mount', ['-t', 'cgroup', '-o', 'net_cls', OWN_MOUNT_SOURCE, ownMountPoint]);
   return { mount: ownMountPoint, own: true };
 }
 

@@ -97,6 +97,13 @@ export function renderTable(input: RenderInput): string {
   }
   const always = emptyElements();
   addDestinations(always, undefined, policy.alwaysAllow);
+  // Kernel traffic (NFS, CIFS) has no process: its sockets belong to kernel threads, uid 0
+  // in no net_cls cgroup. Root processes outside every rule look the same to the packet
+  // filter; root can change the firewall anyway, so this widens nothing that matters.
+  const kernelRules = policy.rules.filter((r) => r.kernel && r.action === 'allow');
+  const kernel = emptyElements();
+  const kernelWhole = kernelRules.some((r) => !r.destinations?.length);
+  for (const r of kernelRules) addDestinations(kernel, undefined, r.destinations ?? []);
 
   const ifaces = [...new Set(policy.interfaces)].sort().map(q).join(', ');
   const audit = policy.mode === 'audit';
@@ -113,6 +120,13 @@ export function renderTable(input: RenderInput): string {
     sets.push(set(`deny${f}`, `meta cgroup . ${ipOf(f)} daddr`, denied.any[f], true));
     sets.push(set(`deny${f}_port`, `meta cgroup . ${portKey(f)}`, denied.port[f], true));
     out.push(`\t\tmeta cgroup . ${ipOf(f)} daddr @deny${f} goto refuse`, `\t\tmeta cgroup . ${portKey(f)} @deny${f}_port goto refuse`);
+  }
+  const kernelSk = 'meta skuid 0 meta cgroup 0';
+  if (kernelWhole) out.push(`\t\t${kernelSk} accept`);
+  for (const f of [4, 6] as const) {
+    sets.push(set(`kernel${f}`, `${ipOf(f)} daddr`, kernel.any[f], true));
+    sets.push(set(`kernel${f}_port`, portKey(f), kernel.port[f], true));
+    out.push(`\t\t${kernelSk} ${ipOf(f)} daddr @kernel${f} accept`, `\t\t${kernelSk} ${portKey(f)} @kernel${f}_port accept`);
   }
   out.push('\t\tmeta cgroup @rules_any accept');
   for (const f of [4, 6] as const) {

@@ -230,13 +230,25 @@ c.close();
   });
 
   it('a reload applies the new policy atomically; the foreign table is untouched', async () => {
-    helper.writeProfile('corp-test', { ...profile([{ id: 'curl', binary: { path: CURL } }]), version: 2 });
+    helper.writeProfile('corp-test', {
+      ...profile([
+        { id: 'curl', binary: { path: CURL } },
+        // Kernel traffic (NFS…) has no process: uid 0 sockets outside every rule cgroup.
+        { id: 'kernel-echo', kernel: true, destinations: [{ cidr: 'fd00:7467::2/128', ports: [lab.ports.udpEcho], proto: 'udp' }] },
+      ]),
+      version: 2,
+    });
     const deadline = Date.now() + 10_000;
-    while ((await status()).ruleCount !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect((await status()).ruleCount).toBe(1);
+    while ((await status()).ruleCount !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect((await status()).ruleCount).toBe(2);
     expect((await viaRun(scopedCurl, [...http, lab.urls.corpV4])).exitCode).toBe(126);
     expect((await viaRun(CURL, [...http, lab.urls.corpV4])).stdout).toBe('200');
     expect(await foreignTable()).toBe(foreignBefore);
+    // The kernel rule: a uid-0 socket outside every cgroup reaches its destination, a user's does not.
+    const asRoot = await lab.exec('ws', NODE, ['-e', udpEcho(lab.corpV6, lab.ports.udpEcho)], { reject: false });
+    expect(String(asRoot.stdout).trim()).toBe('ping-through-tunnel');
+    const asUser = await lab.exec('ws', 'setpriv', ['--reuid=4242', '--regid=4242', '--clear-groups', NODE, '-e', udpEcho(lab.corpV6, lab.ports.udpEcho)], { reject: false });
+    expect(String(asUser.stdout).trim()).toBe('NO-ECHO');
   });
 
   it('kill -9 of the helper changes nothing; a restarted helper converges with no open moment', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classid, classidMajor, findNetClsMount, formatClassid, NetClsTree } from '../../../helper/kernel/netcls.js';
+import { chooseNetClsMount, classid, classidMajor, findNetClsMounts, formatClassid, NetClsTree } from '../../../helper/kernel/netcls.js';
 import { parseStat, parseStatusUids } from '../../../helper/kernel/proc.js';
 import { parseProcNet } from '../../../helper/kernel/sockets.js';
 
@@ -15,9 +15,18 @@ const OURS = `35 24 0:30 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate
 
 describe('net_cls hierarchy', () => {
   it('finds a system mount (also co-mounted with net_prio) or ours, and nothing on a bare machine', () => {
-    expect(findNetClsMount(WITH_NETCLS)).toBe('/sys/fs/cgroup/net_cls,net_prio');
-    expect(findNetClsMount(OURS)).toBe('/run/tunnelgate/net_cls');
-    expect(findNetClsMount(HYBRID)).toBeUndefined();
+    expect(findNetClsMounts(WITH_NETCLS)).toEqual([{ mountPoint: '/sys/fs/cgroup/net_cls,net_prio', source: 'cgroup' }]);
+    expect(findNetClsMounts(OURS)).toEqual([{ mountPoint: '/run/tunnelgate/net_cls', source: 'tunnelgate-net_cls' }]);
+    expect(findNetClsMounts(HYBRID)).toEqual([]);
+  });
+
+  it("uses the system's mount or its own, never another helper's", () => {
+    const system = { mountPoint: '/sys/fs/cgroup/net_cls', source: 'cgroup' };
+    const other = { mountPoint: '/tmp/tg-helper-x/run/net_cls', source: 'tunnelgate-net_cls' };
+    const mine = { mountPoint: '/run/tunnelgate/net_cls', source: 'tunnelgate-net_cls' };
+    expect(chooseNetClsMount([other, system], mine.mountPoint)).toEqual({ mount: system.mountPoint, own: false });
+    expect(chooseNetClsMount([other, mine], mine.mountPoint)).toEqual({ mount: mine.mountPoint, own: true });
+    expect(chooseNetClsMount([other], mine.mountPoint)).toBeUndefined();
   });
 
   it('derives a major per subtree name and packs classids', () => {

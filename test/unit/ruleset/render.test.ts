@@ -70,6 +70,22 @@ table inet tunnelgate {
 \t\ttypeof meta cgroup . ip6 daddr . meta l4proto . th dport
 \t\tflags interval
 \t}
+\tset kernel4 {
+\t\ttypeof ip daddr
+\t\tflags interval
+\t}
+\tset kernel4_port {
+\t\ttypeof ip daddr . meta l4proto . th dport
+\t\tflags interval
+\t}
+\tset kernel6 {
+\t\ttypeof ip6 daddr
+\t\tflags interval
+\t}
+\tset kernel6_port {
+\t\ttypeof ip6 daddr . meta l4proto . th dport
+\t\tflags interval
+\t}
 \tset scope4 {
 \t\ttypeof meta cgroup . ip daddr
 \t\tflags interval
@@ -117,6 +133,10 @@ table inet tunnelgate {
 \t\tmeta cgroup . ip daddr . meta l4proto . th dport @deny4_port goto refuse
 \t\tmeta cgroup . ip6 daddr @deny6 goto refuse
 \t\tmeta cgroup . ip6 daddr . meta l4proto . th dport @deny6_port goto refuse
+\t\tmeta skuid 0 meta cgroup 0 ip daddr @kernel4 accept
+\t\tmeta skuid 0 meta cgroup 0 ip daddr . meta l4proto . th dport @kernel4_port accept
+\t\tmeta skuid 0 meta cgroup 0 ip6 daddr @kernel6 accept
+\t\tmeta skuid 0 meta cgroup 0 ip6 daddr . meta l4proto . th dport @kernel6_port accept
 \t\tmeta cgroup @rules_any accept
 \t\tmeta cgroup . ip daddr @scope4 accept
 \t\tmeta cgroup . ip daddr . meta l4proto . th dport @scope4_port accept
@@ -171,13 +191,16 @@ table inet tunnelgate {
     expect(text).not.toContain('0x74670002 . 198.18.0.9/32');
   });
 
-  it('deny rules and kernel rules own no cgroup and admit nothing', () => {
+  it('deny rules own no cgroup; kernel rules admit uid-0 sockets outside every cgroup to their destinations', () => {
     const text = render(policyOf([profile({ rules: [
-        { id: 'games', action: 'deny', binary: { path: '/usr/games/*' } },
-        { id: 'nfs', kernel: true, destinations: [{ cidr: '198.18.0.20/32', ports: [2049], proto: 'tcp' }] },
-      ] })]));
-    expect(text).not.toContain('games');
-    expect(text).not.toContain('nfs');
+      { id: 'games', action: 'deny', binary: { path: '/usr/games/*' } },
+      { id: 'nfs', kernel: true, destinations: [{ cidr: '198.18.0.20/32', ports: [2049], proto: 'tcp' }] },
+    ] })]));
+    expect(text).not.toMatch(/0x[0-9a-f]{8}/);
+    expect(text).toMatch(/set kernel4_port \{[^}]*198\.18\.0\.20\/32 \. tcp \. 2049/);
+    expect(text).not.toContain('meta skuid 0 meta cgroup 0 accept');
+    const whole = render(policyOf([profile({ rules: [{ id: 'k', kernel: true }] })]));
+    expect(whole).toContain('\t\tmeta skuid 0 meta cgroup 0 accept\n');
   });
 
   it('an allow rule without a classid (no cgroup yet) admits nothing', () => {
