@@ -102,7 +102,6 @@ export function mergePolicy(input: MergeInput): Policy {
   const interfaces = active.length ? [...new Set(active.flatMap((p) => p.profile.interfaces))].sort() : [...DEFAULT_INTERFACES];
   if (!active.length) problems.push('no profile in force: the tunnel is closed to every program');
   for (const r of rules) {
-    if (r.kernel) problems.push(`rule ${r.key}: kernel traffic rules are not enforced yet; such traffic stays blocked`);
     if (r.binary?.package) problems.push(`rule ${r.key}: package rules are not enforced yet; no process matches it`);
   }
 
