@@ -70,14 +70,22 @@ export async function startTimeOf(pid: number): Promise<string | undefined> {
  */
 export class HashCache {
   private readonly cache = new Map<string, string>();
-  constructor(private readonly max = 4096) {}
+  constructor(
+    private readonly max = 4096,
+    private readonly algorithm: 'sha256' | 'md5' = 'sha256',
+  ) {}
+
+  /** The digest of `file` with this cache's algorithm (sha256 unless made for md5). */
+  digest(file: string): Promise<string> {
+    return this.sha256(file);
+  }
 
   async sha256(file: string): Promise<string> {
     const st = await fs.stat(file, { bigint: true });
     const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
     const hit = this.cache.get(key);
     if (hit) return hit;
-    const hash = createHash('sha256');
+    const hash = createHash(this.algorithm);
     for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
     const digest = hash.digest('hex');
     if (this.cache.size >= this.max) this.cache.delete(this.cache.keys().next().value as string);

@@ -1,0 +1,72 @@
+// `binary.package` rules: any executable the package manager says belongs to the package,
+// and whose bytes still match the package database's digest. Updates keep working (the
+// database moves with the files); a file changed by anyone else no longer matches.
+//
+// dpkg only, for now: /var/lib/dpkg/info/<pkg>[:<arch>].list and .md5sums. On a machine
+// without dpkg, package rules match nothing and say why.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+/** `<md5>  <path relative to />` lines of a dpkg .md5sums file. */
+export function parseMd5sums(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-f]{32}) {2}(.+)$/.exec(line.trim());
+    if (m) out.set(`/${m[2] as string}`, m[1] as string);
+  }
+  return out;
+}
+
+export type Ownership = { ok: true } | { ok: false; reason: string };
+
+export interface PackageDb {
+  /** Does `pkg` own `exe`, with `digestOf()` (the bytes the process runs) matching its record? */
+  owns(pkg: string, exe: string, digestOf: () => Promise<string>): Promise<Ownership>;
+}
+
+interface Index {
+  stamp: string;
+  /** Real path of each file (symlinked directories resolved, merged /usr) -> md5. */
+  files: Map<string, string>;
+}
+
+export class DpkgDb implements PackageDb {
+  private readonly indexes = new Map<string, Index>();
+
+  constructor(private readonly infoDir = '/var/lib/dpkg/info') {}
+
+  private async infoFile(pkg: string): Promise<string | undefined> {
+    if (!/^[a-z0-9][a-z0-9+.-]+$/.test(pkg)) return undefined;
+    const names = await fs.readdir(this.infoDir).catch(() => [] as string[]);
+    const hit = names.find((n) => n === `${pkg}.md5sums`) ?? names.find((n) => n.startsWith(`${pkg}:`) && n.endsWith('.md5sums'));
+    return hit ? path.join(this.infoDir, hit) : undefined;
+  }
+
+  private async index(pkg: string): Promise<Index | undefined> {
+    const file = await this.infoFile(pkg);
+    if (!file) return undefined;
+    const st = await fs.stat(file, { bigint: true });
+    const stamp = `${st.ino}:${st.mtimeNs}:${st.size}`;
+    const cached = this.indexes.get(pkg);
+    if (cached?.stamp === stamp) return cached;
+    const files = new Map<string, string>();
+    for (const [listed, md5] of parseMd5sums(await fs.readFile(file, 'utf8'))) {
+      files.set(listed, md5);
+      const real = await fs.realpath(listed).catch(() => undefined);
+      if (real && real !== listed) files.set(real, md5);
+    }
+    const index = { stamp, files };
+    this.indexes.set(pkg, index);
+    return index;
+  }
+
+  async owns(pkg: string, exe: string, digestOf: () => Promise<string>): Promise<Ownership> {
+    const index = await this.index(pkg);
+    if (!index) return { ok: false, reason: `package ${pkg} is not installed (no dpkg record)` };
+    const expected = index.files.get(exe);
+    if (!expected) return { ok: false, reason: `${exe} does not belong to package ${pkg}` };
+    const actual = await digestOf();
+    if (actual !== expected) return { ok: false, reason: `${exe} differs from what package ${pkg} installed (md5 ${actual}, dpkg has ${expected})` };
+    return { ok: true };
+  }
+}
