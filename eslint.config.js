@@ -42,7 +42,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['main/**/*.ts'],
+    files: ['main/**/*.ts', 'main/**/*.cts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
         { group: ['**/helper/**', '**/renderer/**'], message: 'main/ talks to the helper only through common/node/client.' },
