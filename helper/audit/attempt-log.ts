@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { DeniedAttempt } from '../../common/attempts.js';
 import type { AttemptRecord } from '../../common/audit.js';
+import { writeFileAtomic } from '../kernel/files.js';
 
 export const ATTEMPTS_FILE = 'attempts.json';
 const MAX_RECORDS = 10_000;
@@ -88,15 +89,7 @@ export class AttemptLog {
   async flush(): Promise<void> {
     if (!this.dirty) return;
     this.dirty = false;
-    const tmp = `${this.file}.tmp`;
-    const fh = await fs.open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(`${JSON.stringify({ records: [...this.records.values()] })}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.rename(tmp, this.file);
+    await writeFileAtomic(this.file, `${JSON.stringify({ records: [...this.records.values()] })}\n`);
   }
 
   async close(): Promise<void> {

@@ -8,43 +8,16 @@
 // Every write is atomic (temp file, fsync, rename, fsync of the directory): a crash leaves
 // the old or the new file, never half of one. A copy read back is checked again (signature,
 // schema, version) like any other before it is used.
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { syncDir, writeFileAtomic } from '../kernel/files.js';
 import type { GoodCopy, VersionRecord } from './sources.js';
+
+export { writeFileAtomic };
 
 export const VERSIONS_FILE = 'profile-versions.json';
 export const LAST_GOOD_DIR = 'profiles-last-good';
 const FORMAT = 1;
-
-/** Write `data` to `file` so that readers see the old or the new contents, also after a crash. */
-export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
-  const dir = dirname(file);
-  const tmp = join(dir, `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await syncDir(dir);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 interface StoredCopy {
   format: number;
