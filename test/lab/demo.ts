@@ -141,6 +141,24 @@ function uninstallSync(l: Lab, cgroupRoot: string, dirs: { etc: string; state: s
   }
 }
 
+/** SIGKILL the helper this process started on `dir` (a child of ours, by PID), and give it a moment to go. */
+function killOurHelper(dir: string): void {
+  let killed = false;
+  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]);
+      if (ppid === process.pid && argv.includes('helper') && argv.includes(path.join(dir, 'etc'))) {
+        process.kill(Number(entry), 'SIGKILL');
+        killed = true;
+      }
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  if (killed) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+}
+
 /**
  * Run on SIGINT/SIGTERM/SIGHUP before the lab's own safety net (registered earlier, so
  * it runs first): the helper's cgroups live in the host's cgroup tree, and must go
@@ -154,7 +172,20 @@ function cleanupOnSignal(): void {
     uninstallSync(l, h.cgroupRoot, h);
     rmSync(h.dir, { recursive: true, force: true });
   } else if (l && startingHelper) {
-    // Interrupted while the helper was starting: its cgroup root is named after the lab.
+    // Interrupted while the helper was starting: no handle yet. Its directory
+    // (mkdtemp /tmp/tg-helper-*) is the one whose profile names this lab's interface,
+    // and its cgroup root is named after the lab.
+    const dirs = readdirSync('/tmp')
+      .filter((n) => n.startsWith('tg-helper-'))
+      .map((n) => path.join('/tmp', n))
+      .filter((dir) => {
+        try {
+          return readFileSync(path.join(dir, 'etc', 'profiles.d', 'demo.json'), 'utf8').includes(`"${l.wsIface}"`);
+        } catch {
+          return false; // not ours, or not written yet
+        }
+      });
+    for (const dir of dirs) killOurHelper(dir);
     const prefix = `tg-test-${l.id}-`;
     const roots = new Set<string>();
     for (const mount of cgroupMounts()) {
@@ -165,17 +196,9 @@ function cleanupOnSignal(): void {
       }
     }
     const none = path.join(scratch ?? tmpdir(), 'none');
-    for (const root of roots) uninstallSync(l, root, { etc: none, state: none, run: none });
-    // Its directory (mkdtemp /tmp/tg-helper-*) is the one whose profile names this lab's interface.
-    for (const dir of readdirSync('/tmp').filter((n) => n.startsWith('tg-helper-')).map((n) => path.join('/tmp', n))) {
-      try {
-        if (readFileSync(path.join(dir, 'etc', 'profiles.d', 'demo.json'), 'utf8').includes(`"${l.wsIface}"`)) {
-          rmSync(dir, { recursive: true, force: true });
-        }
-      } catch {
-        /* not ours, or not written yet */
-      }
-    }
+    const where = dirs[0] ? { etc: path.join(dirs[0], 'etc'), state: path.join(dirs[0], 'state'), run: path.join(dirs[0], 'run') } : { etc: none, state: none, run: none };
+    for (const root of roots) uninstallSync(l, root, where);
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   }
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 }
