@@ -1,0 +1,94 @@
+// The helper's own settings: ETC/helper.json (optional; every field has a default).
+//
+//   {
+//     "promptTimeoutSeconds": 30,       no answer within this long after an app showed the prompt: deny
+//     "promptPendingMaxSeconds": 3600,  with no app of the user to show it, a prompt waits this long
+//                                       for `tunnelgate answer` (then: deny)
+//     "adminGroup": "tunnelgate-admin", members may do what root may (name in /etc/group, or a gid)
+//     "auditLog": { "maxBytes": 10485760, "keep": 5 }
+//   }
+//
+// Read at start-up. A file that does not validate is reported in `status` and ignored as a
+// whole: the defaults are the safe choice (no admin group: only root is an admin).
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+
+export const SETTINGS_FILE = 'helper.json';
+
+export interface HelperSettings {
+  promptTimeoutSeconds: number;
+  promptPendingMaxSeconds: number;
+  adminGroup?: string | number;
+  auditLog: { maxBytes: number; keep: number };
+}
+
+export const DEFAULT_SETTINGS: HelperSettings = {
+  promptTimeoutSeconds: 30,
+  promptPendingMaxSeconds: 3600,
+  auditLog: { maxBytes: 10 * 1024 * 1024, keep: 5 },
+};
+
+const schema = {
+  type: 'object',
+  properties: {
+    promptTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
+    promptPendingMaxSeconds: { type: 'integer', minimum: 1, maximum: 7 * 86400 },
+    adminGroup: {
+      anyOf: [
+        { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,31}$' },
+        { type: 'integer', minimum: 1, maximum: 4294967294 },
+      ],
+    },
+    auditLog: {
+      type: 'object',
+      properties: {
+        maxBytes: { type: 'integer', minimum: 4096, maximum: 1024 * 1024 * 1024 },
+        keep: { type: 'integer', minimum: 1, maximum: 100 },
+      },
+      required: [],
+      additionalProperties: false,
+    },
+  },
+  required: [],
+  additionalProperties: false,
+} as const;
+
+const validate = new Ajv({ allErrors: true, strict: true }).compile(schema);
+
+/** Parse helper.json text; problems are `helper.json: path: message` lines. */
+export function parseSettings(text: string, file = SETTINGS_FILE): { settings: HelperSettings; problems: string[] } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    return { settings: DEFAULT_SETTINGS, problems: [`${file}: not JSON (${(e as Error).message}); the defaults are used`] };
+  }
+  if (!validate(doc)) {
+    const problems = (validate.errors ?? []).map((e) => `${file}: ${e.instancePath.slice(1).replace(/\//g, '.') || '(top)'}: ${e.message ?? 'is invalid'}`);
+    problems.push(`${file}: ignored; the defaults are used`);
+    return { settings: DEFAULT_SETTINGS, problems };
+  }
+  const d = doc as Partial<HelperSettings> & { auditLog?: Partial<HelperSettings['auditLog']> };
+  return {
+    settings: {
+      promptTimeoutSeconds: d.promptTimeoutSeconds ?? DEFAULT_SETTINGS.promptTimeoutSeconds,
+      promptPendingMaxSeconds: d.promptPendingMaxSeconds ?? DEFAULT_SETTINGS.promptPendingMaxSeconds,
+      ...(d.adminGroup !== undefined ? { adminGroup: d.adminGroup } : {}),
+      auditLog: { ...DEFAULT_SETTINGS.auditLog, ...d.auditLog },
+    },
+    problems: [],
+  };
+}
+
+export async function loadSettings(etcDir: string): Promise<{ settings: HelperSettings; problems: string[] }> {
+  const file = path.join(etcDir, SETTINGS_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { settings: DEFAULT_SETTINGS, problems: [] };
+    return { settings: DEFAULT_SETTINGS, problems: [`${file}: cannot read (${(e as Error).message}); the defaults are used`] };
+  }
+  return parseSettings(text, file);
+}
