@@ -5,8 +5,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { JSONRPCClient, JSONRPCErrorException } from 'json-rpc-2.0';
 import split2 from 'split2';
-import type { MethodName, Params, Result } from '../api.js';
-import { API_SOCKET_NAME, MAX_MESSAGE_BYTES } from '../api.js';
+import type { ApiNotification, MethodName, Params, Result, SubscribeResult, Topic } from '../api.js';
+import { API_SOCKET_NAME, MAX_MESSAGE_BYTES, NOTIFICATION_NAMES } from '../api.js';
 
 export class HelperError extends Error {
   constructor(
@@ -48,6 +48,9 @@ export async function checkHelperSocket(socketPath: string): Promise<void> {
 
 export class HelperClient {
   private readonly rpc: JSONRPCClient;
+  private readonly listeners = new Set<(n: ApiNotification) => void>();
+  /** Resolves when the connection is closed, by either side. */
+  readonly closed: Promise<void>;
 
   private constructor(private readonly socket: net.Socket) {
     this.rpc = new JSONRPCClient((req) => {
@@ -55,16 +58,47 @@ export class HelperClient {
     });
     const lines = socket.pipe(split2({ maxLength: MAX_MESSAGE_BYTES }));
     lines.on('data', (line: string) => {
+      let msg: unknown;
       try {
-        this.rpc.receive(JSON.parse(line));
+        msg = JSON.parse(line);
       } catch {
         socket.destroy(new Error('the helper sent a malformed reply'));
+        return;
       }
+      // A notification (after subscribe) has a method and no id; anything else is a reply.
+      const n = msg as { method?: unknown; id?: unknown; params?: unknown };
+      if (typeof n.method === 'string' && n.id === undefined) {
+        if ((NOTIFICATION_NAMES as readonly string[]).includes(n.method)) {
+          for (const l of this.listeners) l(n as ApiNotification);
+        }
+        return;
+      }
+      this.rpc.receive(msg as Parameters<JSONRPCClient['receive']>[0]);
     });
     const fail = (why: string) => this.rpc.rejectAllPendingRequests(why);
     lines.on('error', () => socket.destroy(new Error('the helper sent an oversized reply')));
     socket.on('error', (e) => fail(`connection to the helper failed: ${e.message}`));
-    socket.on('close', () => fail('the helper closed the connection'));
+    this.closed = new Promise((resolve) => {
+      socket.on('close', () => {
+        fail('the helper closed the connection');
+        resolve();
+      });
+    });
+  }
+
+  /** Notifications the helper sends after subscribe(). Returns the function that stops listening. */
+  onNotification(fn: (n: ApiNotification) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * Subscribe this connection to topics: the result is the current state, and notifications
+   * follow. One may arrive just before the result: events carry `seq` and prompts an `id`, so
+   * a reader merges rather than assumes the order.
+   */
+  subscribe(topics: Topic[]): Promise<SubscribeResult> {
+    return this.call('subscribe', { topics });
   }
 
   static async connect(runDir = DEFAULT_RUN_DIR): Promise<HelperClient> {

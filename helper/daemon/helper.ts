@@ -15,6 +15,8 @@ import { NFLOG_GROUP, profilesDir } from './config.js';
 import { EventLog } from './events.js';
 import { AttemptReader } from './attempts.js';
 import { Gate } from './gate.js';
+import { openUserApi } from './user-api.js';
+import type { UserApi } from './user-api.js';
 import { ProfileSources } from './profiles.js';
 import { VERSION } from './version.js';
 
@@ -64,10 +66,10 @@ async function buildGate(paths: Paths, events: EventLog): Promise<{ gate: Gate; 
   return own ? { gate, ownMount: mount } : { gate };
 }
 
-async function currentPolicy(sources: ProfileSources) {
+async function currentPolicy(sources: ProfileSources, user: Pick<UserApi, 'userRules' | 'problems'>) {
   const loaded = await sources.load();
-  const policy = mergePolicy({ ...loaded, userRules: [], now: new Date() });
-  policy.problems.push(...loaded.notes);
+  const policy = mergePolicy({ ...loaded, userRules: user.userRules(), now: new Date() });
+  policy.problems.push(...loaded.notes, ...user.problems());
   return policy;
 }
 
@@ -107,10 +109,12 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   const events = new EventLog();
   events.emit({ type: 'helper.started', pid: process.pid, version: VERSION });
   const { gate } = await buildGate(paths, events);
+  // Users' decisions, prompts and the audit log: the policy's user rules come from here.
+  const user = await openUserApi({ paths, gate, events, applyPolicy: () => reload() });
 
   // Adopt what a previous helper left, then put the policy in force in one transaction.
   const sources = await ProfileSources.open(paths, events);
-  const policy = await currentPolicy(sources);
+  const policy = await currentPolicy(sources, user);
   await gate.adopt(policy);
   await gate.setPolicy(policy);
   await sources.commit(policy);
@@ -120,13 +124,14 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   const reload = () => {
     reloading = reloading.then(async () => {
       try {
-        const next = await currentPolicy(sources);
+        const next = await currentPolicy(sources, user);
         await gate.setPolicy(next);
         await sources.commit(next);
       } catch (e) {
         console.error(`tunnelgate: reload failed, previous policy stays in force: ${(e as Error).message}`);
       }
     });
+    return reloading;
   };
   let debounce: NodeJS.Timeout | undefined;
   const scheduleReload = () => {
@@ -152,14 +157,17 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
     socketPath: socketPathOf(paths.run),
     events,
     peerCred,
+    isAdmin: user.isAdmin,
+    feeds: user.feeds,
     handlers: {
       status: async () => gate.status(),
-      list: async () => ({ rules: gate.current?.rules ?? [], userPrompts: gate.current?.userPrompts ?? 'deny' }),
       'launch.begin': (caller, p) => gate.launchBegin(caller, p),
       'launch.confirm': (caller, p) => gate.launchConfirm(caller, p.launchId),
+      ...user.handlers,
     },
   });
   await server.listen();
+  user.start();
   const sweeper = setInterval(
     () => void gate.refreshListeners().catch((e: Error) => console.error(`tunnelgate: listeners: ${e.message}`)),
     2_000,
@@ -179,5 +187,6 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   watcher.close();
   attempts.stop();
   await server.close();
+  await user.close();
   await fs.rm(pidFile, { force: true });
 }
