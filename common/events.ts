@@ -17,6 +17,11 @@ export type GateEvent =
   | { type: 'profile.removed'; file: string; profileId: string; version: number }
   | { type: 'profile.pulled'; url: string; result: 'updated' | 'not-modified' | 'failed'; detail?: string }
   | AttemptEvent
+  // The watcher (issue 4): processes started any way, admitted into their rule's cgroup,
+  // refused (a rule names their program but a safety check fails), or taken out again.
+  | { type: 'process.admitted'; pid: number; uid: number; path: string; rule: string }
+  | { type: 'process.refused'; pid: number; uid: number; path: string; reason: string; rule?: string }
+  | { type: 'process.released'; pid: number; uid?: number; path: string; rule: string; reason: string }
   // Prompts, user decisions and their store (issue 5). `uid` is always the user the
   // prompt or rule belongs to; `by` is who acted (the same user, or an admin).
   | { type: 'attempt.admitted'; uid: number; pid: number; exe: string; rule: string }

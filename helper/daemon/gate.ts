@@ -7,6 +7,7 @@ import type { Caller, ErrorCodeValue, LaunchBeginParams, LaunchBeginResult, Laun
 import { ErrorCode } from '../../common/api.js';
 import type { Policy } from '../../common/policy.js';
 import { decide, describe, needsHash } from '../policy/decide.js';
+import { gatherIdentity } from '../identity/gather.js';
 import type { ProcessIdentity, Verdict } from '../policy/decide.js';
 import { processAllowRules, renderListeners, renderTable } from '../ruleset/render.js';
 import type { NetClsTree } from '../kernel/netcls.js';
@@ -101,6 +102,7 @@ export class Gate {
       // Revoked rules: the new table already refuses their classids; now give the
       // processes back (classid 0) and remove the cgroups.
       await this.retireRemovedRules(policy);
+      for (const cb of this.policyListeners) cb(policy);
     });
   }
 
@@ -155,11 +157,23 @@ export class Gate {
     this.deps.events.emit({ type: 'gate.adopted', kept, released });
   }
 
+  /** The verdict on a live process, from its full identity (helper/identity/gather.ts). */
   async verdictFor(policy: Policy, pid: number): Promise<Verdict> {
-    const p = await readProc(pid);
-    const id: ProcessIdentity = { exe: p.exe, exeDeleted: p.exeDeleted, uid: p.uid };
-    if (needsHash(policy, p.exe)) id.sha256 = await this.deps.hashes.sha256(`/proc/${pid}/exe`);
-    return decide(policy, id);
+    const { identity } = await gatherIdentity(pid, policy, { hashes: this.deps.hashes, selfPid: process.pid });
+    return decide(policy, identity);
+  }
+
+  private readonly policyListeners = new Set<(policy: Policy) => void>();
+
+  /** Called after each policy is in force (and removed rules are retired): the watcher re-checks then. */
+  onPolicyChange(cb: (policy: Policy) => void): () => void {
+    this.policyListeners.add(cb);
+    return () => this.policyListeners.delete(cb);
+  }
+
+  /** The subtree's name: a process's net_cls path is /<cgroupRoot>/<rule key>. */
+  get cgroupRoot(): string {
+    return this.deps.cgroups.rootName;
   }
 
   private requirePolicy(): Policy {

@@ -17,6 +17,7 @@ import { AttemptReader } from './attempts.js';
 import { Gate } from './gate.js';
 import { openUserApi } from './user-api.js';
 import type { UserApi } from './user-api.js';
+import { openExecSource, Watcher } from './watcher.js';
 import { ProfileSources } from './profiles.js';
 import { VERSION } from './version.js';
 
@@ -153,6 +154,12 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   });
   attempts.start();
 
+  // Processes started any way get their rule's cgroup, and lose it when no rule allows them.
+  const exec = await openExecSource();
+  if (exec.note) console.error(`tunnelgate: ${exec.note}`);
+  const processes = new Watcher({ gate, events, hashes: new HashCache(), source: exec.source });
+  await processes.start();
+
   const server = new ApiServer({
     socketPath: socketPathOf(paths.run),
     events,
@@ -186,6 +193,8 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   clearTimeout(debounce);
   watcher.close();
   attempts.stop();
+  processes.stop();
+  exec.source.close();
   await server.close();
   await user.close();
   await fs.rm(pidFile, { force: true });

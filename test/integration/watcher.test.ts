@@ -1,0 +1,272 @@
+// Issue 4 in the lab: whitelisted programs get the tunnel however they were started (the
+// watcher), the identity tricks are refused, children can be confined, and revocation
+// cuts a live download. Real helper, real wireguard-go tunnel, real nftables and net_cls.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  appendFileSync, chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync,
+} from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StampedEvent } from '../../common/events.js';
+import { createLab } from '../lab/lab.js';
+import type { Lab } from '../lab/lab.js';
+import { startHelper } from '../lab/helper-proc.js';
+import type { HelperHandle } from '../lab/helper-proc.js';
+
+const CURL = realpathSync('/usr/bin/curl');
+const BASH = realpathSync('/bin/bash');
+const sha256 = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+/** An unprivileged uid made up by the test (no account needed: setpriv sets ids directly). */
+const USER = 4000 + Math.floor(Math.random() * 1000);
+
+let lab: Lab;
+let helper: HelperHandle;
+let tmp: string;
+const bin: Record<string, string | undefined> = {};
+let version = 1;
+
+const http = (url: string, max = 3) => ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', '-m', String(max), url];
+/** Run a program directly in the workstation namespace: not through `tunnelgate run`. */
+const direct = (prog: string, args: string[], opts: { env?: Record<string, string>; uid?: number } = {}) => {
+  const cmd = opts.uid === undefined ? [prog, ...args] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', prog, ...args];
+  return lab.exec('ws', cmd[0] as string, cmd.slice(1), { reject: false, timeout: 20_000, ...(opts.env ? { env: opts.env } : {}) });
+};
+const code = (r: { stdout: unknown }) => String(r.stdout).split(' ')[0] ?? '';
+
+function profile(rules: unknown[]) {
+  return { schema: 'tunnelgate/profile@1', id: 'corp-watch', version, mode: 'enforce', interfaces: [lab.wsIface], userPrompts: 'allow', rules };
+}
+
+interface RuleJson { id: string; binary: Record<string, string | undefined>; children?: string }
+
+function rules(extra: RuleJson[] = []): RuleJson[] {
+  return [
+    { id: 'curl', binary: { path: CURL } },
+    { id: 'pinned', binary: { path: bin.pinned, sha256: sha256(CURL) } },
+    { id: 'hard-target', binary: { path: bin.hardTarget } },
+    { id: 'user-owned', binary: { path: bin.userOwned } },
+    { id: 'user-owned-pinned', binary: { path: bin.userOwnedPinned, sha256: sha256(CURL) } },
+    { id: 'app-confine', binary: { path: bin.appConfine }, children: 'confine' },
+    { id: 'app-inherit', binary: { path: bin.appInherit } },
+    { id: 'stream', binary: { path: bin.stream } },
+    ...extra,
+  ];
+}
+
+async function events(): Promise<StampedEvent[]> {
+  return helper.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as StampedEvent);
+}
+
+async function applyProfile(r: unknown[]): Promise<void> {
+  version++;
+  const before = (await events()).filter((e) => e.type === 'policy.applied').length;
+  helper.writeProfile('corp-watch', profile(r));
+  const deadline = Date.now() + 10_000;
+  while ((await events()).filter((e) => e.type === 'policy.applied').length === before) {
+    if (Date.now() > deadline) throw new Error(`profile version ${version} was not applied:\n${helper.output().slice(-3000)}`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+beforeAll(async () => {
+  lab = await createLab();
+  tmp = mkdtempSync('/tmp/tg-watch-');
+  chmodSync(tmp, 0o755);
+  const place = (name: string, dirMode = 0o755) => {
+    const d = path.join(tmp, name);
+    mkdirSync(d);
+    chmodSync(d, dirMode);
+    return d;
+  };
+  const copy = (src: string, dest: string, uid = 0) => {
+    copyFileSync(src, dest);
+    chmodSync(dest, 0o755);
+    if (uid) chownSync(dest, uid, uid);
+    return dest;
+  };
+  bin.copy = copy(CURL, path.join(place('copy'), 'curl'));
+  bin.symlink = path.join(place('writable', 0o777), 'curl');
+  symlinkSync(CURL, bin.symlink);
+  bin.hardTarget = copy(CURL, path.join(place('hard-target'), 'curl'));
+  bin.hardLink = path.join(place('hard-link'), 'curl');
+  linkSync(bin.hardTarget, bin.hardLink);
+  bin.pinned = copy(CURL, path.join(place('pinned'), 'curl'));
+  bin.userOwned = copy(CURL, path.join(place('user-owned'), 'curl'), USER);
+  bin.userOwnedPinned = copy(CURL, path.join(place('user-owned-pinned'), 'curl'), USER);
+  bin.appConfine = copy(BASH, path.join(place('app-confine'), 'app'));
+  bin.appInherit = copy(BASH, path.join(place('app-inherit'), 'app'));
+  bin.stream = copy(CURL, path.join(place('stream'), 'curl'));
+  helper = await startHelper(lab, { profiles: { 'corp-watch': profile(rules()) }, ...(process.env.TG_HELPER_LOG ? { log: (l: string) => appendFileSync(process.env.TG_HELPER_LOG as string, `${l}\n`) } : {}) });
+}, 120_000);
+
+afterAll(async () => {
+  await helper?.cleanup();
+  await lab?.destroy();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('the watcher', () => {
+  it('a whitelisted binary started directly reaches the corp service within 2 s (one SYN retransmit at most)', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await direct(CURL, http(lab.urls.corpV4, 2));
+      const [status, seconds] = String(r.stdout).split(' ');
+      expect(status).toBe('200');
+      expect(Number(seconds)).toBeLessThan(2);
+      console.log(`direct start of a whitelisted curl: HTTP ${status} after ${seconds} s`);
+    }
+    const admitted = (await events()).filter((e) => e.type === 'process.admitted' && e.rule === 'corp-watch:curl');
+    expect(admitted.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a non-whitelisted one never does', async () => {
+    expect(code(await direct(bin.copy as string, http(lab.urls.corpV4, 3)))).toBe('000');
+  });
+
+  it('an unprivileged user\'s process of an IT-allowed binary is admitted too (uid from the kernel)', async () => {
+    expect(code(await direct(CURL, http(lab.urls.corpV4, 2), { uid: USER }))).toBe('200');
+  });
+
+  it('a copy at another path: denied; a symlink from a writable directory: the kernel sees the target, allowed', async () => {
+    expect(code(await direct(bin.copy as string, http(lab.urls.corpV4)))).toBe('000');
+    expect(code(await direct(bin.symlink as string, http(lab.urls.corpV4, 2)))).toBe('200');
+  });
+
+  it('a hard link is another path: denied, while its target is allowed', async () => {
+    expect(code(await direct(bin.hardTarget as string, http(lab.urls.corpV4, 2)))).toBe('200');
+    expect(code(await direct(bin.hardLink as string, http(lab.urls.corpV4)))).toBe('000');
+  });
+
+  it('a binary writable by a non-root user: refused for a path rule, allowed by a pinned one', async () => {
+    expect(code(await direct(bin.userOwned as string, http(lab.urls.corpV4)))).toBe('000');
+    const refused = (await events()).find((e) => e.type === 'process.refused' && e.path === bin.userOwned);
+    expect(refused && 'reason' in refused ? refused.reason : '').toContain(`${bin.userOwned} is owned by uid ${USER}; only a rule that pins its sha256 can allow it`);
+    expect(code(await direct(bin.userOwnedPinned as string, http(lab.urls.corpV4, 2)))).toBe('200');
+  });
+
+  it('a hash-pinned rule: allowed, then not once the file is replaced', async () => {
+    expect(code(await direct(bin.pinned as string, http(lab.urls.corpV4, 2)))).toBe('200');
+    // Replace it as an update would (write aside, rename over): other bytes, same path.
+    const next = `${bin.pinned}.new`;
+    copyFileSync(CURL, next);
+    execFileSync('sh', ['-c', `printf 'x' >> ${next}`]);
+    chmodSync(next, 0o755);
+    renameSync(next, bin.pinned as string);
+    expect(code(await direct(bin.pinned as string, http(lab.urls.corpV4)))).toBe('000');
+    const refused = (await events()).filter((e) => e.type === 'process.refused' && e.path === bin.pinned);
+    expect(refused.at(-1)).toMatchObject({ rule: 'corp-watch:pinned', reason: `${bin.pinned} does not match the sha256 pinned by rule pinned of profile corp-watch` });
+  });
+
+  it('LD_PRELOAD start refused, with the reason in events', async () => {
+    const r = await direct(CURL, http(lab.urls.corpV4), { env: { LD_PRELOAD: '/nonexistent/preload.so' } });
+    expect(code(r)).toBe('000');
+    const refused = (await events()).filter((e) => e.type === 'process.refused' && e.path === CURL);
+    expect(refused.at(-1)).toMatchObject({ rule: 'corp-watch:curl' });
+    expect(refused.at(-1) && 'reason' in (refused.at(-1) as object) ? (refused.at(-1) as { reason: string }).reason : '').toMatch(/started with LD_PRELOAD in its environment/);
+  });
+
+  it('children: "confine" moves a shell spawned by the app out; "inherit" keeps it', async () => {
+    // The app (a copy of bash) talks to the corp service itself over /dev/tcp, then starts
+    // a shell that waits for the watcher, prints its own net_cls path and tries with curl.
+    const script = (url: string) => `
+exec 3<>/dev/tcp/${lab.corpV4}/${lab.ports.http}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; read -r status <&3; echo "app: $status"
+/bin/sh -c 'sleep 0.5; while read -r l; do case $l in *net_cls*) echo "child: $l";; esac; done < /proc/self/cgroup; echo "child curl: $(${bin.copy} -s -o /dev/null -w %{http_code} -m 3 ${url})"'
+echo "app: done"`; // (a last command, so that bash forks the shell instead of exec'ing it)
+    const run = async (app: string) => String((await direct(app, ['-c', script(lab.urls.corpV4)])).stdout);
+    const confined = await run(bin.appConfine as string);
+    expect(confined).toMatch(/^app: HTTP\/1\.\d 200/m);
+    expect(confined).toMatch(/^child: \d+:net_cls[^:]*:\/$/m);
+    expect(confined).toMatch(/^child curl: 000$/m);
+    const inherited = await run(bin.appInherit as string);
+    expect(inherited).toMatch(/^app: HTTP\/1\.\d 200/m);
+    expect(inherited).toMatch(new RegExp(`^child: \\d+:net_cls[^:]*:/${helper.cgroupRoot}/corp-watch:app-inherit$`, 'm'));
+    expect(inherited).toMatch(/^child curl: 200$/m);
+    const released = (await events()).filter((e) => e.type === 'process.released' && e.rule === 'corp-watch:app-confine');
+    expect(released.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('processes outside the helper\'s network namespace are left alone', async () => {
+    const host = execFileSync('sh', ['-c', `${CURL} -s -o /dev/null file:///dev/zero >/dev/null 2>&1 </dev/null & echo $!`], { encoding: 'utf8' });
+    const pid = Number(host.trim());
+    try {
+      await new Promise((res) => setTimeout(res, 500));
+      const cg = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+      expect(cg).not.toContain(helper.cgroupRoot);
+    } finally {
+      process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('revocation cuts a long-lived streaming download within 1 s', async () => {
+    // 100 MB at 2 MB/s: about 50 s if nothing stops it.
+    const dl = lab.spawn('ws', bin.stream as string, ['-s', '-o', '/dev/null', '--limit-rate', '2M', '-m', '60', `${lab.urls.corpV4}bytes/100000000`], { reject: false });
+    const received = async (): Promise<number> => {
+      const r = await lab.exec('ws', 'ss', ['-tinH', 'dst', lab.corpV4], { reject: false });
+      const m = /bytes_received:(\d+)/.exec(String(r.stdout));
+      return m ? Number(m[1]) : 0;
+    };
+    try {
+      const flowing = Date.now() + 5_000;
+      while ((await received()) < 1_000_000 && Date.now() < flowing) await new Promise((res) => setTimeout(res, 50));
+      expect(await received()).toBeGreaterThan(1_000_000);
+      const t0 = performance.now();
+      const revoked = rules().filter((r) => r.id !== 'stream');
+      helper.writeProfile('corp-watch', { ...profile(revoked), version: ++version });
+      let last = await received();
+      let lastChange = performance.now();
+      while (performance.now() - lastChange < 2_000 && performance.now() - t0 < 10_000) {
+        await new Promise((res) => setTimeout(res, 20));
+        const now = await received();
+        if (now !== last) {
+          last = now;
+          lastChange = performance.now();
+        }
+      }
+      const cutMs = Math.round(lastChange - t0);
+      console.log(`revocation: the download stopped ${cutMs} ms after the rule was removed (profile written)`);
+      expect(cutMs).toBeLessThan(1_000);
+      expect(dl.exitCode).toBe(null); // stalled, not finished
+    } finally {
+      if (dl.pid && dl.exitCode === null) process.kill(dl.pid, 'SIGTERM');
+      await dl;
+    }
+    await applyProfile(rules());
+  });
+
+  it('re-check on policy change: a process no rule allows any more is taken out, a newly allowed one admitted', async () => {
+    // A long-running allowed process (curl reading /dev/zero), then its rule is removed.
+    const p = lab.spawn('ws', bin.hardTarget as string, ['-s', '-o', '/dev/null', 'file:///dev/zero'], { reject: false });
+    const ruleOf = () => readFileSync(`/proc/${p.pid}/cgroup`, 'utf8').split('\n').find((l) => l.includes('net_cls')) ?? '';
+    try {
+      const deadline = Date.now() + 3_000;
+      while (!ruleOf().endsWith(':hard-target') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+      expect(ruleOf()).toMatch(/corp-watch:hard-target$/);
+      // The same rule, now pinned to other bytes: its cgroup stays, the process must leave it.
+      const t0 = performance.now();
+      await applyProfile(rules().map((r) => (r.id === 'hard-target' ? { ...r, binary: { path: bin.hardTarget, sha256: 'f'.repeat(64) } } : r)));
+      const out = Date.now() + 3_000;
+      while (!/:\/$/.test(ruleOf()) && Date.now() < out) await new Promise((res) => setTimeout(res, 10));
+      expect(ruleOf()).toMatch(/:\/$/);
+      console.log(`re-check: a process its changed rule no longer allows was out ${Math.round(performance.now() - t0)} ms after the profile was written`);
+      await applyProfile(rules());
+      const back = Date.now() + 3_000;
+      while (!ruleOf().endsWith(':hard-target') && Date.now() < back) await new Promise((res) => setTimeout(res, 20));
+      expect(ruleOf()).toMatch(/corp-watch:hard-target$/);
+    } finally {
+      if (p.pid && p.exitCode === null) process.kill(p.pid, 'SIGTERM');
+      await p;
+    }
+  });
+
+  it("two users: one user's allow does not admit the other user's process of the same binary", async (ctx) => {
+    // User rules come from the decisions store (issue 5); per-user scope is also unit-tested
+    // at the decide() level (test/unit/policy/decide-identity.test.ts).
+    const r = await helper.cli(['allow', bin.copy as string], { uid: USER });
+    if (r.exitCode !== 0) ctx.skip(`tunnelgate allow is not available yet: ${String(r.stderr).trim()}`);
+    const deadline = Date.now() + 5_000;
+    let mine = '000';
+    while (mine !== '200' && Date.now() < deadline) mine = code(await direct(bin.copy as string, http(lab.urls.corpV4, 2), { uid: USER }));
+    expect(mine).toBe('200');
+    expect(code(await direct(bin.copy as string, http(lab.urls.corpV4)))).toBe('000');
+  });
+});
