@@ -156,7 +156,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
 
   // Processes started any way get their rule's cgroup, and lose it when no rule allows them.
   const exec = await openExecSource();
-  if (exec.note) console.error(`tunnelgate: ${exec.note}`);
+  console.error(`tunnelgate: ${exec.note}`);
   const processes = new Watcher({ gate, events, hashes: new HashCache(), source: exec.source });
   await processes.start();
 

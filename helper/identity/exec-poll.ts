@@ -10,9 +10,13 @@
 //   per tick says whether any process (or thread) was created since the last tick, and
 //   which pids are new: only those are looked at (one readlink of /proc/PID/exe each).
 //   That is O(new processes), and about nothing on an idle machine.
+// - What remains is the timer itself: a Node timer waking every 10 ms cost ~1% of a core
+//   on the (shared, loaded) development machine, so the tick is 30 ms: ~15 ms median added
+//   latency, well inside the issue's 50 ms, at about a third of that cost.
 // Exec without fork (a shell's last command, `exec prog`) keeps the pid: new pids are
-// re-read for their first second (a fork is usually followed by an exec at once), and a
-// sweep over all of /proc every few seconds catches the rest. The proc connector needs
+// re-read during their first second with a doubling gap (a fork is usually followed by an
+// exec at once; about eight reads per process), and a sweep over all of /proc every few
+// seconds catches the rest. The proc connector needs
 // none of this: it reports every exec as it happens.
 import { closeSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import type { ExecEvents } from '../kernel/proc-events.js';
@@ -43,11 +47,11 @@ export function newPidRange(prev: number, now: number, pidMax: number, limit = 4
 }
 
 export interface PollOptions {
-  /** Tick interval; default 10 ms. */
+  /** Tick interval; default 30 ms. */
   intervalMs?: number;
   /** How long a new pid's exe is re-read each tick; default 1,000 ms. */
   youngMs?: number;
-  /** Full /proc sweep interval; default 3,000 ms. */
+  /** Full /proc sweep interval; default 5,000 ms. */
   sweepMs?: number;
 }
 
@@ -64,7 +68,8 @@ export class PollingExecEvents implements ExecEvents {
   private readonly overruns = new Set<() => void>();
   /** exe of every process seen, to notice an exec that kept the pid. */
   private readonly known = new Map<number, string>();
-  private readonly young = new Map<number, number>();
+  /** New pids whose exe is re-read for a while: pid -> [first seen, next re-read]. */
+  private readonly young = new Map<number, [number, number]>();
   private readonly fd: number;
   private readonly buf = Buffer.alloc(128);
   private readonly pidMax: number;
@@ -76,9 +81,9 @@ export class PollingExecEvents implements ExecEvents {
   private readonly sweepMs: number;
 
   constructor(opts: PollOptions = {}) {
-    this.intervalMs = opts.intervalMs ?? 10;
+    this.intervalMs = opts.intervalMs ?? 30;
     this.youngMs = opts.youngMs ?? 1_000;
-    this.sweepMs = opts.sweepMs ?? 3_000;
+    this.sweepMs = opts.sweepMs ?? 5_000;
     this.fd = openSync('/proc/loadavg', 'r');
     const max = Number(readFileText('/proc/sys/kernel/pid_max'));
     this.pidMax = Number.isInteger(max) && max > 0 ? max : 4_194_304;
@@ -125,14 +130,19 @@ export class PollingExecEvents implements ExecEvents {
           const exe = readExe(pid);
           if (exe === undefined) continue;
           this.known.set(pid, exe);
-          this.young.set(pid, now);
+          this.young.set(pid, [now, now + this.intervalMs]);
           this.emit(pid);
         }
       }
     }
-    for (const [pid, born] of this.young) {
+    // Re-read young pids with a doubling gap (1, 2, 4 … ticks): an exec right after the fork
+    // is seen at once, a late one within twice its age, at a handful of reads per process.
+    for (const [pid, [born, next]] of this.young) {
+      if (now < next) continue;
       const exe = readExe(pid);
-      if (exe === undefined || now - born > this.youngMs) this.young.delete(pid);
+      const age = now - born;
+      if (exe === undefined || age > this.youngMs) this.young.delete(pid);
+      else this.young.set(pid, [born, now + Math.max(this.intervalMs, age)]);
       if (exe === undefined) {
         this.known.delete(pid);
         continue;
