@@ -8,10 +8,10 @@
 import { promises as fs } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import type { Policy } from '../../common/policy.js';
+import { verifiedPackages } from './package.js';
 import { candidateRules, needsHash } from '../policy/decide.js';
 import type { ProcessIdentity } from '../policy/decide.js';
-import type { HashCache } from '../kernel/proc.js';
-import { parseStat } from '../kernel/proc.js';
+import { HashCache, parseStat } from '../kernel/proc.js';
 import { interpreterFamily, resolveScript, scriptArgument } from './argv.js';
 import {
   appImageMountOwner, flatpakHostPath, isSystemAppPath, isSystemRuntimePath, mountOf, parseFlatpakInfo, parseMountinfo,
@@ -47,6 +47,9 @@ export function parseStatus(text: string): TaskStatus {
   }
   return { tgid, uid, euid, gids: [...new Set([gid, ...groups])], tracerPid: tracerPid ?? 0 };
 }
+
+/** md5 of running executables, for package rules (dpkg records md5). */
+const md5s = new HashCache(4096, 'md5');
 
 export interface GatherDeps {
   hashes: HashCache;
@@ -120,10 +123,21 @@ export async function gatherIdentity(pid: number, policy: Policy, deps: GatherDe
   if (st.tracerPid !== 0 && st.tracerPid !== deps.selfPid) id.traced = `it is being traced by process ${st.tracerPid}, which can change its code`;
   if (deleted) return out;
 
-  const rules = candidateRules(policy, exe);
-  if (!rules.length) return out;
-  const running = await fs.stat(`${base}/exe`, { bigint: true });
+  let rules = candidateRules(policy, exe);
   const notes: string[] = [];
+  const named = [...new Set(rules.flatMap((r) => (r.binary?.package !== undefined ? [r.binary.package] : [])))];
+  if (named.length) {
+    // Cheap first: the package database's file lists; the bytes only when a list has the file.
+    const v = await verifiedPackages(named, exe, () => md5s.digest(`${base}/exe`));
+    id.packages = v.packages;
+    notes.push(...v.notes);
+    rules = rules.filter((r) => r.binary?.package === undefined || v.packages.includes(r.binary.package));
+  }
+  if (!rules.length) {
+    if (notes.length) id.notes = notes;
+    return out;
+  }
+  const running = await fs.stat(`${base}/exe`, { bigint: true });
 
   if (rules.some((r) => r.binary?.path !== undefined || r.binary?.snap !== undefined)) {
     id.exeUnsafe = await pathUnsafe(exe, running, `${exe} of process ${pid}`);

@@ -70,3 +70,27 @@ export class DpkgDb implements PackageDb {
     return { ok: true };
   }
 }
+
+const defaultDb = new DpkgDb();
+
+/**
+ * The packages named by the policy's rules that own `exe` with matching bytes
+ * (`digestOf` reads what really runs: /proc/PID/exe). Notes say why a package that lists
+ * the file did not vouch for it (changed bytes).
+ */
+export async function verifiedPackages(
+  packages: readonly string[],
+  exe: string,
+  digestOf: () => Promise<string>,
+  db: PackageDb = defaultDb,
+): Promise<{ packages: string[]; notes: string[] }> {
+  const out = { packages: [] as string[], notes: [] as string[] };
+  let digest: Promise<string> | undefined;
+  const once = () => (digest ??= digestOf());
+  for (const pkg of new Set(packages)) {
+    const r = await db.owns(pkg, exe, once);
+    if (r.ok) out.packages.push(pkg);
+    else if (/differs from what package/.test(r.reason)) out.notes.push(r.reason);
+  }
+  return out;
+}

@@ -36,6 +36,8 @@ export interface ProcessIdentity {
   env?: RefusedEnv[];
   /** Traced by a process other than the helper: the reason. */
   traced?: string;
+  /** Packages (named by the policy) that own exe with the bytes they installed (helper/identity/package.ts). */
+  packages?: string[];
   /** Verified app identities (helper/identity/apps.ts). */
   flatpak?: string;
   snap?: string;
@@ -54,7 +56,7 @@ export function pathMatches(pattern: string, exe: string): boolean {
 
 /** Does this matcher name the process? Hash pins and scripts must match too. */
 export function binaryMatches(m: BinaryMatcher, id: ProcessIdentity): boolean {
-  if (m.package !== undefined) return false; // package rules: not enforced yet (see merge problems)
+  if (m.package !== undefined) return !id.exeDeleted && (id.packages?.includes(m.package) ?? false);
   if (m.flatpak !== undefined) return id.flatpak === m.flatpak && !id.exeDeleted;
   if (m.snap !== undefined) return id.snap === m.snap && !id.exeDeleted;
   if (m.appimage !== undefined) return id.appimage === m.appimage && !id.exeDeleted;
@@ -76,6 +78,8 @@ export function candidateRules(policy: Policy, exe: string): EffectiveRule[] {
     if (r.kernel || !b) return false;
     if (b.path !== undefined) return pathMatches(b.path, exe);
     if (b.snap !== undefined) return exe.startsWith(`/snap/${b.snap}/`);
+    // Any file may belong to a package: gather looks it up in the package database first.
+    if (b.package !== undefined) return true;
     if (b.appimage !== undefined) return exe.includes('/.mount_');
     // Inside a sandbox the exe is /app/… or the runtime's /usr/…
     if (b.flatpak !== undefined) return exe.startsWith('/app/') || exe.startsWith('/usr/');
@@ -125,4 +129,9 @@ export function decide(policy: Policy, id: ProcessIdentity): Verdict {
 
 export function describe(r: EffectiveRule): string {
   return r.source.kind === 'profile' ? `rule ${r.id} of profile ${r.source.profileId}` : `user rule ${r.id} (uid ${r.source.uid})`;
+}
+
+/** Package names the policy's rules refer to. */
+export function packagesNamed(policy: Policy): string[] {
+  return [...new Set(policy.rules.flatMap((r) => (r.binary?.package !== undefined ? [r.binary.package] : [])))];
 }

@@ -101,10 +101,6 @@ export function mergePolicy(input: MergeInput): Policy {
   const modes = active.map((p) => p.profile.mode);
   const interfaces = active.length ? [...new Set(active.flatMap((p) => p.profile.interfaces))].sort() : [...DEFAULT_INTERFACES];
   if (!active.length) problems.push('no profile in force: the tunnel is closed to every program');
-  for (const r of rules) {
-    if (r.binary?.package) problems.push(`rule ${r.key}: package rules are not enforced yet; no process matches it`);
-  }
-
   return {
     mode: modes.length && modes.every((m) => m === 'audit') ? 'audit' : 'enforce',
     interfaces,

@@ -42,3 +42,26 @@ describe('dpkg package ownership', () => {
     expect(await db.owns('openssh-client', exe, digest)).toMatchObject({ ok: false });
   });
 });
+
+describe('verifiedPackages', () => {
+  it('lists the packages that vouch for the file and notes changed bytes, reading the digest once', async () => {
+    const { verifiedPackages } = await import('../../../helper/identity/package.js');
+    let reads = 0;
+    const digest = async () => {
+      reads++;
+      return 'c'.repeat(32);
+    };
+    const db = {
+      owns: async (pkg: string, _exe: string, d: () => Promise<string>) => {
+        const got = await d();
+        if (pkg === 'good') return got === 'c'.repeat(32) ? { ok: true as const } : { ok: false as const, reason: 'x' };
+        if (pkg === 'changed') return { ok: false as const, reason: `/usr/bin/x differs from what package changed installed (md5 ${got}, dpkg has ${'d'.repeat(32)})` };
+        return { ok: false as const, reason: `/usr/bin/x does not belong to package ${pkg}` };
+      },
+    };
+    const r = await verifiedPackages(['good', 'changed', 'other', 'good'], '/usr/bin/x', digest, db);
+    expect(r.packages).toEqual(['good']);
+    expect(r.notes).toEqual([`/usr/bin/x differs from what package changed installed (md5 ${'c'.repeat(32)}, dpkg has ${'d'.repeat(32)})`]);
+    expect(reads).toBe(1);
+  });
+});
