@@ -75,6 +75,23 @@ export const classid = (major: number, minor: number) => ((major << 16) | minor)
 
 export const formatClassid = (id: number) => `${(id >>> 16).toString(16)}:${(id & 0xffff).toString(16)}`;
 
+/**
+ * The rule a process is in, from /proc/PID/cgroup text: its net_cls line names the path
+ * inside the hierarchy, `/<root>/<rule key>` when it is admitted.
+ */
+export function ruleKeyOf(procCgroup: string, rootName: string): string | undefined {
+  for (const line of procCgroup.split('\n')) {
+    // hierarchy-id:controllers:path (the path may itself contain colons)
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!m || !(m[1] as string).split(',').includes('net_cls')) continue;
+    const p = m[2] as string;
+    const prefix = `/${rootName}/`;
+    const key = p.startsWith(prefix) ? p.slice(prefix.length) : '';
+    return key && !key.includes('/') ? key : undefined;
+  }
+  return undefined;
+}
+
 /** Thin file operations on our subtree of the net_cls hierarchy. */
 export class NetClsTree {
   readonly dir: string;

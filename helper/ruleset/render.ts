@@ -137,9 +137,11 @@ export function renderTable(input: RenderInput): string {
   out.push('\t\tgoto refuse');
   sets.push(set('listen', 'meta l4proto . th dport', listeners.map(listenerElement), false));
 
+  // Only a connection's first packet is an attempt: a dropped SYN is retried as a new one,
+  // and in audit mode the rest of a flow that passes is not logged again.
   const refuse = audit
-    ? [`\t\t${LOG_RATE} log prefix ${JSON.stringify(LOG_PREFIX_AUDIT)} group ${nflogGroup}`, '\t\tcounter name "audited" accept']
-    : [`\t\t${LOG_RATE} log prefix ${JSON.stringify(LOG_PREFIX_DENY)} group ${nflogGroup}`, '\t\tcounter name "dropped" drop'];
+    ? [`\t\tct state new ${LOG_RATE} log prefix ${JSON.stringify(LOG_PREFIX_AUDIT)} group ${nflogGroup}`, '\t\tcounter name "audited" accept']
+    : [`\t\tct state new ${LOG_RATE} log prefix ${JSON.stringify(LOG_PREFIX_DENY)} group ${nflogGroup}`, '\t\tcounter name "dropped" drop'];
 
   return [
     // Create-then-delete makes the replacement one atomic transaction whether or not

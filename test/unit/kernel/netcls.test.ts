@@ -66,3 +66,15 @@ describe('/proc parsing', () => {
     ]);
   });
 });
+
+describe('ruleKeyOf', () => {
+  it('reads the rule from the net_cls line of /proc/PID/cgroup', async () => {
+    const { ruleKeyOf } = await import('../../../helper/kernel/netcls.js');
+    const text = '12:pids:/user.slice\n7:net_cls,net_prio:/tunnelgate/corp-base:ssh\n0::/user.slice/user-1000.slice\n';
+    expect(ruleKeyOf(text, 'tunnelgate')).toBe('corp-base:ssh');
+    expect(ruleKeyOf(text, 'other')).toBeUndefined();
+    expect(ruleKeyOf('7:net_cls:/\n', 'tunnelgate')).toBeUndefined();
+    expect(ruleKeyOf('7:net_cls:/tunnelgate/a/b\n', 'tunnelgate')).toBeUndefined();
+    expect(ruleKeyOf('0::/x\n', 'tunnelgate')).toBeUndefined();
+  });
+});

@@ -150,7 +150,7 @@ table inet tunnelgate {
 \t\tgoto refuse
 \t}
 \tchain refuse {
-\t\tlimit rate 20/second burst 50 packets log prefix "tunnelgate deny: " group 7467
+\t\tct state new limit rate 20/second burst 50 packets log prefix "tunnelgate deny: " group 7467
 \t\tcounter name "dropped" drop
 \t}
 }
