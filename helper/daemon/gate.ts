@@ -1,19 +1,21 @@
 // The gate: owns the table and the net_cls subtree, and admits processes into rules.
 // Decisions come from helper/policy (pure), text from helper/ruleset (pure); this class
 // sequences the I/O and keeps the last good state when anything fails.
+import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { Caller, ErrorCodeValue, LaunchBeginParams, LaunchBeginResult, LaunchConfirmResult, StatusReport } from '../../common/api.js';
 import { ErrorCode } from '../../common/api.js';
 import type { Policy } from '../../common/policy.js';
-import { decide, describe, needsHash } from '../policy/decide.js';
+import { decide, describe, needsHash, packagesNamed } from '../policy/decide.js';
+import { verifiedPackages } from '../identity/package.js';
 import { gatherIdentity } from '../identity/gather.js';
 import type { ProcessIdentity, Verdict } from '../policy/decide.js';
 import { processAllowRules, renderListeners, renderTable } from '../ruleset/render.js';
 import type { NetClsTree } from '../kernel/netcls.js';
-import { classid } from '../kernel/netcls.js';
+import { classid, ruleKeyOf } from '../kernel/netcls.js';
 import type { Nft } from '../kernel/nft.js';
-import type { HashCache } from '../kernel/proc.js';
+import { HashCache } from '../kernel/proc.js';
 import { readCmdline, readExe, readProc, startTimeOf } from '../kernel/proc.js';
 import type { Listener } from '../kernel/sockets.js';
 import type { ExecTracer } from '../native/index.js';
@@ -110,16 +112,24 @@ export class Gate {
     const { cgroups, classidMajor } = this.deps;
     await cgroups.ensure();
     const used = new Set([...this.classids.values()].map((c) => c & 0xffff));
+    const created: Array<[string, number]> = [];
+    let minor = 1;
     for (const r of processAllowRules(policy)) {
       if (this.classids.has(r.key)) continue;
-      let minor = 1;
       while (used.has(minor)) minor++;
       if (minor > 0xffff) throw new Error('more than 65535 rule cgroups');
       used.add(minor);
-      const id = classid(classidMajor, minor);
-      await cgroups.ensure(r.key);
-      await cgroups.writeClassid(r.key, id);
-      this.classids.set(r.key, id);
+      created.push([r.key, classid(classidMajor, minor)]);
+    }
+    // Independent directories: made a batch at a time (1,000 new rules one by one took ~300 ms).
+    for (let i = 0; i < created.length; i += 64) {
+      await Promise.all(
+        created.slice(i, i + 64).map(async ([key, id]) => {
+          await cgroups.ensure(key);
+          await cgroups.writeClassid(key, id);
+          this.classids.set(key, id);
+        }),
+      );
     }
   }
 
@@ -148,6 +158,7 @@ export class Gate {
         const v = await this.verdictFor(policy, pid).catch(() => undefined);
         if (v?.allow && v.rule.key === key) {
           kept++;
+          this.populated.add(key);
         } else {
           await this.deps.cgroups.release(pid);
           released++;
@@ -200,6 +211,8 @@ export class Gate {
     // The intended program picks the rule; step 2 checks it against what the kernel runs.
     const intended: ProcessIdentity = { exe: params.path, exeDeleted: false, uid: proc.uid };
     if (needsHash(policy, params.path)) intended.sha256 = await this.deps.hashes.sha256(params.path).catch(() => undefined);
+    const named = packagesNamed(policy);
+    if (named.length) intended.packages = (await verifiedPackages(named, params.path, () => this.md5.digest(params.path))).packages;
     const verdict = decide(policy, intended);
     if (!verdict.allow) {
       this.deps.events.emit({ type: 'launch.refused', uid: proc.uid, path: params.path, reason: verdict.reason });
@@ -235,6 +248,7 @@ export class Gate {
   }
 
   private readonly confirming = new Set<string>();
+  private readonly md5 = new HashCache(1024, 'md5');
 
   /**
    * Step 2: the stub execs; the kernel stops it right after (ptrace), before the program
@@ -265,6 +279,7 @@ export class Gate {
       await this.serial(async () => {
         if (!this.classids.has(launch.rule)) throw ApiError(ErrorCode.NotAllowed, `rule ${launch.rule} was revoked meanwhile`);
         await this.deps.cgroups.move(launch.pid, launch.rule);
+        this.populated.add(launch.rule);
       });
       launch.state = 'admitted';
       this.deps.events.emit({ type: 'launch.admitted', uid: launch.uid, pid: launch.pid, path: exe, rule: launch.rule });
@@ -320,6 +335,7 @@ export class Gate {
     return this.serial(async () => {
       if (!this.classids.has(ruleKey)) throw new Error(`rule ${ruleKey} has no cgroup (not an allow rule in force)`);
       await this.deps.cgroups.move(pid, ruleKey);
+      this.populated.add(ruleKey);
     });
   }
 
@@ -330,23 +346,45 @@ export class Gate {
 
   /** The rule a process is admitted under, if any. */
   async ruleOf(pid: number): Promise<string | undefined> {
-    for (const key of this.classids.keys()) if ((await this.deps.cgroups.procs(key)).includes(pid)) return key;
-    return undefined;
+    const text = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
+    const key = ruleKeyOf(text, this.deps.cgroups.rootName);
+    return key !== undefined && this.classids.has(key) ? key : undefined;
   }
 
   /** Processes admitted now, by rule key. */
   async admitted(): Promise<Map<string, number[]>> {
     const out = new Map<string, number[]>();
-    for (const key of this.classids.keys()) out.set(key, await this.deps.cgroups.procs(key));
+    for (const key of [...this.populated]) {
+      const pids = await this.deps.cgroups.procs(key);
+      if (pids.length) out.set(key, pids);
+      else this.populated.delete(key);
+    }
     return out;
   }
 
+  /**
+   * Rule cgroups that may hold processes. A process enters one only when the helper moves
+   * it there (or is forked by one already inside), so reading just these is complete; an
+   * empty one drops out. Reading every rule's cgroup.procs every 2 s cost 9% of a core
+   * with 1,000 rules (bench).
+   */
+  private readonly populated = new Set<string>();
+
   private async admittedPids(unscopedOnly = false): Promise<number[]> {
-    const keys = unscopedOnly && this.policy
-      ? processAllowRules(this.policy).filter((r) => !r.destinations?.length).map((r) => r.key)
-      : [...this.classids.keys()];
+    const unscoped = unscopedOnly && this.policy
+      ? new Set(processAllowRules(this.policy).filter((r) => !r.destinations?.length).map((r) => r.key))
+      : undefined;
     const out: number[] = [];
-    for (const k of keys) out.push(...(await this.deps.cgroups.procs(k)));
+    for (const k of [...this.populated]) {
+      if (!this.classids.has(k)) {
+        this.populated.delete(k);
+        continue;
+      }
+      if (unscoped && !unscoped.has(k)) continue;
+      const pids = await this.deps.cgroups.procs(k);
+      if (!pids.length) this.populated.delete(k);
+      out.push(...pids);
+    }
     return out;
   }
 
