@@ -1,8 +1,11 @@
 // Human-readable output of the CLI. `--json` bypasses all of this.
-import type { ExplainResult, ListResult, PromptView, RuleLifetime, StatusReport, UserDecisionView } from '../../common/api.js';
+import type { ExplainResult, ListResult, PromptView, StatusReport, UserDecisionView } from '../../common/api.js';
+import { describeLifetime } from '../../common/api.js';
+import type { AttemptRecord, AuditReport, ProfileTestResult } from '../../common/audit.js';
 import type { StampedEvent } from '../../common/events.js';
 import type { EffectiveRule } from '../../common/policy.js';
 import type { Destination } from '../../common/profile.js';
+import { formatRuleDestination } from '../daemon/destinations.js';
 
 export function formatStatus(s: StatusReport): string {
   const lines = [
@@ -26,9 +29,10 @@ export function formatStatus(s: StatusReport): string {
   return lines.join('\n');
 }
 
+/** Written as `--dst` takes it: `198.18.0.0/24:22,443/tcp`. */
 function scope(r: { destinations?: Destination[] }): string {
   if (!r.destinations?.length) return 'whole tunnel';
-  return r.destinations.map((d) => `${d.cidr}${d.proto ? `/${d.proto}` : ''}${d.ports?.length ? `:${d.ports.join(',')}` : ''}`).join(' ');
+  return r.destinations.map(formatRuleDestination).join(' ');
 }
 
 function what(r: EffectiveRule): string {
@@ -80,22 +84,9 @@ export function formatPrompts(list: readonly PromptView[], now = Date.now()): st
     .join('\n\n');
 }
 
-function lifetimeText(l: RuleLifetime): string {
-  switch (l.kind) {
-    case 'always':
-      return 'always';
-    case 'until':
-      return `until ${l.expires}`;
-    case 'process':
-      return `while pid ${l.pids.join(', ')} runs`;
-    case 'session':
-      return 'until logout';
-  }
-}
-
 export function formatDecision(d: UserDecisionView): string {
   const pin = d.sha256 ? `, sha256 ${d.sha256.slice(0, 12)}…` : d.kind === 'allow' ? ', not pinned' : '';
-  return `${d.kind.toUpperCase()} ${d.key ?? d.id} uid ${d.uid} ${d.path} (${lifetimeText(d.lifetime)}${pin}; ${scope(d)})`;
+  return `${d.kind.toUpperCase()} ${d.key ?? d.id} uid ${d.uid} ${d.path} (${describeLifetime(d.lifetime)}${pin}; ${scope(d)})`;
 }
 
 export function formatDecisions(list: readonly UserDecisionView[]): string {
@@ -147,5 +138,29 @@ export function formatExplain(r: ExplainResult): string {
   }[r.prompt];
   if (r.verdict === 'deny') lines.push(`  prompt:  ${prompt}`);
   for (const n of r.notes) lines.push(`  note:    ${n}`);
+  return lines.join('\n');
+}
+
+function recordLine(r: AttemptRecord): string {
+  const dst = `${r.dst.addr}${r.dst.port !== undefined ? `:${r.dst.port}` : ''}/${r.dst.proto}`;
+  return `${String(r.count).padStart(6)}  ${r.mode.padEnd(7)}  uid ${String(r.uid).padEnd(6)} ${r.exe ?? '(process gone)'} -> ${dst}  (${r.firstSeen} .. ${r.lastSeen})`;
+}
+
+export function formatAudit(a: AuditReport): string {
+  const lines = [`attempts refused (or passed in audit mode) in the last ${a.days} days: ${a.records.length} program/destination pairs`];
+  if (a.records.length) lines.push('', '   count  mode     user        program -> destination  (first .. last seen)', ...a.records.map(recordLine));
+  lines.push('', a.coverage);
+  return lines.join('\n');
+}
+
+export function formatProfileTest(t: ProfileTestResult): string {
+  const lines = [`draft ${t.draft.id} version ${t.draft.version} (${t.draft.file}) against ${t.recordsReplayed} attempt records of the last ${t.days} days:`];
+  const section = (title: string, ls: ProfileTestResult['newlyDropped']) => {
+    lines.push('', `${title}: ${ls.length}`);
+    for (const l of ls) lines.push(`${recordLine(l.record)}\n          ${l.before} -> ${l.after}: ${l.reason}`);
+  };
+  section('would newly DROP', t.newlyDropped);
+  section('would newly ADMIT', t.newlyAdmitted);
+  lines.push('', t.coverage);
   return lines.join('\n');
 }

@@ -19,7 +19,9 @@ import { writeFileAtomic } from '../profile/store.js';
 import { formatProblems, validateProfile } from '../profile/validate.js';
 import { parseDstSpec, parseDuration, toDestinations, toExplainDst, UsageError } from './args.js';
 import type { Resolver } from './args.js';
-import { formatDecision, formatDecisions, formatEvent, formatExplain, formatList, formatPrompts, formatStatus } from './format.js';
+import {
+  formatAudit, formatDecision, formatDecisions, formatEvent, formatExplain, formatList, formatProfileTest, formatPrompts, formatStatus,
+} from './format.js';
 import { LaunchError, runWithTunnel } from './launch.js';
 
 class ExitCode extends Error {
@@ -275,7 +277,36 @@ export function buildProgram(): Command {
       if (r.verdict !== 'allow') throw new ExitCode(1);
     });
 
-  const profile = program.command('profile').description('IT profiles: validate, keys, signatures');
+  program
+    .command('audit')
+    .description('what the gate refused, or would refuse in audit mode: per program and destination (yours; root: all)')
+    .addOption(runDirOption())
+    .option('--days <n>', 'records last seen within N days (default 30)', (v: string) => {
+      if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 366) throw new UsageError(`invalid --days "${v}" (1..366)`);
+      return Number(v);
+    })
+    .option('--json', 'one JSON document')
+    .action(async (o: { run?: string; days?: number; json?: boolean }) => {
+      const a = await withClient(o.run, (c) => c.call('audit', o.days !== undefined ? { days: o.days } : {}));
+      print(o.json, a, () => formatAudit(a));
+    });
+
+  const profile = program.command('profile').description('IT profiles: validate, test, keys, signatures');
+  profile
+    .command('test')
+    .description('replay the recorded attempts against a draft profile: what it would newly drop or admit (writes nothing)')
+    .argument('<file>')
+    .addOption(runDirOption())
+    .option('--days <n>', 'attempts last seen within N days (default 30)', (v: string) => {
+      if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 366) throw new UsageError(`invalid --days "${v}" (1..366)`);
+      return Number(v);
+    })
+    .option('--json', 'one JSON document')
+    .action(async (file: string, o: { run?: string; days?: number; json?: boolean }) => {
+      const text = await readFile(file, 'utf8');
+      const t = await withClient(o.run, (c) => c.call('profile.test', { text, file: path.resolve(file), ...(o.days !== undefined ? { days: o.days } : {}) }));
+      print(o.json, t, () => formatProfileTest(t));
+    });
   profile
     .command('validate')
     .description('exit 0, or exit 1 with every problem as FILE: path.to.field: message')

@@ -8,12 +8,14 @@ import { Nft } from '../kernel/nft.js';
 import { HashCache } from '../kernel/proc.js';
 import { run } from '../kernel/run.js';
 import { mergePolicy } from '../policy/merge.js';
+import type { LoadedProfile, UserRule } from '../policy/merge.js';
 import { socketPathOf } from '../../common/node/client.js';
 import { ApiServer } from './api-server.js';
 import type { Paths } from './config.js';
 import { NFLOG_GROUP, profilesDir } from './config.js';
 import { EventLog } from './events.js';
 import { AttemptReader } from './attempts.js';
+import { openAuditApi } from './audit-api.js';
 import { Gate } from './gate.js';
 import { openUserApi } from './user-api.js';
 import type { UserApi } from './user-api.js';
@@ -67,10 +69,16 @@ async function buildGate(paths: Paths, events: EventLog): Promise<{ gate: Gate; 
   return own ? { gate, ownMount: mount } : { gate };
 }
 
-async function currentPolicy(sources: ProfileSources, user: Pick<UserApi, 'userRules' | 'problems'>) {
+/** What the last policy was merged from: `profile test` puts a draft in its place. */
+const lastInputs: { profiles: LoadedProfile[]; userRules: UserRule[] } = { profiles: [], userRules: [] };
+
+async function currentPolicy(sources: ProfileSources, user: Pick<UserApi, 'userRules' | 'problems'>, extraProblems: readonly string[] = []) {
   const loaded = await sources.load();
-  const policy = mergePolicy({ ...loaded, userRules: user.userRules(), now: new Date() });
-  policy.problems.push(...loaded.notes, ...user.problems());
+  const userRules = user.userRules();
+  const policy = mergePolicy({ ...loaded, userRules, now: new Date() });
+  policy.problems.push(...loaded.notes, ...user.problems(), ...extraProblems);
+  lastInputs.profiles = loaded.profiles;
+  lastInputs.userRules = [...userRules];
   return policy;
 }
 
@@ -113,9 +121,12 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // Users' decisions, prompts and the audit log: the policy's user rules come from here.
   const user = await openUserApi({ paths, gate, events, applyPolicy: () => reload() });
 
+  // What was refused (or would be, in audit mode), kept as evidence for people to decide with.
+  const audit = await openAuditApi({ stateDir: paths.state, current: () => gate.current, inputs: () => lastInputs });
+
   // Adopt what a previous helper left, then put the policy in force in one transaction.
   const sources = await ProfileSources.open(paths, events);
-  const policy = await currentPolicy(sources, user);
+  const policy = await currentPolicy(sources, user, audit.problems);
   await gate.adopt(policy);
   await gate.setPolicy(policy);
   await sources.commit(policy);
@@ -125,7 +136,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   const reload = () => {
     reloading = reloading.then(async () => {
       try {
-        const next = await currentPolicy(sources, user);
+        const next = await currentPolicy(sources, user, audit.problems);
         await gate.setPolicy(next);
         await sources.commit(next);
       } catch (e) {
@@ -149,14 +160,17 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   const attempts = new AttemptReader({
     group: NFLOG_GROUP,
     ifaceName: interfaceNames(),
-    onAttempt: (attempt) => events.emit({ type: 'attempt.denied', attempt }),
+    onAttempt: (attempt) => {
+      audit.record(attempt);
+      events.emit({ type: 'attempt.denied', attempt });
+    },
     onError: (message) => console.error(`tunnelgate: denied attempts: ${message}`),
   });
   attempts.start();
 
   // Processes started any way get their rule's cgroup, and lose it when no rule allows them.
   const exec = await openExecSource();
-  console.error(`tunnelgate: ${exec.note}`);
+  if (exec.note) console.error(`tunnelgate: ${exec.note}`);
   const processes = new Watcher({ gate, events, hashes: new HashCache(), source: exec.source });
   await processes.start();
 
@@ -171,6 +185,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
       'launch.begin': (caller, p) => gate.launchBegin(caller, p),
       'launch.confirm': (caller, p) => gate.launchConfirm(caller, p.launchId),
       ...user.handlers,
+      ...audit.handlers,
     },
   });
   await server.listen();
@@ -197,5 +212,6 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   exec.source.close();
   await server.close();
   await user.close();
+  await audit.close();
   await fs.rm(pidFile, { force: true });
 }

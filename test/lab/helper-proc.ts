@@ -133,6 +133,8 @@ export async function startHelper(lab: Lab, opts: StartOptions = {}): Promise<He
 function injectRun(cmd: string[], run: string): string[] {
   const i = cmd.findIndex((a) => a.endsWith('main.js'));
   const sub = cmd[i + 1];
-  if (sub === undefined || sub === 'profile') return cmd;
-  return [...cmd.slice(0, i + 2), '--run', run, ...cmd.slice(i + 2)];
+  if (sub === undefined) return cmd;
+  // `profile test` talks to the helper; the other `profile` commands are local.
+  const at = sub === 'profile' ? (cmd[i + 2] === 'test' ? i + 3 : -1) : i + 2;
+  return at < 0 ? cmd : [...cmd.slice(0, at), '--run', run, ...cmd.slice(at)];
 }

@@ -100,7 +100,14 @@ beforeAll(async () => {
     peerCred: () => creds.shift() ?? fallbackCred,
     isAdmin: (c) => c.uid === 0 || c.uid === CAROL.uid,
     feeds: api.feeds,
-    handlers: { status: () => gate.status(), 'launch.begin': () => Promise.reject(new Error('n/a')), 'launch.confirm': () => Promise.reject(new Error('n/a')), ...api.handlers },
+    handlers: {
+      status: () => gate.status(),
+      'launch.begin': () => Promise.reject(new Error('n/a')),
+      'launch.confirm': () => Promise.reject(new Error('n/a')),
+      audit: () => Promise.reject(new Error('n/a')),
+      'profile.test': () => Promise.reject(new Error('n/a')),
+      ...api.handlers,
+    },
     idleMs: 2_000,
     maxUnreadBytes: 256 * 1024,
   });
