@@ -14,7 +14,7 @@
 //   systemd --user manager that is never; use a duration there.
 import { promises as fs } from 'node:fs';
 import type { AllowParams, RuleLifetime, UserDecisionView } from '../../common/api.js';
-import { ErrorCode } from '../../common/api.js';
+import { describeLifetime, ErrorCode } from '../../common/api.js';
 import type { AttemptDestination } from '../../common/attempts.js';
 import type { RuleRemovalReason } from '../../common/events.js';
 import type { Policy } from '../../common/policy.js';
@@ -80,19 +80,6 @@ export const ruleKey = (r: { uid: number; id: string }) => `user.${r.uid}:${r.id
 
 export function lifetimeView(l: StoredLifetime): RuleLifetime {
   return l.kind === 'process' ? { kind: 'process', pids: l.processes.map((p) => p.pid) } : l;
-}
-
-export function lifetimeText(l: StoredLifetime): string {
-  switch (l.kind) {
-    case 'always':
-      return 'always';
-    case 'until':
-      return `until ${l.expires}`;
-    case 'process':
-      return `while process ${l.processes.map((p) => p.pid).join(', ')} runs`;
-    case 'session':
-      return 'until logout';
-  }
 }
 
 export function allowView(r: StoredAllow): UserDecisionView {
@@ -247,7 +234,7 @@ export class UserRules {
       uid: rule.uid,
       path: rule.path,
       by: req.by,
-      lifetime: lifetimeText(rule.lifetime),
+      lifetime: describeLifetime(lifetimeView(rule.lifetime)),
       ...(rule.sha256 ? { sha256: rule.sha256 } : {}),
       ...(rule.destinations ? { destinations: rule.destinations.map(formatRuleDestination) } : {}),
       admitted,
