@@ -5,6 +5,7 @@
 
 import type { AttemptDestination, AttemptProto } from './attempts.js';
 import type { StampedEvent } from './events.js';
+import type { AuditReport, ProfileTestResult } from './audit.js';
 import type { EffectiveRule, Policy, RuleSource, SourceStatus } from './policy.js';
 import type { Destination, Mode } from './profile.js';
 
@@ -282,6 +283,23 @@ export interface ApiMethods {
   events: { params: EventsParams; result: StampedEvent[] };
   explain: { params: ExplainParams; result: ExplainResult };
   subscribe: { params: SubscribeParams; result: SubscribeResult };
+  /** What was refused (or, in audit mode, would have been), aggregated; users see their own. */
+  audit: { params: AuditParams; result: AuditReport };
+  /** Replay the recorded attempts against a draft profile; writes nothing. */
+  'profile.test': { params: ProfileTestParams; result: ProfileTestResult };
+}
+
+export interface AuditParams {
+  /** Records last seen within this many days (default 30). */
+  days?: number;
+}
+
+export interface ProfileTestParams {
+  /** The draft profile's exact text. */
+  text: string;
+  /** Its file name, for messages. */
+  file: string;
+  days?: number;
 }
 export type MethodName = keyof ApiMethods;
 export type Params<M extends MethodName> = ApiMethods[M]['params'];
@@ -420,6 +438,28 @@ export const API: { [M in MethodName]: { access: Access; params: JsonSchemaObjec
         uid: uidSchema,
       },
       required: [],
+      additionalProperties: false,
+    },
+  },
+  audit: {
+    access: 'any',
+    params: {
+      type: 'object',
+      properties: { days: { type: 'integer', minimum: 1, maximum: 366 } },
+      required: [],
+      additionalProperties: false,
+    },
+  },
+  'profile.test': {
+    access: 'admin',
+    params: {
+      type: 'object',
+      properties: {
+        text: { type: 'string', minLength: 1, maxLength: 200_000 },
+        file: { type: 'string', minLength: 1, maxLength: 4096 },
+        days: { type: 'integer', minimum: 1, maximum: 366 },
+      },
+      required: ['text', 'file'],
       additionalProperties: false,
     },
   },

@@ -1,6 +1,7 @@
 // Human-readable output of the CLI. `--json` bypasses all of this.
 import type { ExplainResult, ListResult, PromptView, StatusReport, UserDecisionView } from '../../common/api.js';
 import { describeLifetime } from '../../common/api.js';
+import type { AttemptRecord, AuditReport, ProfileTestResult } from '../../common/audit.js';
 import type { StampedEvent } from '../../common/events.js';
 import type { EffectiveRule } from '../../common/policy.js';
 import type { Destination } from '../../common/profile.js';
@@ -137,5 +138,29 @@ export function formatExplain(r: ExplainResult): string {
   }[r.prompt];
   if (r.verdict === 'deny') lines.push(`  prompt:  ${prompt}`);
   for (const n of r.notes) lines.push(`  note:    ${n}`);
+  return lines.join('\n');
+}
+
+function recordLine(r: AttemptRecord): string {
+  const dst = `${r.dst.addr}${r.dst.port !== undefined ? `:${r.dst.port}` : ''}/${r.dst.proto}`;
+  return `${String(r.count).padStart(6)}  ${r.mode.padEnd(7)}  uid ${String(r.uid).padEnd(6)} ${r.exe ?? '(process gone)'} -> ${dst}  (${r.firstSeen} .. ${r.lastSeen})`;
+}
+
+export function formatAudit(a: AuditReport): string {
+  const lines = [`attempts refused (or passed in audit mode) in the last ${a.days} days: ${a.records.length} program/destination pairs`];
+  if (a.records.length) lines.push('', '   count  mode     user        program -> destination  (first .. last seen)', ...a.records.map(recordLine));
+  lines.push('', a.coverage);
+  return lines.join('\n');
+}
+
+export function formatProfileTest(t: ProfileTestResult): string {
+  const lines = [`draft ${t.draft.id} version ${t.draft.version} (${t.draft.file}) against ${t.recordsReplayed} attempt records of the last ${t.days} days:`];
+  const section = (title: string, ls: ProfileTestResult['newlyDropped']) => {
+    lines.push('', `${title}: ${ls.length}`);
+    for (const l of ls) lines.push(`${recordLine(l.record)}\n          ${l.before} -> ${l.after}: ${l.reason}`);
+  };
+  section('would newly DROP', t.newlyDropped);
+  section('would newly ADMIT', t.newlyAdmitted);
+  lines.push('', t.coverage);
   return lines.join('\n');
 }
