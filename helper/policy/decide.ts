@@ -104,10 +104,30 @@ export function refusal(r: EffectiveRule, id: ProcessIdentity): string | undefin
   return undefined;
 }
 
+/**
+ * A trial rule (`rules[].mode: "audit"` inside an enforcing policy) changes nothing: it is
+ * reported, never enforced. In a policy that is in audit mode as a whole, rules act as
+ * usual, and everything they do not admit passes and is recorded.
+ */
+export function isTrial(policy: Policy, r: EffectiveRule): boolean {
+  return r.mode === 'audit' && policy.mode === 'enforce';
+}
+
 export function decide(policy: Policy, id: ProcessIdentity): Verdict {
-  const matching = policy.rules.filter(
+  const all = policy.rules.filter(
     (r) => !r.kernel && r.binary && binaryMatches(r.binary, id) && (r.uid === undefined || r.uid === id.uid),
   );
+  const trials = all.filter((r) => isTrial(policy, r));
+  const v = decideEnforced(policy, id, all.filter((r) => !isTrial(policy, r)));
+  if (!trials.length) return v;
+  // Say what the trial rules would have done.
+  const note = trials
+    .map((t) => `trial ${describe(t)} would ${t.action === 'deny' && !t.destinations?.length ? 'deny' : t.action === 'deny' ? 'deny some destinations of' : 'allow'} it`)
+    .join('; ');
+  return { ...v, reason: `${v.reason} (${note})` };
+}
+
+function decideEnforced(policy: Policy, id: ProcessIdentity, matching: EffectiveRule[]): Verdict {
   const itDeny = matching.find((r) => r.source.kind === 'profile' && r.action === 'deny' && !r.destinations?.length);
   if (itDeny) return { allow: false, rule: itDeny, reason: `denied by ${describe(itDeny)}` };
   // IT rules before user rules; a rule for the whole tunnel before a scoped one.

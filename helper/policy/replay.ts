@@ -4,7 +4,7 @@ import type { AttemptRecord, ReplayLine, ReplayOutcome } from '../../common/audi
 import type { EffectiveRule, Policy } from '../../common/policy.js';
 import type { Destination } from '../../common/profile.js';
 import { cidrContains, parseCidr } from '../profile/cidr.js';
-import { decide, describe } from './decide.js';
+import { decide, describe, isTrial } from './decide.js';
 
 /** Does a destination scope cover this address/protocol/port? */
 export function destinationCovers(d: Destination, dst: AttemptRecord['dst']): boolean {
@@ -30,7 +30,7 @@ export function outcome(policy: Policy, r: AttemptRecord): { outcome: ReplayOutc
   const v = decide(policy, { exe, exeDeleted: false, uid: r.uid });
   if (!v.allow) return refuse(v.reason, v.rule);
   const scopedDeny = policy.rules.find(
-    (d) => d.action === 'deny' && d.destinations?.length && d.binary && covers(d.destinations, r.dst) &&
+    (d) => d.action === 'deny' && !isTrial(policy, d) && d.destinations?.length && d.binary && covers(d.destinations, r.dst) &&
       decide({ ...policy, rules: [{ ...d, action: 'allow', destinations: undefined }] }, { exe, exeDeleted: false, uid: r.uid }).allow,
   );
   if (scopedDeny) return refuse(`denied to this destination by ${describe(scopedDeny)}`, scopedDeny);

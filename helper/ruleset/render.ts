@@ -73,9 +73,12 @@ function set(name: string, typeOf: string, elements: readonly string[], interval
   return lines.join('\n');
 }
 
+/** Trial rules (per-rule audit inside an enforcing policy) are reported, never enforced. */
+const enforced = (policy: Policy) => policy.rules.filter((r) => !(r.mode === 'audit' && policy.mode === 'enforce'));
+
 /** Allow rules that are enforced by cgroup membership (process rules, not kernel or deny rules). */
 export function processAllowRules(policy: Policy): EffectiveRule[] {
-  return policy.rules.filter((r) => r.action === 'allow' && !r.kernel && r.binary);
+  return enforced(policy).filter((r) => r.action === 'allow' && !r.kernel && r.binary);
 }
 
 const listenerElement = (l: Listener) => `${l.proto} . ${l.port}`;
@@ -85,7 +88,7 @@ export function renderTable(input: RenderInput): string {
   if (!Number.isInteger(nflogGroup) || nflogGroup < 0 || nflogGroup > 0xffff) throw new Error(`refusing to render NFLOG group ${nflogGroup}`);
   const cls = (r: EffectiveRule) => classids.get(r.key);
   const allowRules = processAllowRules(policy).filter((r) => cls(r) !== undefined);
-  const denyRules = policy.rules.filter((r) => r.action === 'deny' && r.destinations?.length && !r.kernel);
+  const denyRules = enforced(policy).filter((r) => r.action === 'deny' && r.destinations?.length && !r.kernel);
 
   const unscoped = allowRules.filter((r) => !r.destinations?.length).map((r) => hex(cls(r) as number));
   const scoped = emptyElements();
@@ -100,7 +103,7 @@ export function renderTable(input: RenderInput): string {
   // Kernel traffic (NFS, CIFS) has no process: its sockets belong to kernel threads, uid 0
   // in no net_cls cgroup. Root processes outside every rule look the same to the packet
   // filter; root can change the firewall anyway, so this widens nothing that matters.
-  const kernelRules = policy.rules.filter((r) => r.kernel && r.action === 'allow');
+  const kernelRules = enforced(policy).filter((r) => r.kernel && r.action === 'allow');
   const kernel = emptyElements();
   const kernelWhole = kernelRules.some((r) => !r.destinations?.length);
   for (const r of kernelRules) addDestinations(kernel, undefined, r.destinations ?? []);
