@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ApiNotification, MethodName, Params, Result } from '../../../common/api.js';
 import { MAX_MESSAGE_BYTES } from '../../../common/api.js';
 import type { DeniedAttempt } from '../../../common/attempts.js';
@@ -21,7 +21,7 @@ import type { UserApi } from '../../../helper/daemon/user-api.js';
 import { mergePolicy } from '../../../helper/policy/merge.js';
 import type { Profile } from '../../../common/profile.js';
 import { profile } from '../policy/fixtures.js';
-import { attempt, FakeGate, FakeProcs, settle } from './fakes.js';
+import { attempt, FakeGate, FakeProcs } from './fakes.js';
 
 const ROOT: PeerCred = { pid: process.pid, uid: 0, gid: 0 };
 const ALICE: PeerCred = { pid: process.pid, uid: 4321, gid: 4321 };
@@ -133,8 +133,12 @@ describe('authorization: root, a user, another user', () => {
   beforeAll(async () => {
     deny({ uid: ALICE.uid, pid: 7001, exe: bin.wget });
     deny({ uid: BOB.uid, pid: 7101, exe: bin.wget });
-    await settle(50);
-    const all = await call(ROOT, 'prompts', {});
+    // Opening a prompt reads /proc and hashes the binary: wait for both.
+    const all = await vi.waitFor(async () => {
+      const list = await call(ROOT, 'prompts', {});
+      if (list.length < 2) throw new Error('prompts not open yet');
+      return list;
+    });
     alicePrompt = all.find((p) => p.uid === ALICE.uid)?.id as string;
     bobPrompt = all.find((p) => p.uid === BOB.uid)?.id as string;
     expect(alicePrompt && bobPrompt).toBeTruthy();
@@ -243,7 +247,9 @@ describe('authorization: root, a user, another user', () => {
     expect(snap.events?.every((e) => e.type !== 'attempt.denied' || e.attempt.uid === BOB.uid)).toBe(true);
     deny({ uid: ALICE.uid, pid: 7002, exe: bin.curl });
     deny({ uid: BOB.uid, pid: 7102, exe: bin.curl });
-    await settle(50);
+    await vi.waitFor(async () => {
+      if ((await call(ROOT, 'prompts', {})).filter((p) => p.exe === bin.curl).length < 2) throw new Error('prompts not open yet');
+    });
     await new Promise((r) => setTimeout(r, 100));
     const prompts = heard.filter((n) => n.method === 'prompt');
     expect(prompts.map((n) => n.method === 'prompt' && [n.params.change, n.params.prompt.uid])).toEqual([['opened', BOB.uid]]);
