@@ -222,7 +222,7 @@ async function benchLab(kind: 'proc-connector' | 'poll', starts: number, idleSec
         },
       },
     });
-    const source = /watching processes by polling/.test(helper.output()) ? 'polling /proc' : /with the proc connector/.test(helper.output()) ? 'proc connector' : 'unknown';
+    const source = /watching processes by polling/.test(helper.output()) ? 'polling /proc' : 'proc connector';
     const lat: number[] = [];
     for (let i = 0; i < starts; i++) {
       const r = await l.exec('ws', app, ['-c', LATENCY_SCRIPT(fifo)], { reject: false, timeout: 10_000 });

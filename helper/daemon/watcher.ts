@@ -299,11 +299,11 @@ export class Watcher {
  * Where exec events come from: the proc connector, else polling /proc.
  * TUNNELGATE_WATCH=poll forces polling (measurements, machines where the connector misbehaves).
  */
-export async function openExecSource(mode = process.env.TUNNELGATE_WATCH ?? 'auto'): Promise<{ source: ExecEvents; kind: 'proc-connector' | 'poll'; note: string }> {
+export async function openExecSource(mode = process.env.TUNNELGATE_WATCH ?? 'auto'): Promise<{ source: ExecEvents; kind: 'proc-connector' | 'poll'; note?: string }> {
   if (mode !== 'poll') {
     const { openProcConnector } = await import('../kernel/proc-events.js');
     const r = await openProcConnector().catch((e: Error) => ({ error: e.message }));
-    if ('events' in r) return { source: r.events, kind: 'proc-connector', note: 'watching processes with the proc connector' };
+    if ('events' in r) return { source: r.events, kind: 'proc-connector' };
     return { source: new PollingExecEvents(), kind: 'poll', note: `${r.error}; watching processes by polling /proc` };
   }
   return { source: new PollingExecEvents(), kind: 'poll', note: 'watching processes by polling /proc (TUNNELGATE_WATCH=poll)' };

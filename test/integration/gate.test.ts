@@ -24,6 +24,8 @@ let helper: HelperHandle;
 let tmp: string;
 let scopedCurl: string;
 let otherCurl: string;
+/** A copy of node that no rule allows: with the watcher (issue 4), programs of allowed binaries started directly get the tunnel. */
+let otherNode: string;
 /** The foreign table as nft lists it before the helper ever ran. */
 let foreignBefore: string;
 
@@ -63,6 +65,9 @@ beforeAll(async () => {
   copyFileSync(CURL, otherCurl);
   chmodSync(scopedCurl, 0o755);
   chmodSync(otherCurl, 0o755);
+  otherNode = path.join(tmp, 'other', 'node');
+  copyFileSync(NODE, otherNode);
+  chmodSync(otherNode, 0o755);
   await lab.exec('ws', 'nft', ['-f', '-'], { input: FOREIGN });
   foreignBefore = await foreignTable();
   helper = await startHelper(lab, {
@@ -114,12 +119,12 @@ describe('the gate', () => {
 
   it('the same request from a program that is not allowed gets nothing, and is counted', async () => {
     const before = (await status()).dropped.packets;
-    const plain = await direct(CURL, lab.urls.corpV4);
+    const plain = await direct(otherCurl, lab.urls.corpV4);
     expect(plain.stdout).toBe('000');
     expect(plain.exitCode).toBe(28); // curl: operation timed out — packets were dropped, not refused
-    const v6 = await direct(CURL, lab.urls.corpV6);
+    const v6 = await direct(otherCurl, lab.urls.corpV6);
     expect(v6.stdout).toBe('000');
-    const udp = await lab.exec('ws', NODE, ['-e', udpEcho(lab.corpV4, lab.ports.udpEcho)], { reject: false });
+    const udp = await lab.exec('ws', otherNode, ['-e', udpEcho(lab.corpV4, lab.ports.udpEcho)], { reject: false });
     expect(String(udp.stdout).trim()).toBe('NO-ECHO');
     expect((await status()).dropped.packets).toBeGreaterThan(before);
   });
@@ -189,7 +194,8 @@ child.stdio[3].end('go\\n');
 console.log(JSON.stringify({ verdict: await verdict, exit: await exited, http: out }));
 c.close();
 `);
-    const r = await lab.exec('ws', NODE, [script], { reject: false, timeout: 20_000 });
+    // Run by a node no rule allows: a child of an admitted program would inherit its cgroup.
+    const r = await lab.exec('ws', otherNode, [script], { reject: false, timeout: 20_000 });
     const res = JSON.parse(String(r.stdout)) as { verdict: string; exit: number; http: string };
     expect(res.verdict).toBe(`refused: ${otherCurl} may not use the tunnel: no rule allows ${otherCurl}`);
     expect(res.http).toBe('000');
@@ -212,7 +218,7 @@ c.close();
     const allowed = lab.spawn('ws', 'node', [
       path.join(packageRoot(), 'dist', 'helper', 'cli', 'main.js'), 'run', '--run', helper.run, '--', NODE, '-e', server(9000),
     ], { reject: false });
-    const other = lab.spawn('ws', NODE, ['-e', server(9001)], { reject: false });
+    const other = lab.spawn('ws', otherNode, ['-e', server(9001)], { reject: false });
     const fromCorp = (port: number, host = lab.wsV4) =>
       lab.exec('corp', 'curl', [...http, `http://${host.includes(':') ? `[${host}]` : host}:${port}/`], { reject: false, timeout: 10_000 });
     try {
@@ -261,7 +267,7 @@ c.close();
       path.join(packageRoot(), 'dist', 'helper', 'cli', 'main.js'), 'run', '--run', helper.run, '--', CURL,
       ...fetches.flatMap((f, i) => (i === 0 ? f : ['--next', ...f])),
     ], { reject: false });
-    const denied = lab.spawn('ws', NODE, ['-e', `
+    const denied = lab.spawn('ws', otherNode, ['-e', `
 const s = require('node:dgram').createSocket('udp4'); let replies = 0, sent = 0;
 s.on('message', () => replies++);
 const t = setInterval(() => { s.send('x', ${lab.ports.udpEcho}, ${JSON.stringify(lab.corpV4)}); sent++; }, 10);
