@@ -24,6 +24,8 @@ export interface EffectiveRule {
   uid?: number;
   /** ISO instant after which the rule is no longer in force. */
   expires?: string;
+  /** Allow-once rules: they admit only these processes (pid and start time name one). */
+  processes?: Array<{ pid: number; startTime: string }>;
   /** Profile allow rules: what happens to descendants (absent: inherit). */
   children?: ChildrenPolicy;
   /** Profile allow rules: refused environment variables this rule accepts. */

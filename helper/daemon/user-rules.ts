@@ -5,11 +5,9 @@
 //
 // Lifetimes:
 // - always / until: by the binary (path, and the sha256 pinned by default);
-// - process (allow-once): the rule lives while the listed processes (pid + start time) run.
-//   Until decide() can match a rule to processes (a proposed `processes` field on user
-//   rules), the policy sees it as a path rule of that user, so while it lives another
-//   process of the same user and binary that asks (`tunnelgate run`, the watcher) is allowed
-//   too. Its cgroup admits only the processes put there.
+// - process (allow-once): the rule lives while the listed processes (pid + start time) run,
+//   and admits only them (the rule's `processes`, checked by decide()): another process of
+//   the same user and binary is asked about again.
 // - session ("until logout"): until the user has no process left. With a lingering
 //   systemd --user manager that is never; use a duration there.
 import { promises as fs } from 'node:fs';
@@ -158,6 +156,7 @@ export class UserRules {
         binary: { path: r.path, ...(r.sha256 ? { sha256: r.sha256 } : {}) },
         ...(r.destinations ? { destinations: r.destinations } : {}),
         ...(r.lifetime.kind === 'until' ? { expires: r.lifetime.expires } : {}),
+        ...(r.lifetime.kind === 'process' ? { processes: r.lifetime.processes.map((p) => ({ pid: p.pid, startTime: p.startTime })) } : {}),
       }));
   }
 

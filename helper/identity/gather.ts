@@ -118,7 +118,7 @@ export async function gatherIdentity(pid: number, policy: Policy, deps: GatherDe
   const st = parseStatus(statusText);
   const deleted = link.endsWith(DELETED);
   const exe = deleted ? link.slice(0, -DELETED.length) : link;
-  const id: ProcessIdentity = { exe, exeDeleted: deleted, uid: st.uid };
+  const id: ProcessIdentity = { exe, exeDeleted: deleted, uid: st.uid, pid, startTime };
   const out: GatheredProcess = { identity: id, startTime, ppid, tgid: st.tgid };
   if (st.tracerPid !== 0 && st.tracerPid !== deps.selfPid) id.traced = `it is being traced by process ${st.tracerPid}, which can change its code`;
   if (deleted) return out;

@@ -28,6 +28,9 @@ export interface ProcessIdentity {
   /** Resolved script path, when exe is an interpreter started with a script. */
   script?: string;
   uid: number;
+  /** The process itself, when the identity is of a live process (allow-once rules name processes). */
+  pid?: number;
+  startTime?: string;
   /** Why the exe's path does not vouch for its bytes (writable by a non-root user, another file on this system). */
   exeUnsafe?: string;
   /** Why the script cannot be trusted (writable, replaceable, loaded with other code). */
@@ -115,7 +118,7 @@ export function isTrial(policy: Policy, r: EffectiveRule): boolean {
 
 export function decide(policy: Policy, id: ProcessIdentity): Verdict {
   const all = policy.rules.filter(
-    (r) => !r.kernel && r.binary && binaryMatches(r.binary, id) && (r.uid === undefined || r.uid === id.uid),
+    (r) => !r.kernel && r.binary && binaryMatches(r.binary, id) && (r.uid === undefined || r.uid === id.uid) && processMatches(r, id),
   );
   const trials = all.filter((r) => isTrial(policy, r));
   const v = decideEnforced(policy, id, all.filter((r) => !isTrial(policy, r)));
@@ -154,4 +157,9 @@ export function describe(r: EffectiveRule): string {
 /** Package names the policy's rules refer to. */
 export function packagesNamed(policy: Policy): string[] {
   return [...new Set(policy.rules.flatMap((r) => (r.binary?.package !== undefined ? [r.binary.package] : [])))];
+}
+
+/** An allow-once rule admits only the processes it names; other rules any process. */
+export function processMatches(r: EffectiveRule, id: ProcessIdentity): boolean {
+  return !r.processes || r.processes.some((p) => p.pid === id.pid && p.startTime === id.startTime);
 }

@@ -18,6 +18,8 @@ export interface UserRule {
   binary: { path: string; sha256?: string };
   destinations?: Destination[];
   expires?: string;
+  /** Allow once: only these processes, not other processes of the same binary. */
+  processes?: Array<{ pid: number; startTime: string }>;
 }
 
 export interface MergeInput {
@@ -92,6 +94,7 @@ export function mergePolicy(input: MergeInput): Policy {
       locked: false,
       uid: u.uid,
       ...(u.expires ? { expires: u.expires } : {}),
+      ...(u.processes ? { processes: u.processes.map((p) => ({ ...p })) } : {}),
     });
   }
   if (locked && input.userRules.length) {

@@ -40,3 +40,14 @@ describe('trial rules (per-rule audit inside an enforcing profile)', () => {
     expect(decide(audit, id('/usr/bin/rsync')).allow).toBe(true);
   });
 });
+
+describe('allow-once rules', () => {
+  it('admit only the processes they name', async () => {
+    const { policyOf: of, profile: prof } = await import('./fixtures.js');
+    const p = of([prof()], [{ id: 'once', uid: 1000, binary: { path: '/usr/bin/wget' }, processes: [{ pid: 42, startTime: '777' }] }]);
+    expect(decide(p, { exe: '/usr/bin/wget', exeDeleted: false, uid: 1000, pid: 42, startTime: '777' }).allow).toBe(true);
+    expect(decide(p, { exe: '/usr/bin/wget', exeDeleted: false, uid: 1000, pid: 42, startTime: '778' }).allow).toBe(false);
+    expect(decide(p, { exe: '/usr/bin/wget', exeDeleted: false, uid: 1000, pid: 43, startTime: '777' }).allow).toBe(false);
+    expect(decide(p, { exe: '/usr/bin/wget', exeDeleted: false, uid: 1000 }).allow).toBe(false);
+  });
+});
