@@ -58,6 +58,48 @@ async function events(): Promise<StampedEvent[]> {
   return helper.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as StampedEvent);
 }
 
+/**
+ * bytes_received of the established TCP connections to the corp address, from the kernel
+ * (ss): the download's. A killed download's socket lingers in FIN-WAIT (its packets are
+ * dropped), so only established ones count.
+ */
+async function received(): Promise<number> {
+  const r = await lab.exec('ws', 'ss', ['-tinH', 'state', 'established', 'dst', lab.corpV4], { reject: false });
+  return [...String(r.stdout).matchAll(/bytes_received:(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+}
+
+/**
+ * Start a long download with `prog` (as `uid`), wait until it flows, call `cut()` (which
+ * returns the instant, performance.now(), from which the cut is measured), and return how
+ * long after that instant the bytes stopped arriving.
+ */
+async function streamCut(prog: string, cut: () => Promise<number>, uid?: number): Promise<number> {
+  const args = ['-s', '-o', '/dev/null', '--limit-rate', '2M', '-m', '60', `${lab.urls.corpV4}bytes/100000000`];
+  const cmd = uid === undefined ? [prog, ...args] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', prog, ...args];
+  const dl = lab.spawn('ws', cmd[0] as string, cmd.slice(1), { reject: false });
+  try {
+    const flowing = Date.now() + 5_000;
+    while ((await received()) < 1_000_000 && Date.now() < flowing) await new Promise((res) => setTimeout(res, 50));
+    expect(await received()).toBeGreaterThan(1_000_000);
+    const t0 = await cut();
+    let last = await received();
+    let lastChange = performance.now();
+    while (performance.now() - lastChange < 2_000 && performance.now() - t0 < 20_000) {
+      await new Promise((res) => setTimeout(res, 20));
+      const now = await received();
+      if (now !== last) {
+        last = now;
+        lastChange = performance.now();
+      }
+    }
+    expect(dl.exitCode).toBe(null); // stalled, not finished
+    return Math.round(lastChange - t0);
+  } finally {
+    if (dl.pid && dl.exitCode === null) process.kill(dl.pid, 'SIGTERM');
+    await dl;
+  }
+}
+
 async function applyProfile(r: unknown[]): Promise<void> {
   version++;
   const before = (await events()).filter((e) => e.type === 'policy.applied').length;
@@ -97,6 +139,12 @@ beforeAll(async () => {
   bin.appConfine = copy(BASH, path.join(place('app-confine'), 'app'));
   bin.appInherit = copy(BASH, path.join(place('app-inherit'), 'app'));
   bin.stream = copy(CURL, path.join(place('stream'), 'curl'));
+  bin.revoking = copy(CURL, path.join(place('revoking'), 'curl'));
+  bin.expiring = copy(CURL, path.join(place('expiring'), 'curl'));
+  // Small receive buffers in the workstation namespace (its own sysctl, not the host's):
+  // a rate-limited curl then reads what arrives at once, so "bytes stopped arriving" is a
+  // sharp signal, not one blurred by megabytes buffered ahead of the reader.
+  await lab.exec('ws', 'sysctl', ['-qw', 'net.ipv4.tcp_rmem=4096 65536 131072']);
   helper = await startHelper(lab, { profiles: { 'corp-watch': profile(rules()) }, ...(process.env.TG_HELPER_LOG ? { log: (l: string) => appendFileSync(process.env.TG_HELPER_LOG as string, `${l}\n`) } : {}) });
 }, 120_000);
 
@@ -199,38 +247,71 @@ echo "app: done"`; // (a last command, so that bash forks the shell instead of e
 
   it('revocation cuts a long-lived streaming download within 1 s', async () => {
     // 100 MB at 2 MB/s: about 50 s if nothing stops it.
-    const dl = lab.spawn('ws', bin.stream as string, ['-s', '-o', '/dev/null', '--limit-rate', '2M', '-m', '60', `${lab.urls.corpV4}bytes/100000000`], { reject: false });
-    const received = async (): Promise<number> => {
-      const r = await lab.exec('ws', 'ss', ['-tinH', 'dst', lab.corpV4], { reject: false });
-      const m = /bytes_received:(\d+)/.exec(String(r.stdout));
-      return m ? Number(m[1]) : 0;
-    };
-    try {
-      const flowing = Date.now() + 5_000;
-      while ((await received()) < 1_000_000 && Date.now() < flowing) await new Promise((res) => setTimeout(res, 50));
-      expect(await received()).toBeGreaterThan(1_000_000);
+    const cutMs = await streamCut(bin.stream as string, async () => {
       const t0 = performance.now();
-      const revoked = rules().filter((r) => r.id !== 'stream');
-      helper.writeProfile('corp-watch', { ...profile(revoked), version: ++version });
-      let last = await received();
-      let lastChange = performance.now();
-      while (performance.now() - lastChange < 2_000 && performance.now() - t0 < 10_000) {
-        await new Promise((res) => setTimeout(res, 20));
-        const now = await received();
-        if (now !== last) {
-          last = now;
-          lastChange = performance.now();
-        }
-      }
-      const cutMs = Math.round(lastChange - t0);
-      console.log(`revocation: the download stopped ${cutMs} ms after the rule was removed (profile written)`);
-      expect(cutMs).toBeLessThan(1_000);
-      expect(dl.exitCode).toBe(null); // stalled, not finished
-    } finally {
-      if (dl.pid && dl.exitCode === null) process.kill(dl.pid, 'SIGTERM');
-      await dl;
-    }
+      helper.writeProfile('corp-watch', { ...profile(rules().filter((r) => r.id !== 'stream')), version: ++version });
+      return t0;
+    });
+    console.log(`revocation: the download stopped ${cutMs} ms after the rule was removed (profile written)`);
+    expect(cutMs).toBeLessThan(1_000);
     await applyProfile(rules());
+  });
+
+  it('a user\'s `tunnelgate revoke` and the expiry of a time-limited allow cut their downloads within 1 s', async (ctx) => {
+    const allow = await helper.cli(['allow', bin.revoking as string], { uid: USER });
+    if (allow.exitCode !== 0) ctx.skip(`tunnelgate allow is not available yet: ${String(allow.stderr).trim()}`);
+    const revokeMs = await streamCut(bin.revoking as string, async () => {
+      const t0 = performance.now();
+      const r = await helper.cli(['revoke', bin.revoking as string], { uid: USER });
+      expect(r.exitCode).toBe(0);
+      return t0;
+    }, USER);
+    console.log(`revoke: the download stopped ${revokeMs} ms after tunnelgate revoke started`);
+    expect(revokeMs).toBeLessThan(1_000);
+
+    // A time-limited allow: its end is the helper's (from allow --json), in wall-clock time.
+    const r = await helper.cli(['allow', bin.expiring as string, '--for', '5s', '--json'], { uid: USER });
+    expect(r.exitCode).toBe(0);
+    const lifetime = (JSON.parse(String(r.stdout)) as { rule: { lifetime: { kind: string; expires?: string } } }).rule.lifetime;
+    expect(lifetime.kind).toBe('until');
+    const endsIn = () => Date.parse(lifetime.expires as string) - Date.now();
+    const expiryMs = await streamCut(bin.expiring as string, async () => {
+      // Still flowing shortly before the end: not cut early.
+      while (endsIn() > 600) await new Promise((res) => setTimeout(res, 50));
+      const before = await received();
+      await new Promise((res) => setTimeout(res, 400));
+      expect(await received()).toBeGreaterThan(before);
+      await new Promise((res) => setTimeout(res, Math.max(0, endsIn())));
+      return performance.now();
+    }, USER);
+    console.log(`expiry: the download stopped ${expiryMs} ms after the allow's end`);
+    expect(expiryMs).toBeLessThan(1_000);
+  });
+
+  it('after a helper restart, what runs is re-checked and what started meanwhile is admitted', async () => {
+    const ruleLine = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.includes('net_cls')) ?? '';
+    const waitRule = async (pid: number, re: RegExp) => {
+      const deadline = Date.now() + 3_000;
+      while (!re.test(ruleLine(pid)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+      return ruleLine(pid);
+    };
+    const a = lab.spawn('ws', bin.hardTarget as string, ['-s', '-o', '/dev/null', 'file:///dev/zero'], { reject: false });
+    let b: typeof a | undefined;
+    try {
+      expect(await waitRule(a.pid as number, /corp-watch:hard-target$/)).toMatch(/corp-watch:hard-target$/);
+      await helper.kill('SIGTERM');
+      b = lab.spawn('ws', bin.hardTarget as string, ['-s', '-o', '/dev/null', 'file:///dev/zero'], { reject: false });
+      await new Promise((res) => setTimeout(res, 300));
+      expect(ruleLine(b.pid as number)).toMatch(/:\/$/); // nobody admits it while the helper is down
+      const t0 = performance.now();
+      await helper.restart();
+      expect(await waitRule(b.pid as number, /corp-watch:hard-target$/)).toMatch(/corp-watch:hard-target$/);
+      console.log(`restart: a process started while the helper was down was admitted ${Math.round(performance.now() - t0)} ms after the restart began`);
+      expect(ruleLine(a.pid as number)).toMatch(/corp-watch:hard-target$/);
+    } finally {
+      for (const p of [a, b]) if (p?.pid && p.exitCode === null) process.kill(p.pid, 'SIGTERM');
+      await Promise.all([a, b]);
+    }
   });
 
   it('re-check on policy change: a process no rule allows any more is taken out, a newly allowed one admitted', async () => {
