@@ -6,7 +6,8 @@
 // Pure types and channel names: no Node, no Electron. Errors never cross IPC as thrown
 // objects; every call answers with an IpcResult.
 
-import type { ListResult, StatusReport } from './api.js';
+import type { AnswerResult, ListResult, PromptDecision, PromptScope, PromptView, StatusReport } from './api.js';
+import type { AuditReport } from './audit.js';
 import type { StampedEvent } from './events.js';
 
 /** Why a call failed, for the renderer to decide what to show. */
@@ -36,11 +37,40 @@ export interface EventQuery {
   limit?: number;
 }
 
+/**
+ * How the page answers a prompt: a subset of the helper's AnswerParams. The prompt id and
+ * the decision are separate arguments; the helper decides against the caller's uid (the
+ * tray app's), so the page only asks.
+ */
+export interface AnswerOptions {
+  /** `tunnel` (default) or `destination`: only the destination(s) the program tried. */
+  scope?: PromptScope;
+  /** allow-for only, and then this or `untilLogout`: how long (1 s … 10 years). */
+  seconds?: number;
+  /** allow-for only: until the user logs out. */
+  untilLogout?: true;
+}
+
+/** Longest `allow-for` the page may ask for: the helper's own limit. */
+export const MAX_ALLOW_SECONDS = 10 * 366 * 86400;
+/** A prompt id as the helper makes them. */
+export const PROMPT_ID_PATTERN = /^[0-9a-f]{16}$/;
+
+export interface AuditQuery {
+  /** Records last seen within this many days (1..366; the helper's default is 30). */
+  days?: number;
+}
+
 /** renderer → main: request/response calls (ipcRenderer.invoke / ipcMain.handle). */
 export interface InvokeSchema {
   getStatus: { args: []; result: StatusReport };
   getRules: { args: []; result: ListResult };
   getEvents: { args: [query?: EventQuery]; result: StampedEvent[] };
+  /** The pending prompts of the tray app's user (all of them for an admin). */
+  getPrompts: { args: []; result: PromptView[] };
+  answerPrompt: { args: [id: string, decision: PromptDecision, options?: AnswerOptions]; result: AnswerResult };
+  /** The helper's audit report: what was refused (or would have been), aggregated. */
+  getAudit: { args: [query?: AuditQuery]; result: AuditReport };
 }
 
 export interface HelperUnavailableNotice {
@@ -49,11 +79,25 @@ export interface HelperUnavailableNotice {
   retryInMs: number;
 }
 
+/** New events from the helper's subscription, oldest first. */
+export interface EventBatch {
+  events: StampedEvent[];
+  /** True after a (re)connection: these replace every event shown so far. */
+  replace: boolean;
+}
+
+/** Parts of the page main may bring into view (the tray's "prompts waiting" entry). */
+export type PageSection = 'prompts';
+
 /** main → renderer: notifications (webContents.send / ipcRenderer.on). One payload each. */
 export interface NotifySchema {
   statusChanged: StatusReport;
   rulesChanged: ListResult;
   helperUnavailable: HelperUnavailableNotice;
+  /** Every pending prompt, after each change (opened, updated, answered, closed). */
+  promptsChanged: PromptView[];
+  eventsAdded: EventBatch;
+  revealSection: PageSection;
 }
 
 export type InvokeName = keyof InvokeSchema;
@@ -74,12 +118,18 @@ export const INVOKE_CHANNELS: { readonly [K in InvokeName]: InvokeChannel<K> } =
   getStatus: 'tunnelgate:invoke:getStatus',
   getRules: 'tunnelgate:invoke:getRules',
   getEvents: 'tunnelgate:invoke:getEvents',
+  getPrompts: 'tunnelgate:invoke:getPrompts',
+  answerPrompt: 'tunnelgate:invoke:answerPrompt',
+  getAudit: 'tunnelgate:invoke:getAudit',
 };
 
 export const NOTIFY_CHANNELS: { readonly [K in NotifyName]: NotifyChannel<K> } = {
   statusChanged: 'tunnelgate:notify:statusChanged',
   rulesChanged: 'tunnelgate:notify:rulesChanged',
   helperUnavailable: 'tunnelgate:notify:helperUnavailable',
+  promptsChanged: 'tunnelgate:notify:promptsChanged',
+  eventsAdded: 'tunnelgate:notify:eventsAdded',
+  revealSection: 'tunnelgate:notify:revealSection',
 };
 
 /** Derived names: `handleGetStatus` in main, `onStatusChanged` in the renderer. */

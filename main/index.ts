@@ -1,14 +1,16 @@
 // Start-up of the tray app's main process: only wiring. Each part is its own file;
-// the ones with logic (helper-connection, ipc-main, app-protocol, tray-model) have no
-// Electron in them and are unit-tested.
+// the ones with logic (helper-connection, ipc-main, app-protocol, tray-model,
+// prompt-alerts) have no Electron in them and are unit-tested.
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { app, ipcMain } from 'electron';
 import { DEFAULT_RUN_DIR, HelperClient } from '../common/node/client.js';
 import { registerAppSchemePrivileges } from './app-scheme.js';
+import { electronNotifier } from './desktop-notifier.js';
 import { HelperConnection } from './helper-connection.js';
-import { forwardToRenderer, registerInvokeHandlers } from './ipc-main.js';
+import { forwardToRenderer, notifyRenderer, registerInvokeHandlers } from './ipc-main.js';
+import { PromptAlerts } from './prompt-alerts.js';
 import { TrayController } from './tray-controller.js';
 import { WindowController } from './window-controller.js';
 import { hardenWebContents } from './web-security.js';
@@ -45,21 +47,33 @@ function start(): void {
     windows.show();
     void connection.refresh();
   };
-  const tray = new TrayController({ openWindow, refresh: () => void connection.refresh(), quit: () => app.quit() });
+  // A page that is still loading shows its prompts first anyway.
+  const openPrompts = (): void => {
+    windows.show();
+    notifyRenderer(windows.webContents, 'revealSection', 'prompts');
+  };
+  const tray = new TrayController({ openWindow, openPrompts, refresh: () => void connection.refresh(), quit: () => app.quit() });
+  const alerts = new PromptAlerts(electronNotifier, openPrompts, { quiet: () => windows.focused });
 
   registerInvokeHandlers(ipcMain, {
     handleGetStatus: () => connection.status(),
     handleGetRules: () => connection.rules(),
-    handleGetEvents: (query) => connection.events(query),
+    handleGetEvents: (query) => connection.recentEvents(query),
+    handleGetPrompts: () => connection.pendingPrompts(),
+    // The helper decides against this process's uid; the page only asks.
+    handleAnswerPrompt: (id, decision, options) => connection.answer(id, decision, options),
+    handleGetAudit: (query) => connection.audit(query),
   });
   connection.subscribe((change) => {
-    tray.update(connection.state);
+    if (change.name === 'promptsChanged') alerts.update(change.payload);
+    if (change.name !== 'eventsAdded') tray.update(connection.state);
     forwardToRenderer(windows.webContents, change);
   });
 
   app.on('second-instance', openWindow);
   app.on('before-quit', () => {
     connection.stop();
+    alerts.clear();
     tray.destroy();
   });
 

@@ -7,7 +7,11 @@
 // No Electron import: Electron's ipcMain and WebContents are passed in and satisfy
 // the small seams below, which is all the tests replace.
 
+import type { PromptDecision } from '../common/api.js';
+import { PROMPT_DECISIONS } from '../common/api.js';
 import type {
+  AnswerOptions,
+  AuditQuery,
   EventQuery,
   HandlerName,
   InvokeArgs,
@@ -18,7 +22,7 @@ import type {
   NotifyName,
   NotifyPayload,
 } from '../common/ipc.js';
-import { INVOKE_CHANNELS, NOTIFY_CHANNELS } from '../common/ipc.js';
+import { INVOKE_CHANNELS, MAX_ALLOW_SECONDS, NOTIFY_CHANNELS, PROMPT_ID_PATTERN } from '../common/ipc.js';
 import { isAppUrl } from './app-origin.js';
 
 export interface SenderFrame {
@@ -58,6 +62,10 @@ export const validators: { readonly [K in InvokeName]: Validator<K> } = {
   getStatus: (args): args is [] => args.length === 0,
   getRules: (args): args is [] => args.length === 0,
   getEvents: (args): args is [query?: EventQuery] => args.length === 0 || (args.length === 1 && isEventQuery(args[0])),
+  getPrompts: (args): args is [] => args.length === 0,
+  answerPrompt: (args): args is [id: string, decision: PromptDecision, options?: AnswerOptions] =>
+    (args.length === 2 || args.length === 3) && isPromptId(args[0]) && isDecision(args[1]) && isAnswerOptions(args[1], args[2]),
+  getAudit: (args): args is [query?: AuditQuery] => args.length === 0 || (args.length === 1 && isAuditQuery(args[0])),
 };
 
 export function handlerName<K extends InvokeName>(name: K): HandlerName<K> {
@@ -133,6 +141,44 @@ function isEventQuery(v: unknown): v is EventQuery {
     } else {
       return false;
     }
+  }
+  return true;
+}
+
+function isPromptId(v: unknown): v is string {
+  return typeof v === 'string' && PROMPT_ID_PATTERN.test(v);
+}
+
+function isDecision(v: unknown): v is PromptDecision {
+  return typeof v === 'string' && (PROMPT_DECISIONS as readonly string[]).includes(v);
+}
+
+/**
+ * The options as the helper takes them for this decision: a scope for any; for allow-for
+ * exactly one of a duration and "until logout", for the others neither. Nothing else.
+ */
+function isAnswerOptions(decision: PromptDecision, v: unknown): v is AnswerOptions | undefined {
+  if (v === undefined) return decision !== 'allow-for';
+  if (!isPlainObject(v)) return false;
+  for (const [k, x] of Object.entries(v)) {
+    if (k === 'scope') {
+      if (x !== 'tunnel' && x !== 'destination') return false;
+    } else if (k === 'seconds') {
+      if (!Number.isSafeInteger(x) || (x as number) < 1 || (x as number) > MAX_ALLOW_SECONDS) return false;
+    } else if (k === 'untilLogout') {
+      if (x !== true) return false;
+    } else {
+      return false;
+    }
+  }
+  const timed = ('seconds' in v ? 1 : 0) + ('untilLogout' in v ? 1 : 0);
+  return decision === 'allow-for' ? timed === 1 : timed === 0;
+}
+
+function isAuditQuery(v: unknown): v is AuditQuery {
+  if (!isPlainObject(v)) return false;
+  for (const [k, x] of Object.entries(v)) {
+    if (k !== 'days' || !Number.isSafeInteger(x) || (x as number) < 1 || (x as number) > 366) return false;
   }
   return true;
 }

@@ -59,9 +59,15 @@ const api: TunnelgateApi = {
   getStatus: invoke('getStatus'),
   getRules: invoke('getRules'),
   getEvents: invoke('getEvents'),
+  getPrompts: invoke('getPrompts'),
+  answerPrompt: invoke('answerPrompt'),
+  getAudit: invoke('getAudit'),
   onStatusChanged: listen('statusChanged'),
   onRulesChanged: listen('rulesChanged'),
   onHelperUnavailable: listen('helperUnavailable'),
+  onPromptsChanged: listen('promptsChanged'),
+  onEventsAdded: listen('eventsAdded'),
+  onRevealSection: listen('revealSection'),
 };
 
 const globalName: typeof API_GLOBAL = 'tunnelgate';

@@ -1,7 +1,8 @@
 // The tray icons, drawn here rather than shipped as assets: one small PNG per gate
 // state, told apart by shape as well as colour (a filled disc when enforcing, a ring
 // when only auditing, a bar when degraded, a cross when down, a grey ring when the
-// helper cannot be reached).
+// helper cannot be reached). Prompts waiting for an answer add a badge: a purple dot
+// at the top right, cut out of the state's shape so it reads at 16 px too.
 //
 // Plain module: pure pixels and a minimal PNG encoder (node:zlib for deflate).
 
@@ -19,39 +20,56 @@ export const ICON_COLOURS: Readonly<Record<IconKind, Rgb>> = {
   unknown: [0x8a, 0x8a, 0x8a],
 };
 
+/** The prompt badge: a colour no gate state uses. */
+export const BADGE_COLOUR: Rgb = [0x7b, 0x2f, 0xbe];
+
 const HOLLOW: ReadonlySet<IconKind> = new Set(['audit', 'unknown']);
 
-/** RGBA pixels, row by row, of a size×size icon. */
-export function iconPixels(kind: IconKind, size: number): Uint8Array {
-  const [r, g, b] = ICON_COLOURS[kind];
+/** RGBA pixels, row by row, of a size×size icon; `badge` marks prompts waiting. */
+export function iconPixels(kind: IconKind, size: number, badge = false): Uint8Array {
+  const colour = ICON_COLOURS[kind];
   const px = new Uint8Array(size * size * 4);
   const c = size / 2;
   const outer = size / 2 - 1;
   const inner = HOLLOW.has(kind) ? outer - Math.max(2, size / 7) : -1;
   const stroke = Math.max(1.5, size / 9);
+  const br = Math.max(3, size * 0.22); // badge radius
+  const bx = size - br; // badge centre, touching the top right corner
+  const by = br;
+  const gap = Math.max(1, size / 16);
   const SS = 4; // 4×4 samples per pixel for smooth edges
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       let disc = 0;
       let mark = 0;
+      let dot = 0;
       for (let sy = 0; sy < SS; sy++) {
         for (let sx = 0; sx < SS; sx++) {
-          const dx = x + (sx + 0.5) / SS - c;
-          const dy = y + (sy + 0.5) / SS - c;
+          const fx = x + (sx + 0.5) / SS;
+          const fy = y + (sy + 0.5) / SS;
+          if (badge) {
+            const db = Math.hypot(fx - bx, fy - by);
+            if (db <= br) {
+              dot++;
+              continue;
+            }
+            if (db <= br + gap) continue; // the cut around the badge
+          }
+          const dx = fx - c;
+          const dy = fy - c;
           const d = Math.hypot(dx, dy);
           if (d > outer || d < inner) continue;
           if (isMark(kind, dx, dy, outer, stroke)) mark++;
           else disc++;
         }
       }
-      const n = SS * SS;
-      const cover = (disc + mark) / n;
-      const white = disc + mark === 0 ? 0 : mark / (disc + mark);
+      const covered = disc + mark + dot;
       const i = (y * size + x) * 4;
-      px[i] = Math.round(r + (255 - r) * white);
-      px[i + 1] = Math.round(g + (255 - g) * white);
-      px[i + 2] = Math.round(b + (255 - b) * white);
-      px[i + 3] = Math.round(255 * cover);
+      for (let ch = 0; ch < 3; ch++) {
+        const v = covered === 0 ? 0 : ((colour[ch] ?? 0) * disc + 255 * mark + (BADGE_COLOUR[ch] ?? 0) * dot) / covered;
+        px[i + ch] = Math.round(v);
+      }
+      px[i + 3] = Math.round((255 * covered) / (SS * SS));
     }
   }
   return px;
@@ -68,8 +86,8 @@ function isMark(kind: IconKind, dx: number, dy: number, outer: number, stroke: n
   return false;
 }
 
-export function iconPng(kind: IconKind, size = 22): Buffer {
-  return encodePng(size, size, iconPixels(kind, size));
+export function iconPng(kind: IconKind, size = 22, badge = false): Buffer {
+  return encodePng(size, size, iconPixels(kind, size, badge));
 }
 
 /** 8-bit RGBA, no interlace, filter 0 on every row. */

@@ -1,14 +1,21 @@
-// What the tray shows for a connection state: icon, tooltip and menu, as data.
+// What the tray shows for a connection state: icon, tooltip and menu, as data. Prompts
+// waiting for an answer come first: a badge on the icon, their count in the tooltip, an
+// entry that opens the window on them, and a click on the icon does the same.
 // main/tray-controller.ts hands it to Electron; tests read it directly.
 //
 // Plain module: no Electron. MenuEntry is a structural subset of Electron's
 // MenuItemConstructorOptions.
 
+import type { PromptView } from '../common/api.js';
+import { formatDestination } from '../common/attempts.js';
 import type { ConnectionState } from './helper-connection.js';
+import { clipText, oneLine } from './plain-text.js';
 import type { IconKind } from './tray-icons.js';
 
 export interface TrayActions {
   openWindow(): void;
+  /** Opens the window on the pending prompts. */
+  openPrompts(): void;
   refresh(): void;
   quit(): void;
 }
@@ -19,9 +26,16 @@ export type MenuEntry =
 
 export interface TrayModel {
   icon: IconKind;
+  /** Prompts are waiting: the icon carries a badge. */
+  badge: boolean;
   tooltip: string;
   menu: MenuEntry[];
+  /** What a click on the icon does. */
+  click: () => void;
 }
+
+/** Programs named in the menu; the window shows them all. */
+export const MENU_PROMPTS = 3;
 
 const HEADLINES: Readonly<Record<IconKind, string>> = {
   enforcing: 'Gate enforcing',
@@ -57,10 +71,23 @@ export function trayModel(state: ConnectionState, actions: TrayActions): TrayMod
   }
   const headline = state.kind === 'starting' ? 'tunnelgate' : HEADLINES[icon];
   const info = (label: string): MenuEntry => ({ type: 'normal', label: menuLabel(label), enabled: false });
+  const prompts = state.kind === 'connected' ? state.prompts : [];
+  const waiting = prompts.length ? `${count(prompts.length, 'program asks', 'programs ask')} for the tunnel` : undefined;
+  const promptEntries: MenuEntry[] = waiting
+    ? [
+        { type: 'normal', label: menuLabel(`${waiting}: answer…`), enabled: true, click: () => actions.openPrompts() },
+        ...prompts.slice(0, MENU_PROMPTS).map((p) => info(`• ${promptLine(p)}`)),
+        ...(prompts.length > MENU_PROMPTS ? [info(`• … and ${prompts.length - MENU_PROMPTS} more`)] : []),
+        { type: 'separator' },
+      ]
+    : [];
   return {
     icon,
-    tooltip: clip(`tunnelgate: ${headline}${details[0] ? ` — ${details[0]}` : ''}`),
+    badge: prompts.length > 0,
+    tooltip: clip(waiting ? `tunnelgate: ${waiting} — ${headline}` : `tunnelgate: ${headline}${details[0] ? ` — ${details[0]}` : ''}`),
+    click: waiting ? () => actions.openPrompts() : () => actions.openWindow(),
     menu: [
+      ...promptEntries,
       info(headline),
       ...details.map(info),
       { type: 'separator' },
@@ -70,6 +97,14 @@ export function trayModel(state: ConnectionState, actions: TrayActions): TrayMod
       { type: 'normal', label: 'Quit tunnelgate', enabled: true, click: () => actions.quit() },
     ],
   };
+}
+
+/** `Firefox (firefox-esr → 198.18.0.10:443/tcp)`: the program and what it tried. */
+function promptLine(p: PromptView): string {
+  const file = p.exe.slice(p.exe.lastIndexOf('/') + 1);
+  const d = p.destinations[0];
+  const dst = d ? ` → ${formatDestination(d)}` : '';
+  return `${p.program.name}${p.program.name === file ? '' : ` (${file})`}${dst}`;
 }
 
 function count(n: number, one: string, many: string): string {
@@ -82,6 +117,5 @@ function menuLabel(s: string): string {
 }
 
 function clip(s: string): string {
-  const one = s.replace(/\s+/g, ' ');
-  return one.length > MAX_LABEL ? `${one.slice(0, MAX_LABEL - 1)}…` : one;
+  return clipText(oneLine(s), MAX_LABEL);
 }

@@ -51,6 +51,12 @@ export class WindowController {
     return w && !w.isDestroyed() ? w.webContents : undefined;
   }
 
+  /** The window exists and has the keyboard focus. */
+  get focused(): boolean {
+    const w = this.window;
+    return !!w && !w.isDestroyed() && w.isFocused();
+  }
+
   show(): void {
     const w = this.window;
     if (!w || w.isDestroyed()) {

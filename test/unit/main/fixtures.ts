@@ -1,6 +1,8 @@
 // What a helper answers, as the shared types say: used by the main-process tests and
 // by the renderer test's stand-in main process.
-import type { ListResult, StatusReport } from '../../../common/api.js';
+import type { ListResult, PromptView, StatusReport } from '../../../common/api.js';
+import type { AuditReport } from '../../../common/audit.js';
+import { COVERAGE_NOTE } from '../../../common/audit.js';
 import type { StampedEvent } from '../../../common/events.js';
 import type { EffectiveRule } from '../../../common/policy.js';
 
@@ -102,3 +104,59 @@ export const SOME_EVENTS: StampedEvent[] = [
   { seq: 2, time: '2026-11-22T08:00:01.000Z', type: 'policy.applied', rules: 8, mode: 'enforce', problems: [] },
   { seq: 3, time: '2026-11-22T08:05:00.000Z', type: 'launch.refused', uid: 1000, pid: 5150, path: '/usr/bin/nc', reason: 'no rule allows /usr/bin/nc' },
 ];
+
+/** A pending prompt as the helper shows it (PromptView), for a curl run from a shell. */
+export function promptView(over: Partial<PromptView> = {}): PromptView {
+  return {
+    id: '0123456789abcdef',
+    uid: 1000,
+    user: 'alice',
+    exe: '/usr/bin/curl',
+    program: { name: 'curl' },
+    pids: [5150],
+    cmdline: ['curl', '-sS', 'https://198.18.0.10/'],
+    parents: [
+      { pid: 5100, exe: '/usr/bin/bash' },
+      { pid: 4000, exe: '/usr/bin/gnome-terminal-server' },
+    ],
+    destinations: [{ addr: '198.18.0.10', port: 443, proto: 'tcp', iface: 'wg0', count: 3 }],
+    count: 3,
+    firstSeen: '2026-11-22T08:05:00.000Z',
+    lastSeen: '2026-11-22T08:05:02.000Z',
+    sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+    warnings: [],
+    deadline: '2026-11-22T08:05:30.000Z',
+    ...over,
+  };
+}
+
+/** A prompt whose every field a hostile program could choose: markup, controls, direction overrides. */
+export function hostilePrompt(over: Partial<PromptView> = {}): PromptView {
+  return promptView({
+    id: 'fedcba9876543210',
+    exe: '/home/alice/.local/bin/<img src=x onerror="window.__pwned=1">',
+    program: { name: '<b>Totally Safe</b> & "Trusted"', icon: '<svg onload=alert(1)>', desktopEntry: '/home/alice/.local/share/applications/evil.desktop' },
+    cmdline: ['<script>window.__pwned=2</script>', 'line\nbreak', 'gpj.\u202eexe'],
+    parents: [{ pid: 5100, exe: '/usr/bin/<i>bash</i>' }],
+    destinations: [
+      { addr: '198.18.0.10', port: 443, proto: 'tcp', iface: 'wg0', count: 40 },
+      { addr: 'fd00:7467::2', port: 53, proto: 'udp', iface: 'wg0', count: 2 },
+    ],
+    count: 42,
+    warnings: [
+      '/home/alice/.local/bin/<img src=x onerror="window.__pwned=1"> is not the program seen before at this path: its sha256 was 0000000000000000… (since 2026-11-01T00:00:00.000Z) and is now 9f86d081884c7d65…',
+    ],
+    ...over,
+  });
+}
+
+export const AUDIT_REPORT: AuditReport = {
+  days: 30,
+  coverage: COVERAGE_NOTE,
+  records: [
+    { mode: 'audit', uid: 1000, exe: '/usr/bin/curl', dst: { addr: '198.18.0.10', port: 443, proto: 'tcp' }, count: 12, firstSeen: '2026-11-02T09:00:00.000Z', lastSeen: '2026-11-20T17:30:00.000Z' },
+    { mode: 'audit', uid: 1000, exe: '/usr/bin/curl', dst: { addr: '198.18.0.11', port: 443, proto: 'tcp' }, count: 3, firstSeen: '2026-11-05T10:00:00.000Z', lastSeen: '2026-11-06T10:00:00.000Z' },
+    { mode: 'enforce', uid: 1001, exe: '/opt/corp/<b>report</b>', dst: { addr: '198.18.0.10', port: 443, proto: 'tcp' }, count: 40, firstSeen: '2026-11-10T08:00:00.000Z', lastSeen: '2026-11-21T08:00:00.000Z' },
+    { mode: 'audit', uid: 1000, dst: { addr: 'fd00:7467::53', port: 53, proto: 'udp' }, count: 1, firstSeen: '2026-11-15T12:00:00.000Z', lastSeen: '2026-11-15T12:00:00.000Z' },
+  ],
+};

@@ -1,25 +1,34 @@
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';
-import { ICON_COLOURS, crc32, iconPng } from '../../../main/tray-icons.js';
+import { BADGE_COLOUR, ICON_COLOURS, crc32, iconPng } from '../../../main/tray-icons.js';
 import type { IconKind } from '../../../main/tray-icons.js';
 import { MAX_LABEL, trayModel } from '../../../main/tray-model.js';
 import type { MenuEntry } from '../../../main/tray-model.js';
-import { statusReport } from './fixtures.js';
+import type { PromptView } from '../../../common/api.js';
+import type { ConnectionState } from '../../../main/helper-connection.js';
+import { hostilePrompt, promptView, statusReport } from './fixtures.js';
 
-const actions = () => ({ openWindow: vi.fn(), refresh: vi.fn(), quit: vi.fn() });
+const actions = () => ({ openWindow: vi.fn(), openPrompts: vi.fn(), refresh: vi.fn(), quit: vi.fn() });
+const connected = (over: Parameters<typeof statusReport>[0] = {}, prompts: PromptView[] = []): ConnectionState => ({
+  kind: 'connected',
+  status: statusReport(over),
+  rules: { rules: [], userPrompts: 'allow' },
+  prompts,
+});
 const labels = (menu: MenuEntry[]) => menu.map((m) => (m.type === 'separator' ? '---' : m.label));
 
 describe('trayModel', () => {
   it('shows each gate state with its icon', () => {
     for (const state of ['enforcing', 'audit', 'degraded', 'down'] as const) {
-      const m = trayModel({ kind: 'connected', status: statusReport({ state }), rules: { rules: [], userPrompts: 'allow' } }, actions());
+      const m = trayModel(connected({ state }), actions());
       expect(m.icon).toBe(state);
+      expect(m.badge).toBe(false);
     }
   });
 
   it('enforcing: headline, counts, and the actions', () => {
     const a = actions();
-    const m = trayModel({ kind: 'connected', status: statusReport({ ruleCount: 1, admittedProcesses: 2 }), rules: { rules: [], userPrompts: 'allow' } }, a);
+    const m = trayModel(connected({ ruleCount: 1, admittedProcesses: 2 }), a);
     expect(m.tooltip).toBe('tunnelgate: Gate enforcing — 1 rule, 2 admitted processes');
     expect(labels(m.menu)).toEqual(['Gate enforcing', '1 rule, 2 admitted processes', '---', 'Open tunnelgate', 'Refresh now', '---', 'Quit tunnelgate']);
     expect(m.menu.filter((e) => e.type === 'normal' && e.enabled).map((e) => (e.type === 'normal' ? e.label : ''))).toEqual([
@@ -31,11 +40,71 @@ describe('trayModel', () => {
     expect(a.openWindow).toHaveBeenCalledOnce();
     expect(a.refresh).toHaveBeenCalledOnce();
     expect(a.quit).toHaveBeenCalledOnce();
+    m.click();
+    expect(a.openWindow).toHaveBeenCalledTimes(2);
+    expect(a.openPrompts).not.toHaveBeenCalled();
+  });
+
+  it('prompts waiting: a badge, the count first in tooltip and menu, and a click opens them', () => {
+    const a = actions();
+    const prompts = [
+      promptView({ id: 'aaaaaaaaaaaaaaaa', program: { name: 'Firefox ESR', icon: 'firefox-esr' }, exe: '/usr/lib/firefox-esr/firefox-esr' }),
+      promptView({ id: 'bbbbbbbbbbbbbbbb' }),
+    ];
+    const m = trayModel(connected({}, prompts), a);
+    expect(m.icon).toBe('enforcing');
+    expect(m.badge).toBe(true);
+    expect(m.tooltip).toBe('tunnelgate: 2 programs ask for the tunnel — Gate enforcing');
+    expect(labels(m.menu)).toEqual([
+      '2 programs ask for the tunnel: answer…',
+      '• Firefox ESR (firefox-esr) → 198.18.0.10:443/tcp',
+      '• curl → 198.18.0.10:443/tcp',
+      '---',
+      'Gate enforcing',
+      '2 rules, 1 admitted process',
+      '---',
+      'Open tunnelgate',
+      'Refresh now',
+      '---',
+      'Quit tunnelgate',
+    ]);
+    const entry = m.menu[0];
+    expect(entry).toMatchObject({ type: 'normal', enabled: true });
+    if (entry?.type === 'normal') entry.click?.();
+    expect(a.openPrompts).toHaveBeenCalledOnce();
+    m.click();
+    expect(a.openPrompts).toHaveBeenCalledTimes(2);
+    expect(a.openWindow).not.toHaveBeenCalled();
+  });
+
+  it('one prompt is "1 program asks"; more than three are summed up', () => {
+    expect(trayModel(connected({}, [promptView()]), actions()).tooltip).toBe('tunnelgate: 1 program asks for the tunnel — Gate enforcing');
+    const five = ['a', 'b', 'c', 'd', 'e'].map((c) => promptView({ id: c.repeat(16), program: { name: `prog-${c}` }, exe: `/usr/bin/prog-${c}` }));
+    const l = labels(trayModel(connected({}, five), actions()).menu);
+    expect(l.slice(0, 6)).toEqual([
+      '5 programs ask for the tunnel: answer…',
+      '• prog-a → 198.18.0.10:443/tcp',
+      '• prog-b → 198.18.0.10:443/tcp',
+      '• prog-c → 198.18.0.10:443/tcp',
+      '• … and 2 more',
+      '---',
+    ]);
+  });
+
+  it("a hostile program's name makes no mnemonic, no second line, no reversed text", () => {
+    const p = hostilePrompt({ program: { name: 'A&B\nC\u202eD' } });
+    const l = labels(trayModel(connected({}, [p]), actions()).menu);
+    expect(l[1]).toBe('• A&&B C D (<img src=x onerror="window.__pwned=1">) → 198.18.0.10:443/tcp');
+  });
+
+  it('no prompts while the helper is unavailable: no badge', () => {
+    const m = trayModel({ kind: 'unavailable', errorKind: 'unavailable', message: 'gone', failures: 1, retryInMs: 1000 }, actions());
+    expect(m.badge).toBe(false);
   });
 
   it('degraded: lists the first problems', () => {
     const problems = ['one', 'two', 'three', 'four', 'five'];
-    const m = trayModel({ kind: 'connected', status: statusReport({ state: 'degraded', problems }), rules: { rules: [], userPrompts: 'allow' } }, actions());
+    const m = trayModel(connected({ state: 'degraded', problems }), actions());
     expect(labels(m.menu).slice(0, 7)).toEqual(['Gate degraded', '2 rules, 1 admitted process', '5 problems:', '• one', '• two', '• three', '• … and 2 more']);
   });
 
@@ -50,10 +119,7 @@ describe('trayModel', () => {
   });
 
   it('helper text cannot make mnemonics or huge menus', () => {
-    const m = trayModel(
-      { kind: 'connected', status: statusReport({ state: 'down', problems: ['a & b', 'x'.repeat(300)] }), rules: { rules: [], userPrompts: 'allow' } },
-      actions(),
-    );
+    const m = trayModel(connected({ state: 'down', problems: ['a & b', 'x'.repeat(300)] }), actions());
     const l = labels(m.menu);
     expect(l).toContain('• a && b');
     expect(Math.max(...l.map((s) => s.length))).toBeLessThanOrEqual(MAX_LABEL);
@@ -111,5 +177,16 @@ describe('tray icons', () => {
     expect(centre('degraded')).toEqual([255, 255, 255, 255]); // white bar
     expect(centre('down')).toEqual([255, 255, 255, 255]); // white cross
     expect(at(decodePng(iconPng('degraded', 22)), 11, 6)).toEqual([...ICON_COLOURS.degraded, 255]); // the bar is horizontal
+  });
+
+  it.each(['enforcing', 'audit', 'degraded', 'down', 'unknown'] as IconKind[])('%s with prompts: a purple badge top right, cut out of the shape', (kind) => {
+    const plain = decodePng(iconPng(kind, 22));
+    const badged = decodePng(iconPng(kind, 22, true));
+    // Near the badge's centre (22 - 4.84, 4.84): the badge colour.
+    expect(at(badged, 17, 4)).toEqual([...BADGE_COLOUR, 255]);
+    expect(at(plain, 17, 4)).not.toEqual([...BADGE_COLOUR, 255]);
+    // The rest of the icon is the state's, as without a badge.
+    expect(at(badged, 3, 11)).toEqual([...ICON_COLOURS[kind], 255]);
+    expect(at(badged, 11, 18)).toEqual(at(plain, 11, 18));
   });
 });

@@ -44,6 +44,10 @@ class FakeWindow {
   isMinimized(): boolean {
     return false;
   }
+  focusedNow = false;
+  isFocused(): boolean {
+    return this.focusedNow;
+  }
   show(): void {
     this.shown += 1;
   }
@@ -149,6 +153,16 @@ describe('WindowController', () => {
     wc.show();
     expect(captured.windows).toHaveLength(1);
     expect(w.shown).toBe(2);
+  });
+
+  it('knows whether its window has the focus (desktop notifications stay quiet then)', () => {
+    const wc = new WindowController({ preloadPath: '/p.cjs', rendererDir: '/r', devTools: false });
+    expect(wc.focused).toBe(false);
+    wc.show();
+    const w = captured.windows[0];
+    expect(wc.focused).toBe(false);
+    if (w) w.focusedNow = true;
+    expect(wc.focused).toBe(true);
   });
 });
 

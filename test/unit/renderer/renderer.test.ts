@@ -27,7 +27,7 @@ import type {
   TunnelgateApi,
 } from '../../../common/ipc.js';
 import { CONTENT_SECURITY_POLICY, createAppRequestHandler } from '../../../main/app-protocol.js';
-import { RICH, SOME_EVENTS, itRule, statusReport } from '../main/fixtures.js';
+import { AUDIT_REPORT, RICH, SOME_EVENTS, itRule, statusReport } from '../main/fixtures.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const RENDERER_DIR = path.join(ROOT, 'dist/renderer');
@@ -196,7 +196,14 @@ async function openPage(answers: Answers, expectState: string): Promise<Opened> 
   };
 }
 
-const richAnswers: Answers = { getStatus: ok(RICH.status), getRules: ok(RICH.rules), getEvents: ok([]) };
+const richAnswers: Answers = {
+  getStatus: ok(RICH.status),
+  getRules: ok(RICH.rules),
+  getEvents: ok([]),
+  getPrompts: ok([]),
+  answerPrompt: ok({ decision: 'allow-once', admitted: [5150] }),
+  getAudit: ok(AUDIT_REPORT),
+};
 
 async function rowCells(page: Page, key: string): Promise<string[]> {
   return page.locator(`tr.rule[data-key="${key}"] > td`).allInnerTexts();
@@ -264,7 +271,20 @@ describe('renderer in Chromium', () => {
 
       // The preload exposed one object of named functions, nothing else.
       const keys = await page.evaluate(() => Object.keys((globalThis as unknown as PageGlobal).tunnelgate).sort());
-      expect(keys).toEqual(['getEvents', 'getRules', 'getStatus', 'onHelperUnavailable', 'onRulesChanged', 'onStatusChanged']);
+      expect(keys).toEqual([
+        'answerPrompt',
+        'getAudit',
+        'getEvents',
+        'getPrompts',
+        'getRules',
+        'getStatus',
+        'onEventsAdded',
+        'onHelperUnavailable',
+        'onPromptsChanged',
+        'onRevealSection',
+        'onRulesChanged',
+        'onStatusChanged',
+      ]);
       expect(await page.evaluate(() => 'ipcRenderer' in globalThis || 'require' in globalThis || 'process' in globalThis)).toBe(false);
 
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
@@ -333,7 +353,10 @@ describe('renderer in Chromium', () => {
 
   it('no helper from the start: says so, and why', { timeout: 30_000 }, async () => {
     const down = { ok: false, error: { kind: 'unavailable', message: 'refusing /run/tunnelgate/api.sock: it is not a socket owned by root' } } as const;
-    const { page, errors, close } = await openPage({ getStatus: down, getRules: down, getEvents: down }, 'unknown');
+    const { page, errors, close } = await openPage(
+      { getStatus: down, getRules: down, getEvents: down, getPrompts: down, answerPrompt: down, getAudit: down },
+      'unknown',
+    );
     try {
       expect(await page.locator('#gate').innerText()).toBe(
         'Helper unavailable\nrefusing /run/tunnelgate/api.sock: it is not a socket owned by root\n' +
