@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  appendFileSync, chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync,
+  appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, writeFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync,
 } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { startHelper } from '../lab/helper-proc.js';
 import type { HelperHandle } from '../lab/helper-proc.js';
 
 const CURL = realpathSync('/usr/bin/curl');
+const PYTHON = existsSync('/usr/bin/python3') ? realpathSync('/usr/bin/python3') : undefined;
 const BASH = realpathSync('/bin/bash');
 const sha256 = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 /** An unprivileged uid made up by the test (no account needed: setpriv sets ids directly). */
@@ -50,6 +51,10 @@ function rules(extra: RuleJson[] = []): RuleJson[] {
     { id: 'app-confine', binary: { path: bin.appConfine }, children: 'confine' },
     { id: 'app-inherit', binary: { path: bin.appInherit } },
     { id: 'stream', binary: { path: bin.stream } },
+    ...(PYTHON ? [
+      { id: 'deploy', binary: { path: PYTHON, script: bin.script } },
+      { id: 'mine', binary: { path: PYTHON, script: bin.userScript } },
+    ] : []),
     ...extra,
   ];
 }
@@ -140,6 +145,13 @@ beforeAll(async () => {
   bin.appInherit = copy(BASH, path.join(place('app-inherit'), 'app'));
   bin.stream = copy(CURL, path.join(place('stream'), 'curl'));
   bin.revoking = copy(CURL, path.join(place('revoking'), 'curl'));
+  // Scripts for an interpreter rule: one root-owned, one owned by the unprivileged user.
+  const fetch = `import sys, urllib.request\ntry:\n  print(urllib.request.urlopen(sys.argv[1], timeout=3).status)\nexcept Exception:\n  print('000')\n`;
+  bin.script = path.join(place('scripts'), 'deploy.py');
+  writeFileSync(bin.script, fetch, { mode: 0o644 });
+  bin.userScript = path.join(place('user-scripts'), 'mine.py');
+  writeFileSync(bin.userScript, fetch, { mode: 0o644 });
+  chownSync(bin.userScript, USER, USER);
   bin.expiring = copy(CURL, path.join(place('expiring'), 'curl'));
   // Small receive buffers in the workstation namespace (its own sysctl, not the host's):
   // a rate-limited curl then reads what arrives at once, so "bytes stopped arriving" is a
@@ -203,6 +215,22 @@ describe('the watcher', () => {
     expect(code(await direct(bin.pinned as string, http(lab.urls.corpV4)))).toBe('000');
     const refused = (await events()).filter((e) => e.type === 'process.refused' && e.path === bin.pinned);
     expect(refused.at(-1)).toMatchObject({ rule: 'corp-watch:pinned', reason: `${bin.pinned} does not match the sha256 pinned by rule pinned of profile corp-watch` });
+  });
+
+  it.skipIf(!PYTHON)('an interpreter rule matches its script, from the command line and the cwd, and only a safe one', async () => {
+    const py = (args: string[], opts: { uid?: number; cwd?: string } = {}) => {
+      const cmd = [...(opts.uid === undefined ? [] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups']), PYTHON as string, ...args];
+      return lab.exec('ws', cmd[0] as string, cmd.slice(1), { reject: false, timeout: 20_000, ...(opts.cwd ? { cwd: opts.cwd } : {}) }).then((r) => String(r.stdout).trim());
+    };
+    expect(await py([bin.script as string, lab.urls.corpV4])).toBe('200');
+    expect(await py(['-u', '-X', 'utf8', 'deploy.py', lab.urls.corpV4], { cwd: path.dirname(bin.script as string) })).toBe('200');
+    // The interpreter alone, or with code on the command line, is not the script.
+    expect(await py(['-c', `import urllib.request; print(urllib.request.urlopen(${JSON.stringify(lab.urls.corpV4)}, timeout=3).status)`])).not.toBe('200');
+    // A script its user can change is not the program the rule names.
+    expect(await py([bin.userScript as string, lab.urls.corpV4], { uid: USER })).toBe('000');
+    const refused = (await events()).filter((e) => e.type === 'process.refused' && e.rule === 'corp-watch:mine');
+    expect(refused.at(-1) && 'reason' in (refused.at(-1) as object) ? (refused.at(-1) as { reason: string }).reason : '')
+      .toContain(`its script cannot be trusted: ${bin.userScript} is writable by the process's user (uid ${USER})`);
   });
 
   it('LD_PRELOAD start refused, with the reason in events', async () => {
