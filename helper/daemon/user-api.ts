@@ -346,7 +346,7 @@ export async function openUserApi(o: UserApiOptions): Promise<UserApi> {
       offPrompts();
       clearInterval(sweepTimer);
       clock.clearTimeout(statusTimer);
-      rules.close();
+      await rules.close();
       offAudit();
       await audit.close();
     },

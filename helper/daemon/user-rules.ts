@@ -388,14 +388,18 @@ export class UserRules {
     );
     if (!Number.isFinite(next)) return;
     this.expiryTimer = this.deps.clock.setTimeout(() => {
-      void this.sweep().catch((e: Error) => console.error(`tunnelgate: ending user rules: ${e.message}`));
+      this.inFlight = this.sweep().catch((e: Error) => console.error(`tunnelgate: ending user rules: ${e.message}`));
     }, Math.max(0, next - this.deps.clock.now()));
   }
 
-  close(): void {
+  /** An expiry already started when close() came: finished before close() resolves. */
+  private inFlight: Promise<void> = Promise.resolve();
+
+  async close(): Promise<void> {
     this.closed = true;
     this.deps.clock.clearTimeout(this.sweepTimer);
     this.deps.clock.clearTimeout(this.expiryTimer);
+    await this.inFlight;
   }
 }
 

@@ -38,8 +38,8 @@ beforeEach(async () => {
   rules = new UserRules({ store, gate, events: { emit: (e) => events.push(e) }, applyPolicy, procs, hash: async (f) => shaOf(f), clock });
   await applyPolicy();
 });
-afterEach(() => {
-  rules.close();
+afterEach(async () => {
+  await rules.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
