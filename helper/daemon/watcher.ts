@@ -21,7 +21,9 @@
 //   rule that does; then all of /proc is scanned for processes a new rule allows. A rule
 //   past its `expires` counts as gone here even before the next reload removes it.
 //   Inheritance is judged by the parent: a process its own rule does not allow stays only
-//   if its parent is in the same cgroup and that rule inherits.
+//   if its parent is in the same cgroup and that rule inherits. A process whose binary was
+//   replaced after it was admitted (` (deleted)`: a package upgrade) stays under a path-only
+//   rule that still names its path; under a sha256-pinned rule it goes.
 // - Start: the first full scan admits everything eligible that already runs (the gate's
 //   adopt() has already re-checked what a previous helper left in the rule cgroups).
 import { promises as fs, readFileSync, readlinkSync } from 'node:fs';
@@ -30,7 +32,7 @@ import type { GatheredProcess } from '../identity/gather.js';
 import { gatherIdentity } from '../identity/gather.js';
 import type { HashCache } from '../kernel/proc.js';
 import type { ExecEvents } from '../kernel/proc-events.js';
-import { candidateRules, decide, describe } from '../policy/decide.js';
+import { candidateRules, decide, describe, pathMatches } from '../policy/decide.js';
 import { PollingExecEvents } from '../identity/exec-poll.js';
 import type { EventSink } from './events.js';
 
@@ -262,8 +264,13 @@ export class Watcher {
       }
       return;
     }
-    // In a rule's cgroup without being allowed on its own: inherited from its parent?
     const rule: EffectiveRule | undefined = policy.rules.find((r) => r.key === current);
+    // Admitted earlier, and its binary has been replaced since (an upgrade): a path-only rule
+    // that still names the path keeps it; the bytes it runs were checked when it was admitted.
+    // A sha256-pinned rule does not (issue 4): the pin is about the file, which is gone.
+    const b = rule?.binary;
+    if (g?.identity.exeDeleted && b?.path !== undefined && b.sha256 === undefined && b.script === undefined && pathMatches(b.path, exe) && !g.identity.traced) return;
+    // In a rule's cgroup without being allowed on its own: inherited from its parent?
     if (rule && rule.children !== 'confine') {
       const ppid = g?.ppid ?? (await this.parentOf(pid));
       if (ppid !== undefined && this.currentRule(ppid) === current) return; // inherited, and the rule allows that

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, writeFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync,
+  appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, readlinkSync, writeFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync,
 } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +51,8 @@ function rules(extra: RuleJson[] = []): RuleJson[] {
     { id: 'app-confine', binary: { path: bin.appConfine }, children: 'confine' },
     { id: 'app-inherit', binary: { path: bin.appInherit } },
     { id: 'stream', binary: { path: bin.stream } },
+    { id: 'upgraded', binary: { path: bin.upgraded } },
+    { id: 'upgraded-pinned', binary: { path: bin.upgradedPinned, sha256: sha256(CURL) } },
     ...(PYTHON ? [
       { id: 'deploy', binary: { path: PYTHON, script: bin.script } },
       { id: 'mine', binary: { path: PYTHON, script: bin.userScript } },
@@ -145,6 +147,8 @@ beforeAll(async () => {
   bin.appInherit = copy(BASH, path.join(place('app-inherit'), 'app'));
   bin.stream = copy(CURL, path.join(place('stream'), 'curl'));
   bin.revoking = copy(CURL, path.join(place('revoking'), 'curl'));
+  bin.upgraded = copy(CURL, path.join(place('upgraded'), 'curl'));
+  bin.upgradedPinned = copy(CURL, path.join(place('upgraded-pinned'), 'curl'));
   // Scripts for an interpreter rule: one root-owned, one owned by the unprivileged user.
   const fetch = `import sys, urllib.request\ntry:\n  print(urllib.request.urlopen(sys.argv[1], timeout=3).status)\nexcept Exception:\n  print('000')\n`;
   bin.script = path.join(place('scripts'), 'deploy.py');
@@ -364,6 +368,35 @@ echo "app: done"`; // (a last command, so that bash forks the shell instead of e
     } finally {
       if (p.pid && p.exitCode === null) process.kill(p.pid, 'SIGTERM');
       await p;
+    }
+  });
+
+  it('a binary replaced while it runs: kept under a path rule at the next re-check, not under a sha256 pin', async () => {
+    const netCls = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.includes('net_cls')) ?? '';
+    const waitFor = async (pid: number, re: RegExp) => {
+      const deadline = Date.now() + 3_000;
+      while (!re.test(netCls(pid)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+      return netCls(pid);
+    };
+    const start = (prog: string) => lab.spawn('ws', prog, ['-s', '-o', '/dev/null', 'file:///dev/zero'], { reject: false });
+    const plain = start(bin.upgraded as string);
+    const pinned = start(bin.upgradedPinned as string);
+    try {
+      expect(await waitFor(plain.pid as number, /:upgraded$/)).toMatch(/corp-watch:upgraded$/);
+      expect(await waitFor(pinned.pid as number, /:upgraded-pinned$/)).toMatch(/corp-watch:upgraded-pinned$/);
+      // An upgrade: new bytes renamed over the path; the running processes now show (deleted).
+      for (const f of [bin.upgraded as string, bin.upgradedPinned as string]) {
+        copyFileSync(CURL, `${f}.new`);
+        chmodSync(`${f}.new`, 0o755);
+        renameSync(`${f}.new`, f);
+      }
+      expect(readlinkSync(`/proc/${plain.pid}/exe`)).toMatch(/ \(deleted\)$/);
+      await applyProfile(rules()); // any policy change re-checks every admitted process
+      expect(await waitFor(pinned.pid as number, /:\/$/)).toMatch(/:\/$/);
+      expect(netCls(plain.pid as number)).toMatch(/corp-watch:upgraded$/);
+    } finally {
+      for (const p of [plain, pinned]) if (p.pid && p.exitCode === null) process.kill(p.pid, 'SIGTERM');
+      await Promise.all([plain, pinned]);
     }
   });
 
