@@ -1,8 +1,9 @@
 // Words for what the helper reports: pure functions from the shared types to text.
 // No DOM here, so unit tests run them under Node.
 
-import type { GateState } from '../common/api.js';
-import type { StampedEvent } from '../common/events.js';
+import type { GateState, PromptDecision, PromptView } from '../common/api.js';
+import { formatDestination } from '../common/attempts.js';
+import type { PromptCloseReason, RuleRemovalReason, StampedEvent } from '../common/events.js';
 import type { EffectiveRule, RuleSource, SourceStatus } from '../common/policy.js';
 import type { Destination } from '../common/profile.js';
 
@@ -90,6 +91,67 @@ export function describeEvent(e: StampedEvent): { title: string; detail: string;
         detail: `${e.url}: ${e.result}${e.detail ? ` (${e.detail})` : ''}`,
         severity: e.result === 'failed' ? 'warn' : 'info',
       };
+    case 'attempt.denied': {
+      const a = e.attempt;
+      const who = a.pid !== undefined ? `pid ${a.pid}, uid ${a.uid}` : `uid ${a.uid}`;
+      return {
+        title: a.mode === 'audit' ? 'Would be blocked' : 'Blocked',
+        detail: `${visible(a.exe ?? '(process gone)')} (${who}) → ${formatDestination(a.dst)} on ${visible(a.iface)}`,
+        severity: a.mode === 'audit' ? 'warn' : 'block',
+      };
+    }
+    case 'process.admitted':
+      return { title: 'Admitted', detail: `${visible(e.path)} (pid ${e.pid}, uid ${e.uid}) by rule ${e.rule}`, severity: 'info' };
+    case 'process.refused':
+      return { title: 'Refused', detail: `${visible(e.path)} (pid ${e.pid}, uid ${e.uid}): ${e.reason}`, severity: 'block' };
+    case 'process.released':
+      return { title: 'Released', detail: `${visible(e.path)} (pid ${e.pid}) from rule ${e.rule}: ${e.reason}`, severity: 'info' };
+    case 'attempt.admitted':
+      return { title: 'Admitted', detail: `${visible(e.exe)} (pid ${e.pid}, uid ${e.uid}) by rule ${e.rule}`, severity: 'info' };
+    case 'prompt.opened':
+      return {
+        title: 'Asked',
+        detail: `${visible(e.program)} (${visible(e.exe)}, uid ${e.uid}) wants ${e.dst}${e.warnings.length ? `; ${e.warnings.map(visible).join('; ')}` : ''}`,
+        severity: e.warnings.length ? 'warn' : 'info',
+      };
+    case 'prompt.answered':
+      return {
+        title: 'Answered',
+        detail:
+          `${visible(e.exe)}: ${DECISION_DONE[e.decision]}${e.scope === 'destination' ? ' (only the destination it tried)' : ''}` +
+          `${e.by !== e.uid ? `, by uid ${e.by}` : ''}`,
+        severity: e.decision.startsWith('deny') ? 'warn' : 'info',
+      };
+    case 'prompt.closed':
+      return {
+        title: 'Prompt closed',
+        detail: `${visible(e.exe)} (uid ${e.uid}): ${CLOSE_REASONS[e.reason] ?? e.reason}`,
+        severity: e.reason === 'timeout' || e.reason === 'unanswered' ? 'warn' : 'info',
+      };
+    case 'rule.added':
+      return {
+        title: 'Rule added',
+        detail: `${visible(e.path)} for uid ${e.uid}, ${e.lifetime}${e.destinations?.length ? `, only ${e.destinations.join(', ')}` : ''}${e.by !== e.uid ? `, by uid ${e.by}` : ''}`,
+        severity: 'info',
+      };
+    case 'rule.removed':
+      return { title: 'Rule removed', detail: `${visible(e.path)} (uid ${e.uid}): ${REMOVAL_REASONS[e.reason] ?? e.reason}`, severity: 'info' };
+    case 'deny.added':
+      return {
+        title: 'Always denied',
+        detail: `${visible(e.path)} for uid ${e.uid}${e.destinations?.length ? `, only ${e.destinations.join(', ')}` : ''}`,
+        severity: 'warn',
+      };
+    case 'deny.removed':
+      return { title: 'Deny removed', detail: `${visible(e.path)} (uid ${e.uid}): ${e.reason}`, severity: 'info' };
+    case 'decisions.corrupt':
+      return { title: 'Decisions damaged', detail: `${e.file}: ${e.reason}${e.movedTo ? `; kept as ${e.movedTo}` : ''}`, severity: 'warn' };
+    case 'binary.changed':
+      return {
+        title: 'Program changed',
+        detail: `${visible(e.path)} (uid ${e.uid}): sha256 was ${e.previous.slice(0, 16)}… since ${formatTime(e.since)}, now ${e.sha256.slice(0, 16)}…`,
+        severity: 'warn',
+      };
     default: {
       // A newer helper may report kinds this page does not know yet.
       const unknown: { type: string } = e;
@@ -107,4 +169,80 @@ export function formatTime(iso: string): string {
   if (Number.isNaN(d.getTime())) return iso;
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+const DECISION_DONE: Readonly<Record<PromptDecision, string>> = {
+  'allow-once': 'allowed once',
+  'allow-for': 'allowed for a while',
+  'allow-always': 'always allowed',
+  deny: 'denied',
+  'deny-always': 'always denied',
+};
+
+const CLOSE_REASONS: Readonly<Record<PromptCloseReason, string>> = {
+  timeout: 'no answer in time, so denied',
+  unanswered: 'nobody answered, so denied',
+  locked: 'IT policy does not let users decide',
+  allowed: 'a rule allows it now',
+};
+
+const REMOVAL_REASONS: Readonly<Record<RuleRemovalReason, string>> = {
+  revoked: 'revoked',
+  expired: 'its time ran out',
+  'process-exited': 'the process exited',
+  'session-ended': 'the user logged out',
+  replaced: 'replaced',
+};
+
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text a program chose (its path, arguments, name) shown so that it cannot pass for
+ * something else: line breaks, other control characters and those that change text
+ * direction (U+202E turns "gpj.exe" around) are written out as escapes.
+ */
+export function visible(s: string): string {
+  return s.replace(UNSAFE_CHARS, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\t') return '\\t';
+    if (c === '\r') return '\\r';
+    return `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** A command line as a person would type it: each argument visible(), quoted where needed. */
+export function formatCommandLine(argv: readonly string[]): string {
+  return argv.map((a) => (a === '' || /[^\w@%+=:,./-]/.test(a) ? `'${visible(a).replaceAll("'", "'\\''")}'` : a)).join(' ');
+}
+
+/** "via": nearest parent first, `/usr/bin/bash (pid 5100) ← …`. */
+export function describeParents(parents: PromptView['parents']): string {
+  return parents.length ? parents.map((p) => `${visible(p.exe)} (pid ${p.pid})`).join(' ← ') : 'no parent known';
+}
+
+/** `27 s`, `1 min 05 s`. */
+export function formatRemaining(ms: number): string {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  if (s < 60) return `${s} s`;
+  return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+}
+
+/** What the person is told about the time left to answer. */
+export function describeDeadline(deadline: string | undefined, now: number): { text: string; urgent: boolean } {
+  if (deadline === undefined) return { text: 'Waiting for an answer.', urgent: false };
+  const left = Date.parse(deadline) - now;
+  if (Number.isNaN(left)) return { text: 'Waiting for an answer.', urgent: false };
+  if (left <= 0) return { text: 'Time is up: no answer counts as deny.', urgent: true };
+  return { text: `Denied in ${formatRemaining(left)} without an answer.`, urgent: left <= 10_000 };
+}
+
+/** A letter for the generic program glyph: no icon file is ever loaded. */
+export function glyphLetter(name: string): string {
+  const m = /[\p{L}\p{N}]/u.exec(name);
+  return m ? m[0].toLocaleUpperCase('en') : '?';
+}
+
+export function plural(n: number, one: string, many: string): string {
+  return `${formatCount(n)} ${n === 1 ? one : many}`;
 }

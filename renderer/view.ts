@@ -2,9 +2,12 @@
 // (textContent), never as markup; attributes are set only with fixed names.
 
 import type { ListResult, StatusReport } from '../common/api.js';
+import type { AuditReport } from '../common/audit.js';
 import type { StampedEvent } from '../common/events.js';
 import type { HelperUnavailableNotice, IpcError } from '../common/ipc.js';
 import type { EffectiveRule } from '../common/policy.js';
+import { summarizeAudit } from './audit-summary.js';
+import type { DestinationSummary, ProgramSummary } from './audit-summary.js';
 import {
   STATE_MEANINGS,
   STATE_TITLES,
@@ -15,6 +18,8 @@ import {
   describeSourceStatus,
   formatCount,
   formatTime,
+  plural,
+  visible,
 } from './format.js';
 
 type Child = Node | string | null | undefined | false;
@@ -175,6 +180,83 @@ export function renderEvents(list: HTMLElement, events: StampedEvent[] | undefin
       );
     }),
   );
+}
+
+export interface AuditDom {
+  coverage: HTMLElement;
+  totals: HTMLElement;
+  programs: HTMLElement;
+  destinations: HTMLElement;
+  period: HTMLElement;
+}
+
+/** Rows per table; the totals say how many there are in all. */
+export const AUDIT_TOP = 10;
+
+export function renderAudit(dom: AuditDom, report: AuditReport | undefined, error: IpcError | undefined, loading: boolean): void {
+  if (!report) {
+    dom.coverage.hidden = true;
+    dom.period.textContent = '';
+    dom.totals.textContent = loading ? 'Loading…' : `The audit summary cannot be shown: ${error?.message ?? 'no answer'}`;
+    emptyRow(dom.programs, 6, '—');
+    emptyRow(dom.destinations, 5, '—');
+    return;
+  }
+  const s = summarizeAudit(report, AUDIT_TOP);
+  // The helper's own words, verbatim and first: what this evidence does not cover.
+  dom.coverage.hidden = false;
+  dom.coverage.replaceChildren(el('div', 'coverage-title', 'What this does not show'), el('p', 'coverage-text', s.coverage));
+  dom.period.textContent = `last ${plural(s.days, 'day', 'days')}`;
+  if (!s.attempts) {
+    dom.totals.textContent = error ? `Not refreshed: ${error.message}` : `Nothing was refused in the last ${plural(s.days, 'day', 'days')}.`;
+    emptyRow(dom.programs, 6, 'No program was refused.');
+    emptyRow(dom.destinations, 5, 'No destination was refused.');
+    return;
+  }
+  dom.totals.textContent =
+    `${plural(s.attempts, 'attempt', 'attempts')} by ${plural(s.programCount, 'program', 'programs')} to ${plural(s.destinationCount, 'destination', 'destinations')}` +
+    (s.auditAttempts ? `; ${formatCount(s.auditAttempts)} passed only because of audit mode` : '') +
+    (s.programCount > AUDIT_TOP || s.destinationCount > AUDIT_TOP ? `. The ${AUDIT_TOP} most frequent of each are shown.` : '.') +
+    (error ? ` Not refreshed: ${error.message}` : '');
+  dom.programs.replaceChildren(...s.programs.map(programRow));
+  dom.destinations.replaceChildren(...s.destinations.map(destinationRow));
+}
+
+/** `blocked`, `would be blocked` (audit mode): tags with a space between, to read and copy right. */
+function modeTags(modes: ProgramSummary['modes']): HTMLElement {
+  const tags = modes.map((m) => el('span', `tag tag-${m === 'audit' ? 'audit' : 'blocked'}`, m === 'audit' ? 'would be blocked' : 'blocked'));
+  return el('div', undefined, ...tags.flatMap((t, i) => (i ? [' ', t] : [t])));
+}
+
+function programRow(p: ProgramSummary): HTMLTableRowElement {
+  return el(
+    'tr',
+    'audit-program',
+    el('td', 'program', p.exe !== undefined ? visible(p.exe) : '(process gone before it was named)', modeTags(p.modes)),
+    el('td', 'num', formatCount(p.attempts)),
+    el('td', 'num', formatCount(p.destinations)),
+    el('td', 'users', p.uids.map((u) => `uid ${u}`).join(', ')),
+    el('td', 'when', formatTime(p.firstSeen)),
+    el('td', 'when', formatTime(p.lastSeen)),
+  );
+}
+
+function destinationRow(d: DestinationSummary): HTMLTableRowElement {
+  return el(
+    'tr',
+    'audit-destination',
+    el('td', 'program', d.destination, modeTags(d.modes)),
+    el('td', 'num', formatCount(d.attempts)),
+    el('td', 'num', formatCount(d.programs)),
+    el('td', 'when', formatTime(d.firstSeen)),
+    el('td', 'when', formatTime(d.lastSeen)),
+  );
+}
+
+function emptyRow(tbody: HTMLElement, columns: number, text: string): void {
+  const td = el('td', 'empty', text);
+  td.colSpan = columns;
+  tbody.replaceChildren(el('tr', undefined, td));
 }
 
 export function renderHelperInfo(footer: HTMLElement, status: StatusReport | undefined): void {

@@ -27,7 +27,10 @@ import type {
   TunnelgateApi,
 } from '../../../common/ipc.js';
 import { CONTENT_SECURITY_POLICY, createAppRequestHandler } from '../../../main/app-protocol.js';
-import { AUDIT_REPORT, RICH, SOME_EVENTS, itRule, statusReport } from '../main/fixtures.js';
+import type { PromptView } from '../../../common/api.js';
+import { COVERAGE_NOTE } from '../../../common/audit.js';
+import type { StampedEvent } from '../../../common/events.js';
+import { AUDIT_REPORT, RICH, SOME_EVENTS, hostilePrompt, itRule, promptView, statusReport } from '../main/fixtures.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const RENDERER_DIR = path.join(ROOT, 'dist/renderer');
@@ -291,9 +294,11 @@ describe('renderer in Chromium', () => {
 
       const s = await standIn();
       expect(s.calls).toEqual([
+        { name: 'getAudit', args: [] },
         { name: 'getStatus', args: [] },
         { name: 'getRules', args: [] },
         { name: 'getEvents', args: [] },
+        { name: 'getPrompts', args: [] },
       ]);
       expect(await page.evaluate(() => (globalThis as unknown as PageGlobal).__pwned)).toBeUndefined();
       expect(s.violations).toEqual([]);
@@ -400,6 +405,271 @@ describe('renderer in Chromium', () => {
       expect((await standIn()).violations.sort()).toEqual(['img-src https://example.invalid/x.png', 'script-src-elem inline']);
       // Chromium reports each refusal on the console too: those are the only errors.
       expect(errors.every((e) => e.includes('Content Security Policy'))).toBe(true);
+    } finally {
+      await close();
+    }
+  });
+});
+
+/** Prompts whose answer time runs from now, as the helper sets it once an app shows them. */
+function livePrompts(): { curl: PromptView; hostile: PromptView } {
+  const deadline = new Date(Date.now() + 30_000).toISOString();
+  return {
+    curl: promptView({ deadline }),
+    hostile: hostilePrompt({ deadline, firstSeen: '2026-11-22T08:06:00.000Z', lastSeen: '2026-11-22T08:06:09.000Z' }),
+  };
+}
+
+const card = (page: Page, id: string) => page.locator(`article.prompt[data-id="${id}"]`);
+const fact = (page: Page, id: string, key: string) => card(page, id).locator(`dd.fact-${key}`).innerText();
+
+describe('prompts in Chromium', () => {
+  it('each pending prompt shows what a person needs to decide; hostile strings stay text', { timeout: 30_000 }, async () => {
+    const { curl, hostile } = livePrompts();
+    const { page, errors, standIn, close } = await openPage({ ...richAnswers, getPrompts: ok([curl, hostile]) }, 'degraded');
+    try {
+      await card(page, curl.id).waitFor();
+      expect(await page.locator('#prompts-section').isVisible()).toBe(true);
+      expect(await page.locator('#prompts-title').innerText()).toBe('2 programs ask for the tunnel');
+      expect(await page.title()).toBe('(2) tunnelgate');
+      // The prompts come first on the page, right under the gate state.
+      expect(await page.evaluate(() => document.querySelector('main')?.firstElementChild?.id)).toBe('prompts-section');
+
+      // An ordinary prompt.
+      expect(await card(page, curl.id).locator('.prompt-program').innerText()).toBe('curl');
+      expect(await card(page, curl.id).locator('.prompt-glyph').innerText()).toBe('C');
+      expect(await card(page, curl.id).locator('.prompt-icon-name').count()).toBe(0);
+      expect(await fact(page, curl.id, 'path')).toBe('/usr/bin/curl');
+      expect(await fact(page, curl.id, 'cmdline')).toBe('curl -sS https://198.18.0.10/');
+      expect(await fact(page, curl.id, 'parents')).toBe('/usr/bin/bash (pid 5100) ← /usr/bin/gnome-terminal-server (pid 4000)');
+      expect(await fact(page, curl.id, 'user')).toBe('alice (uid 1000)');
+      expect(await fact(page, curl.id, 'destinations')).toBe('198.18.0.10:443/tcp on wg0 · 3 attempts');
+      expect(await fact(page, curl.id, 'attempts')).toBe('3 attempts, first 2026-11-22 08:05:00, last 2026-11-22 08:05:02; process 5150');
+      expect(await fact(page, curl.id, 'sha256')).toBe(curl.sha256);
+      expect(await card(page, curl.id).locator('.prompt-warnings').count()).toBe(0);
+      expect(await card(page, curl.id).locator('.prompt-timer').innerText()).toMatch(/^Denied in (29|30) s without an answer\.$/);
+      expect(await card(page, curl.id).locator('button').allInnerTexts()).toEqual(['Allow once', 'Allow for 1 hour', 'Always allow', 'Deny', 'Always deny']);
+      expect((await card(page, curl.id).locator('fieldset label').allInnerTexts()).map((t) => t.trim())).toEqual(['the whole tunnel', 'only 198.18.0.10:443/tcp']);
+      expect(await card(page, curl.id).locator('input[value="tunnel"]').isChecked()).toBe(true);
+
+      // A prompt whose program chose every string to mislead.
+      const h = card(page, hostile.id);
+      expect(await h.locator('.prompt-program').innerText()).toBe('<b>Totally Safe</b> & "Trusted"');
+      expect(await h.locator('.prompt-icon-name').innerText()).toBe('icon: <svg onload=alert(1)>');
+      expect(await fact(page, hostile.id, 'path')).toBe('/home/alice/.local/bin/<img src=x onerror="window.__pwned=1">');
+      expect(await fact(page, hostile.id, 'cmdline')).toBe("'<script>window.__pwned=2</script>' 'line\\nbreak' 'gpj.\\u202eexe'");
+      expect(await fact(page, hostile.id, 'parents')).toBe('/usr/bin/<i>bash</i> (pid 5100)');
+      expect(await fact(page, hostile.id, 'desktop')).toBe('/home/alice/.local/share/applications/evil.desktop');
+      expect(await fact(page, hostile.id, 'destinations')).toBe('198.18.0.10:443/tcp on wg0 · 40 attempts\n[fd00:7467::2]:53/udp on wg0 · 2 attempts');
+      expect((await h.locator('fieldset label').nth(1).innerText()).trim()).toBe('only these 2 destinations');
+      // The hash changed: a warning anyone sees.
+      const warning = h.locator('.prompt-warning');
+      expect(await warning.count()).toBe(1);
+      expect(await warning.isVisible()).toBe(true);
+      expect(await warning.innerText()).toBe(`Warning: ${hostile.warnings[0] ?? ''}`);
+      expect(await page.locator('img, svg, script:not([src]), b, i').count()).toBe(0);
+
+      await page.locator('#prompts-section').screenshot({ path: '/tmp/tunnelgate-prompts.png' });
+      expect(await page.evaluate(() => (globalThis as unknown as PageGlobal).__pwned)).toBeUndefined();
+      expect((await standIn()).violations).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('clicking "Allow once" asks main to answer with the right arguments; promptsChanged then removes the prompt', { timeout: 30_000 }, async () => {
+    const { curl, hostile } = livePrompts();
+    const { page, errors, emit, standIn, close } = await openPage({ ...richAnswers, getPrompts: ok([curl, hostile]) }, 'degraded');
+    try {
+      await card(page, curl.id).locator('button[data-decision="allow-once"]').click();
+      await card(page, curl.id).locator('.prompt-status', { hasText: 'Allowed once.' }).waitFor();
+      expect(await card(page, curl.id).locator('.prompt-status').innerText()).toBe('Allowed once. Admitted: pid 5150.');
+      // Answered once: no second answer while the helper closes it.
+      expect(await card(page, curl.id).locator('button:disabled').count()).toBe(5);
+
+      // The other prompt: only the destinations it tried, for an hour.
+      await card(page, hostile.id).locator('input[value="destination"]').check();
+      await card(page, hostile.id).locator('button[data-decision="allow-for"]').click();
+      await card(page, hostile.id).locator('.prompt-status', { hasText: 'Allowed' }).waitFor();
+
+      const answers = (await standIn()).calls.filter((c) => c.name === 'answerPrompt');
+      expect(answers).toEqual([
+        { name: 'answerPrompt', args: ['0123456789abcdef', 'allow-once', { scope: 'tunnel' }] },
+        { name: 'answerPrompt', args: ['fedcba9876543210', 'allow-for', { scope: 'destination', seconds: 3600 }] },
+      ]);
+
+      // The helper closed the first prompt.
+      await emit('promptsChanged', [hostile]);
+      await card(page, curl.id).waitFor({ state: 'detached' });
+      expect(await page.locator('article.prompt').count()).toBe(1);
+      expect(await page.locator('#prompts-title').innerText()).toBe('1 program asks for the tunnel');
+      await emit('promptsChanged', []);
+      await page.locator('#prompts-section').waitFor({ state: 'hidden' });
+      expect(await page.title()).toBe('tunnelgate');
+      expect((await standIn()).violations).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('an answer the helper refuses says why, and the buttons work again', { timeout: 30_000 }, async () => {
+    const { curl } = livePrompts();
+    const refused = {
+      ok: false,
+      error: { kind: 'helper', message: 'prompt 0123456789abcdef is about a process of another user: only that user or an admin may answer it' },
+    } as const;
+    const { page, errors, close } = await openPage({ ...richAnswers, getPrompts: ok([curl]), answerPrompt: refused }, 'degraded');
+    try {
+      await card(page, curl.id).locator('button[data-decision="deny-always"]').click();
+      const status = card(page, curl.id).locator('.prompt-status.prompt-error');
+      await status.waitFor();
+      expect(await status.innerText()).toBe(`Not answered: ${refused.error.message}`);
+      expect(await card(page, curl.id).locator('button:disabled').count()).toBe(0);
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('prompts pushed by main appear; an update keeps the chosen scope; revealSection focuses them', { timeout: 30_000 }, async () => {
+    const { curl } = livePrompts();
+    const { page, errors, emit, close } = await openPage(richAnswers, 'degraded');
+    try {
+      expect(await page.locator('#prompts-section').isHidden()).toBe(true);
+      await emit('promptsChanged', [curl]);
+      await card(page, curl.id).waitFor();
+      await card(page, curl.id).locator('input[value="destination"]').check();
+      await emit('promptsChanged', [{ ...curl, count: 9, pids: [5150, 5151], deadline: undefined }]);
+      await card(page, curl.id).locator('dd.fact-attempts', { hasText: '9 attempts' }).waitFor();
+      expect(await fact(page, curl.id, 'attempts')).toBe('9 attempts, first 2026-11-22 08:05:00, last 2026-11-22 08:05:02; processes 5150, 5151');
+      expect(await card(page, curl.id).locator('input[value="destination"]').isChecked()).toBe(true);
+      expect(await card(page, curl.id).locator('.prompt-timer').innerText()).toBe('Waiting for an answer.');
+
+      await emit('revealSection', 'prompts');
+      expect(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset['id'])).toBe(curl.id);
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('events and audit in Chromium', () => {
+  it('the audit summary: top programs and destinations with counts and first/last seen, the coverage note verbatim', { timeout: 30_000 }, async () => {
+    const { page, errors, standIn, close } = await openPage(richAnswers, 'degraded');
+    try {
+      const note = page.locator('#audit-coverage');
+      await note.waitFor();
+      expect(await note.locator('.coverage-title').innerText()).toBe('What this does not show');
+      expect(await note.locator('.coverage-text').innerText()).toBe(COVERAGE_NOTE);
+      expect(await page.locator('#audit-period').innerText()).toBe('last 30 days');
+      expect(await page.locator('#audit-totals').innerText()).toBe(
+        '56 attempts by 3 programs to 3 destinations; 16 passed only because of audit mode.',
+      );
+      const programs = page.locator('#audit-programs-body tr');
+      expect(await programs.count()).toBe(3);
+      expect(await programs.nth(0).locator('td').allInnerTexts()).toEqual([
+        '/opt/corp/<b>report</b>\nblocked',
+        '40',
+        '1',
+        'uid 1001',
+        '2026-11-10 08:00:00',
+        '2026-11-21 08:00:00',
+      ]);
+      expect(await programs.nth(1).locator('td').allInnerTexts()).toEqual([
+        '/usr/bin/curl\nwould be blocked',
+        '15',
+        '2',
+        'uid 1000',
+        '2026-11-02 09:00:00',
+        '2026-11-20 17:30:00',
+      ]);
+      expect((await programs.nth(2).locator('td').allInnerTexts())[0]).toBe('(process gone before it was named)\nwould be blocked');
+      const destinations = page.locator('#audit-destinations-body tr');
+      expect(await destinations.locator('td:first-child').allInnerTexts()).toEqual([
+        '198.18.0.10:443/tcp\nblocked would be blocked',
+        '198.18.0.11:443/tcp\nwould be blocked',
+        '[fd00:7467::53]:53/udp\nwould be blocked',
+      ]);
+      expect(await destinations.nth(0).locator('td').allInnerTexts()).toEqual([
+        '198.18.0.10:443/tcp\nblocked would be blocked',
+        '52',
+        '2',
+        '2026-11-02 09:00:00',
+        '2026-11-21 08:00:00',
+      ]);
+      expect(await page.locator('b').count()).toBe(0);
+
+      await page.locator('#audit-section').scrollIntoViewIfNeeded();
+      await page.locator('#audit-section').screenshot({ path: '/tmp/tunnelgate-audit.png' });
+      await page.locator('#audit-refresh').click();
+      await page.waitForFunction(() => (globalThis as unknown as PageGlobal).__standIn.calls.filter((c) => c.name === 'getAudit').length === 2);
+      expect((await standIn()).violations).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('nothing refused: says so, and still shows the coverage note; no helper: says why', { timeout: 30_000 }, async () => {
+    const empty = await openPage({ ...richAnswers, getAudit: ok({ days: 30, records: [], coverage: COVERAGE_NOTE }) }, 'degraded');
+    try {
+      await empty.page.locator('#audit-coverage .coverage-text').waitFor();
+      expect(await empty.page.locator('#audit-coverage .coverage-text').innerText()).toBe(COVERAGE_NOTE);
+      expect(await empty.page.locator('#audit-totals').innerText()).toBe('Nothing was refused in the last 30 days.');
+      expect(empty.errors).toEqual([]);
+    } finally {
+      await empty.close();
+    }
+    const down = { ok: false, error: { kind: 'unavailable', message: 'the helper is not running (no /run/tunnelgate/api.sock)' } } as const;
+    const gone = await openPage({ ...richAnswers, getAudit: down }, 'degraded');
+    try {
+      await gone.page.locator('#audit-totals', { hasText: 'cannot' }).waitFor();
+      expect(await gone.page.locator('#audit-totals').innerText()).toBe(
+        'The audit summary cannot be shown: the helper is not running (no /run/tunnelgate/api.sock)',
+      );
+      expect(await gone.page.locator('#audit-coverage').isHidden()).toBe(true);
+    } finally {
+      await gone.close();
+    }
+  });
+
+  it('events pushed by main: newest first, bounded, replaced after a reconnection', { timeout: 30_000 }, async () => {
+    const { page, errors, emit, close } = await openPage({ ...richAnswers, getEvents: ok(SOME_EVENTS) }, 'degraded');
+    try {
+      await page.locator('#events li.event').first().waitFor();
+      const denied: StampedEvent = {
+        seq: 4,
+        time: '2026-11-22T08:06:00.000Z',
+        type: 'attempt.denied',
+        attempt: { time: '2026-11-22T08:06:00.000Z', uid: 1000, pid: 5150, exe: '/usr/bin/curl', dst: { addr: '198.18.0.10', port: 443, proto: 'tcp' }, iface: 'wg0', mode: 'enforce' },
+      };
+      await emit('eventsAdded', { events: [denied], replace: false });
+      await page.locator('#events li').nth(3).waitFor();
+      expect(await page.locator('#events li').first().innerText()).toBe('2026-11-22 08:06:00\nBlocked\n/usr/bin/curl (pid 5150, uid 1000) → 198.18.0.10:443/tcp on wg0');
+      expect(await page.locator('#events li.event-block').count()).toBe(2);
+
+      const many: StampedEvent[] = Array.from({ length: 250 }, (_, i) => ({
+        seq: 10 + i,
+        time: new Date(Date.parse('2026-11-22T09:00:00.000Z') + i * 1000).toISOString(),
+        type: 'prompt.closed',
+        id: 'a'.repeat(16),
+        uid: 1000,
+        exe: `/usr/bin/p${i}`,
+        count: 1,
+        reason: 'timeout',
+      }));
+      await emit('eventsAdded', { events: many, replace: false });
+      await page.locator('#events li', { hasText: '/usr/bin/p249' }).waitFor();
+      expect(await page.locator('#events li').count()).toBe(200);
+      expect(await page.locator('#events li').first().innerText()).toBe('2026-11-22 09:04:09\nPrompt closed\n/usr/bin/p249 (uid 1000): no answer in time, so denied');
+
+      await emit('eventsAdded', { events: [SOME_EVENTS[0] as StampedEvent], replace: true });
+      await page.locator('#events li', { hasText: 'Helper started' }).waitFor();
+      expect(await page.locator('#events li').count()).toBe(1);
+      expect(errors).toEqual([]);
     } finally {
       await close();
     }
