@@ -67,10 +67,10 @@ export function describeEvent(e: StampedEvent): { title: string; detail: string;
     case 'gate.adopted':
       return { title: 'Gate adopted', detail: `${e.kept} running program${e.kept === 1 ? '' : 's'} kept, ${e.released} released`, severity: 'info' };
     case 'launch.admitted':
-      return { title: 'Admitted', detail: `${e.path} (pid ${e.pid}, uid ${e.uid}) by rule ${e.rule}`, severity: 'info' };
+      return { title: 'Admitted', detail: `${visible(e.path)} (pid ${e.pid}, uid ${e.uid}) by rule ${e.rule}`, severity: 'info' };
     case 'launch.refused': {
       const who = e.pid !== undefined ? `pid ${e.pid}, uid ${e.uid}` : `uid ${e.uid}`;
-      return { title: 'Blocked', detail: `${e.path} (${who}): ${e.reason}`, severity: 'block' };
+      return { title: 'Blocked', detail: `${visible(e.path)} (${who}): ${visible(e.reason)}`, severity: 'block' };
     }
     case 'api.refused':
       return { title: 'Request refused', detail: `${e.method} from pid ${e.pid} (uid ${e.uid}): ${e.reason}`, severity: 'warn' };

@@ -108,6 +108,9 @@ describe('describeEvent: prompts, decisions, blocked attempts', () => {
     expect(d({ type: 'binary.changed', uid: 1000, path: '/usr/bin/curl', previous: '0'.repeat(64), sha256: 'f'.repeat(64), since: '2026-11-01T00:00:00.000Z' }).severity).toBe('warn');
   });
   it('a path with a line break cannot forge a second event line', () => {
+    expect(d({ type: 'launch.refused', uid: 1000, pid: 7, path: '/tmp/a\u202eb', reason: 'no rule allows /tmp/a\u202eb' }).detail).toBe(
+      '/tmp/a\\u202eb (pid 7, uid 1000): no rule allows /tmp/a\\u202eb',
+    );
     expect(d({ type: 'rule.removed', key: 'k', uid: 1, path: '/tmp/x\nBlocked /usr/bin/ssh', reason: 'revoked' }).detail).toBe('/tmp/x\\nBlocked /usr/bin/ssh (uid 1): revoked');
   });
 });
