@@ -154,19 +154,43 @@ export class Gate {
     for (const key of await this.deps.cgroups.children()) {
       const id = await this.deps.cgroups.readClassid(key).catch(() => 0);
       if (id) this.classids.set(key, id);
-      for (const pid of await this.deps.cgroups.procs(key)) {
+      const pids = await this.deps.cgroups.procs(key);
+      const keep = new Set<number>();
+      const parent = new Map<number, number>();
+      for (const pid of pids) {
         const v = await this.verdictFor(policy, pid).catch(() => undefined);
-        if (v?.allow && v.rule.key === key) {
-          kept++;
-          this.populated.add(key);
-        } else {
-          await this.deps.cgroups.release(pid);
-          released++;
+        if (v?.allow && v.rule.key === key) keep.add(pid);
+        else {
+          const ppid = await readProc(pid).then((p) => p.ppid, () => undefined);
+          if (ppid !== undefined) parent.set(pid, ppid);
         }
       }
+      // Children inherit their rule (unless it confines them): a process whose parent is
+      // kept in the same cgroup stays, as it did before the restart.
+      const rule = policy.rules.find((r) => r.key === key);
+      if (rule && rule.children !== 'confine') {
+        for (let grew = true; grew; ) {
+          grew = false;
+          for (const [pid, ppid] of parent) {
+            if (keep.has(ppid)) {
+              keep.add(pid);
+              parent.delete(pid);
+              grew = true;
+            }
+          }
+        }
+      }
+      for (const pid of pids) {
+        if (keep.has(pid)) continue;
+        await this.deps.cgroups.release(pid);
+        released++;
+      }
+      kept += keep.size;
+      if (keep.size) this.populated.add(key);
     }
     this.deps.events.emit({ type: 'gate.adopted', kept, released });
   }
+
 
   /** The verdict on a live process, from its full identity (helper/identity/gather.ts). */
   async verdictFor(policy: Policy, pid: number): Promise<Verdict> {

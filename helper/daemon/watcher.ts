@@ -250,6 +250,9 @@ export class Watcher {
       await gate.admit(pid, verdict.rule.key);
       events.emit({ type: 'process.admitted', pid, uid: uid as number, path: exe, rule: verdict.rule.key });
       this.deps.onAdmitted?.(pid, verdict.rule.key);
+      // Children it forked before it was admitted started outside the rule; where the rule
+      // lets children inherit, they join it now, as children forked later would.
+      if (verdict.rule.children !== 'confine') await this.admitEarlyChildren(pid, verdict.rule.key);
       return;
     }
     if (current === undefined) {
@@ -285,6 +288,19 @@ export class Watcher {
           : (verdict?.reason ?? `no rule allows ${exe}`);
     await gate.releasePid(pid);
     events.emit({ type: 'process.released', pid, ...(uid !== undefined ? { uid } : {}), path: exe, rule: current, reason });
+  }
+
+  private async admitEarlyChildren(pid: number, key: string, depth = 0): Promise<void> {
+    if (depth > 8) return;
+    const tasks = await fs.readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+    for (const tid of tasks) {
+      const text = await fs.readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '');
+      for (const child of text.split(' ').filter(Boolean).map(Number)) {
+        if (this.currentRule(child) !== undefined) continue;
+        await this.deps.gate.admit(child, key).catch(() => undefined);
+        await this.admitEarlyChildren(child, key, depth + 1);
+      }
+    }
   }
 
   private async parentOf(pid: number): Promise<number | undefined> {

@@ -273,7 +273,14 @@ s.on('message', () => replies++);
 const t = setInterval(() => { s.send('x', ${lab.ports.udpEcho}, ${JSON.stringify(lab.corpV4)}); sent++; }, 10);
 setTimeout(() => { clearInterval(t); setTimeout(() => { console.log(JSON.stringify({ sent, replies })); process.exit(0); }, 300); }, ${seconds * 1000});
 `], { reject: false });
-    await new Promise((r) => setTimeout(r, 1200));
+    // The helper dies only once the admitted prober has its first answer.
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('the admitted prober got no first answer within 15 s')), 15_000);
+      admitted.stdout?.once('data', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
     await helper.kill('SIGKILL');
     expect(await lab.exec('ws', 'nft', ['list', 'table', 'inet', 'tunnelgate'], { reject: false }).then((r) => r.exitCode)).toBe(0);
     await new Promise((r) => setTimeout(r, 1000));

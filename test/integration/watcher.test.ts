@@ -346,6 +346,35 @@ echo "app: done"`; // (a last command, so that bash forks the shell instead of e
     }
   });
 
+  it('after a helper restart, a child that inherited its rule keeps it (the rule does not confine)', async () => {
+    const netCls = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.includes('net_cls')) ?? '';
+    const want = new RegExp(`/${helper.cgroupRoot}/corp-watch:app-inherit$`);
+    // The app (a copy of bash an inherit rule allows) starts a child whose own binary no rule allows.
+    const app = lab.spawn('ws', bin.appInherit as string, ['-c', 'sleep 30 & echo $!; wait'], { reject: false });
+    let childPid = 0;
+    try {
+      childPid = await new Promise<number>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('no child pid')), 5_000);
+        app.stdout?.once('data', (d: Buffer) => {
+          clearTimeout(t);
+          resolve(Number(String(d).trim()));
+        });
+      });
+      const deadline = Date.now() + 3_000;
+      while (!want.test(netCls(childPid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(netCls(childPid)).toMatch(want);
+      await helper.kill('SIGKILL');
+      await helper.restart();
+      expect(netCls(childPid)).toMatch(want);
+      expect(netCls(app.pid as number)).toMatch(want);
+    } finally {
+      // The child this test's app started, then the app: each by its PID.
+      if (childPid) process.kill(childPid, 'SIGTERM');
+      if (app.pid && app.exitCode === null) process.kill(app.pid, 'SIGTERM');
+      await app;
+    }
+  });
+
   it('re-check on policy change: a process no rule allows any more is taken out, a newly allowed one admitted', async () => {
     // A long-running allowed process (curl reading /dev/zero), then its rule is removed.
     const p = lab.spawn('ws', bin.hardTarget as string, ['-s', '-o', '/dev/null', 'file:///dev/zero'], { reject: false });
