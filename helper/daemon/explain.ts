@@ -73,6 +73,15 @@ export function explain(input: ExplainInput): ExplainResult {
         : `process ${input.pid} is not admitted yet: it is when it is started with tunnelgate run, or when the helper next sees it try the tunnel`,
     );
   }
+  if (input.pid !== undefined && !v.allow && input.admittedUnder !== undefined) {
+    // Not allowed on its own, yet in a rule's cgroup: a child that inherited its parent's rule.
+    const inherited = policy.rules.find((r) => r.key === input.admittedUnder);
+    notes.push(
+      inherited && inherited.children !== 'confine'
+        ? `process ${input.pid} has the tunnel anyway: it inherited ${describe(inherited)} from its parent (the rule lets children inherit)`
+        : `process ${input.pid} is still in ${input.admittedUnder}; the helper takes it out when it next looks`,
+    );
+  }
   if (policy.mode === 'audit') notes.push('the gate is in audit mode: what it denies is recorded and let through');
   if (locked) notes.push('a profile sets userPrompts to "deny": only IT profiles decide on this machine');
 
