@@ -29,7 +29,9 @@ export async function socketInodeOf(p: PacketInfo): Promise<string | undefined> 
 /** PID of the process holding socket `inode`, looking first at processes of `uid`. */
 export async function pidOfSocket(inode: string, uid: number | undefined): Promise<number | undefined> {
   const target = `socket:[${inode}]`;
-  const pids = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n));
+  // Newest first: the sender of a connection attempt is most often a recent process, and a
+  // short-lived one may exit while older processes' descriptors are read.
+  const pids = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(b) - Number(a));
   const owned = uid === undefined
     ? pids
     : (await Promise.all(pids.map(async (p) => ((await fs.stat(`/proc/${p}`).catch(() => undefined))?.uid === uid ? p : undefined))))

@@ -29,12 +29,12 @@ const json = async <T>(args: string[], uid?: number): Promise<T> => {
   if (r.exitCode !== 0) throw new Error(`${args.join(' ')}: exit ${r.exitCode}: ${String(r.stderr)}`);
   return JSON.parse(String(r.stdout)) as T;
 };
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000, seen?: () => Promise<unknown>): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${seen ? `; last seen: ${JSON.stringify(await seen())}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -71,8 +71,8 @@ describe('audit mode and profile test', () => {
     await lab.exec('ws', 'setpriv', [`--reuid=${USER}`, `--regid=${USER}`, '--clear-groups', copy, ...slow(lab.urls.corpV4Alt)], { reject: false });
     const report = await waitFor('the records', async () => {
       const r = await json<AuditReport>(['audit']);
-      return r.records.some((x) => x.uid === USER) && r.records.some((x) => x.uid === 0 && x.count >= 2) ? r : undefined;
-    });
+      return r.records.some((x) => x.uid === USER) && r.records.some((x) => x.uid === 0 && x.exe === copy && x.count >= 2) ? r : undefined;
+    }, 10_000, async () => (await json<AuditReport>(['audit'])).records);
     expect(report.records).toContainEqual(expect.objectContaining({
       mode: 'audit', uid: 0, exe: copy, dst: { addr: lab.corpV4, port: lab.ports.http, proto: 'tcp' },
     }));
