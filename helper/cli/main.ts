@@ -30,6 +30,12 @@ class ExitCode extends Error {
   }
 }
 
+const daysOption = (what: string) =>
+  new Option('--days <n>', what).argParser((v: string) => {
+    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 366) throw new UsageError(`invalid --days "${v}" (1..366)`);
+    return Number(v);
+  });
+
 const runDirOption = () => new Option('--run <dir>', 'runtime dir of the helper (sockets)').env('TUNNELGATE_RUN');
 
 async function withClient<T>(runDir: string | undefined, fn: (c: HelperClient) => Promise<T>): Promise<T> {
@@ -281,10 +287,7 @@ export function buildProgram(): Command {
     .command('audit')
     .description('what the gate refused, or would refuse in audit mode: per program and destination (yours; root: all)')
     .addOption(runDirOption())
-    .option('--days <n>', 'records last seen within N days (default 30)', (v: string) => {
-      if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 366) throw new UsageError(`invalid --days "${v}" (1..366)`);
-      return Number(v);
-    })
+    .addOption(daysOption('records last seen within N days (default 30)'))
     .option('--json', 'one JSON document')
     .action(async (o: { run?: string; days?: number; json?: boolean }) => {
       const a = await withClient(o.run, (c) => c.call('audit', o.days !== undefined ? { days: o.days } : {}));
@@ -297,10 +300,7 @@ export function buildProgram(): Command {
     .description('replay the recorded attempts against a draft profile: what it would newly drop or admit (writes nothing)')
     .argument('<file>')
     .addOption(runDirOption())
-    .option('--days <n>', 'attempts last seen within N days (default 30)', (v: string) => {
-      if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 366) throw new UsageError(`invalid --days "${v}" (1..366)`);
-      return Number(v);
-    })
+    .addOption(daysOption('attempts last seen within N days (default 30)'))
     .option('--json', 'one JSON document')
     .action(async (file: string, o: { run?: string; days?: number; json?: boolean }) => {
       const text = await readFile(file, 'utf8');

@@ -8,7 +8,7 @@ import type { NetlinkSocket } from '../native/index.js';
 import { errorOf, NETLINK_NETFILTER, nflogConfigMessages, parseMessages, parseNflog, parsePacket } from '../kernel/netlink.js';
 import type { PacketInfo } from '../kernel/netlink.js';
 import { readCmdline, readExe, parseStat } from '../kernel/proc.js';
-import { parseProcNet } from '../kernel/sockets.js';
+import { parseProcNet, socketInodes } from '../kernel/sockets.js';
 import { LOG_PREFIX_AUDIT } from '../ruleset/render.js';
 
 export interface Attribution {
@@ -28,7 +28,6 @@ export async function socketInodeOf(p: PacketInfo): Promise<string | undefined> 
 
 /** PID of the process holding socket `inode`, looking first at processes of `uid`. */
 export async function pidOfSocket(inode: string, uid: number | undefined): Promise<number | undefined> {
-  const target = `socket:[${inode}]`;
   // Newest first: the sender of a connection attempt is most often a recent process, and a
   // short-lived one may exit while older processes' descriptors are read.
   const pids = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(b) - Number(a));
@@ -36,10 +35,7 @@ export async function pidOfSocket(inode: string, uid: number | undefined): Promi
     ? pids
     : (await Promise.all(pids.map(async (p) => ((await fs.stat(`/proc/${p}`).catch(() => undefined))?.uid === uid ? p : undefined))))
         .filter((p): p is string => p !== undefined);
-  for (const p of owned) {
-    const fds = await fs.readdir(`/proc/${p}/fd`).catch(() => []);
-    for (const fd of fds) if ((await fs.readlink(`/proc/${p}/fd/${fd}`).catch(() => '')) === target) return Number(p);
-  }
+  for (const p of owned) if ((await socketInodes(Number(p))).has(inode)) return Number(p);
   return undefined;
 }
 

@@ -8,14 +8,14 @@ import type { Caller, ErrorCodeValue, LaunchBeginParams, LaunchBeginResult, Laun
 import { ErrorCode } from '../../common/api.js';
 import type { Policy } from '../../common/policy.js';
 import { decide, describe, needsHash, packagesNamed } from '../policy/decide.js';
-import { verifiedPackages } from '../identity/package.js';
+import { md5Of, verifiedPackages } from '../identity/package.js';
 import { gatherIdentity } from '../identity/gather.js';
 import type { ProcessIdentity, Verdict } from '../policy/decide.js';
 import { processAllowRules, renderListeners, renderTable } from '../ruleset/render.js';
 import type { NetClsTree } from '../kernel/netcls.js';
 import { classid, ruleKeyOf } from '../kernel/netcls.js';
 import type { Nft } from '../kernel/nft.js';
-import { HashCache } from '../kernel/proc.js';
+import type { HashCache } from '../kernel/proc.js';
 import { readCmdline, readExe, readProc, startTimeOf } from '../kernel/proc.js';
 import type { Listener } from '../kernel/sockets.js';
 import type { ExecTracer } from '../native/index.js';
@@ -236,7 +236,7 @@ export class Gate {
     const intended: ProcessIdentity = { exe: params.path, exeDeleted: false, uid: proc.uid };
     if (needsHash(policy, params.path)) intended.sha256 = await this.deps.hashes.sha256(params.path).catch(() => undefined);
     const named = packagesNamed(policy);
-    if (named.length) intended.packages = (await verifiedPackages(named, params.path, () => this.md5.digest(params.path))).packages;
+    if (named.length) intended.packages = (await verifiedPackages(named, params.path, () => md5Of(params.path))).packages;
     const verdict = decide(policy, intended);
     if (!verdict.allow) {
       this.deps.events.emit({ type: 'launch.refused', uid: proc.uid, path: params.path, reason: verdict.reason });
@@ -272,7 +272,6 @@ export class Gate {
   }
 
   private readonly confirming = new Set<string>();
-  private readonly md5 = new HashCache(1024, 'md5');
 
   /**
    * Step 2: the stub execs; the kernel stops it right after (ptrace), before the program

@@ -8,10 +8,11 @@
 import { promises as fs } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import type { Policy } from '../../common/policy.js';
-import { verifiedPackages } from './package.js';
+import { md5Of, verifiedPackages } from './package.js';
 import { candidateRules, needsHash } from '../policy/decide.js';
 import type { ProcessIdentity } from '../policy/decide.js';
-import { HashCache, parseStat } from '../kernel/proc.js';
+import type { HashCache } from '../kernel/proc.js';
+import { parseStat } from '../kernel/proc.js';
 import { interpreterFamily, resolveScript, scriptArgument } from './argv.js';
 import {
   appImageMountOwner, flatpakHostPath, isSystemAppPath, isSystemRuntimePath, mountOf, parseFlatpakInfo, parseMountinfo,
@@ -47,9 +48,6 @@ export function parseStatus(text: string): TaskStatus {
   }
   return { tgid, uid, euid, gids: [...new Set([gid, ...groups])], tracerPid: tracerPid ?? 0 };
 }
-
-/** md5 of running executables, for package rules (dpkg records md5). */
-const md5s = new HashCache(4096, 'md5');
 
 export interface GatherDeps {
   hashes: HashCache;
@@ -128,7 +126,7 @@ export async function gatherIdentity(pid: number, policy: Policy, deps: GatherDe
   const named = [...new Set(rules.flatMap((r) => (r.binary?.package !== undefined ? [r.binary.package] : [])))];
   if (named.length) {
     // Cheap first: the package database's file lists; the bytes only when a list has the file.
-    const v = await verifiedPackages(named, exe, () => md5s.digest(`${base}/exe`));
+    const v = await verifiedPackages(named, exe, () => md5Of(`${base}/exe`));
     id.packages = v.packages;
     notes.push(...v.notes);
     rules = rules.filter((r) => r.binary?.package === undefined || v.packages.includes(r.binary.package));

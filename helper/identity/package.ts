@@ -6,6 +6,11 @@
 // without dpkg, package rules match nothing and say why.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { HashCache } from '../kernel/proc.js';
+
+/** md5 (what dpkg records) of files, cached per device/inode/size/mtime: one cache for every caller. */
+const md5s = new HashCache(4096, 'md5');
+export const md5Of = (file: string): Promise<string> => md5s.digest(file);
 
 /** `<md5>  <path relative to />` lines of a dpkg .md5sums file. */
 export function parseMd5sums(text: string): Map<string, string> {

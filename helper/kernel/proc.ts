@@ -75,12 +75,13 @@ export class HashCache {
     private readonly algorithm: 'sha256' | 'md5' = 'sha256',
   ) {}
 
-  /** The digest of `file` with this cache's algorithm (sha256 unless made for md5). */
-  digest(file: string): Promise<string> {
-    return this.sha256(file);
+  /** sha256 of `file` (for a cache made for sha256, the default). */
+  sha256(file: string): Promise<string> {
+    return this.digest(file);
   }
 
-  async sha256(file: string): Promise<string> {
+  /** The digest of `file` with this cache's algorithm. */
+  async digest(file: string): Promise<string> {
     const st = await fs.stat(file, { bigint: true });
     const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
     const hit = this.cache.get(key);
