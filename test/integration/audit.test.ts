@@ -63,9 +63,10 @@ afterAll(async () => {
 describe('audit mode and profile test', () => {
   it('audit mode lets a program that is not allowed through, and records it', async () => {
     expect((await json<StatusReport>(['status'])).state).toBe('audit');
-    // A download that lasts a moment: attribution finds the sender while it still runs (a
-    // program that is gone before its first packet is read is recorded without a binary).
-    const slow = (url: string) => [...http, '--limit-rate', '20k', `${url}bytes/20000`];
+    // A download that lasts about 2 s (200 kB at 100 kB/s; a 20 kB body went out in the
+    // first burst): attribution finds the sender while it still runs. A program that is
+    // gone before its first packet is read is recorded without a binary.
+    const slow = (url: string) => ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '10', '--limit-rate', '100k', `${url}bytes/200000`];
     expect((await lab.exec('ws', copy, slow(lab.urls.corpV4), { reject: false })).stdout).toBe('200');
     await lab.exec('ws', copy, slow(lab.urls.corpV4), { reject: false });
     await lab.exec('ws', 'setpriv', [`--reuid=${USER}`, `--regid=${USER}`, '--clear-groups', copy, ...slow(lab.urls.corpV4Alt)], { reject: false });
