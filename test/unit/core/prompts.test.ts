@@ -3,11 +3,11 @@ import type { UserDecisionView } from '../../../common/api.js';
 import type { GateEvent } from '../../../common/events.js';
 import type { Policy } from '../../../common/policy.js';
 import type { DeniedAttempt } from '../../../common/attempts.js';
-import type { SeenBinary, StoredDeny } from '../../../helper/daemon/decisions.js';
-import { covers } from '../../../helper/daemon/destinations.js';
-import { MAX_PROMPTS_PER_USER, PromptManager } from '../../../helper/daemon/prompts.js';
-import type { PromptChange } from '../../../helper/daemon/prompts.js';
-import type { AllowRequest } from '../../../helper/daemon/user-rules.js';
+import type { SeenBinary, StoredDeny } from '../../../helper/core/decisions.js';
+import { covers } from '../../../helper/policy/destinations.js';
+import { MAX_PROMPTS_PER_USER, PromptManager } from '../../../helper/core/prompts.js';
+import type { PromptChange } from '../../../helper/core/prompts.js';
+import type { AllowRequest } from '../../../helper/core/user-rules.js';
 import { policyOf, profile } from '../policy/fixtures.js';
 import { attempt, FakeClock, FakeProcs, settle } from './fakes.js';
 

@@ -4,8 +4,8 @@
 // scoped denies, the rule's own scope) and whether the user would be asked.
 import type { ExplainDst, ExplainResult } from '../../common/api.js';
 import type { EffectiveRule, Policy } from '../../common/policy.js';
-import { binaryMatches, decide, describe } from '../policy/decide.js';
-import type { ProcessIdentity, Verdict } from '../policy/decide.js';
+import { binaryMatches, decide, describe } from './decide.js';
+import type { ProcessIdentity, Verdict } from './decide.js';
 import { covers, formatRuleDestination } from './destinations.js';
 
 export interface ExplainInput {

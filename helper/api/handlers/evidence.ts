@@ -1,18 +1,18 @@
 // The evidence side of the API: `tunnelgate audit` (what was refused, or would have been
 // in audit mode) and `tunnelgate profile test` (what a draft would change). Nothing here
 // writes a rule.
-import type { Handlers } from './api-server.js';
-import type { DeniedAttempt } from '../../common/attempts.js';
-import { COVERAGE_NOTE } from '../../common/audit.js';
-import { ErrorCode } from '../../common/api.js';
-import type { Caller } from '../../common/api.js';
-import type { Policy } from '../../common/policy.js';
-import { AttemptLog } from '../audit/attempt-log.js';
-import { mergePolicy } from '../policy/merge.js';
-import type { LoadedProfile, UserRule } from '../policy/merge.js';
-import { replay } from '../policy/replay.js';
-import { formatProblems, validateProfile } from '../profile/validate.js';
-import { ApiError } from './errors.js';
+import type { Handlers } from '../server.js';
+import type { DeniedAttempt } from '../../../common/attempts.js';
+import { COVERAGE_NOTE } from '../../../common/audit.js';
+import { ErrorCode } from '../../../common/api.js';
+import type { Caller } from '../../../common/api.js';
+import type { Policy } from '../../../common/policy.js';
+import { AttemptLog } from '../../evidence/store.js';
+import { mergePolicy } from '../../policy/merge.js';
+import type { LoadedProfile, UserRule } from '../../policy/merge.js';
+import { replay } from '../../policy/replay.js';
+import { formatProblems, validateProfile } from '../../profile/validate.js';
+import { ApiError } from '../errors.js';
 
 const DEFAULT_DAYS = 30;
 

@@ -1,26 +1,26 @@
 // Start-up of the privileged helper: wires the pieces together and nothing else.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { peerCred, ptraceTracer } from '../native/index.js';
-import { classidMajor, ensureNetClsMount, NetClsTree } from '../kernel/netcls.js';
-import { listeningPorts } from '../kernel/sockets.js';
-import { Nft } from '../kernel/nft.js';
-import { HashCache } from '../kernel/proc.js';
-import { run } from '../kernel/run.js';
-import { mergePolicy } from '../policy/merge.js';
-import type { LoadedProfile, UserRule } from '../policy/merge.js';
-import { socketPathOf } from '../../common/node/client.js';
-import { ApiServer } from './api-server.js';
+import { peerCred, ptraceTracer } from './native/index.js';
+import { classidMajor, ensureNetClsMount, NetClsTree } from './kernel/netcls.js';
+import { listeningPorts } from './kernel/sockets.js';
+import { Nft } from './kernel/nft.js';
+import { HashCache } from './kernel/proc.js';
+import { run } from './kernel/run.js';
+import { mergePolicy } from './policy/merge.js';
+import type { LoadedProfile, UserRule } from './policy/merge.js';
+import { socketPathOf } from '../common/node/client.js';
+import { ApiServer } from './api/server.js';
 import type { Paths } from './config.js';
 import { NFLOG_GROUP, profilesDir } from './config.js';
-import { EventLog } from './events.js';
-import { AttemptReader } from './attempts.js';
-import { openAuditApi } from './audit-api.js';
-import { Gate } from './gate.js';
-import { openUserApi } from './user-api.js';
-import type { UserApi } from './user-api.js';
-import { openExecSource, Watcher } from './watcher.js';
-import { ProfileSources } from './profiles.js';
+import { EventLog } from './core/event-bus.js';
+import { AttemptReader } from './identity/attribution.js';
+import { openAuditApi } from './api/handlers/evidence.js';
+import { Gate } from './core/gate.js';
+import { openUserApi } from './api/user-api.js';
+import type { UserApi } from './api/user-api.js';
+import { openExecSource, Watcher } from './core/watcher.js';
+import { ProfileSources } from './core/profile-sources.js';
 import { VERSION } from './version.js';
 
 export interface HelperOptions {

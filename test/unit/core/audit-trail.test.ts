@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GateEvent, StampedEvent } from '../../../common/events.js';
-import { AUDIT_FILE, auditFiles, AuditLog, LOG_ERR, LOG_NOTICE, LOG_WARNING, priorityOf, stderrSyslog, syslogWithFallback } from '../../../helper/daemon/audit-log.js';
+import { AUDIT_FILE, auditFiles, AuditLog, LOG_ERR, LOG_NOTICE, LOG_WARNING, priorityOf, stderrSyslog, syslogWithFallback } from '../../../helper/core/audit-trail.js';
 
 let dir: string;
 let syslog: Array<[number, string]>;

@@ -25,9 +25,9 @@ import type { JSONRPCRequest, JSONRPCResponse } from 'json-rpc-2.0';
 import split2 from 'split2';
 import type { ApiNotifications, Caller, MethodName, NotificationName, Params, Result, SubscribeResult, Topic } from '../../common/api.js';
 import { API, ErrorCode, MAX_MESSAGE_BYTES } from '../../common/api.js';
-import type { PeerCred } from './admin.js';
+import type { PeerCred } from './authorization.js';
 import { ApiError, ApiErrorClass } from './errors.js';
-import type { EventSink } from './events.js';
+import type { EventSink } from '../core/event-bus.js';
 
 export type HandledMethod = Exclude<MethodName, 'subscribe'>;
 export type Handlers = { [M in HandledMethod]: (caller: Caller, params: Params<M>) => Promise<Result<M>> };

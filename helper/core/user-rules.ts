@@ -23,9 +23,9 @@ import { parseStatusUids, startTimeOf } from '../kernel/proc.js';
 import type { Clock } from './clock.js';
 import type { DecisionsStore, StoredAllow, StoredDeny, StoredLifetime, StoredProcess } from './decisions.js';
 import { newId } from './decisions.js';
-import { covers, formatRuleDestination, unionDestinations } from './destinations.js';
-import { ApiError } from './errors.js';
-import type { EventSink } from './events.js';
+import { covers, formatRuleDestination, unionDestinations } from '../policy/destinations.js';
+import { ApiError } from '../api/errors.js';
+import type { EventSink } from './event-bus.js';
 
 /** What this module needs of the gate. */
 export interface GatePort {

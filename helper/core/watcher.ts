@@ -34,7 +34,7 @@ import type { HashCache } from '../kernel/proc.js';
 import type { ExecEvents } from '../kernel/proc-events.js';
 import { candidateRules, decide, describe, pathMatches } from '../policy/decide.js';
 import { PollingExecEvents } from '../identity/exec-poll.js';
-import type { EventSink } from './events.js';
+import type { EventSink } from './event-bus.js';
 
 /** What the watcher needs of the gate (helper/daemon/gate.ts). */
 export interface WatcherGate {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DeniedAttempt } from '../../../common/attempts.js';
 import type { AttemptRecord } from '../../../common/audit.js';
-import { fold, within } from '../../../helper/audit/attempt-log.js';
+import { fold, within } from '../../../helper/evidence/store.js';
 import { destinationCovers, outcome, replay } from '../../../helper/policy/replay.js';
 import { policyOf, profile } from '../policy/fixtures.js';
 

@@ -2,7 +2,7 @@ import { chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execProgram, parseDesktopEntry, parsePasswd, ProgramInfo, splitExec } from '../../../helper/daemon/program-info.js';
+import { execProgram, parseDesktopEntry, parsePasswd, ProgramInfo, splitExec } from '../../../helper/core/program-info.js';
 
 describe('.desktop entries', () => {
   it('parses the [Desktop Entry] group, unlocalised keys, applications only', () => {

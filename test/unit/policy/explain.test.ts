@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { explain } from '../../../helper/daemon/explain.js';
-import { policyOf, profile } from '../policy/fixtures.js';
+import { explain } from '../../../helper/policy/explain.js';
+import { policyOf, profile } from './fixtures.js';
 
 const curl = { exe: '/usr/bin/curl', exeDeleted: false, uid: 1000 };
 const base = profile({

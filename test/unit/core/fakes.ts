@@ -6,10 +6,10 @@ import type { StatusReport } from '../../../common/api.js';
 import type { Policy } from '../../../common/policy.js';
 import type { DeniedAttempt } from '../../../common/attempts.js';
 import { decide } from '../../../helper/policy/decide.js';
-import type { Clock } from '../../../helper/daemon/clock.js';
-import type { StoredProcess } from '../../../helper/daemon/decisions.js';
-import type { ProcessPort } from '../../../helper/daemon/user-rules.js';
-import type { UserApiGate } from '../../../helper/daemon/user-api.js';
+import type { Clock } from '../../../helper/core/clock.js';
+import type { StoredProcess } from '../../../helper/core/decisions.js';
+import type { ProcessPort } from '../../../helper/core/user-rules.js';
+import type { UserApiGate } from '../../../helper/api/user-api.js';
 
 export class FakeClock implements Clock {
   private t: number;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { explain } from '../../../helper/daemon/explain.js';
-import { policyOf, profile } from '../policy/fixtures.js';
+import { explain } from '../../../helper/policy/explain.js';
+import { policyOf, profile } from './fixtures.js';
 
 describe('explain: a child that inherited its rule', () => {
   const policy = policyOf([profile({ rules: [

@@ -18,9 +18,9 @@ import { loadTrustedKeys } from '../profile/signing.js';
 import type { Candidate, GoodCopy, KeyState, Selection, VersionRecord } from '../profile/sources.js';
 import { MAX_PROFILE_BYTES, REMOTE_KEY, selectSources } from '../profile/sources.js';
 import { ProfileStore } from '../profile/store.js';
-import type { Paths } from './config.js';
-import { profilesDir, trustedKeysDir } from './config.js';
-import type { EventSink } from './events.js';
+import type { Paths } from '../config.js';
+import { profilesDir, trustedKeysDir } from '../config.js';
+import type { EventSink } from './event-bus.js';
 
 /** How often the files are compared with what was last loaded, in case a watch event was missed. */
 const RESCAN_MS = 5_000;

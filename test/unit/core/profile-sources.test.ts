@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { GateEvent } from '../../../common/events.js';
-import type { Paths } from '../../../helper/daemon/config.js';
-import { ProfileSources } from '../../../helper/daemon/profiles.js';
+import type { Paths } from '../../../helper/config.js';
+import { ProfileSources } from '../../../helper/core/profile-sources.js';
 import { mergePolicy } from '../../../helper/policy/merge.js';
 import { encodeSignature, generateKeyPair, sign } from '../../../helper/profile/signing.js';
 

@@ -19,8 +19,8 @@ import type { HashCache } from '../kernel/proc.js';
 import { readCmdline, readExe, readProc, startTimeOf } from '../kernel/proc.js';
 import type { Listener } from '../kernel/sockets.js';
 import type { ExecTracer } from '../native/index.js';
-import { ApiError } from './errors.js';
-import type { EventSink } from './events.js';
+import { ApiError } from '../api/errors.js';
+import type { EventSink } from './event-bus.js';
 
 /** How long confirm waits for the launched process to exec its program. */
 const EXEC_DEADLINE_MS = 5_000;
