@@ -24,7 +24,7 @@ import type { PeerCred } from './authorization.js';
 import { adminCheck, resolveAdminGroup } from './authorization.js';
 import type { Feeds, Handlers, Notify } from './server.js';
 import { syslog } from '../native/index.js';
-import { AuditLog, stderrSyslog, syslogWithFallback } from '../core/audit-trail.js';
+import { AuditTrail, stderrSyslog, syslogWithFallback } from '../core/audit-trail.js';
 import type { Syslog } from '../core/audit-trail.js';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
@@ -121,7 +121,7 @@ export async function openUserApi(o: UserApiOptions): Promise<UserApi> {
 
   // The audit log sees every event, also those emitted before it was opened.
   const sys = o.syslog ?? syslogWithFallback({ log: syslog }, stderrSyslog(), (why) => console.error(`tunnelgate: syslog(3) failed (${why}); audit lines go to stderr`));
-  const audit = new AuditLog({ dir: o.paths.state, ...settings.auditLog, syslog: sys });
+  const audit = new AuditTrail({ dir: o.paths.state, ...settings.auditLog, syslog: sys });
   for (const e of o.events.recent()) void audit.record(e);
   const offAudit = o.events.subscribe((e) => void audit.record(e));
 

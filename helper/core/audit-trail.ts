@@ -1,4 +1,4 @@
-// The audit log: every event the helper emits (decisions, policy changes, refusals, denied
+// The audit trail (AuditTrail): every event the helper emits (decisions, policy changes, refusals, denied
 // attempts) appended as one JSON line to STATE/audit.log, fsync'd before the next batch,
 // rotated by size (audit.log -> audit.log.1 -> … -> audit.log.KEEP, the oldest dropped);
 // and each line also goes to the system log so a fleet collects it with its existing pipeline.
@@ -66,7 +66,7 @@ export function priorityOf(e: GateEvent): number {
   }
 }
 
-export interface AuditLogOptions {
+export interface AuditTrailOptions {
   dir: string;
   maxBytes: number;
   /** Rotated files kept besides audit.log. */
@@ -76,14 +76,14 @@ export interface AuditLogOptions {
   onError?: (message: string) => void;
 }
 
-export class AuditLog {
+export class AuditTrail {
   private fh: FileHandle | undefined;
   private size = 0;
   private pending: string[] = [];
   private flushing: Promise<void> | undefined;
   private lastError = '';
 
-  constructor(private readonly opts: AuditLogOptions) {}
+  constructor(private readonly opts: AuditTrailOptions) {}
 
   get file(): string {
     return path.join(this.opts.dir, AUDIT_FILE);

@@ -10,7 +10,7 @@ import { watch, promises as fs } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Policy, SourceStatus } from '../../common/policy.js';
-import type { LoadedProfile } from '../policy/merge.js';
+import type { LoadedProfile } from '../profile/loaded.js';
 import { MAX_SIGNATURE_BYTES, RemotePuller } from '../profile/pull.js';
 import type { httpsGet, PullerView } from '../profile/pull.js';
 import { parseRemoteConfig, REMOTE_CONFIG_FILE } from '../profile/remote-config.js';

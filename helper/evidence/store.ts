@@ -1,4 +1,4 @@
-// What was blocked (or, in audit mode, would have been): denied attempts aggregated per
+// The evidence store (EvidenceStore): what was blocked (or, in audit mode, would have been): denied attempts aggregated per
 // (mode, user, binary, destination) with a count and first/last seen, kept in the state dir.
 // It is evidence for people to decide with; nothing here ever becomes a rule.
 import { promises as fs } from 'node:fs';
@@ -47,8 +47,12 @@ export function within(records: Iterable<AttemptRecord>, now: Date, days: number
   return [...records].filter((r) => r.lastSeen >= since).sort((a, b) => b.count - a.count || a.lastSeen.localeCompare(b.lastSeen));
 }
 
-/** Kept in memory, written to the state dir at most every `flushMs`, atomically. */
-export class AttemptLog {
+/**
+ * The evidence store: attempt records kept in memory, written to STATE/attempts.json at most
+ * every `flushMs` (milliseconds), atomically. Not the audit trail (core/audit-trail.ts), and
+ * not the policy's audit mode.
+ */
+export class EvidenceStore {
   private readonly records = new Map<string, AttemptRecord>();
   private dirty = false;
   private timer: NodeJS.Timeout | undefined;
@@ -58,8 +62,8 @@ export class AttemptLog {
     private readonly flushMs: number,
   ) {}
 
-  static async open(stateDir: string, flushMs = 2_000): Promise<{ log: AttemptLog; problem?: string }> {
-    const log = new AttemptLog(path.join(stateDir, ATTEMPTS_FILE), flushMs);
+  static async open(stateDir: string, flushMs = 2_000): Promise<{ log: EvidenceStore; problem?: string }> {
+    const log = new EvidenceStore(path.join(stateDir, ATTEMPTS_FILE), flushMs);
     try {
       const parsed = JSON.parse(await fs.readFile(log.file, 'utf8')) as { records?: AttemptRecord[] };
       for (const r of parsed.records ?? []) log.records.set(recordKey(r), r);

@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import type { SourceStatus } from '../../common/policy.js';
 import type { Profile } from '../../common/profile.js';
-import type { LoadedProfile } from '../policy/merge.js';
+import type { LoadedProfile } from '../profile/loaded.js';
 import type { TrustedKey } from './signing.js';
 import { verify } from './signing.js';
 import { validateProfile } from './validate.js';

@@ -7,9 +7,10 @@ import { COVERAGE_NOTE } from '../../../common/audit.js';
 import { ErrorCode } from '../../../common/api.js';
 import type { Caller } from '../../../common/api.js';
 import type { Policy } from '../../../common/policy.js';
-import { AttemptLog } from '../../evidence/store.js';
+import { EvidenceStore } from '../../evidence/store.js';
 import { mergePolicy } from '../../policy/merge.js';
-import type { LoadedProfile, UserRule } from '../../policy/merge.js';
+import type { UserRule } from '../../policy/merge.js';
+import type { LoadedProfile } from '../../profile/loaded.js';
 import { replay } from '../../policy/replay.js';
 import { formatProblems, validateProfile } from '../../profile/validate.js';
 import { ApiError } from '../errors.js';
@@ -33,7 +34,7 @@ export interface AuditApi {
 }
 
 export async function openAuditApi(deps: AuditApiDeps): Promise<AuditApi> {
-  const { log, problem } = await AttemptLog.open(deps.stateDir);
+  const { log, problem } = await EvidenceStore.open(deps.stateDir);
   const now = deps.now ?? (() => new Date());
   return {
     record: (a) => log.add(a),

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GateEvent, StampedEvent } from '../../../common/events.js';
-import { AUDIT_FILE, auditFiles, AuditLog, LOG_ERR, LOG_NOTICE, LOG_WARNING, priorityOf, stderrSyslog, syslogWithFallback } from '../../../helper/core/audit-trail.js';
+import { AUDIT_FILE, auditFiles, AuditTrail, LOG_ERR, LOG_NOTICE, LOG_WARNING, priorityOf, stderrSyslog, syslogWithFallback } from '../../../helper/core/audit-trail.js';
 
 let dir: string;
 let syslog: Array<[number, string]>;
@@ -20,9 +20,9 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const open = (maxBytes = 1 << 20, keep = 3) => new AuditLog({ dir, maxBytes, keep, syslog: { log: (p, m) => syslog.push([p, m]) } });
+const open = (maxBytes = 1 << 20, keep = 3) => new AuditTrail({ dir, maxBytes, keep, syslog: { log: (p, m) => syslog.push([p, m]) } });
 
-describe('AuditLog', () => {
+describe('AuditTrail', () => {
   it('appends each event as one JSON line, on disk when record() resolves, and to the system log', async () => {
     const log = open();
     const e = stamp({ type: 'rule.added', key: 'user.1000:ab', uid: 1000, path: '/usr/bin/wget', by: 1000, lifetime: 'always', admitted: [] });
@@ -80,7 +80,7 @@ describe('AuditLog', () => {
 
   it('a write failure is reported once, and later events are written when it clears', async () => {
     const errors: string[] = [];
-    const log = new AuditLog({ dir: path.join(dir, 'f', 'sub'), maxBytes: 1 << 20, keep: 2, syslog: { log: () => undefined }, onError: (m) => errors.push(m) });
+    const log = new AuditTrail({ dir: path.join(dir, 'f', 'sub'), maxBytes: 1 << 20, keep: 2, syslog: { log: () => undefined }, onError: (m) => errors.push(m) });
     writeFileSync(path.join(dir, 'f'), 'a file where a directory should be');
     await log.record(refused(1));
     await log.record(refused(2));
