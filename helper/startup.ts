@@ -15,7 +15,7 @@ import { ApiServer } from './api/server.js';
 import type { Paths } from './config.js';
 import { NFLOG_GROUP, profilesDir } from './config.js';
 import { EventLog } from './core/event-bus.js';
-import { AttemptReader } from './identity/attribution.js';
+import { AttemptReader } from './core/attempts.js';
 import { openAuditApi } from './api/handlers/evidence.js';
 import { Gate } from './core/gate.js';
 import { openUserApi } from './api/user-api.js';

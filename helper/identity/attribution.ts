@@ -1,16 +1,13 @@
-// Denied attempts: the refuse chain logs to an NFLOG group (rate-limited); each record is
-// parsed and attributed to the process that owns the socket (socket -> inode -> PID), from
-// the kernel's tables, never from anything the process says.
+// Attribution of a packet to a process: the socket that owns its local port (/proc/net/tcp,
+// udp, tcp6, udp6 of our namespace) -> socket inode -> the PID holding it (/proc/PID/fd)
+// -> its parents (/proc/PID/stat). From the kernel's tables, never from anything the
+// process says. helper/core/attempts.ts reads the NFLOG records this is applied to.
 import { promises as fs } from 'node:fs';
-import type { DeniedAttempt } from '../../common/attempts.js';
-import { openNetlink } from '../native/index.js';
-import type { NetlinkSocket } from '../native/index.js';
-import { errorOf, NETLINK_NETFILTER, nflogConfigMessages, parseMessages, parseNflog, parsePacket } from '../kernel/netlink.js';
 import type { PacketInfo } from '../kernel/netlink.js';
 import { readCmdline, readExe, parseStat } from '../kernel/proc.js';
 import { parseProcNet, socketInodes } from '../kernel/sockets.js';
-import { LOG_PREFIX_AUDIT } from '../ruleset/render.js';
 
+/** Who sent a packet: the owning process, its exe and argv, and up to 4 ancestors (nearest first). */
 export interface Attribution {
   pid?: number;
   exe?: string;
@@ -54,6 +51,11 @@ async function parentsOf(pid: number, depth = 4): Promise<Array<{ pid: number; e
   return out;
 }
 
+/**
+ * The process that sent packet `p` (of kernel uid `uid`, from the NFLOG record, if known).
+ * Empty when the socket is gone or no process holds it any more; never throws for a
+ * vanished process (/proc reads that fail count as not found).
+ */
 export async function attribute(p: PacketInfo, uid: number | undefined): Promise<Attribution> {
   const inode = await socketInodeOf(p);
   if (!inode) return {};
@@ -65,57 +67,4 @@ export async function attribute(p: PacketInfo, uid: number | undefined): Promise
     parentsOf(pid),
   ]);
   return { pid, ...(exe ? { exe } : {}), ...(cmdline ? { cmdline } : {}), parents };
-}
-
-export interface AttemptReaderDeps {
-  group: number;
-  onAttempt: (a: DeniedAttempt) => void;
-  /** Interface name of an ifindex in our namespace. */
-  ifaceName: (index: number) => Promise<string>;
-  onError: (message: string) => void;
-}
-
-/** Reads the gate's NFLOG group and turns outbound drops into attributed attempts. */
-export class AttemptReader {
-  private sock: NetlinkSocket | undefined;
-
-  constructor(private readonly deps: AttemptReaderDeps) {}
-
-  start(): void {
-    this.sock = openNetlink({ protocol: NETLINK_NETFILTER }, (b) => this.onDatagram(b));
-    for (const m of nflogConfigMessages(this.deps.group)) this.sock.send(m);
-  }
-
-  private onDatagram(b: Buffer): void {
-    if (!b.length) {
-      this.deps.onError('the kernel dropped NFLOG records (reader too slow)');
-      return;
-    }
-    for (const m of parseMessages(b)) {
-      const err = errorOf(m);
-      if (err) this.deps.onError(`NFLOG group ${this.deps.group}: errno ${err}${err === 16 ? ' (another reader holds this group)' : ''}`);
-      const rec = parseNflog(m);
-      if (!rec || rec.outdev === undefined) continue; // inbound drops are counted, not attributed
-      const pkt = parsePacket(rec.payload);
-      if (!pkt) continue;
-      const time = new Date().toISOString();
-      void (async () => {
-        const who = await attribute(pkt, rec.uid);
-        const port = pkt.dport;
-        this.deps.onAttempt({
-          time,
-          uid: rec.uid ?? -1,
-          ...who,
-          dst: { addr: pkt.dst, ...(port !== undefined ? { port } : {}), proto: pkt.proto },
-          iface: await this.deps.ifaceName(rec.outdev as number).catch(() => `if${rec.outdev}`),
-          mode: rec.prefix === LOG_PREFIX_AUDIT ? 'audit' : 'enforce',
-        });
-      })().catch((e: Error) => this.deps.onError(`attributing a dropped packet: ${e.message}`));
-    }
-  }
-
-  stop(): void {
-    this.sock?.close();
-    this.sock = undefined;
-  }
 }
