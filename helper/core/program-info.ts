@@ -12,6 +12,8 @@ import type { DeniedAttempt } from '../../common/attempts.js';
 import type { PromptProgram } from '../../common/api.js';
 import type { HashCache } from '../kernel/proc.js';
 import { readCmdline, readProc } from '../kernel/proc.js';
+import { parseDesktopEntry } from '../identity/apps.js';
+import type { DesktopEntry } from '../identity/apps.js';
 
 const MAX_ENTRY_BYTES = 64 * 1024;
 /** Re-read a directory at most this often even if its mtime did not change (entries edited in place). */
@@ -26,45 +28,6 @@ export const SYSTEM_APPLICATION_DIRS = [
 const USER_APPLICATION_DIRS = ['.local/share/applications', '.local/share/flatpak/exports/share/applications'];
 /** Where a bare Exec= program name is looked up (the users' PATH is not known to the helper). */
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/games', '/usr/local/games', '/snap/bin'];
-
-export interface DesktopEntry {
-  name: string;
-  icon?: string;
-  exec?: string;
-  tryExec?: string;
-  noDisplay: boolean;
-}
-
-/** The [Desktop Entry] group of a .desktop file (unlocalised keys), or undefined if it is no application. */
-export function parseDesktopEntry(text: string): DesktopEntry | undefined {
-  let inGroup = false;
-  const kv = new Map<string, string>();
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    if (line.startsWith('[')) {
-      inGroup = line === '[Desktop Entry]';
-      continue;
-    }
-    if (!inGroup) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) continue;
-    const key = line.slice(0, eq).trim();
-    if (!kv.has(key)) kv.set(key, line.slice(eq + 1).trim());
-  }
-  const name = kv.get('Name');
-  if (!name || (kv.get('Type') ?? 'Application') !== 'Application' || kv.get('Hidden') === 'true') return undefined;
-  const icon = kv.get('Icon');
-  const exec = kv.get('Exec');
-  const tryExec = kv.get('TryExec');
-  return {
-    name,
-    ...(icon ? { icon } : {}),
-    ...(exec ? { exec } : {}),
-    ...(tryExec ? { tryExec } : {}),
-    noDisplay: kv.get('NoDisplay') === 'true',
-  };
-}
 
 /** Split an Exec= value into arguments (the spec's quoting: "…" with \\ escapes). */
 export function splitExec(exec: string): string[] {

@@ -1,4 +1,5 @@
-// Version-independent app identities: Flatpak, Snap, AppImage. Pure parsing and checks;
+// Version-independent app identities: Flatpak, Snap, AppImage, and the one parser of
+// GKeyFiles (.flatpak-info, .desktop entries). Pure parsing and checks;
 // helper/identity/gather.ts reads the files.
 //
 // Trust (see common/profile.ts BinaryMatcher): a user can fake any of these names inside a
@@ -163,3 +164,33 @@ export function appImageMountOwner(m: MountEntry, image: string): number | undef
 
 /** Cheap hot-path test: AppImage runtimes mount at $TMPDIR/.mount_<name>XXXXXX. */
 export const mayBeAppImage = (exe: string) => exe.includes('/.mount_');
+
+/** The [Desktop Entry] group of an application's .desktop file (unlocalised keys). */
+export interface DesktopEntry {
+  name: string;
+  icon?: string;
+  exec?: string;
+  tryExec?: string;
+  noDisplay: boolean;
+}
+
+/**
+ * The [Desktop Entry] group of a .desktop file (a GKeyFile, read by parseKeyFile: the first
+ * value of a key wins), or undefined if it is no application (Type other than Application,
+ * Hidden=true, or no Name).
+ */
+export function parseDesktopEntry(text: string): DesktopEntry | undefined {
+  const kv = parseKeyFile(text).get('Desktop Entry') ?? new Map<string, string>();
+  const name = kv.get('Name');
+  if (!name || (kv.get('Type') ?? 'Application') !== 'Application' || kv.get('Hidden') === 'true') return undefined;
+  const icon = kv.get('Icon');
+  const exec = kv.get('Exec');
+  const tryExec = kv.get('TryExec');
+  return {
+    name,
+    ...(icon ? { icon } : {}),
+    ...(exec ? { exec } : {}),
+    ...(tryExec ? { tryExec } : {}),
+    noDisplay: kv.get('NoDisplay') === 'true',
+  };
+}

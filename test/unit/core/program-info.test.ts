@@ -2,16 +2,9 @@ import { chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execProgram, parseDesktopEntry, parsePasswd, ProgramInfo, splitExec } from '../../../helper/core/program-info.js';
+import { execProgram, parsePasswd, ProgramInfo, splitExec } from '../../../helper/core/program-info.js';
 
 describe('.desktop entries', () => {
-  it('parses the [Desktop Entry] group, unlocalised keys, applications only', () => {
-    const text = '[Desktop Entry]\nType=Application\nName=Firefox\nName[de]=Feuerfuchs\nIcon=firefox\nExec=firefox %u\n\n[Desktop Action new]\nName=New Window\nExec=firefox --new-window\n';
-    expect(parseDesktopEntry(text)).toEqual({ name: 'Firefox', icon: 'firefox', exec: 'firefox %u', noDisplay: false });
-    expect(parseDesktopEntry('[Desktop Entry]\nType=Link\nName=x\n')).toBeUndefined();
-    expect(parseDesktopEntry('[Desktop Entry]\nName=x\nHidden=true\n')).toBeUndefined();
-  });
-
   it('finds the program of an Exec= line: quoting, env, field codes', () => {
     expect(splitExec('"/opt/My App/run" --x "a \\"b\\"" %F')).toEqual(['/opt/My App/run', '--x', 'a "b"', '%F']);
     expect(execProgram('env GDK_BACKEND=x11 FOO=1 code --new %F')).toBe('code');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  appImageMountOwner, flatpakHostPath, isSystemAppPath, isSystemRuntimePath, mountOf, parseFlatpakInfo, parseMountinfo, snapFromCgroup, snapFromExe,
+  appImageMountOwner, flatpakHostPath, isSystemAppPath, isSystemRuntimePath, mountOf, parseDesktopEntry, parseFlatpakInfo, parseMountinfo, snapFromCgroup, snapFromExe,
 } from '../../../helper/identity/apps.js';
 
 const INFO = `[Application]
@@ -86,5 +86,14 @@ describe('appimage', () => {
     expect(appImageMountOwner(work, '/opt/apps/Other.AppImage')).toBeUndefined();
     expect(appImageMountOwner(evil, '/opt/apps/Work.AppImage')).toBe(1001);
     expect(appImageMountOwner(mountOf(mounts, '/tmp/x') ?? work, '/opt/apps/Work.AppImage')).toBeUndefined();
+  });
+});
+
+describe('.desktop entries (parseKeyFile)', () => {
+  it('parses the [Desktop Entry] group, unlocalised keys, applications only', () => {
+    const text = '[Desktop Entry]\nType=Application\nName=Firefox\nName[de]=Feuerfuchs\nIcon=firefox\nExec=firefox %u\n\n[Desktop Action new]\nName=New Window\nExec=firefox --new-window\n';
+    expect(parseDesktopEntry(text)).toEqual({ name: 'Firefox', icon: 'firefox', exec: 'firefox %u', noDisplay: false });
+    expect(parseDesktopEntry('[Desktop Entry]\nType=Link\nName=x\n')).toBeUndefined();
+    expect(parseDesktopEntry('[Desktop Entry]\nName=x\nHidden=true\n')).toBeUndefined();
   });
 });
