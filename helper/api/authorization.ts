@@ -1,3 +1,11 @@
+// Who may do what through the API. Each refusal is a Forbidden ApiError, which the server
+// records as api.refused:
+// - root and the admin group see and do everything, for every user;
+// - a user sees their own prompts, decisions, user rules and events (and events about nobody);
+// - a user answers only prompts about their own processes, adds rules only for themselves and
+//   only where the policy allows user decisions, revokes only their own decisions;
+// - nobody revokes an IT rule through the API: that is what the profile is for.
+//
 // Who is an admin: root, or a member of the configured admin group.
 //
 // Design note: group membership is the kernel's record of the connecting process, not a
@@ -14,7 +22,14 @@
 // in another of their own sessions counts.
 // (SO_PEERGROUPS in the native addon would remove the /proc step; the check stays the same.)
 import { readFileSync } from 'node:fs';
+import type { Stats } from 'node:fs';
+import type { Caller } from '../../common/api.js';
+import { ErrorCode } from '../../common/api.js';
+import type { GateEvent } from '../../common/events.js';
+import { eventUid } from '../../common/events.js';
+import { ApiError } from './errors.js';
 
+/** SO_PEERCRED of a connection: pid, uid and gid of the peer at connect time. */
 export interface PeerCred {
   pid: number;
   uid: number;
@@ -78,4 +93,24 @@ export function resolveAdminGroup(group: string | number | undefined, io: AdminC
   }
   const gid = gidOfGroup(text, group);
   return gid === undefined ? { problem: `admin group ${group} does not exist in /etc/group; only root is an admin (a numeric gid works for groups from NSS)` } : { gid };
+}
+
+/** May this caller read the file (to hash it)? Owner, group and other bits; admins always. */
+export function readableBy(st: Pick<Stats, 'uid' | 'gid' | 'mode'>, caller: Pick<Caller, 'uid' | 'gid' | 'admin'>): boolean {
+  if (caller.admin) return true;
+  if (st.uid === caller.uid) return (st.mode & 0o400) !== 0;
+  if (st.gid === caller.gid) return (st.mode & 0o040) !== 0;
+  return (st.mode & 0o004) !== 0;
+}
+
+/** Users are shown their own events and those about nobody; admins everything. */
+export const visibleTo = (caller: Pick<Caller, 'uid' | 'admin'>, e: GateEvent): boolean => {
+  if (caller.admin) return true;
+  const uid = eventUid(e);
+  return uid === undefined || uid === caller.uid;
+};
+
+/** Throws ApiError Forbidden unless `uid` is the caller's own or the caller is an admin; `what` completes "only an admin may …". */
+export function requireOwn(caller: Pick<Caller, 'uid' | 'admin'>, uid: number, what: string): void {
+  if (uid !== caller.uid && !caller.admin) throw ApiError(ErrorCode.Forbidden, `only an admin may ${what} of another user (uid ${uid})`);
 }

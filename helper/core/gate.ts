@@ -1,39 +1,23 @@
-// The gate: owns the table and the net_cls subtree, and admits processes into rules.
-// Decisions come from helper/policy (pure), text from helper/ruleset (pure); this class
-// sequences the I/O and keeps the last good state when anything fails.
-import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { randomBytes } from 'node:crypto';
-import type { Caller, ErrorCodeValue, LaunchBeginParams, LaunchBeginResult, LaunchConfirmResult, StatusReport } from '../../common/api.js';
-import { ErrorCode } from '../../common/api.js';
+// The gate: owns the table and the net_cls subtree, and admits processes into rules;
+// after a restart it adopts what a previous helper left; it keeps the listener set of the
+// inbound rules current. Decisions come from helper/policy (pure), text from
+// helper/ruleset (pure), /proc through a port (ports.ts); this class sequences the I/O and
+// keeps the last good state when anything fails. The `run` protocol is launches.ts.
+import type { StatusReport } from '../../common/api.js';
 import type { Policy } from '../../common/policy.js';
-import { decide, describe, needsHash, packagesNamed } from '../policy/decide.js';
-import { md5Of, verifiedPackages } from '../identity/package.js';
-import { gatherIdentity } from '../identity/gather.js';
-import type { ProcessIdentity, Verdict } from '../policy/decide.js';
+import { decide } from '../policy/decide.js';
+import type { Verdict } from '../policy/decide.js';
 import { processAllowRules, renderListeners, renderTable } from '../ruleset/render.js';
 import type { NetClsTree } from '../kernel/netcls.js';
 import { classid, ruleKeyOf } from '../kernel/netcls.js';
 import type { Nft } from '../kernel/nft.js';
 import type { HashCache } from '../kernel/proc.js';
-import { readCmdline, readExe, readProc, startTimeOf } from '../kernel/proc.js';
 import type { Listener } from '../kernel/sockets.js';
 import type { ExecTracer } from '../native/index.js';
-import { ApiError } from '../api/errors.js';
 import type { EventSink } from './event-bus.js';
-
-/** How long confirm waits for the launched process to exec its program. */
-const EXEC_DEADLINE_MS = 5_000;
-
-interface Launch {
-  id: string;
-  pid: number;
-  startTime: string;
-  uid: number;
-  rule: string;
-  stub: { exe: string; cmdline: string };
-  state: 'pending' | 'admitted' | 'refused';
-}
+import { procPort } from './ports.js';
+import type { ProcPort } from './ports.js';
+import { statusReport } from './status.js';
 
 export interface GateDeps {
   nft: Nft;
@@ -43,6 +27,8 @@ export interface GateDeps {
   /** NFLOG group of the refuse chain. */
   nflogGroup: number;
   hashes: HashCache;
+  /** /proc reads (default: procPort(hashes), the real /proc). */
+  procs?: ProcPort;
   events: EventSink;
   /** Interfaces present in this namespace now. */
   listInterfaces: () => Promise<string[]>;
@@ -50,9 +36,9 @@ export interface GateDeps {
   listeningPorts: (pids: readonly number[]) => Promise<Listener[]>;
   version: string;
   /**
-   * Stops a launched program at its exec so it is verified before it runs. Without one
-   * (ptrace forbidden on this machine) the program runs unadmitted while it is verified,
-   * so its first packets are dropped and go through on retransmission.
+   * The tracer launches use (helper/core/launches.ts), here only for status: without one
+   * (ptrace forbidden on this machine) a launched program runs unadmitted while it is
+   * verified, so its first packets are dropped and go through on retransmission.
    */
   tracer?: ExecTracer;
 }
@@ -62,14 +48,17 @@ export class Gate {
   /** Classid of each rule cgroup, by rule key (the cgroup's name). */
   private readonly classids = new Map<string, number>();
   private listeners: Listener[] = [];
-  private readonly launches = new Map<string, Launch>();
   private readonly startedAt = new Date();
   private appliedAt: Date | undefined;
   private applyProblem: string | undefined;
   /** nft and cgroup changes are serialised: one transaction at a time, in order. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly deps: GateDeps) {}
+  private readonly procs: ProcPort;
+
+  constructor(private readonly deps: GateDeps) {
+    this.procs = deps.procs ?? procPort(deps.hashes);
+  }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.queue.then(fn, fn);
@@ -161,7 +150,7 @@ export class Gate {
         const v = await this.verdictFor(policy, pid).catch(() => undefined);
         if (v?.allow && v.rule.key === key) keep.add(pid);
         else {
-          const ppid = await readProc(pid).then((p) => p.ppid, () => undefined);
+          const ppid = await this.procs.process(pid).then((p) => p.ppid, () => undefined);
           if (ppid !== undefined) parent.set(pid, ppid);
         }
       }
@@ -194,8 +183,7 @@ export class Gate {
 
   /** The verdict on a live process, from its full identity (helper/identity/gather.ts). */
   async verdictFor(policy: Policy, pid: number): Promise<Verdict> {
-    const { identity } = await gatherIdentity(pid, policy, { hashes: this.deps.hashes, selfPid: process.pid });
-    return decide(policy, identity);
+    return decide(policy, await this.procs.identity(pid, policy));
   }
 
   private readonly policyListeners = new Set<(policy: Policy) => void>();
@@ -211,152 +199,15 @@ export class Gate {
     return this.deps.cgroups.rootName;
   }
 
-  private requirePolicy(): Policy {
-    if (!this.policy) throw ApiError(ErrorCode.Internal, 'the helper has no policy in force yet');
-    return this.policy;
-  }
-
-  /**
-   * Step 1 of `tunnelgate run`: the caller's child, a stub that has not exec'd the
-   * program yet, is held (ptrace) so that its exec can be verified before the program
-   * runs. Nothing is admitted here.
-   */
-  async launchBegin(caller: Caller, params: LaunchBeginParams): Promise<LaunchBeginResult> {
-    const policy = this.requirePolicy();
-    const proc = await readProc(params.pid).catch(() => {
-      throw ApiError(ErrorCode.NotFound, `process ${params.pid} does not exist`);
-    });
-    if (caller.uid !== 0 && (proc.uid !== caller.uid || proc.euid !== caller.uid)) {
-      throw ApiError(ErrorCode.Forbidden, `process ${params.pid} does not belong to uid ${caller.uid}`);
-    }
-    if (proc.ppid !== caller.pid) {
-      throw ApiError(ErrorCode.Forbidden, `process ${params.pid} is not a child of the calling process ${caller.pid}`);
-    }
-    // The intended program picks the rule; step 2 checks it against what the kernel runs.
-    const intended: ProcessIdentity = { exe: params.path, exeDeleted: false, uid: proc.uid };
-    if (needsHash(policy, params.path)) intended.sha256 = await this.deps.hashes.sha256(params.path).catch(() => undefined);
-    const named = packagesNamed(policy);
-    if (named.length) intended.packages = (await verifiedPackages(named, params.path, () => md5Of(params.path))).packages;
-    const verdict = decide(policy, intended);
-    if (!verdict.allow) {
-      this.deps.events.emit({ type: 'launch.refused', uid: proc.uid, path: params.path, reason: verdict.reason });
-      throw ApiError(ErrorCode.NotAllowed, `${params.path} may not use the tunnel: ${verdict.reason}`);
-    }
-    const stubCmdline = await readCmdline(params.pid);
-    if (this.deps.tracer) {
-      try {
-        this.deps.tracer.seize(params.pid);
-      } catch (e) {
-        throw ApiError(ErrorCode.Forbidden, `cannot hold process ${params.pid} for verification (is it being traced?): ${(e as Error).message}`);
-      }
-    }
-    const launch: Launch = {
-      id: randomBytes(8).toString('hex'),
-      pid: params.pid,
-      startTime: proc.startTime,
-      uid: proc.uid,
-      rule: verdict.rule.key,
-      stub: { exe: proc.exe, cmdline: stubCmdline.join('\0') },
-      state: 'pending',
-    };
-    this.launches.set(launch.id, launch);
-    // A caller that never confirms leaves nothing held behind.
-    setTimeout(() => {
-      if (launch.state === 'pending' && !this.confirming.has(launch.id)) {
-        launch.state = 'refused';
-        if (this.deps.tracer?.pollExec(launch.pid) !== 'exited') this.release(launch);
-      }
-      this.launches.delete(launch.id);
-    }, 2 * EXEC_DEADLINE_MS).unref();
-    return { launchId: launch.id, rule: launch.rule };
-  }
-
-  private readonly confirming = new Set<string>();
-
-  /**
-   * Step 2: the stub execs; the kernel stops it right after (ptrace), before the program
-   * runs. Only if /proc/PID/exe is allowed by the rule is the process moved into the
-   * rule's cgroup; then it is let go.
-   */
-  async launchConfirm(caller: Caller, launchId: string): Promise<LaunchConfirmResult> {
-    const policy = this.requirePolicy();
-    const launch = this.launches.get(launchId);
-    if (!launch || (caller.uid !== 0 && launch.uid !== caller.uid)) {
-      throw ApiError(ErrorCode.NotFound, `no launch ${launchId} of this user`);
-    }
-    if (launch.state !== 'pending' || this.confirming.has(launchId)) {
-      throw ApiError(ErrorCode.Forbidden, `launch ${launchId} is already ${launch.state === 'pending' ? 'being confirmed' : launch.state}`);
-    }
-    this.confirming.add(launchId);
-    try {
-      const exe = await this.waitForExec(launch);
-      const verdict = await this.verdictFor(policy, launch.pid).catch((e: Error) => ({ allow: false as const, reason: e.message }));
-      let reason: string | undefined;
-      if (!verdict.allow) reason = verdict.reason;
-      else if (verdict.rule.key !== launch.rule) reason = `it is allowed by ${describe(verdict.rule)}, not by the rule it was launched for`;
-      if (reason !== undefined) {
-        launch.state = 'refused';
-        this.deps.events.emit({ type: 'launch.refused', uid: launch.uid, pid: launch.pid, path: exe, reason });
-        throw ApiError(ErrorCode.NotAllowed, `${exe} may not use the tunnel: ${reason}`);
-      }
-      await this.serial(async () => {
-        if (!this.classids.has(launch.rule)) throw ApiError(ErrorCode.NotAllowed, `rule ${launch.rule} was revoked meanwhile`);
-        await this.deps.cgroups.move(launch.pid, launch.rule);
-        this.populated.add(launch.rule);
-      });
-      launch.state = 'admitted';
-      this.deps.events.emit({ type: 'launch.admitted', uid: launch.uid, pid: launch.pid, path: exe, rule: launch.rule });
-      return { rule: launch.rule, exe };
-    } finally {
-      this.confirming.delete(launchId);
-      this.release(launch);
-      this.launches.delete(launchId);
-    }
-  }
-
-  /**
-   * The program the launched process runs after its exec. With a tracer the process is
-   * stopped there until release(); without one, /proc is polled until exe or cmdline change.
-   */
-  private async waitForExec(launch: Launch): Promise<string> {
-    const deadline = Date.now() + EXEC_DEADLINE_MS;
-    const refuse = (code: ErrorCodeValue, why: string): never => {
-      launch.state = 'refused';
-      throw ApiError(code, why);
-    };
-    for (;;) {
-      if ((await startTimeOf(launch.pid)) !== launch.startTime) refuse(ErrorCode.NotFound, `process ${launch.pid} exited before it was admitted`);
-      if (this.deps.tracer) {
-        const s = this.deps.tracer.pollExec(launch.pid);
-        if (s === 'exited') refuse(ErrorCode.NotFound, `process ${launch.pid} exited before it was admitted`);
-        if (s === 'exec') return (await readExe(launch.pid)).exe;
-      } else {
-        const now = await readExe(launch.pid).catch(() => undefined);
-        const cmdline = (await readCmdline(launch.pid).catch(() => [])).join('\0');
-        if (now && (now.exe !== launch.stub.exe || cmdline !== launch.stub.cmdline)) return now.exe;
-      }
-      if (Date.now() > deadline) refuse(ErrorCode.NotAllowed, `process ${launch.pid} did not start its program within ${EXEC_DEADLINE_MS} ms`);
-      await sleep(1);
-    }
-  }
-
-  /** Let a held process go on (admitted or not: a refused one was never admitted). */
-  private release(launch: Launch): void {
-    try {
-      this.deps.tracer?.detach(launch.pid);
-    } catch {
-      // already gone
-    }
-  }
-
   /**
    * Admit a live process into a rule's cgroup (the watcher, an answered prompt). Its
    * sockets take the rule's classid at once, so a connection it is already attempting
-   * gets through on its next retransmission. The caller has verified the process.
+   * gets through on its next retransmission. The caller has verified the process. Throws
+   * `missing()` (default: an Error) when the rule has no cgroup (not an allow rule in force).
    */
-  admit(pid: number, ruleKey: string): Promise<void> {
+  admit(pid: number, ruleKey: string, missing?: () => Error): Promise<void> {
     return this.serial(async () => {
-      if (!this.classids.has(ruleKey)) throw new Error(`rule ${ruleKey} has no cgroup (not an allow rule in force)`);
+      if (!this.classids.has(ruleKey)) throw missing?.() ?? new Error(`rule ${ruleKey} has no cgroup (not an allow rule in force)`);
       await this.deps.cgroups.move(pid, ruleKey);
       this.populated.add(ruleKey);
     });
@@ -369,7 +220,7 @@ export class Gate {
 
   /** The rule a process is admitted under, if any. */
   async ruleOf(pid: number): Promise<string | undefined> {
-    const text = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
+    const text = await this.procs.cgroup(pid);
     const key = ruleKeyOf(text, this.deps.cgroups.rootName);
     return key !== undefined && this.classids.has(key) ? key : undefined;
   }
@@ -425,39 +276,24 @@ export class Gate {
     });
   }
 
+  /** The status report (helper/core/status.ts) of what the gate knows and reads now. */
   async status(): Promise<StatusReport> {
     const policy = this.policy;
-    const present = await this.deps.listInterfaces().catch(() => []);
-    const problems = [...(policy?.problems ?? [])];
-    if (this.applyProblem) problems.unshift(this.applyProblem);
+    const presentInterfaces = await this.deps.listInterfaces().catch(() => []);
     const tableThere = await this.deps.nft.tableExists().catch(() => false);
-    if (!tableThere) problems.unshift('the tunnelgate table is missing from nftables');
-    if (!this.deps.tracer) problems.push('ptrace is not available: programs started with tunnelgate run lose their first packets while they are verified');
-    const interfaces = (policy?.interfaces ?? []).map((pattern) => ({
-      pattern,
-      present: present.filter((n) => (pattern.endsWith('*') ? n.startsWith(pattern.slice(0, -1)) : n === pattern)),
-    }));
-    for (const i of interfaces) if (!i.present.length) problems.push(`no interface matching ${i.pattern} exists now (it is gated as soon as it appears)`);
-    const degraded = !tableThere || this.applyProblem !== undefined || !policy?.sources.length ||
-      policy.sources.some((s) => s.state !== 'active');
-    return {
-      state: !policy || !tableThere ? 'down' : degraded ? 'degraded' : policy.mode === 'audit' ? 'audit' : 'enforcing',
-      mode: policy?.mode ?? 'enforce',
-      mechanism: 'net_cls',
+    const admittedProcesses = (await this.admittedPids()).length;
+    const dropped = await this.deps.nft.counter(policy?.mode === 'audit' ? 'audited' : 'dropped');
+    return statusReport({
+      policy,
+      presentInterfaces,
+      applyProblem: this.applyProblem,
+      tableThere,
+      hasTracer: this.deps.tracer !== undefined,
       cgroupDir: this.deps.cgroups.dir,
-      interfaces,
-      ruleCount: policy?.rules.length ?? 0,
-      admittedProcesses: (await this.admittedPids()).length,
-      dropped: await this.deps.nft.counter(policy?.mode === 'audit' ? 'audited' : 'dropped'),
-      sources: policy?.sources ?? [],
-      problems,
-      helper: {
-        pid: process.pid,
-        version: this.deps.version,
-        startedAt: this.startedAt.toISOString(),
-        ...(this.appliedAt ? { appliedAt: this.appliedAt.toISOString() } : {}),
-      },
-    };
+      admittedProcesses,
+      dropped,
+      helper: { pid: process.pid, version: this.deps.version, startedAt: this.startedAt, appliedAt: this.appliedAt },
+    });
   }
 
   /**

@@ -16,8 +16,8 @@ import { ApiServer } from '../../../helper/api/server.js';
 import { AUDIT_FILE } from '../../../helper/core/audit-trail.js';
 import { EventLog } from '../../../helper/core/event-bus.js';
 import { ProgramInfo } from '../../../helper/core/program-info.js';
-import { openUserApi } from '../../../helper/api/user-api.js';
-import type { UserApi } from '../../../helper/api/user-api.js';
+import { openUserSide } from '../../../helper/startup.js';
+import type { UserSide } from '../../../helper/startup.js';
 import { mergePolicy } from '../../../helper/policy/merge.js';
 import type { Profile } from '../../../common/profile.js';
 import { profile } from '../policy/fixtures.js';
@@ -34,7 +34,7 @@ let bin: { wget: string; curl: string; ssh: string; secret: string };
 let events: EventLog;
 let gate: FakeGate;
 let procs: FakeProcs;
-let api: UserApi;
+let api: UserSide;
 let server: ApiServer;
 let runDir: string;
 let profiles: Profile[];
@@ -92,7 +92,7 @@ beforeAll(async () => {
     .add(7101, BOB.uid, bin.wget)
     .add(7102, BOB.uid, bin.curl);
   gate = new FakeGate(procs);
-  api = await openUserApi({ paths: { etc, state, run: runDir, cgroupRoot: 'test' }, gate, events, applyPolicy, procs, programs: new ProgramInfo({ systemDirs: [] }) });
+  api = await openUserSide({ paths: { etc, state, run: runDir, cgroupRoot: 'test' }, gate, events, applyPolicy, procs, programs: new ProgramInfo({ systemDirs: [] }) });
   await applyPolicy();
   server = new ApiServer({
     socketPath: socketPathOf(runDir),
@@ -293,7 +293,7 @@ describe('authorization: root, a user, another user', () => {
     const types = new Set(lines.map((l) => l.type));
     for (const t of ['api.refused', 'prompt.opened', 'prompt.answered', 'rule.added', 'rule.removed', 'attempt.denied']) expect(types).toContain(t);
     expect(lines.filter((l) => l.type === 'api.refused').length).toBe(refusedEvents().length);
-    api = await openUserApi({ paths: { etc: path.join(dir, 'etc'), state: path.join(dir, 'state'), run: runDir, cgroupRoot: 'test' }, gate, events: new EventLog(() => undefined), applyPolicy, procs });
+    api = await openUserSide({ paths: { etc: path.join(dir, 'etc'), state: path.join(dir, 'state'), run: runDir, cgroupRoot: 'test' }, gate, events: new EventLog(() => undefined), applyPolicy, procs });
   });
 });
 

@@ -9,7 +9,7 @@ import { decide } from '../../../helper/policy/decide.js';
 import type { Clock } from '../../../helper/core/clock.js';
 import type { StoredProcess } from '../../../helper/core/decisions.js';
 import type { ProcessPort } from '../../../helper/core/user-rules.js';
-import type { UserApiGate } from '../../../helper/api/user-api.js';
+import type { UserApiGate } from '../../../helper/startup.js';
 
 export class FakeClock implements Clock {
   private t: number;
