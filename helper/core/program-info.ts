@@ -12,7 +12,7 @@ import type { DeniedAttempt } from '../../common/attempts.js';
 import type { PromptProgram } from '../../common/api.js';
 import type { HashCache } from '../kernel/proc.js';
 import { readCmdline, readProc } from '../kernel/proc.js';
-import { parseDesktopEntry } from '../identity/apps.js';
+import { execProgram, parseDesktopEntry } from '../identity/apps.js';
 import type { DesktopEntry } from '../identity/apps.js';
 
 const MAX_ENTRY_BYTES = 64 * 1024;
@@ -28,45 +28,6 @@ export const SYSTEM_APPLICATION_DIRS = [
 const USER_APPLICATION_DIRS = ['.local/share/applications', '.local/share/flatpak/exports/share/applications'];
 /** Where a bare Exec= program name is looked up (the users' PATH is not known to the helper). */
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/games', '/usr/local/games', '/snap/bin'];
-
-/** Split an Exec= value into arguments (the spec's quoting: "…" with \\ escapes). */
-export function splitExec(exec: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let has = false;
-  let quoted = false;
-  for (let i = 0; i < exec.length; i++) {
-    const c = exec[i] as string;
-    if (quoted) {
-      if (c === '\\' && i + 1 < exec.length) cur += exec[++i];
-      else if (c === '"') quoted = false;
-      else cur += c;
-    } else if (c === '"') {
-      quoted = true;
-      has = true;
-    } else if (c === ' ' || c === '\t') {
-      if (has || cur) out.push(cur);
-      cur = '';
-      has = false;
-    } else {
-      cur += c;
-    }
-  }
-  if (has || cur) out.push(cur);
-  return out;
-}
-
-/** The program an Exec= line starts: its first word, past `env VAR=value …`. */
-export function execProgram(exec: string): string | undefined {
-  const words = splitExec(exec);
-  let i = 0;
-  if (words[0] === 'env' || words[0] === '/usr/bin/env') {
-    i = 1;
-    while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i] as string)) i++;
-  }
-  const w = words[i];
-  return w && !w.startsWith('%') ? w : undefined;
-}
 
 interface IndexedEntry extends DesktopEntry {
   file: string;

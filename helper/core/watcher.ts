@@ -32,11 +32,13 @@ import type { GatheredProcess } from '../identity/gather.js';
 import { gatherIdentity } from '../identity/gather.js';
 import type { HashCache } from '../kernel/proc.js';
 import type { ExecEvents } from '../kernel/proc-events.js';
+import { ruleKeyOf } from '../kernel/netcls.js';
+import { inForce, nextExpiry } from '../policy/expiry.js';
 import { candidateRules, decide, describe, pathMatches } from '../policy/decide.js';
 import { PollingExecEvents } from '../identity/exec-poll.js';
 import type { EventSink } from './event-bus.js';
 
-/** What the watcher needs of the gate (helper/daemon/gate.ts). */
+/** What the watcher needs of the gate (helper/core/gate.ts). */
 export interface WatcherGate {
   readonly current: Policy | undefined;
   readonly cgroupRoot: string;
@@ -57,41 +59,6 @@ export interface WatcherDeps {
   /** Called with every admission, for measurements (bench). */
   onAdmitted?: (pid: number, rule: string) => void;
   log?: (line: string) => void;
-}
-
-/** The net_cls path of a process from /proc/PID/cgroup text (`N:net_cls[,net_prio]:/path`). */
-export function netClsPath(text: string): string | undefined {
-  for (const line of text.split('\n')) {
-    const a = line.indexOf(':');
-    const b = line.indexOf(':', a + 1);
-    if (a < 0 || b < 0) continue;
-    if (line.slice(a + 1, b).split(',').includes('net_cls')) return line.slice(b + 1);
-  }
-  return undefined;
-}
-
-/** The rule key of a net_cls path inside our subtree (`/<root>/<key>`), else undefined. */
-export function ruleKeyOf(path: string | undefined, root: string): string | undefined {
-  const prefix = `/${root}/`;
-  if (!path?.startsWith(prefix)) return undefined;
-  const key = path.slice(prefix.length);
-  return key && !key.includes('/') ? key : undefined;
-}
-
-/** The policy as it stands at `now`: rules past their expiry are out. */
-export function inForce(policy: Policy, now: number): Policy {
-  const rules = policy.rules.filter((r) => r.expires === undefined || Date.parse(r.expires) > now);
-  return rules.length === policy.rules.length ? policy : { ...policy, rules };
-}
-
-/** Milliseconds until the next rule expires, if any. */
-export function nextExpiry(policy: Policy, now: number): number | undefined {
-  let next: number | undefined;
-  for (const r of policy.rules) {
-    const t = r.expires === undefined ? NaN : Date.parse(r.expires);
-    if (t > now && (next === undefined || t < next)) next = t;
-  }
-  return next === undefined ? undefined : next - now;
 }
 
 const MAX_TIMER = 2 ** 31 - 1;
@@ -234,7 +201,7 @@ export class Watcher {
   /** The rule cgroup a process is in now (by its net_cls path), if any. */
   private currentRule(pid: number): string | undefined {
     try {
-      return ruleKeyOf(netClsPath(readFileSync(`/proc/${pid}/cgroup`, 'utf8')), this.deps.gate.cgroupRoot);
+      return ruleKeyOf(readFileSync(`/proc/${pid}/cgroup`, 'utf8'), this.deps.gate.cgroupRoot);
     } catch {
       return undefined;
     }

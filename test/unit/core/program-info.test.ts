@@ -2,16 +2,9 @@ import { chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execProgram, parsePasswd, ProgramInfo, splitExec } from '../../../helper/core/program-info.js';
+import { parsePasswd, ProgramInfo } from '../../../helper/core/program-info.js';
 
 describe('.desktop entries', () => {
-  it('finds the program of an Exec= line: quoting, env, field codes', () => {
-    expect(splitExec('"/opt/My App/run" --x "a \\"b\\"" %F')).toEqual(['/opt/My App/run', '--x', 'a "b"', '%F']);
-    expect(execProgram('env GDK_BACKEND=x11 FOO=1 code --new %F')).toBe('code');
-    expect(execProgram('"/opt/My App/run" %U')).toBe('/opt/My App/run');
-    expect(execProgram('%U')).toBeUndefined();
-  });
-
   it('parses /etc/passwd', () => {
     expect(parsePasswd('root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\n').get(1000)).toEqual({ name: 'alice', home: '/home/alice' });
   });
