@@ -13,7 +13,7 @@
 //   they run (for the chosen scope); a new process of the binary asks again. An attempt
 //   without a pid is folded for a cool-down instead. deny-always is stored (decisions.ts).
 // - An allow is saved, put in force and the prompt's live processes are admitted at once
-//   (helper/daemon/user-rules.ts): their next retransmission passes.
+//   (helper/core/user-rules.ts): their next retransmission passes.
 // - Locked policy (userPrompts "deny"), audit mode, unattributed packets: no prompt; the
 //   attempt.denied event is the record.
 //

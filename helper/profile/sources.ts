@@ -1,6 +1,6 @@
 // Which profile copies go into force: the decisions behind "signed, versioned, and bad
 // input never opens the gate", kept pure (bytes in, decisions out) so they can be tested
-// without a helper. helper/daemon/profiles.ts does the reading, writing and watching.
+// without a helper. helper/core/profile-sources.ts does the reading, writing and watching.
 //
 // A *source* is one place a profile comes from: a file in profiles.d (key
 // `profiles.d/NAME.json`) or the remote pull (key `remote`). Each round, every source

@@ -1,4 +1,4 @@
-// The I/O edge of the profile sources (helper/daemon/profiles.ts) on a temporary etc and
+// The I/O edge of the profile sources (helper/core/profile-sources.ts) on a temporary etc and
 // state dir: what a helper restart keeps, and which file changes call for a reload.
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
