@@ -10,7 +10,6 @@
 //   the same user and binary is asked about again.
 // - session ("until logout"): until the user has no process left. With a lingering
 //   systemd --user manager that is never; use a duration there.
-import { promises as fs } from 'node:fs';
 import type { AllowParams, RuleLifetime, UserDecisionView } from '../../common/api.js';
 import { describeLifetime, ErrorCode } from '../../common/api.js';
 import type { AttemptDestination } from '../../common/attempts.js';
@@ -19,13 +18,13 @@ import type { Policy } from '../../common/policy.js';
 import type { Destination } from '../../common/profile.js';
 import type { Verdict } from '../policy/decide.js';
 import type { UserRule } from '../policy/merge.js';
-import { parseStatusUids, startTimeOf } from '../kernel/proc.js';
 import type { Clock } from './clock.js';
 import type { DecisionsStore, StoredAllow, StoredDeny, StoredLifetime, StoredProcess } from './decisions.js';
 import { newId } from './decisions.js';
 import { covers, formatRuleDestination, unionDestinations } from '../policy/destinations.js';
 import { ApiError } from '../api/errors.js';
 import type { EventSink } from './event-bus.js';
+import type { ProcessPort } from './ports.js';
 
 /** What this module needs of the gate. */
 export interface GatePort {
@@ -33,17 +32,6 @@ export interface GatePort {
   admit(pid: number, ruleKey: string): Promise<void>;
   verdictFor(policy: Policy, pid: number): Promise<Verdict>;
   admitted(): Promise<Map<string, number[]>>;
-}
-
-/** What this module needs to know about processes (from /proc). */
-export interface ProcessPort {
-  /** Live processes of `uid` whose executable is `exe`. */
-  find(uid: number, exe: string): Promise<StoredProcess[]>;
-  /** The process still runs (the same one: same start time). */
-  alive(p: StoredProcess): Promise<boolean>;
-  startTime(pid: number): Promise<string | undefined>;
-  /** `uid` has any process at all. */
-  hasProcesses(uid: number): Promise<boolean>;
 }
 
 export interface UserRulesDeps {
@@ -402,31 +390,3 @@ export class UserRules {
     await this.inFlight;
   }
 }
-
-/** Processes from /proc: the kernel's view. */
-export const procProcesses: ProcessPort = {
-  async find(uid, exe) {
-    const out: StoredProcess[] = [];
-    for (const name of await fs.readdir('/proc')) {
-      if (!/^\d+$/.test(name)) continue;
-      if ((await fs.readlink(`/proc/${name}/exe`).catch(() => '')) !== exe) continue;
-      const pid = Number(name);
-      const [owner, startTime] = await Promise.all([
-        fs.readFile(`/proc/${pid}/status`, 'utf8').then(parseStatusUids, () => undefined),
-        startTimeOf(pid),
-      ]);
-      if (owner?.uid === uid && startTime !== undefined) out.push({ pid, startTime });
-    }
-    return out;
-  },
-  async alive(p) {
-    return (await startTimeOf(p.pid)) === p.startTime;
-  },
-  startTime: startTimeOf,
-  async hasProcesses(uid) {
-    for (const name of await fs.readdir('/proc')) {
-      if (/^\d+$/.test(name) && (await fs.stat(`/proc/${name}`).catch(() => undefined))?.uid === uid) return true;
-    }
-    return false;
-  },
-};

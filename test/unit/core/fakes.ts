@@ -8,7 +8,7 @@ import type { DeniedAttempt } from '../../../common/attempts.js';
 import { decide } from '../../../helper/policy/decide.js';
 import type { Clock } from '../../../helper/core/clock.js';
 import type { StoredProcess } from '../../../helper/core/decisions.js';
-import type { ProcessPort } from '../../../helper/core/user-rules.js';
+import type { ProcessPort } from '../../../helper/core/ports.js';
 import type { UserApiGate } from '../../../helper/startup.js';
 
 export class FakeClock implements Clock {
