@@ -14,6 +14,9 @@ import { listeningPorts } from './kernel/sockets.js';
 import { Nft } from './kernel/nft.js';
 import { HashCache } from './kernel/proc.js';
 import { run } from './kernel/run.js';
+import { AttemptReader } from './kernel/nflog-reader.js';
+import { attribute } from './identity/attribution.js';
+import { LOG_PREFIX_AUDIT } from './ruleset/render.js';
 import { mergePolicy } from './policy/merge.js';
 import type { UserRule } from './policy/merge.js';
 import { adminCheck, resolveAdminGroup } from './api/authorization.js';
@@ -28,7 +31,6 @@ import { ruleHandlers } from './api/handlers/rules.js';
 import { statusHandlers } from './api/handlers/status.js';
 import { ApiServer } from './api/server.js';
 import type { Feeds, Handlers } from './api/server.js';
-import { AttemptReader } from './core/attempts.js';
 import { AuditTrail, stderrSyslog, syslogWithFallback } from './core/audit-trail.js';
 import type { Syslog } from './core/audit-trail.js';
 import { systemClock } from './core/clock.js';
@@ -182,7 +184,7 @@ export async function openUserSide(o: UserSideOptions): Promise<UserSide> {
 
   const feeds = new SubscriberFeeds({ clock, events: o.events, status: () => o.gate.status() });
   const prompts = buildPrompts({ o, clock, procs, settings, store, rules, hashes, feeds });
-  // Denied attempts arrive as events (helper/core/attempts.ts emits attempt.denied).
+  // Denied attempts arrive as events (startup's NFLOG reader emits attempt.denied).
   const offCore = o.events.subscribe((e) => {
     if (e.type === 'attempt.denied') prompts.attempt(e.attempt);
     if (e.type === 'policy.applied') prompts.policyChanged();
@@ -360,6 +362,8 @@ function readAttempts(evidence: EvidenceStore, events: EventLog): AttemptReader 
   const attempts = new AttemptReader({
     group: NFLOG_GROUP,
     ifaceName: interfaceNames(),
+    attribute,
+    auditPrefix: LOG_PREFIX_AUDIT,
     onAttempt: (attempt) => {
       evidence.add(attempt);
       events.emit({ type: 'attempt.denied', attempt });

@@ -1,11 +1,11 @@
 // Denied attempts: the refuse chain logs to an NFLOG group (rate-limited); each record is
-// parsed and attributed to the process that owns the socket (helper/identity/attribution.ts).
+// parsed and attributed to the process that owns the socket by the injected `attribute`
+// (helper/identity/attribution.ts, wired in helper/startup.ts).
 import type { DeniedAttempt } from '../../common/attempts.js';
 import { openNetlink } from '../native/index.js';
 import type { NetlinkSocket } from '../native/index.js';
-import { errorOf, NETLINK_NETFILTER, nflogConfigMessages, parseMessages, parseNflog, parsePacket } from '../kernel/netlink.js';
-import { LOG_PREFIX_AUDIT } from '../ruleset/render.js';
-import { attribute } from '../identity/attribution.js';
+import { errorOf, NETLINK_NETFILTER, nflogConfigMessages, parseMessages, parseNflog, parsePacket } from './netlink.js';
+import type { PacketInfo } from './netlink.js';
 
 export interface AttemptReaderDeps {
   group: number;
@@ -13,6 +13,10 @@ export interface AttemptReaderDeps {
   /** Interface name of an ifindex in our namespace. */
   ifaceName: (index: number) => Promise<string>;
   onError: (message: string) => void;
+  /** The process behind a packet (kernel uid from the record, if any); {} when none is found. */
+  attribute: (p: PacketInfo, uid: number | undefined) => Promise<Pick<DeniedAttempt, 'pid' | 'exe' | 'cmdline' | 'parents'>>;
+  /** The log prefix of the refuse chain's audit-mode rule (helper/ruleset/render.ts LOG_PREFIX_AUDIT). */
+  auditPrefix: string;
 }
 
 /** Reads the gate's NFLOG group and turns outbound drops into attributed attempts. */
@@ -40,7 +44,7 @@ export class AttemptReader {
       if (!pkt) continue;
       const time = new Date().toISOString();
       void (async () => {
-        const who = await attribute(pkt, rec.uid);
+        const who = await this.deps.attribute(pkt, rec.uid);
         const port = pkt.dport;
         this.deps.onAttempt({
           time,
@@ -48,7 +52,7 @@ export class AttemptReader {
           ...who,
           dst: { addr: pkt.dst, ...(port !== undefined ? { port } : {}), proto: pkt.proto },
           iface: await this.deps.ifaceName(rec.outdev as number).catch(() => `if${rec.outdev}`),
-          mode: rec.prefix === LOG_PREFIX_AUDIT ? 'audit' : 'enforce',
+          mode: rec.prefix === this.deps.auditPrefix ? 'audit' : 'enforce',
         });
       })().catch((e: Error) => this.deps.onError(`attributing a dropped packet: ${e.message}`));
     }
