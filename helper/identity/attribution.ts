@@ -1,7 +1,7 @@
 // Attribution of a packet to a process: the socket that owns its local port (/proc/net/tcp,
 // udp, tcp6, udp6 of our namespace) -> socket inode -> the PID holding it (/proc/PID/fd)
 // -> its parents (/proc/PID/stat). From the kernel's tables, never from anything the
-// process says. helper/core/attempts.ts reads the NFLOG records this is applied to.
+// process says. helper/kernel/nflog-reader.ts reads the NFLOG records this is applied to.
 import { promises as fs } from 'node:fs';
 import type { PacketInfo } from '../kernel/netlink.js';
 import { readCmdline, readExe, parseStat } from '../kernel/proc.js';
