@@ -1,4 +1,5 @@
-// Version-independent app identities: Flatpak, Snap, AppImage. Pure parsing and checks;
+// Version-independent app identities: Flatpak, Snap, AppImage, and the one parser of
+// GKeyFiles (.flatpak-info, .desktop entries). Pure parsing and checks;
 // helper/identity/gather.ts reads the files.
 //
 // Trust (see common/profile.ts BinaryMatcher): a user can fake any of these names inside a
@@ -163,3 +164,72 @@ export function appImageMountOwner(m: MountEntry, image: string): number | undef
 
 /** Cheap hot-path test: AppImage runtimes mount at $TMPDIR/.mount_<name>XXXXXX. */
 export const mayBeAppImage = (exe: string) => exe.includes('/.mount_');
+
+/** The [Desktop Entry] group of an application's .desktop file (unlocalised keys). */
+export interface DesktopEntry {
+  name: string;
+  icon?: string;
+  exec?: string;
+  tryExec?: string;
+  noDisplay: boolean;
+}
+
+/**
+ * The [Desktop Entry] group of a .desktop file (a GKeyFile, read by parseKeyFile: the first
+ * value of a key wins), or undefined if it is no application (Type other than Application,
+ * Hidden=true, or no Name).
+ */
+export function parseDesktopEntry(text: string): DesktopEntry | undefined {
+  const kv = parseKeyFile(text).get('Desktop Entry') ?? new Map<string, string>();
+  const name = kv.get('Name');
+  if (!name || (kv.get('Type') ?? 'Application') !== 'Application' || kv.get('Hidden') === 'true') return undefined;
+  const icon = kv.get('Icon');
+  const exec = kv.get('Exec');
+  const tryExec = kv.get('TryExec');
+  return {
+    name,
+    ...(icon ? { icon } : {}),
+    ...(exec ? { exec } : {}),
+    ...(tryExec ? { tryExec } : {}),
+    noDisplay: kv.get('NoDisplay') === 'true',
+  };
+}
+
+/** Split an Exec= value into arguments (the spec's quoting: "…" with \\ escapes). */
+export function splitExec(exec: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let has = false;
+  let quoted = false;
+  for (let i = 0; i < exec.length; i++) {
+    const c = exec[i] as string;
+    if (quoted) {
+      if (c === '\\' && i + 1 < exec.length) cur += exec[++i];
+      else if (c === '"') quoted = false;
+      else cur += c;
+    } else if (c === '"') {
+      quoted = true;
+      has = true;
+    } else if (c === ' ' || c === '\t') {
+      if (has || cur) out.push(cur);
+      cur = '';
+      has = false;
+    } else {
+      cur += c;
+    }
+  }
+  if (has || cur) out.push(cur);
+  return out;
+}
+
+/** The program an Exec= line starts: its first word, past `env VAR=value …`. */
+export function execProgram(exec: string): string | undefined {
+  const words = splitExec(exec);
+  let i = 0;
+  if (words[0] === 'env' || words[0] === '/usr/bin/env') {
+    i = 1;
+    while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i] as string)) i++;
+  }
+  const w = words[i];
+  return w && !w.startsWith('%') ? w : undefined;
+}

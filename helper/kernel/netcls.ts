@@ -75,21 +75,31 @@ export const classid = (major: number, minor: number) => ((major << 16) | minor)
 
 export const formatClassid = (id: number) => `${(id >>> 16).toString(16)}:${(id & 0xffff).toString(16)}`;
 
+/** The net_cls path of a process from /proc/PID/cgroup text (`N:net_cls[,net_prio]:/path`). */
+export function netClsPath(text: string): string | undefined {
+  for (const line of text.split('\n')) {
+    const a = line.indexOf(':');
+    const b = line.indexOf(':', a + 1);
+    if (a < 0 || b < 0) continue;
+    if (line.slice(a + 1, b).split(',').includes('net_cls')) return line.slice(b + 1);
+  }
+  return undefined;
+}
+
+/** The rule key of a net_cls path inside our subtree (`/<root>/<key>`), else undefined. */
+export function ruleKeyOfPath(path: string | undefined, root: string): string | undefined {
+  const prefix = `/${root}/`;
+  if (!path?.startsWith(prefix)) return undefined;
+  const key = path.slice(prefix.length);
+  return key && !key.includes('/') ? key : undefined;
+}
+
 /**
  * The rule a process is in, from /proc/PID/cgroup text: its net_cls line names the path
  * inside the hierarchy, `/<root>/<rule key>` when it is admitted.
  */
 export function ruleKeyOf(procCgroup: string, rootName: string): string | undefined {
-  for (const line of procCgroup.split('\n')) {
-    // hierarchy-id:controllers:path (the path may itself contain colons)
-    const m = /^\d+:([^:]*):(.*)$/.exec(line);
-    if (!m || !(m[1] as string).split(',').includes('net_cls')) continue;
-    const p = m[2] as string;
-    const prefix = `/${rootName}/`;
-    const key = p.startsWith(prefix) ? p.slice(prefix.length) : '';
-    return key && !key.includes('/') ? key : undefined;
-  }
-  return undefined;
+  return ruleKeyOfPath(netClsPath(procCgroup), rootName);
 }
 
 /** Thin file operations on our subtree of the net_cls hierarchy. */

@@ -5,12 +5,8 @@
 // enforces, and is locked against user rules if any of them says so.
 import type { EffectiveRule, Policy, SourceStatus } from '../../common/policy.js';
 import { DEFAULT_INTERFACES } from '../../common/policy.js';
-import type { Destination, Profile } from '../../common/profile.js';
-
-export interface LoadedProfile {
-  file: string;
-  profile: Profile;
-}
+import type { Destination } from '../../common/profile.js';
+import type { LoadedProfile } from '../profile/loaded.js';
 
 export interface UserRule {
   id: string;

@@ -1,6 +1,6 @@
 // Which profile copies go into force: the decisions behind "signed, versioned, and bad
 // input never opens the gate", kept pure (bytes in, decisions out) so they can be tested
-// without a helper. helper/daemon/profiles.ts does the reading, writing and watching.
+// without a helper. helper/core/profile-sources.ts does the reading, writing and watching.
 //
 // A *source* is one place a profile comes from: a file in profiles.d (key
 // `profiles.d/NAME.json`) or the remote pull (key `remote`). Each round, every source
@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import type { SourceStatus } from '../../common/policy.js';
 import type { Profile } from '../../common/profile.js';
-import type { LoadedProfile } from '../policy/merge.js';
+import type { LoadedProfile } from '../profile/loaded.js';
 import type { TrustedKey } from './signing.js';
 import { verify } from './signing.js';
 import { validateProfile } from './validate.js';

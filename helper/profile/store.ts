@@ -19,21 +19,13 @@ export const VERSIONS_FILE = 'profile-versions.json';
 export const LAST_GOOD_DIR = 'profiles-last-good';
 const FORMAT = 1;
 
-interface StoredCopy {
+/** A GoodCopy as stored in STATE: the bytes and the signature file in base64. */
+type StoredCopy = Omit<GoodCopy, 'bytes' | 'sig'> & {
   format: number;
-  key: string;
-  file: string;
-  profileId: string;
-  version: number;
-  rules: number;
-  sha256: string;
-  signedBy?: string;
-  etag?: string;
-  savedAt: string;
   /** base64 of the exact bytes and of the signature file. */
   bytes: string;
   sig?: string;
-}
+};
 
 export interface StoredState {
   versions: Map<string, VersionRecord>;

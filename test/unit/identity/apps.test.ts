@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  appImageMountOwner, flatpakHostPath, isSystemAppPath, isSystemRuntimePath, mountOf, parseFlatpakInfo, parseMountinfo, snapFromCgroup, snapFromExe,
+  appImageMountOwner, flatpakHostPath, isSystemAppPath, isSystemRuntimePath, mountOf, parseDesktopEntry, parseFlatpakInfo, execProgram, splitExec, parseMountinfo, snapFromCgroup, snapFromExe,
 } from '../../../helper/identity/apps.js';
 
 const INFO = `[Application]
@@ -86,5 +86,21 @@ describe('appimage', () => {
     expect(appImageMountOwner(work, '/opt/apps/Other.AppImage')).toBeUndefined();
     expect(appImageMountOwner(evil, '/opt/apps/Work.AppImage')).toBe(1001);
     expect(appImageMountOwner(mountOf(mounts, '/tmp/x') ?? work, '/opt/apps/Work.AppImage')).toBeUndefined();
+  });
+});
+
+describe('.desktop entries (parseKeyFile)', () => {
+  it('parses the [Desktop Entry] group, unlocalised keys, applications only', () => {
+    const text = '[Desktop Entry]\nType=Application\nName=Firefox\nName[de]=Feuerfuchs\nIcon=firefox\nExec=firefox %u\n\n[Desktop Action new]\nName=New Window\nExec=firefox --new-window\n';
+    expect(parseDesktopEntry(text)).toEqual({ name: 'Firefox', icon: 'firefox', exec: 'firefox %u', noDisplay: false });
+    expect(parseDesktopEntry('[Desktop Entry]\nType=Link\nName=x\n')).toBeUndefined();
+    expect(parseDesktopEntry('[Desktop Entry]\nName=x\nHidden=true\n')).toBeUndefined();
+  });
+
+  it('finds the program of an Exec= line: quoting, env, field codes', () => {
+    expect(splitExec('"/opt/My App/run" --x "a \\"b\\"" %F')).toEqual(['/opt/My App/run', '--x', 'a "b"', '%F']);
+    expect(execProgram('env GDK_BACKEND=x11 FOO=1 code --new %F')).toBe('code');
+    expect(execProgram('"/opt/My App/run" %U')).toBe('/opt/My App/run');
+    expect(execProgram('%U')).toBeUndefined();
   });
 });

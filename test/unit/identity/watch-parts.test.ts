@@ -1,7 +1,8 @@
 // Pure parts of the watcher and its polling source.
 import { describe, expect, it } from 'vitest';
 import { newPidRange, parseLastPid } from '../../../helper/identity/exec-poll.js';
-import { inForce, netClsPath, nextExpiry, ruleKeyOf } from '../../../helper/daemon/watcher.js';
+import { netClsPath, ruleKeyOfPath as ruleKeyOf } from '../../../helper/kernel/netcls.js';
+import { inForce, nextExpiry } from '../../../helper/policy/expiry.js';
 import { policyOf, profile } from '../policy/fixtures.js';
 
 describe('polling source', () => {

@@ -1,0 +1,88 @@
+// `explain`: the subject (a live process through the /proc port, or a path for a user) is
+// gathered here; the verdict and its reasons are the pure helper/policy/explain.ts.
+import { promises as fs } from 'node:fs';
+import type { Caller, ExplainParams, ExplainResult } from '../../../common/api.js';
+import { ErrorCode } from '../../../common/api.js';
+import type { Policy } from '../../../common/policy.js';
+import type { ProcPort } from '../../core/ports.js';
+import type { UserRules } from '../../core/user-rules.js';
+import { needsHash } from '../../policy/decide.js';
+import type { ProcessIdentity, Verdict } from '../../policy/decide.js';
+import { explain } from '../../policy/explain.js';
+import { readableBy, requireOwn } from '../authorization.js';
+import { ApiError } from '../errors.js';
+import type { Handlers } from '../server.js';
+
+/** What explain reads: the policy, the gate's view of a process, /proc, the user decisions. */
+export interface ExplainDeps {
+  current: () => Policy | undefined;
+  gate: { verdictFor(policy: Policy, pid: number): Promise<Verdict>; ruleOf(pid: number): Promise<string | undefined> };
+  procs: Pick<ProcPort, 'process' | 'sha256'>;
+  rules: Pick<UserRules, 'findDeny' | 'views'>;
+}
+
+interface Subject {
+  id: ProcessIdentity;
+  verdict?: Verdict;
+  admittedUnder?: string;
+  notes: string[];
+}
+
+/** A live process: its identity from /proc (the caller's own, or any for admins). */
+async function processSubject(d: ExplainDeps, policy: Policy, caller: Caller, pid: number): Promise<Subject> {
+  const proc = await d.procs.process(pid).catch(() => {
+    throw ApiError(ErrorCode.NotFound, `no process ${pid}`);
+  });
+  requireOwn(caller, proc.uid, 'explain processes');
+  const id: ProcessIdentity = { exe: proc.exe, exeDeleted: proc.exeDeleted, uid: proc.uid };
+  if (needsHash(policy, proc.exe)) id.sha256 = await d.procs.sha256(`/proc/${pid}/exe`).catch(() => undefined);
+  const verdict = await d.gate.verdictFor(policy, pid).catch(() => undefined);
+  const admittedUnder = await d.gate.ruleOf(pid);
+  return { id, ...(verdict ? { verdict } : {}), ...(admittedUnder ? { admittedUnder } : {}), notes: [] };
+}
+
+/** A binary by path for a user: what a process of it would get; hashed only if the caller may read it. */
+async function pathSubject(d: ExplainDeps, policy: Policy, caller: Caller, file: string, uid: number): Promise<Subject> {
+  requireOwn(caller, uid, 'explain rules');
+  const notes: string[] = [];
+  const st = await fs.lstat(file).catch(() => undefined);
+  if (st?.isSymbolicLink()) {
+    notes.push(`${file} is a symbolic link to ${await fs.realpath(file).catch(() => '?')}: processes run as the target, and rules must name it`);
+  } else if (!st) {
+    notes.push(`${file} does not exist`);
+  }
+  const id: ProcessIdentity = { exe: file, exeDeleted: false, uid };
+  if (needsHash(policy, file) && st?.isFile()) {
+    if (readableBy(st, caller)) id.sha256 = await d.procs.sha256(file).catch(() => undefined);
+    else notes.push(`${file} is not readable by uid ${caller.uid}: rules that pin its hash cannot be checked`);
+  }
+  return { id, notes };
+}
+
+/** The explain handler. Throws ApiError InvalidParams (not exactly one of pid and path), NotFound, Forbidden, Internal (no policy yet). */
+export function explainHandlers(d: ExplainDeps): Pick<Handlers, 'explain'> {
+  return {
+    async explain(caller, p: ExplainParams): Promise<ExplainResult> {
+      if ((p.pid === undefined) === (p.path === undefined)) throw ApiError(ErrorCode.InvalidParams, 'explain needs a PID or a PATH');
+      const policy = d.current();
+      if (!policy) throw ApiError(ErrorCode.Internal, 'the helper has no policy in force yet');
+      if (p.pid !== undefined && p.uid !== undefined) throw ApiError(ErrorCode.InvalidParams, 'uid goes with a path; a process has its own');
+      const s = p.pid !== undefined ? await processSubject(d, policy, caller, p.pid) : await pathSubject(d, policy, caller, p.path as string, p.uid ?? caller.uid);
+      const { id } = s;
+      const userDeny = p.dst
+        ? d.rules.findDeny(id.uid, id.exe, { addr: p.dst.addr, ...(p.dst.port !== undefined ? { port: p.dst.port } : {}), proto: p.dst.proto ?? 'tcp' })
+        : d.rules.views(id.uid).find((v) => v.kind === 'deny' && v.path === id.exe && !v.destinations);
+      if (userDeny) s.notes.push(`deny-always decision ${userDeny.id} of uid ${id.uid}: its attempts are not asked about`);
+      return explain({
+        policy,
+        id,
+        ...(p.pid !== undefined ? { pid: p.pid } : {}),
+        ...(p.dst ? { dst: p.dst } : {}),
+        ...(s.verdict ? { verdict: s.verdict } : {}),
+        ...(userDeny ? { userDeny } : {}),
+        ...(s.admittedUnder ? { admittedUnder: s.admittedUnder } : {}),
+        notes: s.notes,
+      });
+    },
+  };
+}

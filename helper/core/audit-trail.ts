@@ -1,0 +1,192 @@
+// The audit trail (AuditTrail): every event the helper emits (decisions, policy changes, refusals, denied
+// attempts) appended as one JSON line to STATE/audit.log, fsync'd before the next batch,
+// rotated by size (audit.log -> audit.log.1 -> … -> audit.log.KEEP, the oldest dropped);
+// and each line also goes to the system log so a fleet collects it with its existing pipeline.
+//
+// The system log is an interface: the native addon's syslog(3) where it exists, else
+// stderrSyslog, which writes `<priority>` prefixed lines to stderr; under systemd the helper's
+// stderr is the journal, and journald reads that prefix as the line's priority.
+import { mkdir, open, rename, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { GateEvent, StampedEvent } from '../../common/events.js';
+import { syncDir } from '../kernel/files.js';
+
+export const AUDIT_FILE = 'audit.log';
+
+/** syslog(3) priorities used here. */
+export const LOG_ERR = 3;
+export const LOG_WARNING = 4;
+export const LOG_NOTICE = 5;
+export const LOG_INFO = 6;
+
+export interface Syslog {
+  log(priority: number, message: string): void;
+}
+
+export const stderrSyslog = (write: (line: string) => void = (l) => process.stderr.write(l)): Syslog => ({
+  log: (priority, message) => write(`<${priority}>${message}\n`),
+});
+
+/** `primary` (syslog(3) of the addon) until it fails once, then `fallback` for good. */
+export function syslogWithFallback(primary: Syslog, fallback: Syslog, onSwitch: (why: string) => void = () => undefined): Syslog {
+  let use = primary;
+  return {
+    log: (priority, message) => {
+      try {
+        use.log(priority, message);
+      } catch (e) {
+        if (use === fallback) return;
+        use = fallback;
+        onSwitch((e as Error).message);
+        fallback.log(priority, message);
+      }
+    },
+  };
+}
+
+/** How loud an event is in the system log. */
+export function priorityOf(e: GateEvent): number {
+  switch (e.type) {
+    case 'policy.failed':
+    case 'decisions.corrupt':
+      return LOG_ERR;
+    case 'api.refused':
+    case 'launch.refused':
+    case 'profile.rejected':
+    case 'binary.changed':
+      return LOG_WARNING;
+    case 'attempt.denied':
+    case 'helper.started':
+    case 'helper.stopping':
+    case 'gate.adopted':
+      return LOG_INFO;
+    default:
+      return LOG_NOTICE;
+  }
+}
+
+export interface AuditTrailOptions {
+  dir: string;
+  maxBytes: number;
+  /** Rotated files kept besides audit.log. */
+  keep: number;
+  syslog: Syslog;
+  /** Where a failure to write is reported (once per kind of failure). */
+  onError?: (message: string) => void;
+}
+
+export class AuditTrail {
+  private fh: FileHandle | undefined;
+  private size = 0;
+  private pending: string[] = [];
+  private flushing: Promise<void> | undefined;
+  private lastError = '';
+
+  constructor(private readonly opts: AuditTrailOptions) {}
+
+  get file(): string {
+    return path.join(this.opts.dir, AUDIT_FILE);
+  }
+
+  /** Queue an event; it is on disk when the returned promise resolves (also for the events queued with it). */
+  record(e: StampedEvent): Promise<void> {
+    const line = JSON.stringify(e);
+    this.opts.syslog.log(priorityOf(e), `tunnelgate audit: ${line}`);
+    this.pending.push(`${line}\n`);
+    return this.flush();
+  }
+
+  /** Write what is queued: one write and one fsync per batch, batches one after another. */
+  flush(): Promise<void> {
+    this.flushing ??= (async () => {
+      try {
+        while (this.pending.length) {
+          const batch = this.pending;
+          this.pending = [];
+          await this.append(batch);
+        }
+      } finally {
+        this.flushing = undefined;
+      }
+    })();
+    return this.flushing;
+  }
+
+  private async append(lines: string[]): Promise<void> {
+    try {
+      for (const chunk of this.chunks(lines)) {
+        const bytes = Buffer.byteLength(chunk);
+        await this.handle();
+        if (this.size > 0 && this.size + bytes > this.opts.maxBytes) await this.rotate();
+        const fh = await this.handle();
+        await fh.write(chunk);
+        await fh.datasync();
+        this.size += bytes;
+      }
+    } catch (e) {
+      const msg = `tunnelgate: cannot write the audit log ${this.file}: ${(e as Error).message}`;
+      if (msg !== this.lastError) (this.opts.onError ?? ((m) => console.error(m)))(msg);
+      this.lastError = msg;
+      await this.fh?.close().catch(() => undefined);
+      this.fh = undefined;
+    }
+  }
+
+  /** A batch split so that a rotation can fall between lines, never inside one. */
+  private *chunks(lines: string[]): Generator<string> {
+    let cur = '';
+    let curBytes = 0;
+    for (const l of lines) {
+      const n = Buffer.byteLength(l);
+      if (cur && curBytes + n > Math.max(1, this.opts.maxBytes - this.size)) {
+        yield cur;
+        cur = '';
+        curBytes = 0;
+      }
+      cur += l;
+      curBytes += n;
+    }
+    if (cur) yield cur;
+  }
+
+  private async handle(): Promise<FileHandle> {
+    if (!this.fh) {
+      await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
+      this.fh = await open(this.file, 'a', 0o600);
+      this.size = (await this.fh.stat()).size;
+    }
+    return this.fh;
+  }
+
+  /** audit.log.(k-1) -> audit.log.k, …, audit.log -> audit.log.1; the oldest is overwritten. */
+  private async rotate(): Promise<void> {
+    await this.fh?.close();
+    this.fh = undefined;
+    const name = (i: number) => (i === 0 ? this.file : `${this.file}.${i}`);
+    for (let i = this.opts.keep - 1; i >= 0; i--) {
+      await rename(name(i), name(i + 1)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+    }
+    await syncDir(this.opts.dir);
+    this.size = 0;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.fh?.close().catch(() => undefined);
+    this.fh = undefined;
+  }
+}
+
+/** Sizes of the audit files, newest first (for tests and `status`). */
+export async function auditFiles(dir: string, keep: number): Promise<Array<{ file: string; size: number }>> {
+  const out = [];
+  for (let i = 0; i <= keep; i++) {
+    const file = path.join(dir, i === 0 ? AUDIT_FILE : `${AUDIT_FILE}.${i}`);
+    const s = await stat(file).catch(() => undefined);
+    if (s) out.push({ file, size: s.size });
+  }
+  return out;
+}

@@ -1,0 +1,300 @@
+// The watcher: a whitelisted program gets the tunnel however it was started, and loses it
+// when no rule allows it any more.
+//
+// Design notes (issue 4):
+// - Events: exec events (the proc connector, helper/kernel/proc-events.ts; or the polling
+//   fallback, helper/identity/exec-poll.ts) name processes that just started a program.
+//   Each is looked at cheaply first: one readlink of /proc/PID/exe, and the rules whose
+//   path could match it (candidateRules). Only those get the full identity
+//   (helper/identity/gather.ts: hash, environment, script, app identity, safety checks).
+// - Admission moves the process into its rule's net_cls cgroup (gate.admit). net_cls
+//   re-tags the sockets it already has, so a connection it is already attempting passes on
+//   its next SYN retransmission (LAB-NOTES.md); the watcher needs no head start.
+// - Children start in their parent's cgroup (fork inherits it). `children: inherit`
+//   (default) leaves them there; `confine` takes out a descendant whose own program no rule
+//   allows when the watcher sees its exec. Between that exec and the watcher's look the
+//   child has the tunnel: microseconds to milliseconds with the proc connector, up to one
+//   poll tick without. Closing that window needs a hook inside exec itself (BPF LSM).
+// - Re-checks: after every policy change (gate.onPolicyChange) and at the next rule expiry,
+//   every admitted process is decided again and taken out (gate.releasePid: back to the
+//   top of the net_cls hierarchy, where it was) if no rule allows it now, or moved to the
+//   rule that does; then all of /proc is scanned for processes a new rule allows. A rule
+//   past its `expires` counts as gone here even before the next reload removes it.
+//   Inheritance is judged by the parent: a process its own rule does not allow stays only
+//   if its parent is in the same cgroup and that rule inherits. A process whose binary was
+//   replaced after it was admitted (` (deleted)`: a package upgrade) stays under a path-only
+//   rule that still names its path; under a sha256-pinned rule it goes.
+// - Start: the first full scan admits everything eligible that already runs (the gate's
+//   adopt() has already re-checked what a previous helper left in the rule cgroups).
+import { promises as fs, readFileSync, readlinkSync } from 'node:fs';
+import type { EffectiveRule, Policy } from '../../common/policy.js';
+import type { GatheredProcess } from '../identity/gather.js';
+import { gatherIdentity } from '../identity/gather.js';
+import type { HashCache } from '../kernel/proc.js';
+import type { ExecEvents } from '../kernel/proc-events.js';
+import { ruleKeyOf } from '../kernel/netcls.js';
+import { inForce, nextExpiry } from '../policy/expiry.js';
+import { candidateRules, decide, describe, pathMatches } from '../policy/decide.js';
+import { PollingExecEvents } from '../identity/exec-poll.js';
+import type { EventSink } from './event-bus.js';
+
+/** What the watcher needs of the gate (helper/core/gate.ts). */
+export interface WatcherGate {
+  readonly current: Policy | undefined;
+  readonly cgroupRoot: string;
+  admit(pid: number, ruleKey: string): Promise<void>;
+  releasePid(pid: number): Promise<void>;
+  admitted(): Promise<Map<string, number[]>>;
+  onPolicyChange(cb: (policy: Policy) => void): () => void;
+}
+
+export interface WatcherDeps {
+  gate: WatcherGate;
+  events: EventSink;
+  hashes: HashCache;
+  source: ExecEvents;
+  /** Default: process.pid. */
+  selfPid?: number;
+  now?: () => number;
+  /** Called with every admission, for measurements (bench). */
+  onAdmitted?: (pid: number, rule: string) => void;
+  log?: (line: string) => void;
+}
+
+const MAX_TIMER = 2 ** 31 - 1;
+
+export class Watcher {
+  private readonly unsubscribe: Array<() => void> = [];
+  /** One examination per pid at a time; a request meanwhile runs once more after it. */
+  private readonly busy = new Map<number, boolean>();
+  private readonly forced = new Set<number>();
+  /** Refusals already reported, by pid:starttime, so a re-check does not repeat them. */
+  private readonly reported = new Map<string, true>();
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private rechecking: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private readonly selfPid: number;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: WatcherDeps) {
+    this.selfPid = deps.selfPid ?? process.pid;
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Subscribe, then admit everything eligible that already runs. */
+  async start(): Promise<void> {
+    const { source, gate } = this.deps;
+    this.unsubscribe.push(source.onExec((pid) => this.examine(pid)));
+    this.unsubscribe.push(source.onOverrun(() => void this.recheck('events were lost')));
+    this.unsubscribe.push(gate.onPolicyChange(() => void this.recheck('policy changed')));
+    await this.recheck('helper started');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const u of this.unsubscribe.splice(0)) u();
+    clearTimeout(this.expiryTimer);
+  }
+
+  /** Re-decide every admitted process, then scan /proc for newly allowed ones. Serialised. */
+  recheck(why: string): Promise<void> {
+    const run = async () => {
+      if (this.stopped) return;
+      const t0 = performance.now();
+      const admitted = await this.deps.gate.admitted().catch(() => new Map<string, number[]>());
+      const admittedPids = [...admitted.values()].flat();
+      await Promise.all(admittedPids.map((pid) => this.examineNow(pid, true)));
+      const pids = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number);
+      // In batches: a machine has thousands of processes, and most are dismissed by one readlink.
+      for (let i = 0; i < pids.length; i += 64) await Promise.all(pids.slice(i, i + 64).map((pid) => this.examineNow(pid, false)));
+      this.armExpiry();
+      this.deps.log?.(`watcher: re-checked ${admittedPids.length} admitted and ${pids.length} processes (${why}) in ${Math.round(performance.now() - t0)} ms`);
+    };
+    this.rechecking = this.rechecking.then(run, run);
+    return this.rechecking;
+  }
+
+  private armExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    const policy = this.deps.gate.current;
+    const ms = policy ? nextExpiry(policy, this.now()) : undefined;
+    if (ms === undefined || this.stopped) return;
+    this.expiryTimer = setTimeout(() => void this.recheck('a rule expired'), Math.min(ms + 5, MAX_TIMER));
+    this.expiryTimer.unref();
+  }
+
+  /** An exec event: look at the process (never throws). */
+  examine(pid: number): void {
+    void this.examineNow(pid, false);
+  }
+
+  /**
+   * `force`: read the process's cgroup even when no rule names its program (a re-check of
+   * an admitted process). One look per pid at a time; a request meanwhile runs once after.
+   */
+  private async examineNow(pid: number, force: boolean): Promise<void> {
+    if (this.busy.has(pid)) {
+      this.busy.set(pid, true);
+      if (force) this.forced.add(pid);
+      return;
+    }
+    try {
+      let again = true;
+      while (again && !this.stopped) {
+        this.busy.set(pid, false);
+        const f = force || this.forced.delete(pid);
+        await this.look(pid, f).catch((e: NodeJS.ErrnoException) => {
+          // A process that exits while it is looked at is not an error.
+          if (e.code !== 'ENOENT' && e.code !== 'ESRCH' && e.code !== 'EINVAL') this.deps.log?.(`watcher: process ${pid}: ${e.message}`);
+        });
+        again = this.busy.get(pid) === true;
+        force = false;
+      }
+    } finally {
+      this.busy.delete(pid);
+      this.forced.delete(pid);
+    }
+  }
+
+  private async look(pid: number, force: boolean): Promise<void> {
+    const full = this.deps.gate.current;
+    if (!full || pid === this.selfPid) return;
+    const policy = inForce(full, this.now());
+    // Hot path: one readlink, then the rules whose path could match it.
+    let exe: string;
+    try {
+      exe = readlinkSync(`/proc/${pid}/exe`);
+    } catch {
+      return; // gone, or a kernel thread
+    }
+    if (exe.endsWith(' (deleted)')) exe = exe.slice(0, -' (deleted)'.length);
+    const candidates = candidateRules(policy, exe);
+    // A program no rule names matters only inside a rule cgroup that confines children
+    // (or on a re-check); everything else ends here.
+    if (!candidates.length && !force && !policy.rules.some((r) => r.children === 'confine')) return;
+    if (!this.inOwnNetns(pid)) return;
+    const current = this.currentRule(pid);
+    if (!candidates.length) {
+      if (current !== undefined) await this.settle(pid, exe, policy, current, undefined);
+      return;
+    }
+    const gathered = await gatherIdentity(pid, policy, { hashes: this.deps.hashes, selfPid: this.selfPid });
+    if (gathered.tgid !== pid) return; // a thread: its process is looked at on its own
+    await this.settle(pid, exe, policy, current, gathered);
+  }
+
+  private readonly ownNetns = readlinkSync('/proc/self/ns/net');
+
+  /**
+   * Only processes of the helper's own network namespace are gated by it; the pid
+   * namespace is wider (another helper's lab, the host), and their cgroups are not ours
+   * to touch.
+   */
+  private inOwnNetns(pid: number): boolean {
+    try {
+      return readlinkSync(`/proc/${pid}/ns/net`) === this.ownNetns;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The rule cgroup a process is in now (by its net_cls path), if any. */
+  private currentRule(pid: number): string | undefined {
+    try {
+      return ruleKeyOf(readFileSync(`/proc/${pid}/cgroup`, 'utf8'), this.deps.gate.cgroupRoot);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Put the process where its verdict says: its rule's cgroup, left as inherited, or out. */
+  private async settle(pid: number, exe: string, policy: Policy, current: string | undefined, g: GatheredProcess | undefined): Promise<void> {
+    const { gate, events } = this.deps;
+    const verdict = g ? decide(policy, g.identity) : undefined;
+    const uid = g?.identity.uid;
+    if (verdict?.allow) {
+      if (current === verdict.rule.key) return;
+      await gate.admit(pid, verdict.rule.key);
+      events.emit({ type: 'process.admitted', pid, uid: uid as number, path: exe, rule: verdict.rule.key });
+      this.deps.onAdmitted?.(pid, verdict.rule.key);
+      // Children it forked before it was admitted started outside the rule; where the rule
+      // lets children inherit, they join it now, as children forked later would.
+      if (verdict.rule.children !== 'confine') await this.admitEarlyChildren(pid, verdict.rule.key);
+      return;
+    }
+    if (current === undefined) {
+      // A rule names the program but a check failed: say so once per process.
+      if (verdict?.rule && g) {
+        const key = `${pid}:${g.startTime}`;
+        if (!this.reported.has(key)) {
+          this.reported.set(key, true);
+          if (this.reported.size > 4096) this.reported.delete(this.reported.keys().next().value as string);
+          events.emit({ type: 'process.refused', pid, uid: uid as number, path: exe, reason: verdict.reason, rule: verdict.rule.key });
+        }
+      }
+      return;
+    }
+    const rule: EffectiveRule | undefined = policy.rules.find((r) => r.key === current);
+    // Admitted earlier, and its binary has been replaced since (an upgrade): a path-only rule
+    // that still names the path keeps it; the bytes it runs were checked when it was admitted.
+    // A sha256-pinned rule does not (issue 4): the pin is about the file, which is gone.
+    const b = rule?.binary;
+    if (g?.identity.exeDeleted && b?.path !== undefined && b.sha256 === undefined && b.script === undefined && pathMatches(b.path, exe) && !g.identity.traced) return;
+    // In a rule's cgroup without being allowed on its own: inherited from its parent?
+    if (rule && rule.children !== 'confine') {
+      const ppid = g?.ppid ?? (await this.parentOf(pid));
+      if (ppid !== undefined && this.currentRule(ppid) === current) return; // inherited, and the rule allows that
+    }
+    if (g === undefined && !(await this.isProcess(pid))) return;
+    const reason = !rule
+      ? `rule ${current} is no longer in force`
+      : rule.children === 'confine' && verdict === undefined
+        ? `${describe(rule)} confines children, and no rule allows ${exe}`
+        : rule.children === 'confine'
+          ? `${describe(rule)} confines children: ${verdict?.reason ?? `no rule allows ${exe}`}`
+          : (verdict?.reason ?? `no rule allows ${exe}`);
+    await gate.releasePid(pid);
+    events.emit({ type: 'process.released', pid, ...(uid !== undefined ? { uid } : {}), path: exe, rule: current, reason });
+  }
+
+  private async admitEarlyChildren(pid: number, key: string, depth = 0): Promise<void> {
+    if (depth > 8) return;
+    const tasks = await fs.readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+    for (const tid of tasks) {
+      const text = await fs.readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '');
+      for (const child of text.split(' ').filter(Boolean).map(Number)) {
+        if (this.currentRule(child) !== undefined) continue;
+        await this.deps.gate.admit(child, key).catch(() => undefined);
+        await this.admitEarlyChildren(child, key, depth + 1);
+      }
+    }
+  }
+
+  private async parentOf(pid: number): Promise<number | undefined> {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+    if (!stat) return undefined;
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(ppid) ? ppid : undefined;
+  }
+
+  /** A thread group leader (writing a thread id to cgroup.procs would move its whole process). */
+  private async isProcess(pid: number): Promise<boolean> {
+    const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    const m = /^Tgid:\s*(\d+)/m.exec(status);
+    return m !== null && Number(m[1]) === pid;
+  }
+}
+
+/**
+ * Where exec events come from: the proc connector, else polling /proc.
+ * TUNNELGATE_WATCH=poll forces polling (measurements, machines where the connector misbehaves).
+ */
+export async function openExecSource(mode = process.env.TUNNELGATE_WATCH ?? 'auto'): Promise<{ source: ExecEvents; kind: 'proc-connector' | 'poll'; note?: string }> {
+  if (mode !== 'poll') {
+    const { openProcConnector } = await import('../kernel/proc-events.js');
+    const r = await openProcConnector().catch((e: Error) => ({ error: e.message }));
+    if ('events' in r) return { source: r.events, kind: 'proc-connector' };
+    return { source: new PollingExecEvents(), kind: 'poll', note: `${r.error}; watching processes by polling /proc` };
+  }
+  return { source: new PollingExecEvents(), kind: 'poll', note: 'watching processes by polling /proc (TUNNELGATE_WATCH=poll)' };
+}

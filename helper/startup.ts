@@ -1,0 +1,441 @@
+// Start-up of the privileged helper: ALL wiring of the helper in one place, and nothing
+// else. runHelper builds the gate, the user side (audit trail, decisions, user rules,
+// prompts; openUserSide), the evidence store, the profile sources, the watcher, the NFLOG
+// reader and the API server with its handlers (helper/api/handlers/*) and feeds, and runs
+// until SIGTERM/SIGINT. uninstallRules takes the kernel state away.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { StatusReport } from '../common/api.js';
+import { socketPathOf } from '../common/node/client.js';
+import { peerCred, ptraceTracer, syslog } from './native/index.js';
+import type { ExecTracer } from './native/index.js';
+import { classidMajor, ensureNetClsMount, NetClsTree } from './kernel/netcls.js';
+import { listeningPorts } from './kernel/sockets.js';
+import { Nft } from './kernel/nft.js';
+import { HashCache } from './kernel/proc.js';
+import { run } from './kernel/run.js';
+import { AttemptReader } from './kernel/nflog-reader.js';
+import { attribute } from './identity/attribution.js';
+import { LOG_PREFIX_AUDIT } from './ruleset/render.js';
+import { mergePolicy } from './policy/merge.js';
+import type { UserRule } from './policy/merge.js';
+import { adminCheck, resolveAdminGroup } from './api/authorization.js';
+import type { PeerCred } from './api/authorization.js';
+import { SubscriberFeeds } from './api/feeds.js';
+import { eventHandlers } from './api/handlers/events.js';
+import { evidenceHandlers } from './api/handlers/evidence.js';
+import type { PolicyInputs } from './api/handlers/evidence.js';
+import { explainHandlers } from './api/handlers/explain.js';
+import { promptHandlers } from './api/handlers/prompts.js';
+import { ruleHandlers } from './api/handlers/rules.js';
+import { statusHandlers } from './api/handlers/status.js';
+import { ApiServer } from './api/server.js';
+import type { Feeds, Handlers } from './api/server.js';
+import { AuditTrail, stderrSyslog, syslogWithFallback } from './core/audit-trail.js';
+import type { Syslog } from './core/audit-trail.js';
+import { systemClock } from './core/clock.js';
+import type { Clock } from './core/clock.js';
+import { DecisionsStore } from './core/decisions.js';
+import { EventLog } from './core/event-bus.js';
+import { Gate } from './core/gate.js';
+import { Launches } from './core/launches.js';
+import { procPort, procProcesses } from './core/ports.js';
+import type { ProcessPort, ProcPort } from './core/ports.js';
+import { ProfileSources } from './core/profile-sources.js';
+import { inspectAttempt, ProgramInfo } from './core/program-info.js';
+import { PromptManager } from './core/prompts.js';
+import { loadSettings } from './core/settings.js';
+import type { HelperSettings } from './core/settings.js';
+import { UserRules } from './core/user-rules.js';
+import type { GatePort } from './core/user-rules.js';
+import { openExecSource, Watcher } from './core/watcher.js';
+import { EvidenceStore } from './evidence/store.js';
+import type { Paths } from './config.js';
+import { NFLOG_GROUP, profilesDir } from './config.js';
+import { VERSION } from './version.js';
+
+/** What the user side needs of the gate (helper/core/gate.ts). */
+export interface UserApiGate extends GatePort {
+  ruleOf(pid: number): Promise<string | undefined>;
+  status(): Promise<StatusReport>;
+}
+
+export interface UserSideOptions {
+  paths: Paths;
+  gate: UserApiGate;
+  events: EventLog;
+  /** Rebuild the policy with the current user rules and put it in force; resolves when done. */
+  applyPolicy: () => Promise<void>;
+  /** The system log of audit-trail lines (default: syslog(3), else `<priority>` lines on stderr). */
+  syslog?: Syslog;
+  clock?: Clock;
+  /** Processes of users, for user rules and prompts (default: /proc). */
+  procs?: ProcessPort;
+  /** /proc reads of explain (default: procPort over this side's hash cache). */
+  proc?: ProcPort;
+  programs?: ProgramInfo;
+}
+
+export type UserHandlers = Pick<Handlers, 'list' | 'prompts' | 'answer' | 'allow' | 'revoke' | 'decisions' | 'events' | 'explain'>;
+
+/** The users' side of the helper: decisions, prompts, their API handlers and feeds. */
+export interface UserSide {
+  handlers: UserHandlers;
+  feeds: Feeds;
+  isAdmin: (cred: PeerCred) => boolean;
+  /** For mergePolicy. */
+  userRules: () => UserRule[];
+  /** For the policy's problems (status): settings, a corrupt decisions file, … */
+  problems: () => string[];
+  prompts: PromptManager;
+  rules: UserRules;
+  /** Start the timers that end user rules and forget exited processes (once the policy can be applied). */
+  start(): void;
+  close(): Promise<void>;
+}
+
+/** The audit trail sees every event, also those emitted before it was opened. Returns its closer. */
+function openAuditTrail(paths: Paths, settings: HelperSettings, events: EventLog, sys: Syslog | undefined): () => Promise<void> {
+  const log = sys ?? syslogWithFallback({ log: syslog }, stderrSyslog(), (why) => console.error(`tunnelgate: syslog(3) failed (${why}); audit lines go to stderr`));
+  const trail = new AuditTrail({ dir: paths.state, ...settings.auditLog, syslog: log });
+  for (const e of events.recent()) void trail.record(e);
+  const off = events.subscribe((e) => void trail.record(e));
+  return async () => {
+    off();
+    await trail.close();
+  };
+}
+
+/** The decisions store; a corrupt file is moved aside, reported and emitted as decisions.corrupt. */
+async function openDecisions(paths: Paths, events: EventLog, problems: string[]): Promise<DecisionsStore> {
+  const opened = await DecisionsStore.open(paths.state);
+  problems.push(...opened.problems);
+  for (const p of opened.problems) console.error(`tunnelgate: ${p}`);
+  if (opened.corrupt) {
+    events.emit({ type: 'decisions.corrupt', file: opened.corrupt.file, ...(opened.corrupt.movedTo ? { movedTo: opened.corrupt.movedTo } : {}), reason: opened.corrupt.reason });
+  }
+  return opened.store;
+}
+
+interface PromptWiring {
+  o: UserSideOptions;
+  clock: Clock;
+  procs: ProcessPort;
+  settings: HelperSettings;
+  store: DecisionsStore;
+  rules: UserRules;
+  hashes: HashCache;
+  feeds: SubscriberFeeds;
+}
+
+/** The prompt manager over the user rules, the decisions store and the gate. */
+function buildPrompts(w: PromptWiring): PromptManager {
+  const { o, clock, store, rules } = w;
+  const programs = o.programs ?? new ProgramInfo();
+  const admitIfAllowed = async (pid: number): Promise<string | undefined> => {
+    const policy = o.gate.current;
+    if (!policy) return undefined;
+    const v = await o.gate.verdictFor(policy, pid);
+    if (!v.allow || (await o.gate.ruleOf(pid)) === v.rule.key) return undefined;
+    await o.gate.admit(pid, v.rule.key);
+    return v.rule.key;
+  };
+  return new PromptManager({
+    clock,
+    events: o.events,
+    policy: () => o.gate.current,
+    inspect: (a) => inspectAttempt(a, programs, w.hashes),
+    admitIfAllowed,
+    decisions: {
+      findDeny: (uid, exe, dst) => rules.findDeny(uid, exe, dst),
+      seen: (exe) => store.current.seen[exe],
+      recordSeen: (exe, sha256) => store.update((d) => void (d.seen[exe] = { sha256, since: new Date(clock.now()).toISOString() })),
+      allow: (req) => rules.allow(req),
+      denyAlways: (req) => rules.denyAlways(req),
+    },
+    procs: w.procs,
+    hasViewer: (uid) => w.feeds.hasViewer(uid),
+    timeoutMs: w.settings.promptTimeoutSeconds * 1000,
+    pendingMaxMs: w.settings.promptPendingMaxSeconds * 1000,
+  });
+}
+
+/**
+ * Open the users' side: settings (helper.json), the admin group, the audit trail, the
+ * decisions store and user rules (ended ones swept), the prompt manager, the feeds and the
+ * handlers. Problems found on the way are reported by problems(), not thrown.
+ */
+export async function openUserSide(o: UserSideOptions): Promise<UserSide> {
+  const clock = o.clock ?? systemClock;
+  const procs = o.procs ?? procProcesses;
+  const problems: string[] = [];
+  const { settings, problems: settingsProblems } = await loadSettings(o.paths.etc);
+  problems.push(...settingsProblems);
+  const admin = resolveAdminGroup(settings.adminGroup);
+  if (admin.problem) problems.push(admin.problem);
+  const closeTrail = openAuditTrail(o.paths, settings, o.events, o.syslog);
+
+  const store = await openDecisions(o.paths, o.events, problems);
+  const hashes = new HashCache();
+  const rules = new UserRules({ store, gate: o.gate, events: o.events, applyPolicy: o.applyPolicy, procs, hash: (f) => hashes.sha256(f), clock });
+  // Allow-once rules of processes that ended while no helper ran, and durations that passed.
+  // (Saved only: the first policy is built from what is left.)
+  await rules.sweep({ apply: false }).catch((e: Error) => problems.push(`ending user rules: ${e.message}`));
+
+  const feeds = new SubscriberFeeds({ clock, events: o.events, status: () => o.gate.status() });
+  const prompts = buildPrompts({ o, clock, procs, settings, store, rules, hashes, feeds });
+  // Denied attempts arrive as events (startup's NFLOG reader emits attempt.denied).
+  const offCore = o.events.subscribe((e) => {
+    if (e.type === 'attempt.denied') prompts.attempt(e.attempt);
+    if (e.type === 'policy.applied') prompts.policyChanged();
+  });
+  feeds.attach(prompts);
+
+  const current = () => o.gate.current;
+  const handlers: UserHandlers = {
+    ...ruleHandlers({ current, rules, prompts, clock }),
+    ...promptHandlers({ prompts }),
+    ...eventHandlers({ recent: () => o.events.recent() }),
+    ...explainHandlers({ current, gate: o.gate, procs: o.proc ?? procPort(hashes), rules }),
+  };
+  let sweepTimer: NodeJS.Timeout | undefined;
+  return {
+    handlers,
+    feeds,
+    isAdmin: adminCheck(admin.gid),
+    userRules: () => rules.userRules(),
+    problems: () => [...problems],
+    prompts,
+    rules,
+    start() {
+      let sweeping = false;
+      sweepTimer = setInterval(() => {
+        if (sweeping) return;
+        sweeping = true;
+        void prompts.sweep().catch(() => undefined).finally(() => (sweeping = false));
+      }, 2_000);
+      sweepTimer.unref();
+      rules.start();
+    },
+    async close() {
+      offCore();
+      feeds.close();
+      clearInterval(sweepTimer);
+      await rules.close();
+      await closeTrail();
+    },
+  };
+}
+
+/** Where the helper's directories are: flags, environment, defaults (helper/config.ts). */
+export interface HelperOptions {
+  paths: Paths;
+}
+
+async function links(): Promise<Array<{ ifindex: number; ifname: string }>> {
+  const r = await run('ip', ['-j', 'link', 'show']);
+  return JSON.parse(r.stdout) as Array<{ ifindex: number; ifname: string }>;
+}
+
+async function listInterfaces(): Promise<string[]> {
+  return (await links()).map((l) => l.ifname);
+}
+
+/** Interface names by index, looked up again when an index is new (interfaces come and go). */
+function interfaceNames(): (index: number) => Promise<string> {
+  let names = new Map<number, string>();
+  return async (index) => {
+    if (!names.has(index)) names = new Map((await links()).map((l) => [l.ifindex, l.ifname]));
+    return names.get(index) ?? `if${index}`;
+  };
+}
+
+/** Yama's ptrace_scope 3 forbids ptrace even to root; then launches are verified by polling. */
+async function ptraceAvailable(): Promise<boolean> {
+  const scope = (await fs.readFile('/proc/sys/kernel/yama/ptrace_scope', 'utf8').catch(() => '0')).trim();
+  return scope !== '3';
+}
+
+async function buildGate(paths: Paths, events: EventLog): Promise<{ gate: Gate; tracer?: ExecTracer; ownMount?: string }> {
+  const ownMountPoint = path.join(paths.run, 'net_cls');
+  const { mount, own } = await ensureNetClsMount(run, ownMountPoint);
+  const tracer = (await ptraceAvailable()) ? ptraceTracer : undefined;
+  const gate = new Gate({
+    nft: new Nft(run),
+    cgroups: new NetClsTree(mount, paths.cgroupRoot),
+    classidMajor: classidMajor(paths.cgroupRoot),
+    nflogGroup: NFLOG_GROUP,
+    hashes: new HashCache(),
+    events,
+    listInterfaces,
+    listeningPorts,
+    version: VERSION,
+    ...(tracer ? { tracer } : {}),
+  });
+  return { gate, ...(tracer ? { tracer } : {}), ...(own ? { ownMount: mount } : {}) };
+}
+
+/**
+ * The policy of the profiles and user rules now. What it was merged from is written to
+ * `inputs` (where `profile test` puts a draft in place of a profile).
+ */
+async function currentPolicy(sources: ProfileSources, user: Pick<UserSide, 'userRules' | 'problems'>, inputs: PolicyInputs, extraProblems: readonly string[]) {
+  const loaded = await sources.load();
+  const userRules = user.userRules();
+  const policy = mergePolicy({ ...loaded, userRules, now: new Date() });
+  policy.problems.push(...loaded.notes, ...user.problems(), ...extraProblems);
+  inputs.profiles = loaded.profiles;
+  inputs.userRules = [...userRules];
+  return policy;
+}
+
+function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new Error('the helper must run as root (it owns an nftables table and a cgroup subtree)');
+}
+
+/** `tunnelgate helper --uninstall-rules`: our table and cgroups go; nothing else is touched. Throws unless root. */
+export async function uninstallRules(opts: HelperOptions): Promise<void> {
+  requireRoot();
+  const { gate, ownMount } = await buildGate(opts.paths, new EventLog(() => undefined));
+  await gate.uninstall();
+  // Our own mount of the net_cls hierarchy goes too; a system-wide one stays.
+  if (ownMount) await run('umount', [ownMount]).catch(() => undefined);
+}
+
+async function refuseSecondHelper(pidFile: string): Promise<void> {
+  const old = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (!old || old === process.pid) return;
+  const cmd = await fs.readFile(`/proc/${old}/cmdline`, 'utf8').catch(() => '');
+  if (cmd.includes('tunnelgate') && cmd.includes('helper')) {
+    throw new Error(`another helper is running (pid ${old}, ${pidFile})`);
+  }
+}
+
+/** RUN (0755) and STATE (0700) exist; a second helper is refused; our pid is written. Returns the pid file. */
+async function prepareDirs(paths: Paths): Promise<string> {
+  await fs.mkdir(paths.run, { recursive: true, mode: 0o755 });
+  await fs.chmod(paths.run, 0o755);
+  await fs.mkdir(paths.state, { recursive: true, mode: 0o700 });
+  const pidFile = `${paths.run}/helper.pid`;
+  await refuseSecondHelper(pidFile);
+  await fs.writeFile(pidFile, `${process.pid}\n`);
+  return pidFile;
+}
+
+/** One reload at a time: a profile's version is recorded only once its policy is in force. */
+function reloader(build: () => ReturnType<typeof currentPolicy>, gate: Gate, sources: ProfileSources) {
+  let reloading = Promise.resolve();
+  let debounce: NodeJS.Timeout | undefined;
+  const reload = () => {
+    reloading = reloading.then(async () => {
+      try {
+        const next = await build();
+        await gate.setPolicy(next);
+        await sources.commit(next);
+      } catch (e) {
+        console.error(`tunnelgate: reload failed, previous policy stays in force: ${(e as Error).message}`);
+      }
+    });
+    return reloading;
+  };
+  const schedule = () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => void reload(), 100);
+  };
+  return { reload, schedule, cancel: () => clearTimeout(debounce) };
+}
+
+/** Resolves with the signal's name at the first SIGTERM or SIGINT, after emitting helper.stopping. */
+function stopSignal(events: EventLog): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      events.emit({ type: 'helper.stopping', signal });
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+/** Denied attempts: the refuse chain's NFLOG records, attributed, kept as evidence and emitted. */
+function readAttempts(evidence: EvidenceStore, events: EventLog): AttemptReader {
+  const attempts = new AttemptReader({
+    group: NFLOG_GROUP,
+    ifaceName: interfaceNames(),
+    attribute,
+    auditPrefix: LOG_PREFIX_AUDIT,
+    onAttempt: (attempt) => {
+      evidence.add(attempt);
+      events.emit({ type: 'attempt.denied', attempt });
+    },
+    onError: (message) => console.error(`tunnelgate: denied attempts: ${message}`),
+  });
+  attempts.start();
+  return attempts;
+}
+
+/** Run the helper in the foreground until SIGTERM/SIGINT. Throws unless root, or if another helper runs. */
+export async function runHelper(opts: HelperOptions): Promise<void> {
+  requireRoot();
+  const { paths } = opts;
+  const pidFile = await prepareDirs(paths);
+  const events = new EventLog();
+  events.emit({ type: 'helper.started', pid: process.pid, version: VERSION });
+  const { gate, tracer } = await buildGate(paths, events);
+  // Users' decisions, prompts and the audit trail: the policy's user rules come from here.
+  const user = await openUserSide({ paths, gate, events, applyPolicy: () => reloads.reload() });
+  // What was refused (or would be, in audit mode), kept as evidence for people to decide with.
+  const { log: evidence, problem: evidenceProblem } = await EvidenceStore.open(paths.state);
+  const evidenceProblems = evidenceProblem ? [evidenceProblem] : [];
+  const inputs: PolicyInputs = { profiles: [], userRules: [] };
+
+  // Adopt what a previous helper left, then put the policy in force in one transaction.
+  const sources = await ProfileSources.open(paths, events);
+  const build = () => currentPolicy(sources, user, inputs, evidenceProblems);
+  const policy = await build();
+  await gate.adopt(policy);
+  await gate.setPolicy(policy);
+  await sources.commit(policy);
+  const reloads = reloader(build, gate, sources);
+  await fs.mkdir(profilesDir(paths), { recursive: true });
+  // profiles.d (profiles and .sig files), trusted-keys/, remote.json, and the remote pull.
+  const watcher = sources.start(reloads.schedule);
+  process.on('SIGHUP', reloads.schedule);
+  const attempts = readAttempts(evidence, events);
+
+  // Processes started any way get their rule's cgroup, and lose it when no rule allows them.
+  const exec = await openExecSource();
+  if (exec.note) console.error(`tunnelgate: ${exec.note}`);
+  const processes = new Watcher({ gate, events, hashes: new HashCache(), source: exec.source });
+  await processes.start();
+
+  const launches = new Launches({ gate, procs: procPort(new HashCache()), events, ...(tracer ? { tracer } : {}) });
+  const server = new ApiServer({
+    socketPath: socketPathOf(paths.run),
+    events,
+    peerCred,
+    isAdmin: user.isAdmin,
+    feeds: user.feeds,
+    handlers: {
+      ...statusHandlers({ status: () => gate.status(), launches }),
+      ...user.handlers,
+      ...evidenceHandlers({ evidence, current: () => gate.current, inputs }),
+    },
+  });
+  await server.listen();
+  user.start();
+  const sweeper = setInterval(() => void gate.refreshListeners().catch((e: Error) => console.error(`tunnelgate: listeners: ${e.message}`)), 2_000);
+
+  await stopSignal(events);
+  // Kernel state stays: the gate remains shut without the helper (fail-closed).
+  clearInterval(sweeper);
+  reloads.cancel();
+  watcher.close();
+  attempts.stop();
+  processes.stop();
+  exec.source.close();
+  await server.close();
+  await user.close();
+  await evidence.close();
+  await fs.rm(pidFile, { force: true });
+}

@@ -1,0 +1,165 @@
+// Test doubles for the prompt manager and user rules: a clock driven by the test, and small
+// in-memory stand-ins for the gate and /proc.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import type { StatusReport } from '../../../common/api.js';
+import type { Policy } from '../../../common/policy.js';
+import type { DeniedAttempt } from '../../../common/attempts.js';
+import { decide } from '../../../helper/policy/decide.js';
+import type { Clock } from '../../../helper/core/clock.js';
+import type { StoredProcess } from '../../../helper/core/decisions.js';
+import type { ProcessPort } from '../../../helper/core/ports.js';
+import type { UserApiGate } from '../../../helper/startup.js';
+
+export class FakeClock implements Clock {
+  private t: number;
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+
+  constructor(start = Date.parse('2026-11-22T10:00:00Z')) {
+    this.t = start;
+  }
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.t + ms, fn });
+    return id;
+  }
+
+  clearTimeout(h: unknown): void {
+    this.timers.delete(h as number);
+  }
+
+  /** Move time on, running each timer that falls due, in order. */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const next = [...this.timers.entries()].filter(([, x]) => x.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
+      if (!next) break;
+      this.timers.delete(next[0]);
+      this.t = next[1].at;
+      next[1].fn();
+    }
+    this.t = end;
+  }
+
+  get pending(): number {
+    return this.timers.size;
+  }
+}
+
+/** Let queued promise callbacks (and a few rounds of their own) run. */
+export async function settle(rounds = 20): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
+}
+
+export interface FakeProc {
+  uid: number;
+  exe: string;
+  startTime: string;
+}
+
+/** A process table for the gate and ProcessPort doubles. */
+export class FakeProcs implements ProcessPort {
+  readonly table = new Map<number, FakeProc>();
+
+  add(pid: number, uid: number, exe: string, startTime = String(1000 + pid)): this {
+    this.table.set(pid, { uid, exe, startTime });
+    return this;
+  }
+
+  kill(pid: number): void {
+    this.table.delete(pid);
+  }
+
+  async find(uid: number, exe: string): Promise<StoredProcess[]> {
+    return [...this.table].filter(([, p]) => p.uid === uid && p.exe === exe).map(([pid, p]) => ({ pid, startTime: p.startTime }));
+  }
+
+  async alive(p: StoredProcess): Promise<boolean> {
+    return this.table.get(p.pid)?.startTime === p.startTime;
+  }
+
+  async startTime(pid: number): Promise<string | undefined> {
+    return this.table.get(pid)?.startTime;
+  }
+
+  async hasProcesses(uid: number): Promise<boolean> {
+    return [...this.table.values()].some((p) => p.uid === uid);
+  }
+}
+
+export class FakeGate implements UserApiGate {
+  current: Policy | undefined;
+  /** pid -> rule key it is admitted under. */
+  readonly admittedPids = new Map<number, string>();
+
+  constructor(readonly procs: FakeProcs) {}
+
+  async admit(pid: number, ruleKey: string): Promise<void> {
+    if (!this.current?.rules.some((r) => r.key === ruleKey)) throw new Error(`rule ${ruleKey} has no cgroup`);
+    this.admittedPids.set(pid, ruleKey);
+  }
+
+  async verdictFor(policy: Policy, pid: number) {
+    const p = this.procs.table.get(pid);
+    if (!p) throw new Error(`no process ${pid}`);
+    return decide(policy, { exe: p.exe, exeDeleted: false, uid: p.uid, sha256: shaOf(p.exe) });
+  }
+
+  async ruleOf(pid: number): Promise<string | undefined> {
+    return this.admittedPids.get(pid);
+  }
+
+  async admitted(): Promise<Map<string, number[]>> {
+    const out = new Map<string, number[]>();
+    for (const [pid, key] of this.admittedPids) out.set(key, [...(out.get(key) ?? []), pid]);
+    return out;
+  }
+
+  /** After a policy change: processes whose rule is gone lose it (as Gate.setPolicy does). */
+  retire(): void {
+    for (const [pid, key] of [...this.admittedPids]) if (!this.current?.rules.some((r) => r.key === key)) this.admittedPids.delete(pid);
+  }
+
+  async status(): Promise<StatusReport> {
+    return {
+      state: 'enforcing',
+      mode: 'enforce',
+      mechanism: 'net_cls',
+      cgroupDir: '/sys/fs/cgroup/net_cls/test',
+      interfaces: [],
+      ruleCount: this.current?.rules.length ?? 0,
+      admittedProcesses: this.admittedPids.size,
+      dropped: { packets: 0, bytes: 0 },
+      sources: [],
+      problems: [],
+      helper: { pid: 1, version: 'test', startedAt: '2026-11-22T10:00:00.000Z' },
+    };
+  }
+}
+
+/** sha256 of a binary: of the file where it exists, else a stand-in stable per path. */
+export function shaOf(exe: string): string {
+  if (existsSync(exe)) return createHash('sha256').update(readFileSync(exe)).digest('hex');
+  let h = 0;
+  for (const c of exe) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return h.toString(16).padStart(8, '0').repeat(8);
+}
+
+export function attempt(over: Partial<DeniedAttempt> = {}): DeniedAttempt {
+  return {
+    time: '2026-11-22T10:00:00.000Z',
+    uid: 1000,
+    pid: 4242,
+    exe: '/usr/bin/wget',
+    dst: { addr: '198.18.0.2', port: 443, proto: 'tcp' },
+    iface: 'wg0',
+    mode: 'enforce',
+    ...over,
+  };
+}
