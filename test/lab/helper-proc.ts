@@ -98,7 +98,9 @@ export async function startHelper(lab: Lab, opts: StartOptions = {}): Promise<He
       out += d.toString();
       opts.log?.(d.toString().trimEnd());
     });
-    const deadline = Date.now() + 15_000;
+    // A deadline, not a pause: on a loaded 2-core machine a start with a flood of dropped
+    // packets to attribute has taken over 15 s.
+    const deadline = Date.now() + 60_000;
     for (;;) {
       const r = await cli(['status', '--json']);
       if (r.stdout && JSON.parse(String(r.stdout)).state !== 'down') return;
