@@ -286,7 +286,7 @@ process.stdin.resume();`;
     const s = await status();
     expect(s.state).toBe('enforcing');
     expect(await foreignTable()).toBe(foreignBefore);
-  }, 90_000);
+  }, 180_000);
 
   it('--uninstall-rules removes exactly its table and cgroups', async () => {
     const { cgroupDir } = await status();
