@@ -39,8 +39,8 @@ async function curlViaRun(): Promise<string> {
 const events = () => fx.events();
 const source = (s: StatusReport, file: string, state: SourceStatus['state']) => s.sources.find((x) => x.file === file && x.state === state);
 
-/** Wait for `probe`; on a timeout, the helper's last output is part of the error. */
-const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> =>
+/** Wait for `probe` (a deadline of 30 s: under load 20 a reload has taken over 10 s); on a timeout, the helper's last output is part of the error. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> =>
   waitFor(what, probe, timeoutMs).catch((e: unknown) => {
     throw new Error(`${e instanceof Error ? e.message : String(e)}\n${fx.helper.output().slice(-3000)}`);
   });
@@ -184,7 +184,7 @@ describe('IT profiles: signatures, versions, last good copy, hot reload', () => 
       expect(events().slice(before).some((e) => e.type === 'policy.applied')).toBe(true);
     }
     console.log(`hot reload (file written by rename -> new policy / new verdict):\n  ${figures.join('\n  ')}`);
-  });
+  }, 120_000);
 
   it('an update that would remove every rule at the same version is refused; with a higher version it is accepted', async () => {
     const { file } = install(await stageSigned('corp.json', profile('corp', 6, [])), profilesD());

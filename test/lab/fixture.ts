@@ -50,7 +50,10 @@ export interface LabAndHelper extends SetupContext {
   cli(args: readonly string[], opts?: CliOptions): Promise<Result>;
   /** `tunnelgate ARGS… --json` parsed; throws with the CLI's stderr on a non-zero exit. */
   json<T>(args: readonly string[], uid?: number): Promise<T>;
-  /** `tunnelgate status --json`. */
+  /**
+   * `tunnelgate status --json`, whatever its exit code (non-zero when the state is not
+   * healthy); throws when it printed no JSON.
+   */
   status(uid?: number): Promise<StatusReport>;
   /** The helper's event lines so far (its stdout), over every run of it; a half-written line is skipped. */
   events(): StampedEvent[];
@@ -180,7 +183,14 @@ export async function createLabAndHelper(opts: FixtureOptions = {}): Promise<Lab
     copyBinary,
     cli,
     json,
-    status: (uid?: number) => json<StatusReport>(['status'], uid),
+    status: async (uid?: number) => {
+      const r = await cli(['status', '--json'], uid === undefined ? {} : { uid });
+      try {
+        return JSON.parse(String(r.stdout)) as StatusReport;
+      } catch {
+        throw new Error(`tunnelgate status: exit ${r.exitCode}, no JSON: ${String(r.stdout).slice(0, 200)} ${String(r.stderr).trim()}`);
+      }
+    },
     events: () => jsonLines<StampedEvent>(h.output()),
     writeProfile: (name, profile) => h.writeProfile(name, profile),
     profile: (over = {}) => ({
