@@ -259,8 +259,9 @@ process.stdin.resume();`;
     const results = (from: number, to = Infinity) => a.json<Probe>().filter((p) => p.t > from && p.t < to);
     const sentBy = (t: number) => Math.max(0, ...d.json<Probe>().filter((p) => p.t <= t && p.r.startsWith('sent ')).map((p) => Number(p.r.slice(5))));
     try {
-      await a.until('a first answer of the admitted prober', (l) => l.length > 0);
-      await d.until('the denied prober sending', (l) => l.length > 0);
+      // Deadlines, not pauses: under load 20, `tunnelgate run` of node took over 15 s.
+      await a.until('a first answer of the admitted prober', (l) => l.length > 0, 60_000);
+      await d.until('the denied prober sending', (l) => l.length > 0, 60_000);
       await fx.helper.kill('SIGKILL');
       const deadAt = Date.now();
       expect((await fx.lab.exec('ws', 'nft', ['list', 'table', 'inet', 'tunnelgate'], { reject: false })).exitCode).toBe(0);
