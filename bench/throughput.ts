@@ -10,8 +10,7 @@
 //   node dist/bench/throughput.js [--rounds N] [--seconds S] [--conn-seconds S] [--concurrency N]
 //       [--rules N] [--small-rules N (0: skip C)] [--client-rule scoped|whole] [--parallel N] [--reverse] [--long]
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync, realpathSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ProfileRule } from '../common/profile.js';
@@ -19,8 +18,6 @@ import { createLab, type Lab } from '../test/lab/lab.js';
 import { CLI, startHelper, type HelperHandle } from '../test/lab/helper-proc.js';
 import { flags, intFlag, requireRoot, runIfMain, strFlag } from './lib/args.js';
 import { syntheticProfile } from './lib/policy.js';
-import { removeCgroupTree, Scratch } from './lib/scratch.js';
-import { chooseNetClsMount, findNetClsMounts } from '../helper/kernel/netcls.js';
 import { heading, mmm, num, pct, spread, summarize, table, type Summary } from './lib/stats.js';
 
 const IPERF_PORT = 5201;
@@ -99,10 +96,6 @@ export async function main(argv: string[]): Promise<void> {
 
   const t0 = performance.now();
   const lab = await createLab();
-  // Made after the lab, so on Ctrl-C its handler runs after the lab's has ended every
-  // process in the namespaces: then the helper's cgroups can go.
-  const scratch = new Scratch();
-  let forgetHelper = (): void => undefined;
   let helper: HelperHandle | undefined;
   let helperRules = 0;
   let version = 0;
@@ -152,7 +145,6 @@ export async function main(argv: string[]): Promise<void> {
       if (config === 'A' || config === 'U') {
         if (helper) {
           await helper.cleanup();
-          forgetHelper();
           helper = undefined;
         }
         const tables = await lab.exec('ws', 'nft', ['list', 'tables'], { reject: false });
@@ -164,8 +156,6 @@ export async function main(argv: string[]): Promise<void> {
       const t = performance.now();
       if (!helper) {
         helper = await startHelper(lab, { profiles: { 'bench.json': profile(n) } });
-        const h = helper;
-        forgetHelper = scratch.add(`helper leftovers in ${h.dir}`, () => helperLeftovers(h));
         const s = await waitRules(n);
         helperStartMs.push(performance.now() - t);
         states.add(String(s.state));
@@ -236,46 +226,12 @@ export async function main(argv: string[]): Promise<void> {
     }
   } finally {
     if (helper) await helper.cleanup().catch((e: unknown) => console.warn(`helper cleanup: ${String(e)}`));
-    forgetHelper();
     await lab.destroy();
-    await scratch.destroy();
   }
 
   const sanity = `${checks} checks; helper state ${[...states].join(', ')}`;
   report({ samples, bigRules, smallRules, clientRule, helperStartMs, reloadMs, sanity, seconds, rounds, loads });
   console.log(`\nload average at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}; throughput bench took ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-}
-
-/**
- * Last resort (Ctrl-C, crash) when helper.cleanup() could not run: the lab has already ended
- * the helper and its namespace (and with it the table); what is left outside the namespace
- * is the helper's cgroup subtree, its own net_cls mount if it made one, and its directory.
- * Never `helper --uninstall-rules` here: outside the namespace it would touch the host's table.
- */
-function helperLeftovers(h: HelperHandle): void {
-  try {
-    process.kill(h.pid, 'SIGKILL');
-  } catch {
-    /* already gone */
-  }
-  const own = path.join(h.run, 'net_cls');
-  const chosen = chooseNetClsMount(findNetClsMounts(readFileSync('/proc/self/mountinfo', 'utf8')), own);
-  const isOwn = chosen?.own === true;
-  const mount = chosen?.mount;
-  if (mount) {
-    // Processes killed a moment ago may still be leaving their cgroups.
-    for (let i = 0; ; i++) {
-      try {
-        removeCgroupTree(path.join(mount, h.cgroupRoot));
-        break;
-      } catch (e) {
-        if (i >= 20) throw e;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-      }
-    }
-  }
-  if (isOwn) execFileSync('umount', [own], { stdio: 'ignore', timeout: 10_000 });
-  if (existsSync(h.dir)) rmSync(h.dir, { recursive: true, force: true });
 }
 
 async function waitListening(lab: Lab, port: number, exited: () => boolean): Promise<void> {

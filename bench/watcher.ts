@@ -15,14 +15,13 @@
 //
 //   node dist/bench/watcher.js [--starts N] [--idle-seconds S] [--procs N] [--list-reps N]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import psList from 'ps-list';
-import { createLab, type Lab } from '../test/lab/lab.js';
-import { startHelper, type HelperHandle } from '../test/lab/helper-proc.js';
+import { createLabAndHelper, type LabAndHelper } from '../test/lab/fixture.js';
 
 const BASH = realpathSync('/bin/bash');
 
@@ -200,28 +199,25 @@ async function benchLab(kind: 'proc-connector' | 'poll', starts: number, idleSec
   console.log(`\n== 2/3. exec -> admitted, and the helper's CPU: event source ${kind} ==`);
   const prev = process.env.TUNNELGATE_WATCH;
   process.env.TUNNELGATE_WATCH = kind === 'poll' ? 'poll' : 'auto';
-  let lab: Lab | undefined;
-  let helper: HelperHandle | undefined;
-  const tmp = mkdtempSync('/tmp/tg-bench-watch-');
+  let fx: LabAndHelper | undefined;
   let idle: ChildProcess[] = [];
   try {
-    chmodSync(tmp, 0o755);
-    mkdirSync(path.join(tmp, 'bin'), { mode: 0o755 });
-    const app = path.join(tmp, 'bin', 'app');
-    copyFileSync(BASH, app);
-    chmodSync(app, 0o755);
-    const fifo = path.join(tmp, 'tick');
-    execFileSync('mkfifo', [fifo]);
-    lab = await createLab();
-    const l = lab;
-    helper = await startHelper(l, {
-      profiles: {
+    let app = '';
+    let fifo = '';
+    fx = await createLabAndHelper({
+      prepare: ({ tmp, copyBinary }) => {
+        app = copyBinary(BASH, 'bin/app');
+        fifo = path.join(tmp, 'tick');
+        execFileSync('mkfifo', [fifo]);
+      },
+      profiles: ({ lab }) => ({
         bench: {
-          schema: 'tunnelgate/profile@1', id: 'bench', version: 1, mode: 'enforce', interfaces: [l.wsIface], userPrompts: 'allow',
+          schema: 'tunnelgate/profile@1', id: 'bench', version: 1, mode: 'enforce', interfaces: [lab.wsIface], userPrompts: 'allow',
           rules: [{ id: 'app', binary: { path: app } }],
         },
-      },
+      }),
     });
+    const { lab: l, helper } = fx;
     const source = /watching processes by polling/.test(helper.output()) ? 'polling /proc' : 'proc connector';
     const lat: number[] = [];
     for (let i = 0; i < starts; i++) {
@@ -243,9 +239,8 @@ async function benchLab(kind: 'proc-connector' | 'poll', starts: number, idleSec
     console.log(`  helper CPU with ${procs} idle processes (+ ${readdirSync('/proc').filter((x) => /^\d+$/.test(x)).length - procs} others) over ${f(wall, 1)} s: ${f((used / wall) * 100, 3)}% of one core (target < 1%); load average ${f(load0)} (the machine is shared)`);
   } finally {
     await endIdle(idle);
-    await helper?.cleanup();
-    await lab?.destroy();
-    rmSync(tmp, { recursive: true, force: true });
+    const left = (await fx?.teardown()) ?? [];
+    if (left.length) console.warn(`bench/watcher left behind:\n  ${left.join('\n  ')}`);
     if (prev === undefined) delete process.env.TUNNELGATE_WATCH;
     else process.env.TUNNELGATE_WATCH = prev;
   }

@@ -1,64 +1,36 @@
 // Issue 3 in the lab: audit mode passes traffic and records it; `profile test` replays
 // the records against a draft; a package rule admits an installed Debian binary and
 // refuses the same file with one byte changed; a locked profile refuses user rules.
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AuditReport, ProfileTestResult } from '../../common/audit.js';
 import type { StatusReport } from '../../common/api.js';
-import { createLab } from '../lab/lab.js';
-import type { Lab } from '../lab/lab.js';
-import { startHelper } from '../lab/helper-proc.js';
-import type { HelperHandle } from '../lab/helper-proc.js';
+import { CLI } from '../lab/helper-proc.js';
+import { waitFor } from '../lab/fixture.js';
+import { expectDropped, labAndHelper } from '../lab/suite.js';
 
 const CURL = realpathSync('/usr/bin/curl');
 const USER = 4000 + Math.floor(Math.random() * 1000);
 const http = ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '3'];
 
-let lab: Lab;
-let helper: HelperHandle;
-let tmp: string;
 let copy: string;
 
-const profile = (over: Record<string, unknown>) => ({
-  schema: 'tunnelgate/profile@1', id: 'corp', version: 1, mode: 'audit', interfaces: [lab.wsIface], userPrompts: 'allow',
-  rules: [{ id: 'curl', binary: { path: CURL } }], ...over,
+const profile = (over: Record<string, unknown>) => fx.profile({ id: 'corp', mode: 'audit', rules: [{ id: 'curl', binary: { path: CURL } }], ...over });
+const fx = labAndHelper({
+  prepare: ({ copyBinary }) => {
+    copy = copyBinary(CURL, 'curl-copy');
+  },
+  profiles: ({ lab }) => ({
+    corp: { schema: 'tunnelgate/profile@1', id: 'corp', version: 1, mode: 'audit', interfaces: [lab.wsIface], userPrompts: 'allow', rules: [{ id: 'curl', binary: { path: CURL } }] },
+  }),
 });
-const json = async <T>(args: string[], uid?: number): Promise<T> => {
-  const r = await helper.cli([...args, '--json'], uid === undefined ? {} : { uid });
-  if (r.exitCode !== 0) throw new Error(`${args.join(' ')}: exit ${r.exitCode}: ${String(r.stderr)}`);
-  return JSON.parse(String(r.stdout)) as T;
-};
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000, seen?: () => Promise<unknown>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${seen ? `; last seen: ${JSON.stringify(await seen())}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const json = <T>(args: string[], uid?: number): Promise<T> => fx.json<T>(args, uid);
 async function setProfile(p: unknown, version: number): Promise<void> {
-  helper.writeProfile('corp', p);
+  fx.writeProfile('corp', p);
   await waitFor(`version ${version} in force`, async () =>
     (await json<StatusReport>(['status'])).sources.some((s) => s.version === version && s.state === 'active') || undefined);
 }
-
-beforeAll(async () => {
-  lab = await createLab();
-  tmp = mkdtempSync('/tmp/tg-audit-');
-  chmodSync(tmp, 0o755);
-  copy = path.join(tmp, 'curl-copy');
-  copyFileSync(CURL, copy);
-  chmodSync(copy, 0o755);
-  helper = await startHelper(lab, { profiles: { corp: profile({}) } });
-}, 120_000);
-
-afterAll(async () => {
-  await helper?.cleanup();
-  await lab?.destroy();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
 
 describe('audit mode and profile test', () => {
   it('audit mode lets a program that is not allowed through, and records it', async () => {
@@ -67,32 +39,32 @@ describe('audit mode and profile test', () => {
     // first burst): attribution finds the sender while it still runs. A program that is
     // gone before its first packet is read is recorded without a binary.
     const slow = (url: string) => ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '10', '--limit-rate', '100k', `${url}bytes/200000`];
-    expect((await lab.exec('ws', copy, slow(lab.urls.corpV4), { reject: false })).stdout).toBe('200');
-    await lab.exec('ws', copy, slow(lab.urls.corpV4), { reject: false });
-    await lab.exec('ws', 'setpriv', [`--reuid=${USER}`, `--regid=${USER}`, '--clear-groups', copy, ...slow(lab.urls.corpV4Alt)], { reject: false });
+    expect((await fx.run(copy, slow(fx.lab.urls.corpV4))).stdout).toBe('200');
+    expect((await fx.run(copy, slow(fx.lab.urls.corpV4))).stdout).toBe('200');
+    expect((await fx.run(copy, slow(fx.lab.urls.corpV4Alt), { uid: USER })).stdout).toBe('200');
     const report = await waitFor('the records', async () => {
       const r = await json<AuditReport>(['audit']);
       return r.records.some((x) => x.uid === USER) && r.records.some((x) => x.uid === 0 && x.exe === copy && x.count >= 2) ? r : undefined;
-    }, 10_000, async () => (await json<AuditReport>(['audit'])).records);
+    });
     expect(report.records).toContainEqual(expect.objectContaining({
-      mode: 'audit', uid: 0, exe: copy, dst: { addr: lab.corpV4, port: lab.ports.http, proto: 'tcp' },
+      mode: 'audit', uid: 0, exe: copy, dst: { addr: fx.lab.corpV4, port: fx.lab.ports.http, proto: 'tcp' },
     }));
     expect(report.coverage).toMatch(/not covered/);
     // A user sees their own records only.
     const mine = await json<AuditReport>(['audit'], USER);
     expect(mine.records.length).toBeGreaterThan(0);
     expect(mine.records.every((x) => x.uid === USER)).toBe(true);
-    const human = await helper.cli(['audit']);
-    expect(String(human.stdout)).toContain(`${copy} -> ${lab.corpV4}:${lab.ports.http}/tcp`);
+    const human = await fx.helper.cli(['audit']);
+    expect(String(human.stdout)).toContain(`${copy} -> ${fx.lab.corpV4}:${fx.lab.ports.http}/tcp`);
   });
 
   it('profile test lists a recorded attempt that an enforcing draft would newly drop, and writes nothing', async () => {
-    const draft = path.join(tmp, 'draft.json');
+    const draft = path.join(fx.tmp, 'draft.json');
     writeFileSync(draft, JSON.stringify(profile({ version: 2, mode: 'enforce' })));
     const t = await json<ProfileTestResult>(['profile', 'test', draft]);
     expect(t.draft).toMatchObject({ id: 'corp', version: 2 });
     expect(t.newlyDropped).toContainEqual(expect.objectContaining({
-      record: expect.objectContaining({ exe: copy, dst: { addr: lab.corpV4, port: lab.ports.http, proto: 'tcp' } }),
+      record: expect.objectContaining({ exe: copy, dst: { addr: fx.lab.corpV4, port: fx.lab.ports.http, proto: 'tcp' } }),
       before: 'pass-audit', after: 'drop', reason: `no rule allows ${copy}`,
     }));
     expect(t.newlyAdmitted).toEqual([]);
@@ -103,33 +75,33 @@ describe('audit mode and profile test', () => {
     const s = await json<StatusReport>(['status']);
     expect(s.state).toBe('audit');
     expect(s.sources.map((x) => x.version)).toEqual([1]);
-    const user = await helper.cli(['profile', 'test', draft], { uid: USER });
+    const user = await fx.helper.cli(['profile', 'test', draft], { uid: USER });
     expect(user.exitCode).toBe(1);
   });
 
   it('a package rule admits an installed Debian binary, and not the same file with one byte changed', async () => {
     await setProfile(profile({ version: 3, mode: 'enforce', rules: [{ id: 'curl-pkg', binary: { package: 'curl' } }] }), 3);
-    expect((await helper.cli(['run', '--', CURL, ...http, lab.urls.corpV4])).stdout).toBe('200');
+    expect((await fx.helper.cli(['run', '--', CURL, ...http, fx.lab.urls.corpV4])).stdout).toBe('200');
     // The changed file is bind-mounted over /usr/bin/curl in a private mount namespace:
     // the path is the package's, the bytes are not. The host's file is never touched.
-    const changed = path.join(tmp, 'curl-changed');
+    const changed = path.join(fx.tmp, 'curl-changed');
     const bytes = readFileSync(CURL);
     bytes.writeUInt8((bytes.at(-1) as number) ^ 0xff, bytes.length - 1);
     writeFileSync(changed, bytes, { mode: 0o755 });
-    const script = `mount --bind ${changed} ${CURL} && exec node ${JSON.stringify(path.resolve('dist/helper/cli/main.js'))} run --run ${helper.run} -- ${CURL} ${http.join(' ')} ${lab.urls.corpV4}`;
-    const r = await lab.exec('ws', 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { reject: false, timeout: 20_000 });
+    const script = `mount --bind ${changed} ${CURL} && exec node ${JSON.stringify(CLI)} run --run ${fx.helper.run} -- ${CURL} ${http.join(' ')} ${fx.lab.urls.corpV4}`;
+    const r = await fx.lab.exec('ws', 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { reject: false, timeout: 20_000 });
     expect(r.exitCode).toBe(126);
     expect(String(r.stderr)).toMatch(/differs from what package curl installed|may not use the tunnel/);
     // And the watcher does not admit it when it is started directly either.
-    const direct = await lab.exec('ws', 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount --bind ${changed} ${CURL} && exec ${CURL} ${http.join(' ')} ${lab.urls.corpV4}`], { reject: false, timeout: 20_000 });
-    expect(direct.stdout).toBe('000');
+    const direct = await fx.lab.exec('ws', 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount --bind ${changed} ${CURL} && exec ${CURL} ${http.join(' ')} ${fx.lab.urls.corpV4}`], { reject: false, timeout: 20_000 });
+    expectDropped(direct);
   });
 
   it('a locked profile refuses tunnelgate allow', async () => {
     await setProfile(profile({ version: 4, mode: 'enforce', userPrompts: 'deny' }), 4);
-    const r = await helper.cli(['allow', copy], { uid: USER });
+    const r = await fx.helper.cli(['allow', copy], { uid: USER });
     expect(r.exitCode).toBe(1);
     expect(String(r.stderr)).toMatch(/userPrompts to "deny", so only IT profiles decide/);
-    expect((await lab.exec('ws', copy, [...http, lab.urls.corpV4], { reject: false })).stdout).toBe('000');
+    expectDropped(await fx.run(copy, [...http, fx.lab.urls.corpV4]));
   });
 });

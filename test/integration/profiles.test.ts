@@ -4,75 +4,49 @@
 // from an HTTPS server in the lab's corp namespace with ETag / If-None-Match.
 // Self-contained: it makes and removes its own lab, helper, keys, CA and server.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ResultPromise } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { StatusReport } from '../../common/api.js';
-import type { StampedEvent } from '../../common/events.js';
 import type { SourceStatus } from '../../common/policy.js';
-import { startHelper } from '../lab/helper-proc.js';
-import type { HelperHandle } from '../lab/helper-proc.js';
-import { createLab } from '../lab/lab.js';
-import type { Lab } from '../lab/lab.js';
+import { waitFor } from '../lab/fixture.js';
+import { labAndHelper } from '../lab/suite.js';
 
 const CURL = realpathSync('/usr/bin/curl');
 const NODE = realpathSync(process.execPath);
 const HTTPS_PORT = 8443;
 const NOT_ALLOWED = 126;
 
-let lab: Lab;
-let helper: HelperHandle;
-let tmp: string;
 let staging: string;
 let privateKey: string;
 
-const status = async (): Promise<StatusReport> => JSON.parse(String((await helper.cli(['status', '--json'])).stdout)) as StatusReport;
+// No profile yet: closed for every program.
+const fx = labAndHelper({
+  prepare: ({ tmp }) => {
+    staging = path.join(tmp, 'staging');
+    mkdirSync(staging);
+  },
+});
+
+const status = () => fx.status();
 /** `tunnelgate run -- curl …` to the corp HTTP service: its HTTP code, or the exit code when refused. */
 async function curlViaRun(): Promise<string> {
-  const r = await helper.cli(['run', '--', CURL, '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', lab.urls.corpV4]);
+  const r = await fx.cli(['run', '--', CURL, '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', fx.lab.urls.corpV4]);
   return r.exitCode === 0 ? String(r.stdout) : `exit ${r.exitCode}`;
 }
 /** The helper's event lines so far, over every run of it (seq restarts with each run). */
-const events = (): StampedEvent[] =>
-  helper
-    .output()
-    .split('\n')
-    .flatMap((l) => {
-      try {
-        return l.startsWith('{') ? [JSON.parse(l) as StampedEvent] : [];
-      } catch {
-        return []; // a line still being written
-      }
-    });
+const events = () => fx.events();
 const source = (s: StatusReport, file: string, state: SourceStatus['state']) => s.sources.find((x) => x.file === file && x.state === state);
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs / 1000} s: ${what}${last ? ` (${String(last)})` : ''}\n${helper.output().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Wait for `probe` (a deadline of 30 s: under load 20 a reload has taken over 10 s); on a timeout, the helper's last output is part of the error. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> =>
+  waitFor(what, probe, timeoutMs).catch((e: unknown) => {
+    throw new Error(`${e instanceof Error ? e.message : String(e)}\n${fx.helper.output().slice(-3000)}`);
+  });
 
-function profile(id: string, version: number, rules: Array<{ id: string; path: string }>) {
-  return {
-    schema: 'tunnelgate/profile@1',
-    id,
-    version,
-    mode: 'enforce',
-    interfaces: [lab.wsIface],
-    userPrompts: 'allow',
-    rules: rules.map((r) => ({ id: r.id, binary: { path: r.path } })),
-  };
-}
+const profile = (id: string, version: number, rules: Array<{ id: string; path: string }>) =>
+  fx.profile({ id, version, rules: rules.map((r) => ({ id: r.id, binary: { path: r.path } })) });
 const allowCurl = (version: number) => profile('corp', version, [{ id: 'curl', path: CURL }, { id: 'node', path: NODE }]);
 const nodeOnly = (version: number) => profile('corp', version, [{ id: 'node', path: NODE }]);
 
@@ -80,7 +54,7 @@ const nodeOnly = (version: number) => profile('corp', version, [{ id: 'node', pa
 async function stageSigned(name: string, p: unknown): Promise<string> {
   const file = path.join(staging, name);
   writeFileSync(file, `${JSON.stringify(p, null, 2)}\n`);
-  const r = await helper.cli(['profile', 'sign', file, '--key', privateKey]);
+  const r = await fx.helper.cli(['profile', 'sign', file, '--key', privateKey]);
   expect(r.exitCode, String(r.stderr)).toBe(0);
   return file;
 }
@@ -101,34 +75,19 @@ function install(staged: string, dir: string, name = path.basename(staged)): { f
   return { file: target, writtenAt: Date.now() };
 }
 
-const profilesD = () => path.join(helper.etc, 'profiles.d');
-
-beforeAll(async () => {
-  lab = await createLab();
-  tmp = mkdtempSync('/tmp/tg-profiles-');
-  chmodSync(tmp, 0o755);
-  staging = path.join(tmp, 'staging');
-  mkdirSync(staging);
-  helper = await startHelper(lab); // no profile yet: closed for every program
-}, 120_000);
-
-afterAll(async () => {
-  await helper?.cleanup();
-  await lab?.destroy();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+const profilesD = () => path.join(fx.helper.etc, 'profiles.d');
 
 describe('IT profiles: signatures, versions, last good copy, hot reload', () => {
   it('keygen makes a key pair; with its public key trusted, an unsigned profile is refused', async () => {
-    const keys = path.join(tmp, 'keys');
-    const r = await helper.cli(['profile', 'keygen', '--out', keys]);
+    const keys = path.join(fx.tmp, 'keys');
+    const r = await fx.helper.cli(['profile', 'keygen', '--out', keys]);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     privateKey = path.join(keys, 'tunnelgate-profile.key');
-    mkdirSync(path.join(helper.etc, 'trusted-keys'), { mode: 0o755 });
-    copyFileSync(path.join(keys, 'tunnelgate-profile.pub'), path.join(helper.etc, 'trusted-keys', 'it.pub'));
-    chmodSync(path.join(helper.etc, 'trusted-keys', 'it.pub'), 0o644);
+    mkdirSync(path.join(fx.helper.etc, 'trusted-keys'), { mode: 0o755 });
+    copyFileSync(path.join(keys, 'tunnelgate-profile.pub'), path.join(fx.helper.etc, 'trusted-keys', 'it.pub'));
+    chmodSync(path.join(fx.helper.etc, 'trusted-keys', 'it.pub'), 0o644);
 
-    const file = helper.writeProfile('corp.json', allowCurl(1));
+    const file = fx.helper.writeProfile('corp.json', allowCurl(1));
     const s = await until('the unsigned profile rejected', async () => {
       const st = await status();
       return source(st, file, 'rejected') ? st : undefined;
@@ -176,9 +135,9 @@ describe('IT profiles: signatures, versions, last good copy, hot reload', () => 
     const { file } = install(await stageSigned('corp.json', allowCurl(3)), profilesD());
     await until('corp v3 active', async () => ((await status()).state === 'enforcing' && source(await status(), file, 'active')?.version === 3 ? true : undefined));
 
-    await helper.kill('SIGTERM');
+    await fx.helper.kill('SIGTERM');
     install(await stageSigned('corp.json', nodeOnly(2)), profilesD()); // validly signed, but older
-    await helper.restart();
+    await fx.helper.restart();
 
     const s = await until('the rollback rejected after the restart', async () => {
       const st = await status();
@@ -192,7 +151,7 @@ describe('IT profiles: signatures, versions, last good copy, hot reload', () => 
     ]);
     expect(source(s, file, 'active')?.version).toBe(3);
     expect(await curlViaRun()).toBe('200');
-    const versions = JSON.parse(readFileSync(path.join(helper.state, 'profile-versions.json'), 'utf8')) as { profiles: Record<string, { version: number }> };
+    const versions = JSON.parse(readFileSync(path.join(fx.helper.state, 'profile-versions.json'), 'utf8')) as { profiles: Record<string, { version: number }> };
     expect(versions.profiles.corp?.version).toBe(3);
   });
 
@@ -225,7 +184,7 @@ describe('IT profiles: signatures, versions, last good copy, hot reload', () => 
       expect(events().slice(before).some((e) => e.type === 'policy.applied')).toBe(true);
     }
     console.log(`hot reload (file written by rename -> new policy / new verdict):\n  ${figures.join('\n  ')}`);
-  });
+  }, 120_000);
 
   it('an update that would remove every rule at the same version is refused; with a higher version it is accepted', async () => {
     const { file } = install(await stageSigned('corp.json', profile('corp', 6, [])), profilesD());
@@ -278,22 +237,22 @@ describe('remote pull from an HTTPS server in the lab', () => {
   let webroot: string;
 
   beforeAll(async () => {
-    const pki = path.join(tmp, 'pki');
+    const pki = path.join(fx.tmp, 'pki');
     mkdirSync(pki);
     const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: pki, stdio: 'pipe' });
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
     ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=tunnelgate lab CA');
-    ssl('req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', `/CN=${lab.underlayCorp}`);
-    writeFileSync(path.join(pki, 'san.ext'), `subjectAltName=IP:${lab.underlayCorp}\n`);
+    ssl('req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', `/CN=${fx.lab.underlayCorp}`);
+    writeFileSync(path.join(pki, 'san.ext'), `subjectAltName=IP:${fx.lab.underlayCorp}\n`);
     ssl('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'san.ext');
-    copyFileSync(path.join(pki, 'ca.pem'), path.join(helper.etc, 'remote-ca.pem'));
+    copyFileSync(path.join(pki, 'ca.pem'), path.join(fx.helper.etc, 'remote-ca.pem'));
 
-    webroot = path.join(tmp, 'www');
+    webroot = path.join(fx.tmp, 'www');
     mkdirSync(webroot, { mode: 0o755 });
     install(await stageSigned('remote.json', profile('corp-remote', 1, [{ id: 'curl', path: CURL }])), webroot, 'corp.json');
 
-    const cfg = { key: path.join(pki, 'srv.key'), cert: path.join(pki, 'srv.pem'), dir: webroot, host: lab.underlayCorp, port: HTTPS_PORT };
-    server = lab.spawn('corp', process.execPath, ['--input-type=module', '-e', SERVER, '--', JSON.stringify(cfg)], { reject: false });
+    const cfg = { key: path.join(pki, 'srv.key'), cert: path.join(pki, 'srv.pem'), dir: webroot, host: fx.lab.underlayCorp, port: HTTPS_PORT };
+    server = fx.lab.spawn('corp', process.execPath, ['--input-type=module', '-e', SERVER, '--', JSON.stringify(cfg)], { reject: false });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the HTTPS server did not start')), 10_000);
       server.stdout?.on('data', (d: Buffer) => {
@@ -305,12 +264,12 @@ describe('remote pull from an HTTPS server in the lab', () => {
         }
       });
     });
-    url = `https://${lab.underlayCorp}:${HTTPS_PORT}/corp.json`;
+    url = `https://${fx.lab.underlayCorp}:${HTTPS_PORT}/corp.json`;
   });
 
   it('pulls a signed profile over HTTPS and merges it like a profiles.d file', async () => {
     expect(await curlViaRun()).toBe(`exit ${NOT_ALLOWED}`); // corp v7 has no rules
-    writeFileSync(path.join(helper.etc, 'remote.json'), JSON.stringify({ url, intervalSeconds: 1, ca: path.join(helper.etc, 'remote-ca.pem') }));
+    writeFileSync(path.join(fx.helper.etc, 'remote.json'), JSON.stringify({ url, intervalSeconds: 1, ca: path.join(fx.helper.etc, 'remote-ca.pem') }));
     const s = await until('the pulled profile active', async () => {
       const st = await status();
       return source(st, url, 'active') ? st : undefined;
@@ -326,7 +285,7 @@ describe('remote pull from an HTTPS server in the lab', () => {
 
   it('the next poll sends If-None-Match with the cached ETag and gets 304', async () => {
     const etag = await until('a 304', async () => requests.find((r) => r.path === '/corp.json' && r.status === 304)?.inm ?? undefined);
-    const cached = JSON.parse(readFileSync(path.join(helper.state, 'profiles-last-good', 'remote.json'), 'utf8')) as { etag: string; file: string };
+    const cached = JSON.parse(readFileSync(path.join(fx.helper.state, 'profiles-last-good', 'remote.json'), 'utf8')) as { etag: string; file: string };
     expect(cached).toMatchObject({ etag, file: url });
     // 304 costs one request: no signature fetched again.
     expect(requests.filter((r) => r.path === '/corp.json.sig')).toHaveLength(1);
@@ -359,8 +318,8 @@ describe('remote pull from an HTTPS server in the lab', () => {
       return st.problems.some((p) => p.startsWith(`${url}: cannot pull since`)) ? st : undefined;
     });
     expect(source(s, url, 'active')?.version).toBe(3);
-    await helper.kill('SIGTERM');
-    await helper.restart();
+    await fx.helper.kill('SIGTERM');
+    await fx.helper.restart();
     const after = await until('the cached copy in force after the restart', async () => {
       const st = await status();
       return source(st, url, 'active') && st.problems.some((p) => p.includes('cannot pull')) ? st : undefined;

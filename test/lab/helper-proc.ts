@@ -1,10 +1,13 @@
 // Runs the real helper inside a lab's workstation namespace, with its own etc, state
 // and run directories and its own cgroup subtree, and the real CLI against it.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Result, ResultPromise } from 'execa';
+import { chooseNetClsMount, findNetClsMounts } from '../../helper/kernel/netcls.js';
+import { onExitUndo, removeCgroupTree } from './cleanup.js';
 import type { Lab } from './lab.js';
 
 export function packageRoot(): string {
@@ -15,6 +18,8 @@ export function packageRoot(): string {
 
 /** The built CLI (`npm run build`); tests run the same file users run. */
 export const CLI = path.join(packageRoot(), 'dist', 'helper', 'cli', 'main.js');
+/** The built API client module (`HelperClient`), for scripts that talk to the helper directly. */
+export const CLIENT = path.join(packageRoot(), 'dist', 'common', 'node', 'client.js');
 
 export interface CliOptions {
   /** Run as this uid/gid (setpriv), e.g. an unprivileged user made up by the test. */
@@ -44,7 +49,11 @@ export interface HelperHandle {
 }
 
 export interface StartOptions {
+  /** Profiles written to etc/profiles.d before the helper starts (name -> JSON value or text). */
   profiles?: Record<string, unknown>;
+  /** etc/helper.json, written before the helper starts (it is read at start-up). */
+  helperJson?: Record<string, unknown>;
+  /** Each chunk of the helper's output, as it comes. */
   log?: (line: string) => void;
 }
 
@@ -67,6 +76,7 @@ export async function startHelper(lab: Lab, opts: StartOptions = {}): Promise<He
     return file;
   };
   for (const [name, p] of Object.entries(opts.profiles ?? {})) writeProfile(name, p);
+  if (opts.helperJson) writeFileSync(path.join(etc, 'helper.json'), JSON.stringify(opts.helperJson));
 
   let out = '';
   let proc: ResultPromise<{ all: true; reject: false }> | undefined;
@@ -88,7 +98,9 @@ export async function startHelper(lab: Lab, opts: StartOptions = {}): Promise<He
       out += d.toString();
       opts.log?.(d.toString().trimEnd());
     });
-    const deadline = Date.now() + 15_000;
+    // A deadline, not a pause: on a loaded 2-core machine a start with a flood of dropped
+    // packets to attribute has taken over 15 s.
+    const deadline = Date.now() + 60_000;
     for (;;) {
       const r = await cli(['status', '--json']);
       if (r.stdout && JSON.parse(String(r.stdout)).state !== 'down') return;
@@ -105,9 +117,14 @@ export async function startHelper(lab: Lab, opts: StartOptions = {}): Promise<He
     await proc;
   };
 
+  // If this process dies before cleanup(): what the lab's own last resort leaves.
+  const disarm = onExitUndo(() => helperLeftovers({ pid: proc?.pid, dir, run, cgroupRoot }));
+
   await start().catch(async (e) => {
     await kill('SIGKILL').catch(() => undefined);
+    await cli(['helper', '--uninstall-rules', ...flags]).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
+    disarm();
     throw e;
   });
 
@@ -125,6 +142,7 @@ export async function startHelper(lab: Lab, opts: StartOptions = {}): Promise<He
       await kill('SIGTERM').catch(() => undefined);
       await cli(['helper', '--uninstall-rules', ...flags]);
       rmSync(dir, { recursive: true, force: true });
+      disarm();
     },
   };
 }
@@ -137,4 +155,42 @@ function injectRun(cmd: string[], run: string): string[] {
   // `profile test` talks to the helper; the other `profile` commands are local.
   const at = sub === 'profile' ? (cmd[i + 2] === 'test' ? i + 3 : -1) : i + 2;
   return at < 0 ? cmd : [...cmd.slice(0, at), '--run', run, ...cmd.slice(at)];
+}
+
+/**
+ * Last resort (Ctrl-C, crash) when cleanup() could not run: the lab's own last resort has
+ * ended the helper and its namespace (and with it the table); what is left outside the
+ * namespace is the helper's cgroup subtree, its own net_cls mount if it made one, and its
+ * directory. Never `helper --uninstall-rules` here: outside the namespace it would touch
+ * the host's table. Synchronous, best effort.
+ */
+function helperLeftovers(h: { pid: number | undefined; dir: string; run: string; cgroupRoot: string }): void {
+  if (h.pid !== undefined) {
+    try {
+      process.kill(h.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  const own = path.join(h.run, 'net_cls');
+  const chosen = chooseNetClsMount(findNetClsMounts(readFileSync('/proc/self/mountinfo', 'utf8')), own);
+  if (chosen) {
+    // Processes killed a moment ago may still be leaving their cgroups.
+    for (let i = 0; i <= 20; i++) {
+      try {
+        removeCgroupTree(path.join(chosen.mount, h.cgroupRoot));
+        break;
+      } catch {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      }
+    }
+    if (chosen.own) {
+      try {
+        execFileSync('umount', [own], { stdio: 'ignore', timeout: 10_000 });
+      } catch {
+        /* reported by whoever looks for leftovers */
+      }
+    }
+  }
+  if (existsSync(h.dir)) rmSync(h.dir, { recursive: true, force: true });
 }

@@ -13,11 +13,11 @@
 //    after a createLab() that failed halfway or a test process that is dying.
 
 import { execa, type Options, type ResultPromise } from 'execa';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deleteNetnsSync, errMessage, NETNS_DIR, onExitUndo, parsePids, readComm, signalPids } from './cleanup.js';
 import { SERVICES_READY_LINE, SERVICES_SOURCE, type ServicesConfig } from './services.js';
 
 export const LAB_UNDERLAY_WS = '192.0.2.1';
@@ -29,7 +29,6 @@ export const LAB_CORP_V6 = 'fd00:7467::2';
 export const LAB_TUNNEL_V4_CIDR = '198.18.0.0/24';
 export const LAB_TUNNEL_V6_CIDR = 'fd00:7467::/64';
 
-const NETNS_DIR = '/var/run/netns';
 const WG_SOCKET_DIR = '/var/run/wireguard';
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 const ID_RE = /^[a-z0-9]{1,6}$/;
@@ -146,8 +145,13 @@ class LabState {
   readonly lateChildren = new Set<Child>();
   destroying: Promise<void> | undefined;
   destroyed = false;
+  /** Takes this lab off the safety net (onExitUndo), once destroy() has run. */
+  private readonly disarm: () => void;
 
-  constructor(readonly id: string, readonly log: (line: string) => void) {}
+  constructor(readonly id: string, readonly log: (line: string) => void) {
+    // If the process exits or is signalled with the lab up, tear it down at once.
+    this.disarm = onExitUndo(() => this.destroySync());
+  }
 
   track(child: Child, late = false): void {
     const set = late ? this.lateChildren : this.children;
@@ -184,7 +188,7 @@ class LabState {
       problems.push(`unexpected: ${errMessage(err)}`);
     } finally {
       this.destroyed = true;
-      unregister(this);
+      this.disarm();
     }
     this.log(`lab ${this.id}: destroyed in ${Math.round(performance.now() - t0)} ms`);
     if (problems.length > 0) console.warn(`lab ${this.id}: destroy problems:\n  ${problems.join('\n  ')}`);
@@ -195,33 +199,9 @@ class LabState {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const child of [...this.children, ...this.lateChildren]) {
-      if (child.pid !== undefined && isRunning(child)) {
-        try {
-          process.kill(child.pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
+      if (child.pid !== undefined && isRunning(child)) signalPids([child.pid], 'SIGKILL');
     }
-    for (const ns of this.namespaces) {
-      try {
-        const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5_000, stdio: ['ignore', 'pipe', 'ignore'] });
-        for (const pid of parsePids(pids).filter((p) => p !== process.pid)) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }
-      } catch {
-        /* namespace already gone */
-      }
-      try {
-        execFileSync('ip', ['netns', 'del', ns], { timeout: 5_000, stdio: 'ignore' });
-      } catch {
-        /* already gone */
-      }
-    }
+    for (const ns of this.namespaces) deleteNetnsSync(ns);
     for (const path of [...this.wgSockets, ...this.tempDirs]) {
       try {
         rmSync(path, { force: true, recursive: true });
@@ -233,65 +213,10 @@ class LabState {
 }
 
 // ---------------------------------------------------------------------------------------
-// Safety net: if the process exits or is signalled with labs up, tear them down at once.
-
-const liveLabs = new Set<LabState>();
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-let netInstalled = false;
-
-function onExit(): void {
-  for (const lab of [...liveLabs]) lab.destroySync();
-  liveLabs.clear();
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  onExit();
-  uninstallSafetyNet();
-  // Our listener replaced Node's default "die on this signal"; restore it unless someone
-  // else handles the signal.
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
-function installSafetyNet(): void {
-  if (netInstalled) return;
-  netInstalled = true;
-  process.on('exit', onExit);
-  for (const s of SIGNALS) process.on(s, onSignal);
-}
-
-function uninstallSafetyNet(): void {
-  if (!netInstalled) return;
-  netInstalled = false;
-  process.off('exit', onExit);
-  for (const s of SIGNALS) process.off(s, onSignal);
-}
-
-function register(state: LabState): void {
-  liveLabs.add(state);
-  installSafetyNet();
-}
-
-function unregister(state: LabState): void {
-  liveLabs.delete(state);
-  if (liveLabs.size === 0) uninstallSafetyNet();
-}
-
-// ---------------------------------------------------------------------------------------
 // Small helpers
-
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 function oneLine(text: string): string {
   return text.trim().replace(/\s*\n\s*/g, ' | ');
-}
-
-function parsePids(text: string): number[] {
-  return text
-    .split(/\s+/)
-    .filter((s) => /^\d+$/.test(s))
-    .map(Number);
 }
 
 function isRunning(child: Child): boolean {
@@ -340,21 +265,12 @@ async function endStrays(ns: string): Promise<string[]> {
   if (!existsSync(`${NETNS_DIR}/${ns}`)) return [];
   const list = async (): Promise<number[]> => {
     const r = await execa('ip', ['netns', 'pids', ns], { reject: false, timeout: 5_000 });
-    return r.failed ? [] : parsePids(r.stdout).filter((pid) => pid !== process.pid);
+    return r.failed ? [] : parsePids(r.stdout);
   };
   const pids = await list();
   if (pids.length === 0) return [];
-  const signal = (sig: NodeJS.Signals, targets: number[]): void => {
-    for (const pid of targets) {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        /* gone */
-      }
-    }
-  };
   const listed = pids.map((pid) => `${pid} (${readComm(pid)})`).join(', ');
-  signal('SIGTERM', pids);
+  signalPids(pids, 'SIGTERM');
   let left = pids;
   const deadline = Date.now() + 2_000;
   while (left.length > 0 && Date.now() < deadline) {
@@ -362,16 +278,8 @@ async function endStrays(ns: string): Promise<string[]> {
     const now = new Set(await list());
     left = left.filter((pid) => now.has(pid));
   }
-  if (left.length > 0) signal('SIGKILL', left);
+  if (left.length > 0) signalPids(left, 'SIGKILL');
   return [`namespace ${ns} still held processes the lab did not start directly, ended them: ${listed}`];
-}
-
-function readComm(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '?';
-  }
 }
 
 function delay(ms: number): Promise<void> {
@@ -436,7 +344,6 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
   const log = opts.log ?? ((): void => undefined);
 
   const state = new LabState(id, log);
-  register(state);
 
   const netnsPath = (ns: LabNs): string => `${NETNS_DIR}/${ns === 'ws' ? ws : ns === 'corp' ? corp : ns}`;
   const nsenterArgs = (ns: LabNs, cmd: string, args: readonly string[]): string[] => [`--net=${netnsPath(ns)}`, '--', cmd, ...args];

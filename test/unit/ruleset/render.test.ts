@@ -11,7 +11,7 @@ const render = (policy: Policy, listeners: { proto: 'tcp' | 'udp'; port: number 
   renderTable({ policy, classids: ids(policy), listeners, nflogGroup: 7467 });
 
 describe('renderTable', () => {
-  it('renders whole-tunnel and scoped rules, alwaysAllow and listeners as exact nft text (checked by nft -c in the lab)', () => {
+  it('renders whole-tunnel and scoped rules, alwaysAllow and listeners as exact nft text (the kernel checks such text: test/integration/ruleset.test.ts)', () => {
     const policy = policyOf([
       profile({
         interfaces: ['wg0', 'wg-corp*'],

@@ -1,0 +1,110 @@
+// The rendered ruleset against the real nft: test/unit/ruleset/render.test.ts pins the exact
+// text; here the kernel's nftables checks that text (`nft -c -f`, a full transaction that is
+// then aborted) for rulesets with every kind of rule — scoped and whole-tunnel allows,
+// deny, kernel, alwaysAllow, wildcard interfaces, listeners, audit mode — and one of them is
+// applied for real and listed back. All in a network namespace this file creates and
+// removes; nothing touches the host's ruleset.
+import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Policy } from '../../common/policy.js';
+import { renderListeners, renderTable } from '../../helper/ruleset/render.js';
+import { deleteNetnsSync, NETNS_DIR, onExitUndo } from '../lab/cleanup.js';
+import { policyOf, profile } from '../unit/policy/fixtures.js';
+
+const NS = `tg-nftc-${randomBytes(3).toString('hex')}`;
+let disarm = (): void => undefined;
+
+/** `nft ARGS` in the throwaway namespace, with `input` on stdin; never rejects. */
+const nft = (args: string[], input?: string) =>
+  execa('nsenter', [`--net=${NETNS_DIR}/${NS}`, '--', 'nft', ...args], { reject: false, timeout: 20_000, ...(input === undefined ? {} : { input }) });
+
+/** Classids as the gate hands them out: one per allow rule with a binary, in order. */
+const render = (policy: Policy, listeners: { proto: 'tcp' | 'udp'; port: number }[] = []) =>
+  renderTable({
+    policy,
+    classids: new Map(policy.rules.filter((r) => r.action === 'allow' && r.binary).map((r, i) => [r.key, 0x74670001 + i])),
+    listeners,
+    nflogGroup: 7467,
+  });
+
+const EVERY_KIND = policyOf([
+  profile({
+    interfaces: ['wg0', 'wg-corp*', 'tun-*'],
+    alwaysAllow: [
+      { cidr: '198.18.0.53/32', ports: [53], proto: 'udp' },
+      { cidr: '198.18.1.0/24' },
+      { cidr: 'fd00:7467::53/128', ports: [53, 853] },
+      { cidr: 'fd00:7467:1::/48' },
+    ],
+    rules: [
+      { id: 'ssh', binary: { path: '/usr/bin/ssh' } },
+      { id: 'git', binary: { path: '/usr/bin/git' }, destinations: [{ cidr: '198.18.0.0/24', ports: [22, 443], proto: 'tcp' }, { cidr: 'fd00:7467::/64', ports: [22] }] },
+      { id: 'v6', binary: { path: '/usr/bin/curl' }, destinations: [{ cidr: 'fd00:7467::/64' }, { cidr: '198.18.0.7/32', proto: 'udp' }] },
+      { id: 'games', action: 'deny', binary: { path: '/usr/games/*' } },
+      { id: 'no-db', action: 'deny', binary: { path: '/usr/bin/ssh' }, destinations: [{ cidr: '198.18.0.9/32' }, { cidr: 'fd00:7467::9/128', ports: [5432], proto: 'tcp' }] },
+      { id: 'no-db-curl', action: 'deny', binary: { path: '/usr/bin/*' }, destinations: [{ cidr: '198.18.0.10/31', ports: [5432, 6379] }] },
+      { id: 'nfs', kernel: true, destinations: [{ cidr: '198.18.0.20/32', ports: [2049], proto: 'tcp' }, { cidr: 'fd00:7467::20/128' }] },
+    ],
+  }),
+]);
+
+const CASES: Array<[string, () => string]> = [
+  ['every kind of rule, wildcard interfaces, listeners', () => render(EVERY_KIND, [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 5353 }])],
+  ['no profile in force (closed, default interface)', () => render(policyOf([]))],
+  ['audit mode', () => render(policyOf([profile({ mode: 'audit', interfaces: ['wg*'], rules: [{ id: 'ssh', binary: { path: '/usr/bin/ssh' } }] })]))],
+  ['a whole-tunnel kernel rule', () => render(policyOf([profile({ rules: [{ id: 'k', kernel: true }, { id: 'games', action: 'deny', binary: { path: '/usr/games/*' } }] })]))],
+  ['ports without a protocol, a protocol without ports', () => render(policyOf([profile({ rules: [
+    { id: 'a', binary: { path: '/a' }, destinations: [{ cidr: '198.18.0.2/32', ports: [80] }] },
+    { id: 'b', binary: { path: '/b' }, destinations: [{ cidr: '198.18.0.2/32', proto: 'udp' }, { cidr: 'fd00::/8', proto: 'tcp' }] },
+  ] })]))],
+];
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) throw new Error('ruleset.test.ts needs root: it creates a network namespace and runs nft in it');
+  disarm = onExitUndo(() => deleteNetnsSync(NS));
+  await execa('ip', ['netns', 'add', NS]);
+});
+
+afterAll(async () => {
+  if (existsSync(`${NETNS_DIR}/${NS}`)) await execa('ip', ['netns', 'del', NS]);
+  disarm();
+  expect(existsSync(`${NETNS_DIR}/${NS}`)).toBe(false);
+});
+
+describe('rendered rulesets, checked by the kernel (nft -c) in a throwaway namespace', () => {
+  it('the check itself can fail: a broken table is refused', async () => {
+    const broken = render(EVERY_KIND).replace('meta cgroup @rules_any accept', 'meta cgroup @no_such_set accept');
+    const r = await nft(['-c', '-f', '-'], broken);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/no_such_set/);
+  });
+
+  it.each(CASES)('%s: nft -c accepts it', async (_name, text) => {
+    const ruleset = text();
+    const r = await nft(['-c', '-f', '-'], ruleset);
+    expect({ code: r.exitCode, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  });
+
+  it('applied for real, the table holds the rendered sets; the listener update applies on top', async () => {
+    const r = await nft(['-f', '-'], render(EVERY_KIND, [{ proto: 'tcp', port: 22 }]));
+    expect({ code: r.exitCode, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    const listed = String((await nft(['list', 'table', 'inet', 'tunnelgate'])).stdout);
+    // nft lists a classid in decimal: 0x74670001 is 1952907265.
+    expect(listed).toMatch(/set deny4 \{[^}]*1952907265 \. 198\.18\.0\.9 /);
+    expect(listed).toMatch(/set kernel4_port \{[^}]*198\.18\.0\.20 \. tcp \. 2049/);
+    expect(listed).toMatch(/set always4_port \{[^}]*198\.18\.0\.53 \. udp \. 53/);
+    expect(listed).toMatch(/oifname \{[^}]*"wg-corp\*"[^}]*\} jump gate_out/);
+    expect(listed).toMatch(/oifname \{[^}]*"tun-\*"[^}]*\} jump gate_out/);
+    const l = await nft(['-f', '-'], renderListeners([{ proto: 'udp', port: 5353 }]));
+    expect({ code: l.exitCode, stderr: l.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(String((await nft(['list', 'set', 'inet', 'tunnelgate', 'listen'])).stdout)).toMatch(/elements = \{ udp \. 5353 \}/);
+    // Rendering again replaces the table in one transaction (the text starts by deleting it).
+    const again = await nft(['-f', '-'], render(policyOf([])));
+    expect({ code: again.exitCode, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
+    const replaced = String((await nft(['list', 'table', 'inet', 'tunnelgate'])).stdout);
+    expect(replaced).toContain('jump gate_out');
+    expect(replaced).not.toContain('1952907265');
+  });
+});
