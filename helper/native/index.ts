@@ -113,7 +113,7 @@ export interface RawFanotifyGroup {
 
 interface NativeExec {
   fanotifyOpen(onEvent: (e: RawFanotifyEvent) => void, deadlineMs: number, passOwnChildren: boolean): RawFanotifyGroup;
-  netlinkSetFilter(fd: number, program: Buffer): void;
+  netlinkSetFilter(fd: number, program: Buffer, drain: boolean): void;
   netlinkListen(fd: number, onDatagram: (b: Buffer) => void, batch: boolean): () => void;
 }
 
@@ -135,7 +135,7 @@ export function openNetlinkFiltered(
 ): NetlinkSocket & { setFilter(program: Buffer): void } {
   const fd = nl().netlinkOpen(opts.protocol, opts.groups ?? 0, opts.initNetns ?? false, opts.dgram ?? false);
   try {
-    if (opts.filter) nx().netlinkSetFilter(fd, opts.filter);
+    if (opts.filter) nx().netlinkSetFilter(fd, opts.filter, true);
   } catch (e) {
     // The reader owns the fd once it listens; here nobody does yet.
     nx().netlinkListen(fd, () => undefined, false)();
@@ -148,7 +148,7 @@ export function openNetlinkFiltered(
     // Replacing a socket filter is atomic in the kernel (SO_ATTACH_FILTER again).
     setFilter: (p) => {
       if (!open) throw new Error('netlink socket is closed');
-      nx().netlinkSetFilter(fd, p);
+      nx().netlinkSetFilter(fd, p, false);
     },
     close: () => {
       open = false;

@@ -350,26 +350,35 @@ static napi_value netlink_listen(napi_env env, napi_callback_info info) {
 }
 
 /*
- * netlinkSetFilter(fd, program): attaches a classic BPF socket filter (SO_ATTACH_FILTER,
+ * netlinkSetFilter(fd, program, drain): attaches a classic BPF socket filter (SO_ATTACH_FILTER,
  * socket(7), Documentation/networking/filter.rst). `program` is an array of struct
  * sock_filter, 8 bytes each in host order { u16 code; u8 jt; u8 jf; u32 k }, built and
  * unit-tested in TypeScript (helper/kernel/netlink.ts). The kernel runs it on every
  * datagram before it is queued: what it drops never wakes the reader thread.
+ * `drain`: discard what was queued before the filter was attached (a socket joins its
+ * multicast group at bind, before a filter can be set); only before anyone listens.
  */
 static napi_value netlink_set_filter(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   int32_t fd;
   void *data;
   size_t len;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
+  bool drain = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
       napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      (argc > 2 && napi_get_value_bool(env, argv[2], &drain) != napi_ok) ||
       napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok || len == 0 || len % 8 != 0 || len / 8 > 4096) {
     napi_throw_type_error(env, NULL, "netlinkSetFilter(fd, program): program must be 1..4096 instructions of 8 bytes");
     return NULL;
   }
   struct sock_fprog prog = {.len = (unsigned short)(len / 8), .filter = data};
   if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", errno);
+  if (drain) {
+    char scratch[4096];
+    while (recv(fd, scratch, sizeof scratch, MSG_DONTWAIT | MSG_TRUNC) >= 0 || errno == ENOBUFS || errno == EINTR) {
+    }
+  }
   return NULL;
 }
 
@@ -420,7 +429,7 @@ enum { FAN_EV_EXEC, FAN_EV_EXPIRED, FAN_EV_OVERFLOW, FAN_EV_OWN_CHILD, FAN_EV_ER
 
 struct fan_pending {
   uint64_t id;
-  int fd;
+  int fd, tid;
   int64_t deadline;
 };
 
@@ -726,7 +735,7 @@ static void fan_handle_perm(struct fan_group *g, const struct fanotify_event_met
   }
   m->id = ++g->next_id;
   m->kind = FAN_EV_EXEC;
-  g->pend[g->npend++] = (struct fan_pending){.id = m->id, .fd = md->fd, .deadline = now_ms() + g->deadline_ms};
+  g->pend[g->npend++] = (struct fan_pending){.id = m->id, .fd = md->fd, .tid = m->tid, .deadline = now_ms() + g->deadline_ms};
   pthread_mutex_unlock(&g->mu);
   fan_send(g, m);
 }
@@ -743,6 +752,7 @@ static int fan_expire(struct fan_group *g) {
       if (m) {
         m->kind = FAN_EV_EXPIRED;
         m->id = p->id;
+        m->tid = p->tid;
       }
       g->pend[i] = g->pend[--g->npend];
       if (m) fan_send(g, m);
