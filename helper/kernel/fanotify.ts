@@ -71,6 +71,8 @@ export interface HeldExec {
   envp: string[] | undefined;
   /** argv/envp were cut (more than 65,536 entries or 4 MiB of strings). */
   truncated: boolean;
+  /** When the reader thread read the event: process.hrtime.bigint() time (CLOCK_MONOTONIC, ns). */
+  readAtNs: bigint;
   /** Why argv/envp could not be read, if so. */
   error?: string;
 }
@@ -110,6 +112,7 @@ export function heldExecOf(e: RawFanotifyEvent): HeldExec {
     argv: e.error !== undefined && !e.argv?.length ? undefined : (e.argv ?? undefined),
     envp: e.error !== undefined && !e.envp?.length ? undefined : (e.envp ?? undefined),
     truncated: e.truncated ?? false,
+    readAtNs: e.readAtNs ?? 0n,
   };
   if (e.error !== undefined) h.error = e.error;
   return h;

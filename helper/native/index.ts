@@ -100,6 +100,8 @@ export interface RawFanotifyEvent {
   argv?: string[];
   envp?: string[];
   truncated?: boolean;
+  /** CLOCK_MONOTONIC ns at which the reader thread read the event (comparable with process.hrtime.bigint()). */
+  readAtNs?: bigint;
   error?: string;
 }
 

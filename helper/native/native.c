@@ -451,6 +451,7 @@ struct fan_group {
 struct fan_msg {
   int kind;
   uint64_t id;
+  uint64_t read_ns; /* CLOCK_MONOTONIC when the reader thread read the event (= process.hrtime.bigint()) */
   int tid, tgid, ppid, threads, sysno, truncated;
   long uid;
   uint64_t dev, ino;
@@ -460,6 +461,12 @@ struct fan_msg {
   int argc, envc;
   char err[160];
 };
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -668,6 +675,8 @@ static void fan_call_js(napi_env env, napi_value js_cb, void *ctx, void *data) {
       napi_set_named_property(env, o, "ino", v);
     }
     if (m->kind == FAN_EV_EXEC) {
+      napi_create_bigint_uint64(env, m->read_ns, &v);
+      napi_set_named_property(env, o, "readAtNs", v);
       napi_create_int32(env, m->sysno, &v);
       napi_set_named_property(env, o, "syscall", v);
       napi_set_named_property(env, o, "argv", string_array(env, m->argv, m->argv_len, m->argv ? m->argc : 0));
@@ -686,12 +695,13 @@ static void fan_send(struct fan_group *g, struct fan_msg *m) {
   if (napi_call_threadsafe_function(g->tsfn, m, napi_tsfn_blocking) != napi_ok) fan_msg_free(m);
 }
 
-static void fan_handle_perm(struct fan_group *g, const struct fanotify_event_metadata *md) {
+static void fan_handle_perm(struct fan_group *g, const struct fanotify_event_metadata *md, uint64_t read_ns) {
   struct fan_msg *m = calloc(1, sizeof *m);
   if (!m) {
     fan_answer(g->fd, md->fd, 1);
     return;
   }
+  m->read_ns = read_ns;
   m->tid = md->pid;
   char path[64], status[4096];
   snprintf(path, sizeof path, "/proc/self/fd/%d", md->fd);
@@ -783,6 +793,7 @@ static void *fan_main(void *arg) {
       for (;;) {
         ssize_t n = read(g->fd, buf, sizeof buf64);
         if (n <= 0) break;
+        uint64_t read_ns = now_ns();
         const struct fanotify_event_metadata *md = (const void *)buf;
         for (; FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n)) {
           if (md->vers != FANOTIFY_METADATA_VERSION) continue;
@@ -794,7 +805,7 @@ static void *fan_main(void *arg) {
             }
           }
           if (md->fd < 0) continue;
-          if (md->mask & FAN_OPEN_EXEC_PERM) fan_handle_perm(g, md);
+          if (md->mask & FAN_OPEN_EXEC_PERM) fan_handle_perm(g, md, read_ns);
           else close(md->fd);
         }
       }
@@ -873,8 +884,12 @@ static napi_value fan_mark(napi_env env, napi_callback_info info) {
     return throw_errno(env, "fanotify mark: not a regular file", err ? err : EINVAL);
   }
   uint64_t mask = FAN_OPEN_EXEC_PERM | (children ? FAN_EVENT_ON_CHILD : 0);
-  if (fanotify_mark(g->fd, FAN_MARK_ADD | (children ? FAN_MARK_ONLYDIR : 0), mask, fd, NULL) != 0) {
-    int err = errno;
+  /* under the lock: the reader thread closes the group's fd (and sets -1) under it */
+  pthread_mutex_lock(&g->mu);
+  int rc = g->fd < 0 ? (errno = EBADF, -1) : fanotify_mark(g->fd, FAN_MARK_ADD | (children ? FAN_MARK_ONLYDIR : 0), mask, fd, NULL);
+  int err = errno;
+  pthread_mutex_unlock(&g->mu);
+  if (rc != 0) {
     close(fd);
     return throw_errno(env, "fanotify_mark(FAN_MARK_ADD)", err);
   }
@@ -899,8 +914,10 @@ static napi_value fan_unmark(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int err = 0;
+  pthread_mutex_lock(&g->mu);
   if (g->fd >= 0 && fanotify_mark(g->fd, FAN_MARK_REMOVE, FAN_OPEN_EXEC_PERM | FAN_EVENT_ON_CHILD, fd, NULL) != 0 && errno != ENOENT)
     err = errno;
+  pthread_mutex_unlock(&g->mu);
   close(fd);
   if (err) return throw_errno(env, "fanotify_mark(FAN_MARK_REMOVE)", err);
   return NULL;
