@@ -207,6 +207,12 @@ console.log('ready');`;
     expect((await run.done).out.trim()).toBe('rc=0');
   });
 
+  it('without CAP_SYS_ADMIN the group cannot be had, and says why (the helper falls back to the watcher)', () => {
+    const script = `try { require(${JSON.stringify(ADDON)}).fanotifyOpen(() => {}, 100, true); console.log('opened'); } catch (e) { console.log(e.message); }`;
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.stdout.trim()).toBe('fanotify_init(FAN_CLASS_CONTENT): Operation not permitted');
+  });
+
   it('execs of unmarked binaries never produce an event (never wait)', async () => {
     const hold = open(120_000);
     hold.mark(held);
