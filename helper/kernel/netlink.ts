@@ -240,3 +240,188 @@ export function parseExecEvent(m: NlMessage): number | undefined {
   if (b.readUInt32LE(ev) !== PROC_EVENT_EXEC) return undefined;
   return b.readUInt32LE(ev + 16 + 4); // exec_proc_event { pid, tgid }
 }
+
+// ---- proc connector: every event kind, the kernel's event filter, a socket filter ----
+//
+// Message layout (include/uapi/linux/connector.h, cn_proc.h), offsets from the start of
+// the netlink message: nlmsghdr 0..15; cn_msg { id.idx 16, id.val 20, seq 24, ack 28,
+// len 32, flags 34 }; proc_event { what 36, cpu 40, timestamp_ns 44, event_data 52 }.
+// Every event_data starts with (pid, tgid) of its subject at 52/56 (fork: the parent's),
+// then: exit { exit_code 60, exit_signal 64, parent_pid 68, parent_tgid 72 };
+// fork { child_pid 60, child_tgid 64 }; ptrace { tracer_pid 60, tracer_tgid 64 };
+// comm { comm[16] 60 }. All in host byte order.
+
+export const PROC_EVENT = {
+  none: 0x0,
+  fork: 0x1,
+  exec: 0x2,
+  uid: 0x4,
+  gid: 0x40,
+  sid: 0x80,
+  ptrace: 0x100,
+  comm: 0x200,
+  coredump: 0x40000000,
+  exit: 0x80000000,
+} as const;
+
+export type ProcEventKind = 'fork' | 'exec' | 'exit' | 'ptrace' | 'comm';
+
+export type ProcEvent =
+  | { kind: 'fork'; parentPid: number; parentTgid: number; childPid: number; childTgid: number }
+  | { kind: 'exec'; pid: number; tgid: number }
+  | { kind: 'exit'; pid: number; tgid: number; exitCode: number; exitSignal: number; parentPid: number; parentTgid: number }
+  | { kind: 'ptrace'; pid: number; tgid: number; tracerPid: number; tracerTgid: number }
+  | { kind: 'comm'; pid: number; tgid: number; comm: string };
+
+const EV = CN_MSG_LEN; // proc_event within the cn_msg body
+const DATA = EV + 16; // event_data within the body
+
+/** Any proc connector event of the kinds above, or undefined (other kinds, acks, other messages). */
+export function parseProcEvent(m: NlMessage): ProcEvent | undefined {
+  const b = m.body;
+  if (b.length < DATA + 8 || b.readUInt32LE(0) !== CN_IDX_PROC) return undefined;
+  const u = (off: number) => b.readUInt32LE(DATA + off);
+  const what = b.readUInt32LE(EV);
+  const need = (n: number) => b.length >= DATA + n;
+  switch (what) {
+    case PROC_EVENT.exec:
+      return { kind: 'exec', pid: u(0), tgid: u(4) };
+    case PROC_EVENT.fork:
+      return need(16) ? { kind: 'fork', parentPid: u(0), parentTgid: u(4), childPid: u(8), childTgid: u(12) } : undefined;
+    case PROC_EVENT.exit:
+      return need(24) ? { kind: 'exit', pid: u(0), tgid: u(4), exitCode: u(8), exitSignal: u(12), parentPid: u(16), parentTgid: u(20) } : undefined;
+    case PROC_EVENT.ptrace:
+      return need(16) ? { kind: 'ptrace', pid: u(0), tgid: u(4), tracerPid: u(8), tracerTgid: u(12) } : undefined;
+    case PROC_EVENT.comm: {
+      if (!need(24)) return undefined;
+      const raw = b.subarray(DATA + 8, DATA + 24);
+      const end = raw.indexOf(0);
+      return { kind: 'comm', pid: u(0), tgid: u(4), comm: raw.subarray(0, end < 0 ? raw.length : end).toString('utf8') };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * PROC_CN_MCAST_LISTEN with the kernel's event filter (struct proc_input { mcast_op,
+ * event_type }, Linux >= 6.6, drivers/connector/cn_proc.c cn_filter): only events whose
+ * `what` has a bit in `mask` are sent to this socket. Older kernels ignore a message of
+ * this size (and then send nothing): use procConnectorListen() there.
+ */
+export function procConnectorListenFiltered(mask: number): Buffer {
+  const cn = Buffer.alloc(CN_MSG_LEN + 8);
+  cn.writeUInt32LE(CN_IDX_PROC, 0);
+  cn.writeUInt32LE(CN_VAL_PROC, 4);
+  cn.writeUInt16LE(8, 16);
+  cn.writeUInt32LE(PROC_CN_MCAST_LISTEN, CN_MSG_LEN);
+  cn.writeUInt32LE(mask >>> 0, CN_MSG_LEN + 4);
+  return nlmsg(NLMSG_DONE, 0, 0, cn);
+}
+
+/** The event_type mask of a set of kinds. */
+export function procEventMask(kinds: readonly ProcEventKind[]): number {
+  return kinds.reduce((m, k) => (m | PROC_EVENT[k]) >>> 0, 0);
+}
+
+/** Whether this kernel release has the proc connector's event filter (6.6+). */
+export function hasProcEventFilter(release: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 6 || (major === 6 && minor >= 6);
+}
+
+// Classic BPF (Documentation/networking/filter.rst). Loads of packet words are
+// big-endian: the host-order fields above are compared with byte-swapped constants.
+const BPF_LD_W_ABS = 0x20;
+const BPF_TAX = 0x07;
+const BPF_JEQ_K = 0x15;
+const BPF_JEQ_X = 0x1d;
+const BPF_JA = 0x05;
+const BPF_RET_K = 0x06;
+const OFF_WHAT = NLMSG_HDRLEN + EV;
+const OFF_DATA = NLMSG_HDRLEN + DATA;
+const ACCEPT = 0xffffffff;
+
+const bswap32 = (v: number) => (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+
+interface Ins {
+  code: number;
+  jt: number | string;
+  jf: number | string;
+  k: number | string;
+  label?: string;
+}
+
+/** Resolves labels (jt/jf: conditional, must land within 255; k of `ja`: any distance forward). */
+function assemble(prog: Ins[]): Buffer {
+  const at = new Map<string, number>();
+  prog.forEach((ins, i) => ins.label !== undefined && at.set(ins.label, i));
+  const out = Buffer.alloc(prog.length * 8);
+  prog.forEach((ins, i) => {
+    const rel = (x: number | string) => {
+      if (typeof x === 'number') return x;
+      const t = at.get(x);
+      if (t === undefined || t <= i) throw new Error(`bpf: bad label ${x}`);
+      return t - i - 1;
+    };
+    const jt = ins.code === BPF_JA ? 0 : rel(ins.jt);
+    const jf = ins.code === BPF_JA ? 0 : rel(ins.jf);
+    if (jt > 255 || jf > 255) throw new Error('bpf: conditional jump too long');
+    out.writeUInt16LE(ins.code, i * 8);
+    out.writeUInt8(jt, i * 8 + 2);
+    out.writeUInt8(jf, i * 8 + 3);
+    out.writeUInt32LE((ins.code === BPF_JA ? rel(ins.k) : (ins.k as number)) >>> 0, i * 8 + 4);
+  });
+  return out;
+}
+
+export interface ProcFilterOptions {
+  /** Event kinds to pass (plus PROC_EVENT_NONE: the connector's acks). */
+  kinds: readonly ProcEventKind[];
+  /** Drop thread events: exit and comm of a task that is not its group's leader, fork of a thread. */
+  leadersOnly: boolean;
+  /** If given, only events whose subject tgid (offset 56: fork: the parent) is one of these. At most 3,000. */
+  tgids?: readonly number[];
+}
+
+/**
+ * A classic BPF socket filter for a proc connector socket (SO_ATTACH_FILTER): struct
+ * sock_filter[] in host order, 8 bytes each. The kernel runs it on every event before it
+ * is queued, so what it drops never wakes the helper.
+ */
+export function procEventFilter(opts: ProcFilterOptions): Buffer {
+  const ld = (off: number, label?: string): Ins => ({ code: BPF_LD_W_ABS, jt: 0, jf: 0, k: off, ...(label ? { label } : {}) });
+  const ret = (k: number, label?: string): Ins => ({ code: BPF_RET_K, jt: 0, jf: 0, k, ...(label ? { label } : {}) });
+  const ja = (to: string, label?: string): Ins => ({ code: BPF_JA, jt: 0, jf: 0, k: to, ...(label ? { label } : {}) });
+  const kinds = [...new Set(opts.kinds)];
+  const tgids = opts.tgids ? [...new Set(opts.tgids)] : undefined;
+  if (tgids && tgids.length > 3000) throw new Error('bpf: too many tgids for one filter');
+  const next = tgids ? 'pids' : 'accept';
+  const prog: Ins[] = [ld(OFF_WHAT), { code: BPF_JEQ_K, jt: 'to-accept', jf: 0, k: bswap32(PROC_EVENT.none) }];
+  for (const k of kinds) prog.push({ code: BPF_JEQ_K, jt: `to-${k}`, jf: 0, k: bswap32(PROC_EVENT[k]) });
+  prog.push(ret(0), ja('accept', 'to-accept'));
+  for (const k of kinds) {
+    // pid == tgid: the subject is a thread group leader (fork: the child is a process)
+    const leaderCheck = opts.leadersOnly && (k === 'exit' || k === 'comm' || k === 'fork');
+    if (!leaderCheck) {
+      prog.push(ja(next, `to-${k}`));
+      continue;
+    }
+    const [a, b] = k === 'fork' ? [8, 12] : [0, 4];
+    prog.push(ld(OFF_DATA + a, `to-${k}`), { code: BPF_TAX, jt: 0, jf: 0, k: 0 }, ld(OFF_DATA + b));
+    prog.push({ code: BPF_JEQ_X, jt: 1, jf: 0, k: 0 }, ret(0), ja(next));
+  }
+  if (tgids) {
+    prog.push(ld(OFF_DATA + 4, 'pids'));
+    for (let i = 0; i < tgids.length; i += 200) {
+      const block = tgids.slice(i, i + 200);
+      block.forEach((t, j) => prog.push({ code: BPF_JEQ_K, jt: block.length - j, jf: 0, k: bswap32(t) }));
+      prog.push({ code: BPF_JA, jt: 0, jf: 0, k: 1 }, ret(ACCEPT));
+    }
+    prog.push(ret(0));
+  }
+  prog.push(ret(ACCEPT, 'accept'));
+  return assemble(prog);
+}

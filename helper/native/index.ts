@@ -81,3 +81,80 @@ export const LOG_INFO = 6;
 export function syslog(priority: number, message: string): void {
   nl().syslog(priority, message);
 }
+
+// ---- fanotify exec hold and filtered netlink (native.c; wrapped by helper/kernel/fanotify.ts, proc-events.ts) ----
+
+/** One message of the fanotify reader thread (see native.c: fanotify). */
+export interface RawFanotifyEvent {
+  kind: 'exec' | 'expired' | 'overflow' | 'own-child' | 'error';
+  id: number;
+  tid?: number;
+  tgid?: number;
+  ppid?: number;
+  uid?: number;
+  threads?: number;
+  path?: string;
+  dev?: bigint;
+  ino?: bigint;
+  syscall?: number;
+  argv?: string[];
+  envp?: string[];
+  truncated?: boolean;
+  /** CLOCK_MONOTONIC ns at which the reader thread read the event (comparable with process.hrtime.bigint()). */
+  readAtNs?: bigint;
+  error?: string;
+}
+
+export interface RawFanotifyGroup {
+  respond(id: number, allow: boolean): boolean;
+  mark(path: string, children?: boolean): { fd: number; dev: bigint; ino: bigint };
+  unmark(fd: number): void;
+  pending(): number;
+  close(): void;
+}
+
+interface NativeExec {
+  fanotifyOpen(onEvent: (e: RawFanotifyEvent) => void, deadlineMs: number, passOwnChildren: boolean): RawFanotifyGroup;
+  netlinkSetFilter(fd: number, program: Buffer, drain: boolean): void;
+  netlinkListen(fd: number, onDatagram: (b: Buffer) => void, batch: boolean): () => void;
+}
+
+const nx = () => native() as unknown as NativeExec;
+
+/** A fanotify FAN_CLASS_CONTENT group with its reader thread (native.c). Throws the errno text of fanotify_init. */
+export function openFanotifyGroup(onEvent: (e: RawFanotifyEvent) => void, deadlineMs: number, passOwnChildren: boolean): RawFanotifyGroup {
+  return nx().fanotifyOpen(onEvent, deadlineMs, passOwnChildren);
+}
+
+/**
+ * openNetlink with a classic BPF socket filter attached before anything is read, and a
+ * reader that hands JS every datagram already queued at once (`batch`: the buffer may hold
+ * several datagrams' messages; parseMessages splits them).
+ */
+export function openNetlinkFiltered(
+  opts: { protocol: number; groups?: number; initNetns?: boolean; dgram?: boolean; filter?: Buffer; batch?: boolean },
+  onDatagram: (b: Buffer) => void,
+): NetlinkSocket & { setFilter(program: Buffer): void } {
+  const fd = nl().netlinkOpen(opts.protocol, opts.groups ?? 0, opts.initNetns ?? false, opts.dgram ?? false);
+  try {
+    if (opts.filter) nx().netlinkSetFilter(fd, opts.filter, true);
+  } catch (e) {
+    // The reader owns the fd once it listens; here nobody does yet.
+    nx().netlinkListen(fd, () => undefined, false)();
+    throw e;
+  }
+  const stop = nx().netlinkListen(fd, onDatagram, opts.batch ?? false);
+  let open = true;
+  return {
+    send: (m) => nl().netlinkSend(fd, m),
+    // Replacing a socket filter is atomic in the kernel (SO_ATTACH_FILTER again).
+    setFilter: (p) => {
+      if (!open) throw new Error('netlink socket is closed');
+      nx().netlinkSetFilter(fd, p, false);
+    },
+    close: () => {
+      open = false;
+      stop();
+    },
+  };
+}
