@@ -17,6 +17,12 @@ export interface RenderInput {
   listeners: readonly Listener[];
   /** NFLOG group the refuse chain logs to (rate-limited); the helper reads it for denied attempts. */
   nflogGroup: number;
+  /**
+   * Kernel indexes (ifindex) of every interface that was ever gated under a name the policy
+   * names (helper/ruleset/interfaces.ts keeps them): such an interface stays gated under any
+   * later name. Absent: gated by name pattern only (the behaviour before issue 9.2).
+   */
+  interfaceIndexes?: readonly number[];
 }
 
 export const LOG_PREFIX_DENY = 'tunnelgate deny: ';
@@ -36,6 +42,10 @@ function q(s: string): string {
 function cidrText(cidr: string): string {
   if (!/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(cidr)) throw new Error(`refusing to render CIDR ${JSON.stringify(cidr)}`);
   return cidr;
+}
+function addrText(addr: string): string {
+  if (!/^[0-9a-fA-F:.]+$/.test(addr) || addr.length > 45) throw new Error(`refusing to render address ${JSON.stringify(addr)}`);
+  return addr;
 }
 function hex(id: number): string {
   if (!Number.isInteger(id) || id <= 0 || id > 0xffffffff) throw new Error(`refusing to render classid ${id}`);
@@ -81,7 +91,35 @@ export function processAllowRules(policy: Policy): EffectiveRule[] {
   return enforced(policy).filter((r) => r.action === 'allow' && !r.kernel && r.binary);
 }
 
-const listenerElement = (l: Listener) => `${l.proto} . ${l.port}`;
+/**
+ * Set elements of the inbound listener sets. A socket bound to one address admits packets
+ * to that address only (`listen4`/`listen6`, matched with `socket wildcard 0`); a wildcard
+ * socket admits its family (`listen_wild`, matched with `socket wildcard 1`), and `::`
+ * admits IPv4 too (a dual-stack socket; a v6-only one simply gets no IPv4 packet). The
+ * `socket` expression looks up the socket the kernel will deliver to, so a more specific
+ * socket of another process on the same port never matches a wildcard listener's element.
+ * A listener without `addr` (callers before issue 9.7) is a wildcard of both families.
+ */
+export function listenerElements(listeners: readonly Listener[]): { v4: string[]; v6: string[]; wild: string[] } {
+  const out = { v4: [] as string[], v6: [] as string[], wild: [] as string[] };
+  for (const l of listeners) {
+    if (!Number.isInteger(l.port) || l.port <= 0 || l.port > 0xffff) throw new Error(`refusing to render port ${l.port}`);
+    if (l.proto !== 'tcp' && l.proto !== 'udp') throw new Error(`refusing to render protocol ${String(l.proto)}`);
+    const tail = `${l.proto} . ${l.port}`;
+    const a = l.addr;
+    if (a === undefined || a === '::') out.wild.push(`ipv4 . ${tail}`, `ipv6 . ${tail}`);
+    else if (a === '0.0.0.0') out.wild.push(`ipv4 . ${tail}`);
+    else if (a.startsWith('::ffff:') && a.includes('.')) out.v4.push(`${addrText(a.slice(7))} . ${tail}`);
+    else if (a.includes(':')) out.v6.push(`${addrText(a)} . ${tail}`);
+    else out.v4.push(`${addrText(a)} . ${tail}`);
+  }
+  return out;
+}
+
+function indexText(i: number): string {
+  if (!Number.isInteger(i) || i <= 0 || i > 0x7fffffff) throw new Error(`refusing to render interface index ${i}`);
+  return String(i);
+}
 
 export function renderTable(input: RenderInput): string {
   const { policy, classids, listeners, nflogGroup } = input;
@@ -111,6 +149,8 @@ export function renderTable(input: RenderInput): string {
   const ifaces = [...new Set(policy.interfaces)].sort().map(q).join(', ');
   const audit = policy.mode === 'audit';
   const portKey = (f: Family) => `${ipOf(f)} daddr . meta l4proto . th dport`;
+  /** The same sets seen from an inbound packet: the remote end is the source. */
+  const inPortKey = (f: Family) => `${ipOf(f)} saddr . meta l4proto . th sport`;
 
   const sets: string[] = [set('rules_any', 'meta cgroup', unscoped, false)];
   const out: string[] = [];
@@ -138,7 +178,33 @@ export function renderTable(input: RenderInput): string {
     out.push(`\t\tmeta cgroup . ${ipOf(f)} daddr @scope${f} accept`, `\t\tmeta cgroup . ${portKey(f)} @scope${f}_port accept`);
   }
   out.push('\t\tgoto refuse');
-  sets.push(set('listen', 'meta l4proto . th dport', listeners.map(listenerElement), false));
+  const listen = listenerElements(listeners);
+  sets.push(set('listen4', 'ip daddr . meta l4proto . th dport', listen.v4, false));
+  sets.push(set('listen6', 'ip6 daddr . meta l4proto . th dport', listen.v6, false));
+  sets.push(set('listen_wild', 'meta nfproto . meta l4proto . th dport', listen.wild, false));
+  sets.push(gatedIfSet(input.interfaceIndexes ?? []));
+
+  // Inbound (issues 9.7, 9.8). A packet is admitted only towards a socket of an admitted
+  // process: (1) a flow conntrack already knows; (2) a socket early demux has already found
+  // (established TCP, connected UDP: skb->sk is set at the input hook, so `meta cgroup` is the
+  // receiving socket's classid) — this is what keeps a connection that predates the table
+  // alive, since its first packet seen by conntrack is "new" (mid-stream pickup); (3) a new
+  // flow to a listener of an admitted process, by its exact bound address or as a wildcard,
+  // checked against the socket the kernel will deliver to (`socket wildcard`).
+  const inb: string[] = ['\t\tct state established,related accept'];
+  for (const f of [4, 6] as const) {
+    inb.push(`\t\tmeta cgroup . ${ipOf(f)} saddr @deny${f} goto refuse`, `\t\tmeta cgroup . ${inPortKey(f)} @deny${f}_port goto refuse`);
+  }
+  inb.push('\t\tmeta cgroup @rules_any accept');
+  for (const f of [4, 6] as const) {
+    inb.push(`\t\tmeta cgroup . ${ipOf(f)} saddr @scope${f} accept`, `\t\tmeta cgroup . ${inPortKey(f)} @scope${f}_port accept`);
+  }
+  inb.push(
+    '\t\tct state new socket wildcard 0 ip daddr . meta l4proto . th dport @listen4 accept',
+    '\t\tct state new socket wildcard 0 ip6 daddr . meta l4proto . th dport @listen6 accept',
+    '\t\tct state new socket wildcard 1 meta nfproto . meta l4proto . th dport @listen_wild accept',
+    '\t\tgoto refuse',
+  );
 
   // Only a connection's first packet is an attempt: a dropped SYN is retried as a new one,
   // and in audit mode the rest of a flow that passes is not logged again.
@@ -159,18 +225,18 @@ export function renderTable(input: RenderInput): string {
     '\tchain output {',
     '\t\ttype filter hook output priority filter; policy accept;',
     `\t\toifname { ${ifaces} } jump gate_out`,
+    '\t\tmeta oif @gated_if jump gate_out',
     '\t}',
     '\tchain input {',
     '\t\ttype filter hook input priority filter; policy accept;',
     `\t\tiifname { ${ifaces} } jump gate_in`,
+    '\t\tmeta iif @gated_if jump gate_in',
     '\t}',
     '\tchain gate_out {',
     ...out,
     '\t}',
     '\tchain gate_in {',
-    '\t\tct state established,related accept',
-    '\t\tct state new meta l4proto . th dport @listen accept',
-    '\t\tgoto refuse',
+    ...inb,
     '\t}',
     '\tchain refuse {',
     ...refuse,
@@ -180,10 +246,35 @@ export function renderTable(input: RenderInput): string {
   ].join('\n');
 }
 
-/** Replace the listener set in one transaction. */
+/** The set of gated interface indexes (numbers, so nft needs no interface to exist to load it). */
+function gatedIfSet(indexes: readonly number[]): string {
+  const elements = [...new Set(indexes.map(indexText))].sort((a, b) => Number(a) - Number(b));
+  const lines = ['\tset gated_if {', '\t\ttype iface_index'];
+  if (elements.length) lines.push(`\t\telements = { ${elements.join(', ')} }`);
+  lines.push('\t}');
+  return lines.join('\n');
+}
+
+/** Replace the listener sets in one transaction. */
 export function renderListeners(listeners: readonly Listener[]): string {
-  const lines = [`flush set ${FAMILY} ${TABLE} listen`];
-  if (listeners.length) lines.push(`add element ${FAMILY} ${TABLE} listen { ${listeners.map(listenerElement).join(', ')} }`);
+  const e = listenerElements(listeners);
+  const lines: string[] = [];
+  for (const [name, elements] of [['listen4', e.v4], ['listen6', e.v6], ['listen_wild', e.wild]] as const) {
+    lines.push(`flush set ${FAMILY} ${TABLE} ${name}`);
+    const unique = [...new Set(elements)].sort();
+    if (unique.length) lines.push(`add element ${FAMILY} ${TABLE} ${name} { ${unique.join(', ')} }`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Replace the set of gated interface indexes in one transaction (a link appeared under a
+ * gated name; helper/ruleset/interfaces.ts decides which indexes). Throws on a bad index.
+ */
+export function renderInterfaceIndexes(indexes: readonly number[]): string {
+  const elements = [...new Set(indexes.map(indexText))].sort((a, b) => Number(a) - Number(b));
+  const lines = [`flush set ${FAMILY} ${TABLE} gated_if`];
+  if (elements.length) lines.push(`add element ${FAMILY} ${TABLE} gated_if { ${elements.join(', ')} }`);
   return `${lines.join('\n')}\n`;
 }
 
