@@ -23,12 +23,16 @@ export interface RulesetChange {
   lines: string[];
   /** Some line names an object of table `inet tunnelgate` (or the table). */
   touchesTable: boolean;
-  /** The table itself was deleted (a flush of the ruleset, `nft delete table`, …). */
+  /**
+   * The table is gone after the transaction (a flush of the ruleset, `nft delete table`, …):
+   * its last table-level line is a delete. The helper's own replacement deletes and re-adds
+   * the table in one transaction, which is not a deletion.
+   */
   tableDeleted: boolean;
 }
 
 const OBJECT_OF_TABLE = new RegExp(`^(?:add|delete|destroy|flush|replace|insert|update|reset) \\S+ ${FAMILY} ${TABLE}(?=\\s|$)`);
-const TABLE_DELETED = new RegExp(`^(?:delete|destroy) table ${FAMILY} ${TABLE}(?=\\s|$)`);
+const TABLE_LEVEL = new RegExp(`^(add|delete|destroy) table ${FAMILY} ${TABLE}(?=\\s|$)`);
 const GENERATION = /^# new generation (\d+)(?: by process (\d+) \((.*)\))?/;
 
 /**
@@ -54,7 +58,7 @@ export class ChangeAssembler {
       ...(g[3] !== undefined ? { comm: g[3] } : {}),
       lines,
       touchesTable: lines.some((l) => OBJECT_OF_TABLE.test(l)),
-      tableDeleted: lines.some((l) => TABLE_DELETED.test(l)),
+      tableDeleted: /^(?:delete|destroy)/.test(lines.filter((l) => TABLE_LEVEL.test(l)).at(-1) ?? ''),
     };
   }
 }

@@ -134,15 +134,16 @@ export async function socketInodes(pid: number): Promise<Set<string>> {
 /**
  * The sockets on which these processes accept new inbound flows (TCP listeners, UDP
  * sockets), by bound address, from /proc/net/{tcp,udp}[6] of the caller's namespace and
- * /proc/PID/fd; contested ones are left out (classifyListeners).
+ * /proc/PID/fd; contested ones are left out (classifyListeners). `procNet`: the socket tables
+ * of another namespace (`/proc/PID/net` of a process inside it), for tests.
  */
-export async function inspectListeners(pids: readonly number[]): Promise<{ listeners: Listener[]; contested: Listener[] }> {
+export async function inspectListeners(pids: readonly number[], procNet = '/proc/net'): Promise<{ listeners: Listener[]; contested: Listener[] }> {
   if (!pids.length) return { listeners: [], contested: [] };
   const inodes = new Set<string>();
   for (const pid of pids) for (const i of await socketInodes(pid)) inodes.add(i);
   const rows: SocketRow[] = [];
   for (const [file, proto] of [['tcp', 'tcp'], ['tcp6', 'tcp'], ['udp', 'udp'], ['udp6', 'udp']] as const) {
-    rows.push(...parseSocketTable(await fs.readFile(`/proc/net/${file}`, 'utf8').catch(() => ''), proto));
+    rows.push(...parseSocketTable(await fs.readFile(`${procNet}/${file}`, 'utf8').catch(() => ''), proto));
   }
   return classifyListeners(rows, inodes);
 }

@@ -68,9 +68,12 @@ describe('monitors', () => {
     });
     for (const l of ['delete rule inet tunnelgate output handle 30', 'delete chain inet tunnelgate refuse', 'delete table inet tunnelgate', 'delete table ip foreign_fw']) a.push(l);
     expect(a.push('# new generation 4 by process 22668 (nft)')).toMatchObject({ generation: 4, touchesTable: true, tableDeleted: true });
+    // The helper's own atomic replacement: create, delete, create in one transaction.
+    for (const l of ['add table inet tunnelgate', 'delete table inet tunnelgate', 'add table inet tunnelgate { comment "x" }', 'add chain inet tunnelgate output']) a.push(l);
+    expect(a.push('# new generation 5 by process 9 (nft)')).toMatchObject({ touchesTable: true, tableDeleted: false });
     a.push('add table inet tunnelgate2');
     a.push('delete table inet tunnelgate-x');
-    expect(a.push('# new generation 5 by process 1 (x)')).toMatchObject({ touchesTable: false, tableDeleted: false });
+    expect(a.push('# new generation 6 by process 1 (x)')).toMatchObject({ touchesTable: false, tableDeleted: false });
   });
 
   it('reads link events and listings', () => {
