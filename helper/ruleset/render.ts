@@ -191,9 +191,19 @@ export function renderTable(input: RenderInput): string {
   // alive, since its first packet seen by conntrack is "new" (mid-stream pickup); (3) a new
   // flow to a listener of an admitted process, by its exact bound address or as a wildcard,
   // checked against the socket the kernel will deliver to (`socket wildcard`).
+  // The same order as gate_out, seen from the other end. `meta skuid >= 0` holds only when
+  // the packet already has its socket (early demux): alwaysAllow and kernel rules admit the
+  // socket that connected to such a destination, never a new flow to any listener.
   const inb: string[] = ['\t\tct state established,related accept'];
   for (const f of [4, 6] as const) {
+    inb.push(`\t\tmeta skuid >= 0 ${ipOf(f)} saddr @always${f} accept`, `\t\tmeta skuid >= 0 ${inPortKey(f)} @always${f}_port accept`);
+  }
+  for (const f of [4, 6] as const) {
     inb.push(`\t\tmeta cgroup . ${ipOf(f)} saddr @deny${f} goto refuse`, `\t\tmeta cgroup . ${inPortKey(f)} @deny${f}_port goto refuse`);
+  }
+  if (kernelWhole) inb.push(`\t\t${kernelSk} accept`);
+  for (const f of [4, 6] as const) {
+    inb.push(`\t\t${kernelSk} ${ipOf(f)} saddr @kernel${f} accept`, `\t\t${kernelSk} ${inPortKey(f)} @kernel${f}_port accept`);
   }
   inb.push('\t\tmeta cgroup @rules_any accept');
   for (const f of [4, 6] as const) {

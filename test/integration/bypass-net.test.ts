@@ -8,7 +8,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResultPromise } from 'execa';
-import { createLab } from '../lab/lab.js';
+import { createLab, LAB_CORP_V4 } from '../lab/lab.js';
 import type { Lab } from '../lab/lab.js';
 import { renderTable } from '../../helper/ruleset/render.js';
 import { inspectListeners } from '../../helper/kernel/sockets.js';
@@ -83,13 +83,18 @@ let tree: NetClsTree;
 let ownMount: { mount: string; own: boolean } | undefined;
 const procs: ResultPromise[] = [];
 
-const policyFor = (over: { alwaysAllow?: Destination[]; interfaces?: string[] } = {}) =>
-  policyOf([profile({ id: 'bypass', interfaces: over.interfaces ?? [lab.wsIface], alwaysAllow: over.alwaysAllow ?? [], rules: [{ id: 'app', binary: { path: PY } }] })]);
+const policyFor = (over: { alwaysAllow?: Destination[]; interfaces?: string[]; kernel?: Destination[] } = {}) =>
+  policyOf([profile({
+    id: 'bypass',
+    interfaces: over.interfaces ?? [lab.wsIface],
+    alwaysAllow: over.alwaysAllow ?? [],
+    rules: [{ id: 'app', binary: { path: PY } }, ...(over.kernel ? [{ id: 'nfs', kernel: true, destinations: over.kernel }] : [])],
+  })]);
 const ruleKey = 'bypass:app';
 
-async function load(opts: { listeners?: Listener[]; alwaysAllow?: Destination[]; interfaceIndexes?: number[] } = {}): Promise<string> {
+async function load(opts: { listeners?: Listener[]; alwaysAllow?: Destination[]; kernel?: Destination[]; interfaceIndexes?: number[] } = {}): Promise<string> {
   const text = renderTable({
-    policy: policyFor({ ...(opts.alwaysAllow ? { alwaysAllow: opts.alwaysAllow } : {}) }),
+    policy: policyFor({ ...(opts.alwaysAllow ? { alwaysAllow: opts.alwaysAllow } : {}), ...(opts.kernel ? { kernel: opts.kernel } : {}) }),
     classids: new Map([[ruleKey, CLASSID]]),
     listeners: opts.listeners ?? [],
     nflogGroup: 7467,
@@ -293,10 +298,15 @@ describe('9.7 an inbound packet reaches only a socket of an admitted process', (
 });
 
 describe('9.8 connections of admitted processes that predate the table survive it; new inbound ones are refused', () => {
-  it('TCP: a stream from corp to an admitted client started before the table goes on after it appears', async () => {
+  const corpStream: Destination[] = [{ cidr: `${LAB_CORP_V4}/32`, proto: 'tcp', ports: [9802] }];
+  it.each([
+    ['a process of an allow rule', 'admitted', {}],
+    ['any process, to an alwaysAllow destination', 'other', { alwaysAllow: corpStream }],
+    ['a root socket outside every rule, by a kernel rule (NFS)', 'root', { kernel: corpStream }],
+  ] as const)('TCP: a stream from corp to %s, started before the table, goes on after it appears', async (_what, as, extra) => {
     const server = start('corp', ['stream-server', lab.corpV4, '9802']);
     await server.wait(/ready/);
-    const client = start('ws', ['stream-client', lab.corpV4, '9802'], 'admitted');
+    const client = start('ws', ['stream-client', lab.corpV4, '9802'], as);
     const plain = start('ws', ['http', '0.0.0.0', '9700']);
     try {
       await Promise.all([client.wait(/connected/), server.wait(/accepted/), plain.wait(/ready/)]);
@@ -312,7 +322,7 @@ describe('9.8 connections of admitted processes that predate the table survive i
         if (Date.now() > deadline) throw new Error(`corp's chunk was never acknowledged: ${ss.stdout}`);
         await new Promise((r) => setTimeout(r, 10));
       }
-      await load();
+      await load(extra);
       server.p.stdin?.write('2\n');
       await client.wait(/chunk 2/, 8_000);
       server.p.stdin?.write('3\n');

@@ -35,10 +35,18 @@ describe('the inbound chain', () => {
   it('accepts known flows, early-demuxed sockets of admitted processes, and new flows to admitted listeners only', () => {
     expect(chain(text, 'gate_in')).toBe(`\tchain gate_in {
 \t\tct state established,related accept
+\t\tmeta skuid >= 0 ip saddr @always4 accept
+\t\tmeta skuid >= 0 ip saddr . meta l4proto . th sport @always4_port accept
+\t\tmeta skuid >= 0 ip6 saddr @always6 accept
+\t\tmeta skuid >= 0 ip6 saddr . meta l4proto . th sport @always6_port accept
 \t\tmeta cgroup . ip saddr @deny4 goto refuse
 \t\tmeta cgroup . ip saddr . meta l4proto . th sport @deny4_port goto refuse
 \t\tmeta cgroup . ip6 saddr @deny6 goto refuse
 \t\tmeta cgroup . ip6 saddr . meta l4proto . th sport @deny6_port goto refuse
+\t\tmeta skuid 0 meta cgroup 0 ip saddr @kernel4 accept
+\t\tmeta skuid 0 meta cgroup 0 ip saddr . meta l4proto . th sport @kernel4_port accept
+\t\tmeta skuid 0 meta cgroup 0 ip6 saddr @kernel6 accept
+\t\tmeta skuid 0 meta cgroup 0 ip6 saddr . meta l4proto . th sport @kernel6_port accept
 \t\tmeta cgroup @rules_any accept
 \t\tmeta cgroup . ip saddr @scope4 accept
 \t\tmeta cgroup . ip saddr . meta l4proto . th sport @scope4_port accept
