@@ -222,6 +222,28 @@ describe('9.7 an inbound packet reaches only a socket of an admitted process', (
     }
   });
 
+  it('UDP over IPv6: a socket of another user on the tunnel address gets nothing; the admitted one on ::1 is not reachable from the tunnel', async () => {
+    const adm = start('ws', ['udp-recv', '::1', '9510'], 'admitted');
+    const ctl = start('ws', ['udp-recv', lab.wsV6, '9511'], 'admitted');
+    const thief = start('ws', ['udp-recv', lab.wsV6, '9510'], 'other');
+    const sender = start('corp', ['udp-send', lab.corpV6, '9596']);
+    try {
+      await Promise.all([adm.wait(/ready/), ctl.wait(/ready/), thief.wait(/ready/), sender.wait(/ready/)]);
+      const { listeners } = await listenersOf(adm, ctl);
+      expect(listeners).toEqual([{ proto: 'udp', port: 9510, addr: '::1' }, { proto: 'udp', port: 9511, addr: lab.wsV6 }]);
+      await load({ listeners });
+      const before = await dropped();
+      for (let i = 0; i < 5; i++) sender.p.stdin?.write(`${lab.wsV6} 9510 stolen${i}\n`);
+      sender.p.stdin?.write(`${lab.wsV6} 9511 control\n`);
+      await ctl.wait(/got control/);
+      expect(await dropped()).toBeGreaterThanOrEqual(before + 5);
+      expect(thief.lines.filter((l) => l.startsWith('got'))).toEqual([]);
+    } finally {
+      await stop(adm, ctl, thief, sender);
+      await unload();
+    }
+  });
+
   it('UDP: a more specific bind next to an admitted wildcard (SO_REUSEADDR on both, another user) gets nothing', async () => {
     const adm = start('ws', ['udp-recv', '0.0.0.0', '9502', 'reuseaddr'], 'admitted');
     const thief = start('ws', ['udp-recv', lab.wsV4, '9502', 'reuseaddr'], 'other');
