@@ -4,6 +4,38 @@
 // the sockets of an admitted process carry that classid and the table matches it with
 // `meta cgroup`. Lookups go through sets, so the per-packet cost does not grow with the
 // number of rules, and revoking a rule is a ruleset change alone.
+//
+// Interfaces (issue 9.2): gated by name pattern (oifname/iifname, evaluated per packet, so a
+// new interface matching a pattern is gated at once) and by index (set `gated_if`, numeric
+// iface_index elements, which load whether or not the interface exists). The index keeps a
+// renamed interface, or one moved to another namespace and back (the kernel keeps a free
+// index), gated; helper/ruleset/interfaces.ts decides the indexes, helper/kernel/links.ts
+// reports link changes.
+//
+// Inbound (issues 9.7, 9.8) — facts measured in the lab (test/integration/bypass-net.test.ts):
+// - At the input hook skb->sk is set only by early demux: established TCP and connected UDP
+//   (net.ipv4.tcp_early_demux / udp_early_demux, on by default). There `meta cgroup` is the
+//   receiving socket's classid, which is what keeps a flow that predates the table (conntrack
+//   picks it up mid-stream as `new`) alive for exactly the admitted sockets.
+// - A TCP SYN or a datagram to an unconnected UDP socket has no socket yet. nft's `socket`
+//   expression does the kernel's own lookup (listener, reuseport group, v6 dual-stack
+//   included) but exposes only transparent, mark, wildcard and cgroupv2 — not the classid.
+//   So a new flow is admitted by the admitted listener's exact bound address (`socket
+//   wildcard 0`), or as a wildcard only if the socket the kernel picks is a wildcard one
+//   (`socket wildcard 1`): another process's more specific bind on the same port never
+//   matches. A listener whose element another process's socket shares (same address and
+//   port with SO_REUSEADDR on both, or an SO_REUSEPORT group of one user) is contested
+//   (helper/kernel/sockets.ts classifyListeners) and left out: refused, not split.
+// What this cannot hold (no BPF loader here; NFQUEUE is not built):
+// - between a contesting bind and the gate's next listener refresh, a process that shares
+//   an admitted socket's exact address and port (only possible where the admitted program
+//   opted into SO_REUSEADDR/SO_REUSEPORT itself) can receive new flows to it;
+// - a contested port is refused for the admitted service too, and packets to another
+//   process's more specific address never reach an admitted wildcard socket: the service
+//   pays for the squatter. An sk_lookup BPF program steering gated-interface packets to the
+//   admitted sockets (SOCKMAP) would hold both; BPF LSM socket_sock_rcv_skb the first;
+// - with early demux switched off by sysctl, flows that predate the table are not
+//   recognised and freeze as before 9.8 (new ones are unaffected).
 import type { Policy, EffectiveRule } from '../../common/policy.js';
 import type { Destination } from '../../common/profile.js';
 import type { Listener } from '../kernel/sockets.js';
