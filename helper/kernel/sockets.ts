@@ -1,7 +1,10 @@
-// Which local ports admitted processes listen on, from /proc: the kernel's socket tables
-// (/proc/net/tcp, tcp6, udp, udp6 of the helper's network namespace) joined with the
-// socket inodes each process holds (/proc/PID/fd).
+// Which local sockets admitted processes take new inbound flows on, from /proc: the kernel's
+// socket tables (/proc/net/tcp, tcp6, udp, udp6 of the helper's network namespace, with
+// each socket's bound address) joined with the socket inodes each process holds
+// (/proc/PID/fd); IPV6_V6ONLY, which /proc does not show, from sock_diag (`ss -e`).
 import { promises as fs } from 'node:fs';
+import { run } from './run.js';
+import type { Runner } from './run.js';
 
 export interface Listener {
   proto: 'tcp' | 'udp';
@@ -12,6 +15,8 @@ export interface Listener {
    * before issue 9.7): treated as a wildcard of both families.
    */
   addr?: string;
+  /** `::` with IPV6_V6ONLY: it receives no IPv4, so it admits none (another socket may own 0.0.0.0 on its port). */
+  v6only?: boolean;
 }
 
 /** A socket of /proc/net/{tcp,udp}[6]: decoded local address, port, state and inode. */
@@ -21,6 +26,8 @@ export interface SocketRow {
   port: number;
   state: string;
   inode: string;
+  /** IPV6_V6ONLY (from sock_diag via `ss -e`; /proc/net does not show it). */
+  v6only?: boolean;
 }
 
 const TCP_LISTEN = '0A';
@@ -82,6 +89,16 @@ export function parseSocketTable(text: string, proto: 'tcp' | 'udp'): SocketRow[
   return rows;
 }
 
+/** Inodes of the sockets `ss -Htuanle` marks `v6only:1`. */
+export function v6onlyInodes(ssText: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of ssText.split('\n')) {
+    const m = /\bino:(\d+)\b/.exec(line);
+    if (m && /\bv6only:1\b/.test(line)) out.add(m[1] as string);
+  }
+  return out;
+}
+
 /**
  * Which sockets of the admitted processes may take new inbound flows, pure.
  *
@@ -97,8 +114,8 @@ export function parseSocketTable(text: string, proto: 'tcp' | 'udp'): SocketRow[
  */
 export function classifyListeners(rows: readonly SocketRow[], admittedInodes: ReadonlySet<string>): { listeners: Listener[]; contested: Listener[] } {
   const taking = (r: SocketRow) => r.port > 0 && r.inode !== '0' && (r.proto === 'udp' || r.state === TCP_LISTEN);
-  const keysOf = (r: { proto: string; port: number; addr: string }): string[] => {
-    if (r.addr === '::') return [`${r.proto}/4/*/${r.port}`, `${r.proto}/6/*/${r.port}`];
+  const keysOf = (r: { proto: string; port: number; addr: string; v6only?: boolean }): string[] => {
+    if (r.addr === '::') return r.v6only ? [`${r.proto}/6/*/${r.port}`] : [`${r.proto}/4/*/${r.port}`, `${r.proto}/6/*/${r.port}`];
     if (r.addr === '0.0.0.0') return [`${r.proto}/4/*/${r.port}`];
     if (r.addr.startsWith('::ffff:') && r.addr.includes('.')) return [`${r.proto}/4/${r.addr.slice(7)}/${r.port}`];
     return [`${r.proto}/${r.addr.includes(':') ? 6 : 4}/${r.addr}/${r.port}`];
@@ -109,7 +126,7 @@ export function classifyListeners(rows: readonly SocketRow[], admittedInodes: Re
   const contested = new Map<string, Listener>();
   for (const r of rows) {
     if (!taking(r) || !admittedInodes.has(r.inode)) continue;
-    const l: Listener = { proto: r.proto, port: r.port, addr: r.addr };
+    const l: Listener = { proto: r.proto, port: r.port, addr: r.addr, ...(r.v6only ? { v6only: true } : {}) };
     const id = `${r.proto}/${r.addr}/${r.port}`;
     if (keysOf(r).some((k) => others.has(k))) contested.set(id, l);
     else listeners.set(id, l);
@@ -137,13 +154,18 @@ export async function socketInodes(pid: number): Promise<Set<string>> {
  * /proc/PID/fd; contested ones are left out (classifyListeners). `procNet`: the socket tables
  * of another namespace (`/proc/PID/net` of a process inside it), for tests.
  */
-export async function inspectListeners(pids: readonly number[], procNet = '/proc/net'): Promise<{ listeners: Listener[]; contested: Listener[] }> {
+export async function inspectListeners(pids: readonly number[], procNet = '/proc/net', runner: Runner = run): Promise<{ listeners: Listener[]; contested: Listener[] }> {
   if (!pids.length) return { listeners: [], contested: [] };
   const inodes = new Set<string>();
   for (const pid of pids) for (const i of await socketInodes(pid)) inodes.add(i);
   const rows: SocketRow[] = [];
   for (const [file, proto] of [['tcp', 'tcp'], ['tcp6', 'tcp'], ['udp', 'udp'], ['udp6', 'udp']] as const) {
     rows.push(...parseSocketTable(await fs.readFile(`${procNet}/${file}`, 'utf8').catch(() => ''), proto));
+  }
+  // Whether a `::` socket takes IPv4 too is only in sock_diag: ask ss when there is one.
+  if (rows.some((r) => r.addr === '::')) {
+    const v6only = v6onlyInodes((await runner('ss', ['-Htuanle'])).stdout);
+    for (const r of rows) if (r.addr === '::' && v6only.has(r.inode)) r.v6only = true;
   }
   return classifyListeners(rows, inodes);
 }

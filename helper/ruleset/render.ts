@@ -127,7 +127,7 @@ export function processAllowRules(policy: Policy): EffectiveRule[] {
  * Set elements of the inbound listener sets. A socket bound to one address admits packets
  * to that address only (`listen4`/`listen6`, matched with `socket wildcard 0`); a wildcard
  * socket admits its family (`listen_wild`, matched with `socket wildcard 1`), and `::`
- * admits IPv4 too (a dual-stack socket; a v6-only one simply gets no IPv4 packet). The
+ * admits IPv4 too unless it is v6-only (then another process may own 0.0.0.0 on the port). The
  * `socket` expression looks up the socket the kernel will deliver to, so a more specific
  * socket of another process on the same port never matches a wildcard listener's element.
  * A listener without `addr` (callers before issue 9.7) is a wildcard of both families.
@@ -139,7 +139,8 @@ export function listenerElements(listeners: readonly Listener[]): { v4: string[]
     if (l.proto !== 'tcp' && l.proto !== 'udp') throw new Error(`refusing to render protocol ${String(l.proto)}`);
     const tail = `${l.proto} . ${l.port}`;
     const a = l.addr;
-    if (a === undefined || a === '::') out.wild.push(`ipv4 . ${tail}`, `ipv6 . ${tail}`);
+    if (a === '::' && l.v6only) out.wild.push(`ipv6 . ${tail}`);
+    else if (a === undefined || a === '::') out.wild.push(`ipv4 . ${tail}`, `ipv6 . ${tail}`);
     else if (a === '0.0.0.0') out.wild.push(`ipv4 . ${tail}`);
     else if (a.startsWith('::ffff:') && a.includes('.')) out.v4.push(`${addrText(a.slice(7))} . ${tail}`);
     else if (a.includes(':')) out.v6.push(`${addrText(a)} . ${tail}`);

@@ -40,6 +40,7 @@ if mode == "udp-recv":             # ADDR PORT [reuseaddr|reuseport]
     s = socket.socket(fam(a), socket.SOCK_DGRAM)
     if opt == "reuseaddr": s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if opt == "reuseport": s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if opt == "v6only": s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     s.bind((a, p)); out("ready")
     while True:
         m, _ = s.recvfrom(2000); out("got " + m.decode())
@@ -158,7 +159,8 @@ const curlFromWs = (url: string, as: 'admitted' | 'other') => as === 'admitted'
   ? lab.exec('ws', 'sh', ['-c', `echo $$ > ${path.join(tree.dir, 'app', 'cgroup.procs')} && exec curl -s -o /dev/null -w %{http_code} -m 3 "$0"`, url], { reject: false, timeout: 10_000 })
   : lab.exec('ws', 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '3', url], { reject: false, timeout: 10_000 });
 /** The admitted agents' sockets as the gate would see them (in the ws namespace). */
-const listenersOf = async (...xs: Array<{ p: ResultPromise }>) => inspectListeners(xs.map((x) => x.p.pid as number), `/proc/${xs[0]?.p.pid}/net`);
+const listenersOf = async (...xs: Array<{ p: ResultPromise }>) => inspectListeners(xs.map((x) => x.p.pid as number), `/proc/${xs[0]?.p.pid}/net`,
+  (file, args, o) => run('nsenter', [`--net=${lab.netnsPath('ws')}`, '--', file, ...args], o));
 
 beforeAll(async () => {
   lab = await createLab();
@@ -240,6 +242,30 @@ describe('9.7 an inbound packet reaches only a socket of an admitted process', (
       expect(thief.lines.filter((l) => l.startsWith('got'))).toEqual([]);
     } finally {
       await stop(adm, ctl, thief, sender);
+      await unload();
+    }
+  });
+
+  it('UDP: 0.0.0.0 of another user on the port of an admitted v6-only :: gets no IPv4; the admitted socket gets IPv6', async () => {
+    const adm = start('ws', ['udp-recv', '::', '9512', 'v6only'], 'admitted');
+    const thief = start('ws', ['udp-recv', '0.0.0.0', '9512'], 'other');
+    const sender4 = start('corp', ['udp-send', lab.corpV4, '9595']);
+    const sender6 = start('corp', ['udp-send', lab.corpV6, '9595']);
+    try {
+      await Promise.all([adm.wait(/ready/), thief.wait(/ready/), sender4.wait(/ready/), sender6.wait(/ready/)]);
+      const { listeners, contested } = await listenersOf(adm);
+      expect({ listeners, contested }).toEqual({ listeners: [{ proto: 'udp', port: 9512, addr: '::', v6only: true }], contested: [] });
+      await load({ listeners });
+      const before = await dropped();
+      for (let i = 0; i < 5; i++) sender4.p.stdin?.write(`${lab.wsV4} 9512 stolen${i}\n`);
+      await sender4.wait(/sent stolen4/);
+      sender6.p.stdin?.write(`${lab.wsV6} 9512 control\n`);
+      await adm.wait(/got control/);
+      // IPv4 and IPv6 take the same tunnel; the five went first and were counted as dropped.
+      expect(await dropped()).toBeGreaterThanOrEqual(before + 5);
+      expect(thief.lines.filter((l) => l.startsWith('got'))).toEqual([]);
+    } finally {
+      await stop(adm, thief, sender4, sender6);
       await unload();
     }
   });

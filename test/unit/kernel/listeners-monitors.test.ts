@@ -1,7 +1,7 @@
 // Pure parts of helper/kernel/{sockets,monitor,nft-monitor,links}.ts, on text the kernel
 // and the tools printed in the lab.
 import { describe, expect, it } from 'vitest';
-import { classifyListeners, decodeProcAddr, parseSocketTable } from '../../../helper/kernel/sockets.js';
+import { classifyListeners, decodeProcAddr, parseSocketTable, v6onlyInodes } from '../../../helper/kernel/sockets.js';
 import type { SocketRow } from '../../../helper/kernel/sockets.js';
 import { subscribedIn } from '../../../helper/kernel/monitor.js';
 import { ChangeAssembler } from '../../../helper/kernel/nft-monitor.js';
@@ -40,6 +40,17 @@ describe('socket tables', () => {
     const r = classifyListeners([row('udp', '198.18.0.1', 9500, '1'), row('udp', '::ffff:198.18.0.1', 9500, '2'), row('udp', '::', 53, '3'), row('udp', '0.0.0.0', 53, '4'), row('tcp', '::', 80, '5')], new Set(['1', '3', '5']));
     expect(r.listeners).toEqual([{ proto: 'tcp', port: 80, addr: '::' }]);
     expect(r.contested).toEqual([{ proto: 'udp', port: 53, addr: '::' }, { proto: 'udp', port: 9500, addr: '198.18.0.1' }]);
+  });
+
+  it('a v6-only :: admits no IPv4, so another process\'s 0.0.0.0 on its port contests nothing', () => {
+    const v6only = { ...row('udp', '::', 9510, '1'), v6only: true };
+    expect(classifyListeners([v6only, row('udp', '0.0.0.0', 9510, '2')], new Set(['1']))).toEqual({
+      listeners: [{ proto: 'udp', port: 9510, addr: '::', v6only: true }], contested: [],
+    });
+    // Dual-stack: the same pair is contested (both wildcards of IPv4).
+    expect(classifyListeners([row('udp', '::', 9510, '1'), row('udp', '0.0.0.0', 9510, '2')], new Set(['1'])).contested).toHaveLength(1);
+    expect(v6onlyInodes('udp UNCONN 0 0 [::]:9601 [::]:* ino:501283 sk:4 cgroup:/ v6only:1 <->\ntcp LISTEN 0 128 [::]:9600 [::]:* ino:501281 sk:6 cgroup:/ v6only:0 <->\n'))
+      .toEqual(new Set(['501283']));
   });
 
   it('a TCP socket that is not listening contests nothing and admits nothing', () => {

@@ -105,6 +105,10 @@ describe('the inbound chain', () => {
     expect(() => listenerElements([{ proto: 'icmp' as 'udp', port: 1 }])).toThrow(/protocol/);
   });
 
+  it('a v6-only wildcard admits IPv6 only', () => {
+    expect(listenerElements([{ proto: 'udp', port: 9510, addr: '::', v6only: true }])).toEqual({ v4: [], v6: [], wild: ['ipv6 . udp . 9510'] });
+  });
+
   it('renderListeners fills the three sets from bound addresses', () => {
     expect(renderListeners([{ proto: 'udp', port: 9500, addr: '198.18.0.1' }, { proto: 'udp', port: 9500, addr: '::' }])).toBe(
       'flush set inet tunnelgate listen4\nadd element inet tunnelgate listen4 { 198.18.0.1 . udp . 9500 }\n' +
