@@ -4,6 +4,38 @@
 // the sockets of an admitted process carry that classid and the table matches it with
 // `meta cgroup`. Lookups go through sets, so the per-packet cost does not grow with the
 // number of rules, and revoking a rule is a ruleset change alone.
+//
+// Interfaces (issue 9.2): gated by name pattern (oifname/iifname, evaluated per packet, so a
+// new interface matching a pattern is gated at once) and by index (set `gated_if`, numeric
+// iface_index elements, which load whether or not the interface exists). The index keeps a
+// renamed interface, or one moved to another namespace and back (the kernel keeps a free
+// index), gated; helper/ruleset/interfaces.ts decides the indexes, helper/kernel/links.ts
+// reports link changes.
+//
+// Inbound (issues 9.7, 9.8) — facts measured in the lab (test/integration/bypass-net.test.ts):
+// - At the input hook skb->sk is set only by early demux: established TCP and connected UDP
+//   (net.ipv4.tcp_early_demux / udp_early_demux, on by default). There `meta cgroup` is the
+//   receiving socket's classid, which is what keeps a flow that predates the table (conntrack
+//   picks it up mid-stream as `new`) alive for exactly the admitted sockets.
+// - A TCP SYN or a datagram to an unconnected UDP socket has no socket yet. nft's `socket`
+//   expression does the kernel's own lookup (listener, reuseport group, v6 dual-stack
+//   included) but exposes only transparent, mark, wildcard and cgroupv2 — not the classid.
+//   So a new flow is admitted by the admitted listener's exact bound address (`socket
+//   wildcard 0`), or as a wildcard only if the socket the kernel picks is a wildcard one
+//   (`socket wildcard 1`): another process's more specific bind on the same port never
+//   matches. A listener whose element another process's socket shares (same address and
+//   port with SO_REUSEADDR on both, or an SO_REUSEPORT group of one user) is contested
+//   (helper/kernel/sockets.ts classifyListeners) and left out: refused, not split.
+// What this cannot hold (no BPF loader here; NFQUEUE is not built):
+// - between a contesting bind and the gate's next listener refresh, a process that shares
+//   an admitted socket's exact address and port (only possible where the admitted program
+//   opted into SO_REUSEADDR/SO_REUSEPORT itself) can receive new flows to it;
+// - a contested port is refused for the admitted service too, and packets to another
+//   process's more specific address never reach an admitted wildcard socket: the service
+//   pays for the squatter. An sk_lookup BPF program steering gated-interface packets to the
+//   admitted sockets (SOCKMAP) would hold both; BPF LSM socket_sock_rcv_skb the first;
+// - with early demux switched off by sysctl, flows that predate the table are not
+//   recognised and freeze as before 9.8 (new ones are unaffected).
 import type { Policy, EffectiveRule } from '../../common/policy.js';
 import type { Destination } from '../../common/profile.js';
 import type { Listener } from '../kernel/sockets.js';
@@ -17,6 +49,12 @@ export interface RenderInput {
   listeners: readonly Listener[];
   /** NFLOG group the refuse chain logs to (rate-limited); the helper reads it for denied attempts. */
   nflogGroup: number;
+  /**
+   * Kernel indexes (ifindex) of every interface that was ever gated under a name the policy
+   * names (helper/ruleset/interfaces.ts keeps them): such an interface stays gated under any
+   * later name. Absent: gated by name pattern only (the behaviour before issue 9.2).
+   */
+  interfaceIndexes?: readonly number[];
 }
 
 export const LOG_PREFIX_DENY = 'tunnelgate deny: ';
@@ -36,6 +74,10 @@ function q(s: string): string {
 function cidrText(cidr: string): string {
   if (!/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(cidr)) throw new Error(`refusing to render CIDR ${JSON.stringify(cidr)}`);
   return cidr;
+}
+function addrText(addr: string): string {
+  if (!/^[0-9a-fA-F:.]+$/.test(addr) || addr.length > 45) throw new Error(`refusing to render address ${JSON.stringify(addr)}`);
+  return addr;
 }
 function hex(id: number): string {
   if (!Number.isInteger(id) || id <= 0 || id > 0xffffffff) throw new Error(`refusing to render classid ${id}`);
@@ -81,7 +123,36 @@ export function processAllowRules(policy: Policy): EffectiveRule[] {
   return enforced(policy).filter((r) => r.action === 'allow' && !r.kernel && r.binary);
 }
 
-const listenerElement = (l: Listener) => `${l.proto} . ${l.port}`;
+/**
+ * Set elements of the inbound listener sets. A socket bound to one address admits packets
+ * to that address only (`listen4`/`listen6`, matched with `socket wildcard 0`); a wildcard
+ * socket admits its family (`listen_wild`, matched with `socket wildcard 1`), and `::`
+ * admits IPv4 too unless it is v6-only (then another process may own 0.0.0.0 on the port). The
+ * `socket` expression looks up the socket the kernel will deliver to, so a more specific
+ * socket of another process on the same port never matches a wildcard listener's element.
+ * A listener without `addr` (callers before issue 9.7) is a wildcard of both families.
+ */
+export function listenerElements(listeners: readonly Listener[]): { v4: string[]; v6: string[]; wild: string[] } {
+  const out = { v4: [] as string[], v6: [] as string[], wild: [] as string[] };
+  for (const l of listeners) {
+    if (!Number.isInteger(l.port) || l.port <= 0 || l.port > 0xffff) throw new Error(`refusing to render port ${l.port}`);
+    if (l.proto !== 'tcp' && l.proto !== 'udp') throw new Error(`refusing to render protocol ${String(l.proto)}`);
+    const tail = `${l.proto} . ${l.port}`;
+    const a = l.addr;
+    if (a === '::' && l.v6only) out.wild.push(`ipv6 . ${tail}`);
+    else if (a === undefined || a === '::') out.wild.push(`ipv4 . ${tail}`, `ipv6 . ${tail}`);
+    else if (a === '0.0.0.0') out.wild.push(`ipv4 . ${tail}`);
+    else if (a.startsWith('::ffff:') && a.includes('.')) out.v4.push(`${addrText(a.slice(7))} . ${tail}`);
+    else if (a.includes(':')) out.v6.push(`${addrText(a)} . ${tail}`);
+    else out.v4.push(`${addrText(a)} . ${tail}`);
+  }
+  return out;
+}
+
+function indexText(i: number): string {
+  if (!Number.isInteger(i) || i <= 0 || i > 0x7fffffff) throw new Error(`refusing to render interface index ${i}`);
+  return String(i);
+}
 
 export function renderTable(input: RenderInput): string {
   const { policy, classids, listeners, nflogGroup } = input;
@@ -111,6 +182,8 @@ export function renderTable(input: RenderInput): string {
   const ifaces = [...new Set(policy.interfaces)].sort().map(q).join(', ');
   const audit = policy.mode === 'audit';
   const portKey = (f: Family) => `${ipOf(f)} daddr . meta l4proto . th dport`;
+  /** The same sets seen from an inbound packet: the remote end is the source. */
+  const inPortKey = (f: Family) => `${ipOf(f)} saddr . meta l4proto . th sport`;
 
   const sets: string[] = [set('rules_any', 'meta cgroup', unscoped, false)];
   const out: string[] = [];
@@ -138,7 +211,43 @@ export function renderTable(input: RenderInput): string {
     out.push(`\t\tmeta cgroup . ${ipOf(f)} daddr @scope${f} accept`, `\t\tmeta cgroup . ${portKey(f)} @scope${f}_port accept`);
   }
   out.push('\t\tgoto refuse');
-  sets.push(set('listen', 'meta l4proto . th dport', listeners.map(listenerElement), false));
+  const listen = listenerElements(listeners);
+  sets.push(set('listen4', 'ip daddr . meta l4proto . th dport', listen.v4, false));
+  sets.push(set('listen6', 'ip6 daddr . meta l4proto . th dport', listen.v6, false));
+  sets.push(set('listen_wild', 'meta nfproto . meta l4proto . th dport', listen.wild, false));
+  sets.push(gatedIfSet(input.interfaceIndexes ?? []));
+
+  // Inbound (issues 9.7, 9.8). A packet is admitted only towards a socket of an admitted
+  // process: (1) a flow conntrack already knows; (2) a socket early demux has already found
+  // (established TCP, connected UDP: skb->sk is set at the input hook, so `meta cgroup` is the
+  // receiving socket's classid) — this is what keeps a connection that predates the table
+  // alive, since its first packet seen by conntrack is "new" (mid-stream pickup); (3) a new
+  // flow to a listener of an admitted process, by its exact bound address or as a wildcard,
+  // checked against the socket the kernel will deliver to (`socket wildcard`).
+  // The same order as gate_out, seen from the other end. `meta skuid >= 0` holds only when
+  // the packet already has its socket (early demux): alwaysAllow and kernel rules admit the
+  // socket that connected to such a destination, never a new flow to any listener.
+  const inb: string[] = ['\t\tct state established,related accept'];
+  for (const f of [4, 6] as const) {
+    inb.push(`\t\tmeta skuid >= 0 ${ipOf(f)} saddr @always${f} accept`, `\t\tmeta skuid >= 0 ${inPortKey(f)} @always${f}_port accept`);
+  }
+  for (const f of [4, 6] as const) {
+    inb.push(`\t\tmeta cgroup . ${ipOf(f)} saddr @deny${f} goto refuse`, `\t\tmeta cgroup . ${inPortKey(f)} @deny${f}_port goto refuse`);
+  }
+  if (kernelWhole) inb.push(`\t\t${kernelSk} accept`);
+  for (const f of [4, 6] as const) {
+    inb.push(`\t\t${kernelSk} ${ipOf(f)} saddr @kernel${f} accept`, `\t\t${kernelSk} ${inPortKey(f)} @kernel${f}_port accept`);
+  }
+  inb.push('\t\tmeta cgroup @rules_any accept');
+  for (const f of [4, 6] as const) {
+    inb.push(`\t\tmeta cgroup . ${ipOf(f)} saddr @scope${f} accept`, `\t\tmeta cgroup . ${inPortKey(f)} @scope${f}_port accept`);
+  }
+  inb.push(
+    '\t\tct state new socket wildcard 0 ip daddr . meta l4proto . th dport @listen4 accept',
+    '\t\tct state new socket wildcard 0 ip6 daddr . meta l4proto . th dport @listen6 accept',
+    '\t\tct state new socket wildcard 1 meta nfproto . meta l4proto . th dport @listen_wild accept',
+    '\t\tgoto refuse',
+  );
 
   // Only a connection's first packet is an attempt: a dropped SYN is retried as a new one,
   // and in audit mode the rest of a flow that passes is not logged again.
@@ -159,18 +268,18 @@ export function renderTable(input: RenderInput): string {
     '\tchain output {',
     '\t\ttype filter hook output priority filter; policy accept;',
     `\t\toifname { ${ifaces} } jump gate_out`,
+    '\t\tmeta oif @gated_if jump gate_out',
     '\t}',
     '\tchain input {',
     '\t\ttype filter hook input priority filter; policy accept;',
     `\t\tiifname { ${ifaces} } jump gate_in`,
+    '\t\tmeta iif @gated_if jump gate_in',
     '\t}',
     '\tchain gate_out {',
     ...out,
     '\t}',
     '\tchain gate_in {',
-    '\t\tct state established,related accept',
-    '\t\tct state new meta l4proto . th dport @listen accept',
-    '\t\tgoto refuse',
+    ...inb,
     '\t}',
     '\tchain refuse {',
     ...refuse,
@@ -180,10 +289,35 @@ export function renderTable(input: RenderInput): string {
   ].join('\n');
 }
 
-/** Replace the listener set in one transaction. */
+/** The set of gated interface indexes (numbers, so nft needs no interface to exist to load it). */
+function gatedIfSet(indexes: readonly number[]): string {
+  const elements = [...new Set(indexes.map(indexText))].sort((a, b) => Number(a) - Number(b));
+  const lines = ['\tset gated_if {', '\t\ttype iface_index'];
+  if (elements.length) lines.push(`\t\telements = { ${elements.join(', ')} }`);
+  lines.push('\t}');
+  return lines.join('\n');
+}
+
+/** Replace the listener sets in one transaction. */
 export function renderListeners(listeners: readonly Listener[]): string {
-  const lines = [`flush set ${FAMILY} ${TABLE} listen`];
-  if (listeners.length) lines.push(`add element ${FAMILY} ${TABLE} listen { ${listeners.map(listenerElement).join(', ')} }`);
+  const e = listenerElements(listeners);
+  const lines: string[] = [];
+  for (const [name, elements] of [['listen4', e.v4], ['listen6', e.v6], ['listen_wild', e.wild]] as const) {
+    lines.push(`flush set ${FAMILY} ${TABLE} ${name}`);
+    const unique = [...new Set(elements)].sort();
+    if (unique.length) lines.push(`add element ${FAMILY} ${TABLE} ${name} { ${unique.join(', ')} }`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Replace the set of gated interface indexes in one transaction (a link appeared under a
+ * gated name; helper/ruleset/interfaces.ts decides which indexes). Throws on a bad index.
+ */
+export function renderInterfaceIndexes(indexes: readonly number[]): string {
+  const elements = [...new Set(indexes.map(indexText))].sort((a, b) => Number(a) - Number(b));
+  const lines = [`flush set ${FAMILY} ${TABLE} gated_if`];
+  if (elements.length) lines.push(`add element ${FAMILY} ${TABLE} gated_if { ${elements.join(', ')} }`);
   return `${lines.join('\n')}\n`;
 }
 

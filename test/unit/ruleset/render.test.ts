@@ -109,20 +109,33 @@ table inet tunnelgate {
 \t\ttypeof meta cgroup . ip6 daddr . meta l4proto . th dport
 \t\tflags interval
 \t}
-\tset listen {
-\t\ttypeof meta l4proto . th dport
+\tset listen4 {
+\t\ttypeof ip daddr . meta l4proto . th dport
+\t}
+\tset listen6 {
+\t\ttypeof ip6 daddr . meta l4proto . th dport
+\t}
+\tset listen_wild {
+\t\ttypeof meta nfproto . meta l4proto . th dport
 \t\telements = {
-\t\t\ttcp . 22,
-\t\t\tudp . 5353
+\t\t\tipv4 . tcp . 22,
+\t\t\tipv4 . udp . 5353,
+\t\t\tipv6 . tcp . 22,
+\t\t\tipv6 . udp . 5353
 \t\t}
+\t}
+\tset gated_if {
+\t\ttype iface_index
 \t}
 \tchain output {
 \t\ttype filter hook output priority filter; policy accept;
 \t\toifname { "wg-corp*", "wg0" } jump gate_out
+\t\tmeta oif @gated_if jump gate_out
 \t}
 \tchain input {
 \t\ttype filter hook input priority filter; policy accept;
 \t\tiifname { "wg-corp*", "wg0" } jump gate_in
+\t\tmeta iif @gated_if jump gate_in
 \t}
 \tchain gate_out {
 \t\tip daddr @always4 accept
@@ -146,7 +159,26 @@ table inet tunnelgate {
 \t}
 \tchain gate_in {
 \t\tct state established,related accept
-\t\tct state new meta l4proto . th dport @listen accept
+\t\tmeta skuid >= 0 ip saddr @always4 accept
+\t\tmeta skuid >= 0 ip saddr . meta l4proto . th sport @always4_port accept
+\t\tmeta skuid >= 0 ip6 saddr @always6 accept
+\t\tmeta skuid >= 0 ip6 saddr . meta l4proto . th sport @always6_port accept
+\t\tmeta cgroup . ip saddr @deny4 goto refuse
+\t\tmeta cgroup . ip saddr . meta l4proto . th sport @deny4_port goto refuse
+\t\tmeta cgroup . ip6 saddr @deny6 goto refuse
+\t\tmeta cgroup . ip6 saddr . meta l4proto . th sport @deny6_port goto refuse
+\t\tmeta skuid 0 meta cgroup 0 ip saddr @kernel4 accept
+\t\tmeta skuid 0 meta cgroup 0 ip saddr . meta l4proto . th sport @kernel4_port accept
+\t\tmeta skuid 0 meta cgroup 0 ip6 saddr @kernel6 accept
+\t\tmeta skuid 0 meta cgroup 0 ip6 saddr . meta l4proto . th sport @kernel6_port accept
+\t\tmeta cgroup @rules_any accept
+\t\tmeta cgroup . ip saddr @scope4 accept
+\t\tmeta cgroup . ip saddr . meta l4proto . th sport @scope4_port accept
+\t\tmeta cgroup . ip6 saddr @scope6 accept
+\t\tmeta cgroup . ip6 saddr . meta l4proto . th sport @scope6_port accept
+\t\tct state new socket wildcard 0 ip daddr . meta l4proto . th dport @listen4 accept
+\t\tct state new socket wildcard 0 ip6 daddr . meta l4proto . th dport @listen6 accept
+\t\tct state new socket wildcard 1 meta nfproto . meta l4proto . th dport @listen_wild accept
 \t\tgoto refuse
 \t}
 \tchain refuse {
@@ -219,11 +251,12 @@ table inet tunnelgate {
 });
 
 describe('renderListeners', () => {
-  it('replaces the listener set in one transaction', () => {
+  it('replaces the listener sets in one transaction', () => {
     expect(renderListeners([{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 53 }])).toBe(
-      'flush set inet tunnelgate listen\nadd element inet tunnelgate listen { tcp . 22, udp . 53 }\n',
+      'flush set inet tunnelgate listen4\nflush set inet tunnelgate listen6\nflush set inet tunnelgate listen_wild\n' +
+        'add element inet tunnelgate listen_wild { ipv4 . tcp . 22, ipv4 . udp . 53, ipv6 . tcp . 22, ipv6 . udp . 53 }\n',
     );
-    expect(renderListeners([])).toBe('flush set inet tunnelgate listen\n');
+    expect(renderListeners([])).toBe('flush set inet tunnelgate listen4\nflush set inet tunnelgate listen6\nflush set inet tunnelgate listen_wild\n');
   });
 });
 

@@ -1,0 +1,73 @@
+// Network interfaces of the helper's namespace: list them (`ip -j link show`) and notice
+// every change at once (`ip -o monitor link`: the kernel's RTM_NEWLINK / RTM_DELLINK on
+// the RTNLGRP_LINK group; a rename is a NEWLINK with the new name, a move to another
+// namespace a DELLINK here). Which indexes to gate is decided in helper/ruleset/interfaces.ts.
+import type { Runner } from './run.js';
+import { startMonitor } from './monitor.js';
+import type { MonitorOptions } from './monitor.js';
+
+export interface Link {
+  /** The kernel's interface index: stable across renames; kept across a namespace round trip when free. */
+  index: number;
+  name: string;
+}
+
+const NETLINK_ROUTE = 0;
+/** RTMGRP_LINK (linux/rtnetlink.h). */
+const RTMGRP_LINK = 1;
+
+/** Links from `ip -j link show` output. Throws on text that is not its JSON. */
+export function parseLinks(json: string): Link[] {
+  const doc = JSON.parse(json) as Array<{ ifindex?: unknown; ifname?: unknown }>;
+  return doc
+    .filter((l): l is { ifindex: number; ifname: string } => typeof l.ifindex === 'number' && typeof l.ifname === 'string')
+    .map((l) => ({ index: l.ifindex, name: l.ifname }))
+    .sort((a, b) => a.index - b.index);
+}
+
+/** Interfaces of the caller's network namespace now. */
+export async function listLinks(run: Runner): Promise<Link[]> {
+  return parseLinks((await run('ip', ['-j', 'link', 'show'])).stdout);
+}
+
+/** One line of `ip -o monitor link`: `[Deleted ]INDEX: NAME[@PEER]: <FLAGS> …`. */
+export interface LinkEvent {
+  deleted: boolean;
+  index: number;
+  name: string;
+}
+
+export function parseLinkEvent(line: string): LinkEvent | undefined {
+  const m = /^(Deleted )?(\d+): ([^:@\s]+)(?:@[^:\s]*)?:/.exec(line.trim());
+  if (!m) return undefined;
+  return { deleted: m[1] !== undefined, index: Number(m[2]), name: m[3] as string };
+}
+
+export interface LinkMonitor {
+  /** Resolves once the kernel has the monitor subscribed: no later change can be missed. */
+  readonly ready: Promise<void>;
+  /** Every link added, changed (renamed, up/down, moved in) or deleted (or moved out). */
+  onEvent(cb: (e: LinkEvent) => void): () => void;
+  /** The monitor died: changes may have been missed; list the links again and restart it. */
+  onLost(cb: (why: string) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** Start `ip -o monitor link` (in `opts.netns` if given). */
+export function startLinkMonitor(opts: MonitorOptions = {}): LinkMonitor {
+  const proc = startMonitor('ip', ['-o', 'monitor', 'link'], NETLINK_ROUTE, RTMGRP_LINK, opts);
+  const events = new Set<(e: LinkEvent) => void>();
+  proc.onLine((line) => {
+    const e = parseLinkEvent(line);
+    if (e) for (const cb of events) cb(e);
+  });
+  return {
+    ready: proc.ready,
+    onEvent(cb) {
+      events.add(cb);
+      return () => events.delete(cb);
+    },
+    onLost: (cb) => proc.onExit(cb),
+    close: () => proc.stop(),
+  };
+}
