@@ -19,6 +19,7 @@ import type { RuleLifetime } from './prompts.js';
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
+const unicodeEscape = (c: string) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`;
 const SHORT_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\t': '\\t', '\r': '\\r' };
 
 /**
@@ -28,8 +29,9 @@ const SHORT_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\t': '\\
  * bidi algorithm. Everything else, other Unicode included, stays as it is.
  */
 export function visible(s: string): string {
-  return s.replace(UNSAFE, (c) => SHORT_ESCAPES[c] ?? `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
+  return s.replace(UNSAFE, (c) => SHORT_ESCAPES[c] ?? unicodeEscape(c));
 }
+
 
 /** True if `visible` would change `s`. */
 export function hasUnsafe(s: string): boolean {
@@ -115,4 +117,18 @@ export function describeRuleId(source: { kind: 'profile'; profileId: string } | 
 /** The first 12 hex digits of a sha256, with an ellipsis: enough to tell binaries apart. */
 export function shortHash(sha256: string): string {
   return `${sha256.slice(0, 12)}…`;
+}
+
+/**
+ * JSON for a terminal: `JSON.stringify`, with the unsafe characters it leaves raw (DEL, C1
+ * controls, direction marks) written as `\uXXXX` escapes too. The same JSON value; only
+ * inside strings, as those characters never stand outside one.
+ */
+export function safeJson(value: unknown): string {
+  return JSON.stringify(value).replace(UNSAFE, unicodeEscape);
+}
+
+/** Every line of a text made `visible`, the line breaks between them kept. */
+export function visibleLines(text: string): string {
+  return text.split('\n').map(visible).join('\n');
 }

@@ -5,8 +5,7 @@
 // is Electron's); tests hand in a fake.
 
 import type { PromptView } from '../common/api.js';
-import { formatDestination } from '../common/attempts.js';
-import { clipText, oneLine } from './plain-text.js';
+import { clipText, formatDestination, oneLine } from '../common/format.js';
 
 export interface DesktopNote {
   title: string;

@@ -1,11 +1,14 @@
 // Words for what the helper reports: pure functions from the shared types to text.
 // No DOM here, so unit tests run them under Node.
 
-import type { GateState, PromptDecision, PromptView } from '../common/api.js';
-import { formatDestination } from '../common/attempts.js';
+import type { GateState } from '../common/api.js';
 import type { PromptCloseReason, RuleRemovalReason, StampedEvent } from '../common/events.js';
+import { describeDestination, formatDestination, formatRemaining, shortHash, visible } from '../common/format.js';
 import type { EffectiveRule, RuleSource, SourceStatus } from '../common/policy.js';
-import type { Destination } from '../common/profile.js';
+import type { PromptDecision, PromptView } from '../common/prompts.js';
+
+// The sanitiser and the shared formatters, for the page's modules that import them from here.
+export { describeDestination, formatCommandLine, formatRemaining, visible } from '../common/format.js';
 
 export const STATE_TITLES: Readonly<Record<GateState, string>> = {
   enforcing: 'Enforcing',
@@ -27,15 +30,9 @@ export function describeProgram(r: EffectiveRule): { main: string; extra: string
   if (!b) return { main: '(no program)', extra: [] };
   const extra: string[] = [];
   if (b.script !== undefined) extra.push(`script ${b.script}`);
-  if (b.sha256 !== undefined) extra.push(`sha256 ${b.sha256.slice(0, 12)}…`);
+  if (b.sha256 !== undefined) extra.push(`sha256 ${shortHash(b.sha256)}`);
   if (b.package !== undefined) return { main: `package ${b.package}`, extra };
   return { main: b.path ?? '(no path)', extra };
-}
-
-export function describeDestination(d: Destination): string {
-  const proto = d.proto ? ` ${d.proto}` : '';
-  const ports = d.ports?.length ? ` port${d.ports.length === 1 ? '' : 's'} ${d.ports.join(', ')}` : '';
-  return `${d.cidr}${proto}${ports}`;
 }
 
 export function describeScope(r: EffectiveRule): string[] {
@@ -194,38 +191,9 @@ const REMOVAL_REASONS: Readonly<Record<RuleRemovalReason, string>> = {
   replaced: 'replaced',
 };
 
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-/**
- * Text a program chose (its path, arguments, name) shown so that it cannot pass for
- * something else: line breaks, other control characters and those that change text
- * direction (U+202E turns "gpj.exe" around) are written out as escapes.
- */
-export function visible(s: string): string {
-  return s.replace(UNSAFE_CHARS, (c) => {
-    if (c === '\n') return '\\n';
-    if (c === '\t') return '\\t';
-    if (c === '\r') return '\\r';
-    return `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`;
-  });
-}
-
-/** A command line as a person would type it: each argument visible(), quoted where needed. */
-export function formatCommandLine(argv: readonly string[]): string {
-  return argv.map((a) => (a === '' || /[^\w@%+=:,./-]/.test(a) ? `'${visible(a).replaceAll("'", "'\\''")}'` : a)).join(' ');
-}
-
 /** "via": nearest parent first, `/usr/bin/bash (pid 5100) ← …`. */
 export function describeParents(parents: PromptView['parents']): string {
   return parents.length ? parents.map((p) => `${visible(p.exe)} (pid ${p.pid})`).join(' ← ') : 'no parent known';
-}
-
-/** `27 s`, `1 min 05 s`. */
-export function formatRemaining(ms: number): string {
-  const s = Math.max(0, Math.ceil(ms / 1000));
-  if (s < 60) return `${s} s`;
-  return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
 }
 
 /** What the person is told about the time left to answer. */
