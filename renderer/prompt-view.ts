@@ -9,7 +9,7 @@
 // loaded: the .desktop icon NAME is shown, next to a generic glyph.
 
 import type { AnswerResult, PromptDecision, PromptScope, PromptView } from '../common/api.js';
-import { formatDestination } from '../common/attempts.js';
+import { formatDestination } from '../common/format.js';
 import type { AnswerOptions, IpcResult } from '../common/ipc.js';
 import { describeDeadline, describeParents, formatCommandLine, formatTime, glyphLetter, plural, visible } from './format.js';
 import { el } from './view.js';
