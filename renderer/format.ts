@@ -47,7 +47,14 @@ export function describeSourceStatus(s: SourceStatus): string {
   return s.profileId !== undefined ? `${s.profileId}${s.version !== undefined ? ` v${s.version}` : ''}` : '(unreadable)';
 }
 
-export function describeEvent(e: StampedEvent): { title: string; detail: string; severity: 'info' | 'warn' | 'block' } {
+export interface EventDescription {
+  title: string;
+  detail: string;
+  severity: 'info' | 'warn' | 'block';
+}
+
+export function describeEvent(e: StampedEvent): EventDescription {
+  if (isDecisionEvent(e)) return describeDecisionEvent(e);
   switch (e.type) {
     case 'helper.started':
       return { title: 'Helper started', detail: `pid ${e.pid}, version ${e.version}`, severity: 'info' };
@@ -105,6 +112,29 @@ export function describeEvent(e: StampedEvent): { title: string; detail: string;
       return { title: 'Released', detail: `${visible(e.path)} (pid ${e.pid}) from rule ${e.rule}: ${e.reason}`, severity: 'info' };
     case 'attempt.admitted':
       return { title: 'Admitted', detail: `${visible(e.exe)} (pid ${e.pid}, uid ${e.uid}) by rule ${e.rule}`, severity: 'info' };
+    case 'binary.changed':
+      return {
+        title: 'Program changed',
+        detail: `${visible(e.path)} (uid ${e.uid}): sha256 was ${e.previous.slice(0, 16)}… since ${formatTime(e.since)}, now ${e.sha256.slice(0, 16)}…`,
+        severity: 'warn',
+      };
+    default: {
+      // A newer helper may report kinds this page does not know yet.
+      const unknown: { type: string } = e;
+      return { title: unknown.type, detail: '', severity: 'info' };
+    }
+  }
+}
+
+/** Prompts, their answers and the user decisions they leave. */
+type DecisionEvent = Extract<StampedEvent, { type: `prompt.${string}` | `rule.${string}` | `deny.${string}` | 'decisions.corrupt' }>;
+
+function isDecisionEvent(e: StampedEvent): e is DecisionEvent {
+  return /^(prompt|rule|deny|decisions)\./.test(e.type);
+}
+
+function describeDecisionEvent(e: DecisionEvent): EventDescription {
+  switch (e.type) {
     case 'prompt.opened':
       return {
         title: 'Asked',
@@ -143,19 +173,9 @@ export function describeEvent(e: StampedEvent): { title: string; detail: string;
       return { title: 'Deny removed', detail: `${visible(e.path)} (uid ${e.uid}): ${e.reason}`, severity: 'info' };
     case 'decisions.corrupt':
       return { title: 'Decisions damaged', detail: `${e.file}: ${e.reason}${e.movedTo ? `; kept as ${e.movedTo}` : ''}`, severity: 'warn' };
-    case 'binary.changed':
-      return {
-        title: 'Program changed',
-        detail: `${visible(e.path)} (uid ${e.uid}): sha256 was ${e.previous.slice(0, 16)}… since ${formatTime(e.since)}, now ${e.sha256.slice(0, 16)}…`,
-        severity: 'warn',
-      };
-    default: {
-      // A newer helper may report kinds this page does not know yet.
-      const unknown: { type: string } = e;
-      return { title: unknown.type, detail: '', severity: 'info' };
-    }
   }
 }
+
 /** "3 412" style thousands, independent of the page's locale. */
 export function formatCount(n: number): string {
   return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, '\u202f');
