@@ -14,14 +14,14 @@ import type { AuditReport, ProfileTestResult } from './audit.js';
 import type { EffectiveRule, Policy, RuleSource, SourceStatus } from './policy.js';
 import type { Destination, Mode } from './profile.js';
 import type { PromptDecision, PromptView, UserDecisionView } from './prompts.js';
-import { PROMPT_DECISIONS, PROMPT_SCOPES } from './prompts.js';
+import { MAX_RULE_SECONDS, PROMPT_DECISIONS, PROMPT_ID_PATTERN, PROMPT_SCOPES } from './prompts.js';
 import type { Infer, Schema } from './schema.js';
 import { array, boolean, integer, object, oneOf, string } from './schema.js';
 
 // The vocabulary, error codes and formatters that used to live here, for the modules
 // that import them from this file.
 export type { PromptCloseReason, PromptDecision, PromptProgram, PromptScope, PromptView, RuleLifetime, UserDecisionView } from './prompts.js';
-export { PROMPT_DECISIONS, PROMPT_SCOPES } from './prompts.js';
+export { MAX_RULE_SECONDS, PROMPT_DECISIONS, PROMPT_ID_PATTERN, PROMPT_SCOPES } from './prompts.js';
 export { ErrorCode } from './errors.js';
 export type { ErrorCodeValue } from './errors.js';
 export { describeLifetime } from './format.js';
@@ -147,9 +147,9 @@ const pid = integer({ minimum: 2, maximum: 4194304 });
 const uid = integer({ minimum: 0, maximum: 4294967294 });
 const port = integer({ minimum: 1, maximum: 65535 });
 const absolutePath = string({ minLength: 2, maxLength: 4096, pattern: '^/[^\\u0000]*$' });
-const promptId = string({ pattern: '^[0-9a-f]{16}$' });
+const promptId = string({ pattern: PROMPT_ID_PATTERN.source });
 /** At most ten years: longer is "always". */
-const seconds = integer({ minimum: 1, maximum: 10 * 366 * 86400 });
+const seconds = integer({ minimum: 1, maximum: MAX_RULE_SECONDS });
 const days = integer({ minimum: 1, maximum: 366 });
 /** Profile destinations (schema/profile-v1.schema.json): the helper checks the CIDR itself too. */
 const destination: Schema<Destination> = object(
@@ -205,7 +205,7 @@ export const API = {
       ['pid', 'path'],
     ),
   ).returns<LaunchBeginResult>(),
-  'launch.confirm': method('any', object({ launchId: promptId }, ['launchId'])).returns<LaunchConfirmResult>(),
+  'launch.confirm': method('any', object({ launchId: string({ pattern: '^[0-9a-f]{16}$' }) }, ['launchId'])).returns<LaunchConfirmResult>(),
   prompts: method('any', noParams).returns<PromptView[]>(),
   answer: method(
     'any',

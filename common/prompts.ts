@@ -20,6 +20,12 @@ export const PROMPT_DECISIONS: readonly PromptDecision[] = ['allow-once', 'allow
 export type PromptScope = 'tunnel' | 'destination';
 export const PROMPT_SCOPES: readonly PromptScope[] = ['tunnel', 'destination'];
 
+/** A prompt id as the helper makes them: 16 lower-case hex digits. */
+export const PROMPT_ID_PATTERN = /^[0-9a-f]{16}$/;
+
+/** The longest a timed rule (`allow-for`, `allow --for`) may last: ten years; longer is "always". */
+export const MAX_RULE_SECONDS = 10 * 366 * 86400;
+
 /** Why a prompt closed without an answer. `timeout` and `unanswered` count as deny. */
 export type PromptCloseReason = 'timeout' | 'unanswered' | 'locked' | 'allowed';
 

@@ -4,7 +4,7 @@
 // Plain module: no Electron. The notifier is a small interface (main/desktop-notifier.ts
 // is Electron's); tests hand in a fake.
 
-import type { PromptView } from '../common/api.js';
+import type { PromptView } from '../common/prompts.js';
 import { clipText, formatDestination, oneLine } from '../common/format.js';
 
 export interface DesktopNote {

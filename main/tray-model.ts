@@ -6,7 +6,7 @@
 // Plain module: no Electron. MenuEntry is a structural subset of Electron's
 // MenuItemConstructorOptions.
 
-import type { PromptView } from '../common/api.js';
+import type { PromptView } from '../common/prompts.js';
 import type { ConnectionState } from './helper-connection.js';
 import { clipText, formatDestination, oneLine } from '../common/format.js';
 import type { IconKind } from './tray-icons.js';

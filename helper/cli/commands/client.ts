@@ -3,7 +3,7 @@
 // helper and prints what it answered.
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { PROMPT_DECISIONS, PROMPT_SCOPES } from '../../../common/prompts.js';
+import { PROMPT_DECISIONS, PROMPT_ID_PATTERN, PROMPT_SCOPES } from '../../../common/prompts.js';
 import type { PromptDecision, PromptScope } from '../../../common/prompts.js';
 import { UsageError } from '../args.js';
 import { formatDecision } from '../format.js';
@@ -24,7 +24,7 @@ interface AnswerOptions {
 /** `tunnelgate answer ID DECISION`: the arguments checked before anything is asked. */
 function checkAnswer(id: string, decision: string, o: AnswerOptions): PromptDecision {
   if (!(PROMPT_DECISIONS as readonly string[]).includes(decision)) throw new UsageError(`unknown decision "${decision}": one of ${PROMPT_DECISIONS.join(', ')}`);
-  if (!/^[0-9a-f]{16}$/.test(id)) throw new UsageError(`invalid prompt id "${id}"`);
+  if (!PROMPT_ID_PATTERN.test(id)) throw new UsageError(`invalid prompt id "${id}"`);
   if ((decision === 'allow-for') !== (o.for !== undefined)) throw new UsageError(decision === 'allow-for' ? 'allow-for needs --for DURATION' : '--for goes with allow-for');
   return decision as PromptDecision;
 }
