@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { resolvePaths } from '../../daemon/config.js';
-import { runHelper, uninstallRules } from '../../daemon/helper.js';
 import { complain } from '../io.js';
 import { runDirOption } from '../options.js';
 
@@ -16,6 +15,8 @@ export function addHelperCommand(program: Command): void {
     .addOption(new Option('--cgroup-root <name>', 'name of the cgroup subtree').env('TUNNELGATE_CGROUP_ROOT'))
     .option('--uninstall-rules', 'remove the tunnelgate table and cgroups, then exit')
     .action(async (o: { etc?: string; state?: string; run?: string; cgroupRoot?: string; uninstallRules?: boolean }) => {
+      // Loaded here, not at the top: the client commands never pay for the daemon's modules.
+      const { runHelper, uninstallRules } = await import('../../daemon/helper.js');
       const paths = resolvePaths(o);
       if (o.uninstallRules) {
         await uninstallRules({ paths });

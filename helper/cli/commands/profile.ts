@@ -4,15 +4,14 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_KEY_NAME, encodeSignature, keygen, sign } from '../../profile/signing.js';
-import { writeFileAtomic } from '../../profile/store.js';
-import { formatProblems, validateProfile } from '../../profile/validate.js';
+import { DEFAULT_KEY_NAME } from '../../profile/signing.js';
 import { formatProfileTest } from '../format.js';
 import { complain, ExitCode, print, say, withClient } from '../io.js';
 import { daysOption, jsonOption, runDirOption } from '../options.js';
 
-/** The profile if it is valid; else every problem on stderr, then exit 1. */
-function validOrExit(text: string, file: string, after?: string) {
+/** The profile if it is valid; else every problem on stderr, then exit 1. The validator (ajv) is loaded only here. */
+async function validOrExit(text: string, file: string, after?: string) {
+  const { formatProblems, validateProfile } = await import('../../profile/validate.js');
   const v = validateProfile(text, file);
   if (v.ok) return v;
   complain([...formatProblems(file, v.problems), ...(after ? [after] : [])].join('\n'));
@@ -37,7 +36,7 @@ export function addProfileCommands(program: Command): void {
     .command('validate')
     .description('exit 0, or exit 1 with every problem as FILE: path.to.field: message')
     .argument('<file>')
-    .action((file: string) => {
+    .action(async (file: string) => {
       let text: string;
       try {
         text = readFileSync(file, 'utf8');
@@ -45,7 +44,7 @@ export function addProfileCommands(program: Command): void {
         complain(`${file}: cannot read: ${(e as Error).message}`);
         throw new ExitCode(1);
       }
-      const v = validOrExit(text, file);
+      const v = await validOrExit(text, file);
       for (const w of v.warnings) complain(`${file}: warning: ${w}`);
       say(`${file}: ok (profile ${v.profile.id} version ${v.profile.version}, ${v.profile.rules.length} rules)`);
     });
@@ -55,6 +54,7 @@ export function addProfileCommands(program: Command): void {
     .requiredOption('--out <dir>', 'directory to write the key pair into')
     .option('--name <name>', 'file name of the pair', DEFAULT_KEY_NAME)
     .action(async (o: { out: string; name: string }) => {
+      const { keygen } = await import('../../profile/signing.js');
       const k = await keygen(o.out, o.name);
       say(`private key: ${k.privateKeyPath} (keep it off the workstations)`);
       say(`public key:  ${k.publicKeyPath} (install it in trusted-keys/ on each workstation)`);
@@ -66,7 +66,8 @@ export function addProfileCommands(program: Command): void {
     .requiredOption('--key <key>', 'private key file (from profile keygen)')
     .action(async (file: string, o: { key: string }) => {
       const [bytes, keyPem] = await Promise.all([readFile(file), readFile(o.key, 'utf8')]);
-      const v = validOrExit(bytes.toString('utf8'), file, `${file}: not signed: fix the problems first`);
+      const v = await validOrExit(bytes.toString('utf8'), file, `${file}: not signed: fix the problems first`);
+      const [{ encodeSignature, sign }, { writeFileAtomic }] = await Promise.all([import('../../profile/signing.js'), import('../../profile/store.js')]);
       await writeFileAtomic(`${file}.sig`, encodeSignature(sign(bytes, keyPem)), 0o644);
       say(`${file}.sig: signed profile ${v.profile.id} version ${v.profile.version}`);
     });
