@@ -32,8 +32,5 @@ export interface DeniedAttempt {
   mode: 'enforce' | 'audit';
 }
 
-/** `198.18.0.2:443/tcp`, `[fd00::2]:53/udp`, `198.18.0.2/icmp`: how a destination is shown. */
-export function formatDestination(d: AttemptDestination): string {
-  const host = d.addr.includes(':') ? `[${d.addr}]` : d.addr;
-  return `${host}${d.port !== undefined ? `:${d.port}` : ''}/${d.proto}`;
-}
+/** How a destination is shown: common/format.ts (re-exported for the modules that import it from here). */
+export { formatDestination } from './format.js';

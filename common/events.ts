@@ -1,5 +1,5 @@
 // What the helper reports as it works: `tunnelgate events`, the audit log and the tray app.
-import type { PromptDecision, PromptScope } from './api.js';
+import type { PromptCloseReason, PromptDecision, PromptScope } from './prompts.js';
 import type { DeniedAttempt } from './attempts.js';
 import type { Mode } from './profile.js';
 
@@ -35,8 +35,7 @@ export type GateEvent =
   | { type: 'decisions.corrupt'; file: string; movedTo?: string; reason: string }
   | { type: 'binary.changed'; uid: number; path: string; previous: string; sha256: string; since: string };
 
-/** Why a prompt closed without an answer. `timeout` and `unanswered` count as deny. */
-export type PromptCloseReason = 'timeout' | 'unanswered' | 'locked' | 'allowed';
+export type { PromptCloseReason } from './prompts.js';
 export type RuleRemovalReason = 'revoked' | 'expired' | 'process-exited' | 'session-ended' | 'replaced';
 
 // A packet the gate dropped (or would have, in audit mode), attributed to its process.

@@ -6,7 +6,8 @@
 // Pure types and channel names: no Node, no Electron. Errors never cross IPC as thrown
 // objects; every call answers with an IpcResult.
 
-import type { AnswerResult, ListResult, PromptDecision, PromptScope, PromptView, StatusReport } from './api.js';
+import type { AnswerResult, ListResult, StatusReport } from './api.js';
+import type { PromptDecision, PromptScope, PromptView } from './prompts.js';
 import type { AuditReport } from './audit.js';
 import type { StampedEvent } from './events.js';
 
@@ -52,9 +53,9 @@ export interface AnswerOptions {
 }
 
 /** Longest `allow-for` the page may ask for: the helper's own limit. */
-export const MAX_ALLOW_SECONDS = 10 * 366 * 86400;
+export { MAX_RULE_SECONDS as MAX_ALLOW_SECONDS } from './prompts.js';
 /** A prompt id as the helper makes them. */
-export const PROMPT_ID_PATTERN = /^[0-9a-f]{16}$/;
+export { PROMPT_ID_PATTERN } from './prompts.js';
 
 export interface AuditQuery {
   /** Records last seen within this many days (1..366; the helper's default is 30). */

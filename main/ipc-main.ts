@@ -7,7 +7,7 @@
 // No Electron import: Electron's ipcMain and WebContents are passed in and satisfy
 // the small seams below, which is all the tests replace.
 
-import type { PromptDecision } from '../common/api.js';
+import type { PromptDecision } from '../common/prompts.js';
 import { PROMPT_DECISIONS } from '../common/api.js';
 import type {
   AnswerOptions,

@@ -4,9 +4,8 @@
 // Plain module: no Electron. The notifier is a small interface (main/desktop-notifier.ts
 // is Electron's); tests hand in a fake.
 
-import type { PromptView } from '../common/api.js';
-import { formatDestination } from '../common/attempts.js';
-import { clipText, oneLine } from './plain-text.js';
+import type { PromptView } from '../common/prompts.js';
+import { clipText, formatDestination, oneLine } from '../common/format.js';
 
 export interface DesktopNote {
   title: string;

@@ -6,10 +6,9 @@
 // Plain module: no Electron. MenuEntry is a structural subset of Electron's
 // MenuItemConstructorOptions.
 
-import type { PromptView } from '../common/api.js';
-import { formatDestination } from '../common/attempts.js';
+import type { PromptView } from '../common/prompts.js';
 import type { ConnectionState } from './helper-connection.js';
-import { clipText, oneLine } from './plain-text.js';
+import { clipText, formatDestination, oneLine } from '../common/format.js';
 import type { IconKind } from './tray-icons.js';
 
 export interface TrayActions {

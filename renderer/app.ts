@@ -29,9 +29,9 @@ function byId(id: string): HTMLElement {
   return e;
 }
 
-export function start(api: TunnelgateApi): void {
-  const state: PageState = { events: [], auditLoading: true };
-  const dom = {
+/** The elements of index.html the page fills. */
+function pageElements() {
+  return {
     gate: byId('gate'),
     problemsSection: byId('problems-section'),
     problems: byId('problems'),
@@ -50,6 +50,11 @@ export function start(api: TunnelgateApi): void {
     },
     auditRefresh: byId('audit-refresh') as HTMLButtonElement,
   };
+}
+
+export function start(api: TunnelgateApi): void {
+  const state: PageState = { events: [], auditLoading: true };
+  const dom = pageElements();
   const prompts = new PromptList(byId('prompts-section'), byId('prompts-title'), byId('prompts'), (id, decision, options) =>
     api.answerPrompt(id, decision, options),
   );

@@ -3,7 +3,7 @@
 // audit mode, would have been) most, with first and last seen. Pure: no DOM.
 
 import type { AttemptRecord, AuditReport } from '../common/audit.js';
-import { formatDestination } from '../common/attempts.js';
+import { formatDestination } from '../common/format.js';
 
 export interface ProgramSummary {
   /** Absent: the process had exited before it could be named. */

@@ -1,11 +1,14 @@
 // Words for what the helper reports: pure functions from the shared types to text.
 // No DOM here, so unit tests run them under Node.
 
-import type { GateState, PromptDecision, PromptView } from '../common/api.js';
-import { formatDestination } from '../common/attempts.js';
+import type { GateState } from '../common/api.js';
 import type { PromptCloseReason, RuleRemovalReason, StampedEvent } from '../common/events.js';
+import { describeDestination, formatDestination, formatRemaining, shortHash, visible } from '../common/format.js';
 import type { EffectiveRule, RuleSource, SourceStatus } from '../common/policy.js';
-import type { Destination } from '../common/profile.js';
+import type { PromptDecision, PromptView } from '../common/prompts.js';
+
+// The sanitiser and the shared formatters, for the page's modules that import them from here.
+export { describeDestination, formatCommandLine, formatRemaining, visible } from '../common/format.js';
 
 export const STATE_TITLES: Readonly<Record<GateState, string>> = {
   enforcing: 'Enforcing',
@@ -27,15 +30,9 @@ export function describeProgram(r: EffectiveRule): { main: string; extra: string
   if (!b) return { main: '(no program)', extra: [] };
   const extra: string[] = [];
   if (b.script !== undefined) extra.push(`script ${b.script}`);
-  if (b.sha256 !== undefined) extra.push(`sha256 ${b.sha256.slice(0, 12)}…`);
+  if (b.sha256 !== undefined) extra.push(`sha256 ${shortHash(b.sha256)}`);
   if (b.package !== undefined) return { main: `package ${b.package}`, extra };
   return { main: b.path ?? '(no path)', extra };
-}
-
-export function describeDestination(d: Destination): string {
-  const proto = d.proto ? ` ${d.proto}` : '';
-  const ports = d.ports?.length ? ` port${d.ports.length === 1 ? '' : 's'} ${d.ports.join(', ')}` : '';
-  return `${d.cidr}${proto}${ports}`;
 }
 
 export function describeScope(r: EffectiveRule): string[] {
@@ -50,7 +47,14 @@ export function describeSourceStatus(s: SourceStatus): string {
   return s.profileId !== undefined ? `${s.profileId}${s.version !== undefined ? ` v${s.version}` : ''}` : '(unreadable)';
 }
 
-export function describeEvent(e: StampedEvent): { title: string; detail: string; severity: 'info' | 'warn' | 'block' } {
+export interface EventDescription {
+  title: string;
+  detail: string;
+  severity: 'info' | 'warn' | 'block';
+}
+
+export function describeEvent(e: StampedEvent): EventDescription {
+  if (isDecisionEvent(e)) return describeDecisionEvent(e);
   switch (e.type) {
     case 'helper.started':
       return { title: 'Helper started', detail: `pid ${e.pid}, version ${e.version}`, severity: 'info' };
@@ -108,6 +112,29 @@ export function describeEvent(e: StampedEvent): { title: string; detail: string;
       return { title: 'Released', detail: `${visible(e.path)} (pid ${e.pid}) from rule ${e.rule}: ${e.reason}`, severity: 'info' };
     case 'attempt.admitted':
       return { title: 'Admitted', detail: `${visible(e.exe)} (pid ${e.pid}, uid ${e.uid}) by rule ${e.rule}`, severity: 'info' };
+    case 'binary.changed':
+      return {
+        title: 'Program changed',
+        detail: `${visible(e.path)} (uid ${e.uid}): sha256 was ${e.previous.slice(0, 16)}… since ${formatTime(e.since)}, now ${e.sha256.slice(0, 16)}…`,
+        severity: 'warn',
+      };
+    default: {
+      // A newer helper may report kinds this page does not know yet.
+      const unknown: { type: string } = e;
+      return { title: unknown.type, detail: '', severity: 'info' };
+    }
+  }
+}
+
+/** Prompts, their answers and the user decisions they leave. */
+type DecisionEvent = Extract<StampedEvent, { type: `prompt.${string}` | `rule.${string}` | `deny.${string}` | 'decisions.corrupt' }>;
+
+function isDecisionEvent(e: StampedEvent): e is DecisionEvent {
+  return /^(prompt|rule|deny|decisions)\./.test(e.type);
+}
+
+function describeDecisionEvent(e: DecisionEvent): EventDescription {
+  switch (e.type) {
     case 'prompt.opened':
       return {
         title: 'Asked',
@@ -146,19 +173,9 @@ export function describeEvent(e: StampedEvent): { title: string; detail: string;
       return { title: 'Deny removed', detail: `${visible(e.path)} (uid ${e.uid}): ${e.reason}`, severity: 'info' };
     case 'decisions.corrupt':
       return { title: 'Decisions damaged', detail: `${e.file}: ${e.reason}${e.movedTo ? `; kept as ${e.movedTo}` : ''}`, severity: 'warn' };
-    case 'binary.changed':
-      return {
-        title: 'Program changed',
-        detail: `${visible(e.path)} (uid ${e.uid}): sha256 was ${e.previous.slice(0, 16)}… since ${formatTime(e.since)}, now ${e.sha256.slice(0, 16)}…`,
-        severity: 'warn',
-      };
-    default: {
-      // A newer helper may report kinds this page does not know yet.
-      const unknown: { type: string } = e;
-      return { title: unknown.type, detail: '', severity: 'info' };
-    }
   }
 }
+
 /** "3 412" style thousands, independent of the page's locale. */
 export function formatCount(n: number): string {
   return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, '\u202f');
@@ -194,38 +211,9 @@ const REMOVAL_REASONS: Readonly<Record<RuleRemovalReason, string>> = {
   replaced: 'replaced',
 };
 
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-/**
- * Text a program chose (its path, arguments, name) shown so that it cannot pass for
- * something else: line breaks, other control characters and those that change text
- * direction (U+202E turns "gpj.exe" around) are written out as escapes.
- */
-export function visible(s: string): string {
-  return s.replace(UNSAFE_CHARS, (c) => {
-    if (c === '\n') return '\\n';
-    if (c === '\t') return '\\t';
-    if (c === '\r') return '\\r';
-    return `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`;
-  });
-}
-
-/** A command line as a person would type it: each argument visible(), quoted where needed. */
-export function formatCommandLine(argv: readonly string[]): string {
-  return argv.map((a) => (a === '' || /[^\w@%+=:,./-]/.test(a) ? `'${visible(a).replaceAll("'", "'\\''")}'` : a)).join(' ');
-}
-
 /** "via": nearest parent first, `/usr/bin/bash (pid 5100) ← …`. */
 export function describeParents(parents: PromptView['parents']): string {
   return parents.length ? parents.map((p) => `${visible(p.exe)} (pid ${p.pid})`).join(' ← ') : 'no parent known';
-}
-
-/** `27 s`, `1 min 05 s`. */
-export function formatRemaining(ms: number): string {
-  const s = Math.max(0, Math.ceil(ms / 1000));
-  if (s < 60) return `${s} s`;
-  return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
 }
 
 /** What the person is told about the time left to answer. */

@@ -8,8 +8,9 @@
 // own name, path and arguments, so those pass through visible() too. No icon file is
 // loaded: the .desktop icon NAME is shown, next to a generic glyph.
 
-import type { AnswerResult, PromptDecision, PromptScope, PromptView } from '../common/api.js';
-import { formatDestination } from '../common/attempts.js';
+import type { AnswerResult } from '../common/api.js';
+import type { PromptDecision, PromptScope, PromptView } from '../common/prompts.js';
+import { formatDestination } from '../common/format.js';
 import type { AnswerOptions, IpcResult } from '../common/ipc.js';
 import { describeDeadline, describeParents, formatCommandLine, formatTime, glyphLetter, plural, visible } from './format.js';
 import { el } from './view.js';

@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import type { ExplainDst } from '../../common/api.js';
 import type { Destination } from '../../common/profile.js';
+import { MAX_RULE_SECONDS } from '../../common/prompts.js';
 import { parseCidr } from '../profile/cidr.js';
 
 /** A mistake in how the command was called (exit 2). */
@@ -22,7 +23,7 @@ export function parseDuration(text: string): { seconds: number } | { untilLogout
   if (!/^(\d+[smhdw])+$/.test(t)) throw new UsageError(`invalid duration "${text}": use e.g. 90s, 15m, 1h, 1h30m, 2d, or until-logout`);
   let seconds = 0;
   for (const m of t.matchAll(/(\d+)([smhdw])/g)) seconds += Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number);
-  if (seconds < 1 || seconds > 10 * 366 * 86400) throw new UsageError(`invalid duration "${text}": between 1 s and ten years`);
+  if (seconds < 1 || seconds > MAX_RULE_SECONDS) throw new UsageError(`invalid duration "${text}": between 1 s and ten years`);
   return { seconds };
 }
 

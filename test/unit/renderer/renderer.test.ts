@@ -447,7 +447,10 @@ describe('prompts in Chromium', () => {
       expect(await fact(page, curl.id, 'attempts')).toBe('3 attempts, first 2026-11-22 08:05:00, last 2026-11-22 08:05:02; process 5150');
       expect(await fact(page, curl.id, 'sha256')).toBe(curl.sha256);
       expect(await card(page, curl.id).locator('.prompt-warnings').count()).toBe(0);
-      expect(await card(page, curl.id).locator('.prompt-timer').innerText()).toMatch(/^Denied in (29|30) s without an answer\.$/);
+      // The seconds left depend on how long the page took to come up: only their form and bound are fixed.
+      const timer = /^Denied in (\d+) s without an answer\.$/.exec(await card(page, curl.id).locator('.prompt-timer').innerText());
+      expect(Number(timer?.[1])).toBeGreaterThan(0);
+      expect(Number(timer?.[1])).toBeLessThanOrEqual(30);
       expect(await card(page, curl.id).locator('button').allInnerTexts()).toEqual(['Allow once', 'Allow for 1 hour', 'Always allow', 'Deny', 'Always deny']);
       expect((await card(page, curl.id).locator('fieldset label').allInnerTexts()).map((t) => t.trim())).toEqual(['the whole tunnel', 'only 198.18.0.10:443/tcp']);
       expect(await card(page, curl.id).locator('input[value="tunnel"]').isChecked()).toBe(true);

@@ -1,0 +1,74 @@
+// `tunnelgate profile …`: IT's tools for profiles. validate, keygen and sign work offline,
+// on files; test asks the helper to replay its recorded attempts against a draft.
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { DEFAULT_KEY_NAME } from '../../profile/signing.js';
+import { formatProfileTest } from '../format.js';
+import { complain, ExitCode, print, say, withClient } from '../io.js';
+import { daysOption, jsonOption, runDirOption } from '../options.js';
+
+/** The profile if it is valid; else every problem on stderr, then exit 1. The validator (ajv) is loaded only here. */
+async function validOrExit(text: string, file: string, after?: string) {
+  const { formatProblems, validateProfile } = await import('../../profile/validate.js');
+  const v = validateProfile(text, file);
+  if (v.ok) return v;
+  complain([...formatProblems(file, v.problems), ...(after ? [after] : [])].join('\n'));
+  throw new ExitCode(1);
+}
+
+export function addProfileCommands(program: Command): void {
+  const profile = program.command('profile').description('IT profiles: validate, test, keys, signatures');
+  profile
+    .command('test')
+    .description('replay the recorded attempts against a draft profile: what it would newly drop or admit (writes nothing)')
+    .argument('<file>')
+    .addOption(runDirOption())
+    .addOption(daysOption('attempts last seen within N days (default 30)'))
+    .addOption(jsonOption())
+    .action(async (file: string, o: { run?: string; days?: number; json?: boolean }) => {
+      const text = await readFile(file, 'utf8');
+      const t = await withClient(o.run, (c) => c.call('profile.test', { text, file: path.resolve(file), ...(o.days !== undefined ? { days: o.days } : {}) }));
+      print(o.json, t, () => formatProfileTest(t));
+    });
+  profile
+    .command('validate')
+    .description('exit 0, or exit 1 with every problem as FILE: path.to.field: message')
+    .argument('<file>')
+    .action(async (file: string) => {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        complain(`${file}: cannot read: ${(e as Error).message}`);
+        throw new ExitCode(1);
+      }
+      const v = await validOrExit(text, file);
+      for (const w of v.warnings) complain(`${file}: warning: ${w}`);
+      say(`${file}: ok (profile ${v.profile.id} version ${v.profile.version}, ${v.profile.rules.length} rules)`);
+    });
+  profile
+    .command('keygen')
+    .description('make an ed25519 key pair: NAME.key (private, 0600) and NAME.pub (for trusted-keys/)')
+    .requiredOption('--out <dir>', 'directory to write the key pair into')
+    .option('--name <name>', 'file name of the pair', DEFAULT_KEY_NAME)
+    .action(async (o: { out: string; name: string }) => {
+      const { keygen } = await import('../../profile/signing.js');
+      const k = await keygen(o.out, o.name);
+      say(`private key: ${k.privateKeyPath} (keep it off the workstations)`);
+      say(`public key:  ${k.publicKeyPath} (install it in trusted-keys/ on each workstation)`);
+    });
+  profile
+    .command('sign')
+    .description('write FILE.sig, an ed25519 signature of the exact bytes of FILE')
+    .argument('<file>')
+    .requiredOption('--key <key>', 'private key file (from profile keygen)')
+    .action(async (file: string, o: { key: string }) => {
+      const [bytes, keyPem] = await Promise.all([readFile(file), readFile(o.key, 'utf8')]);
+      const v = await validOrExit(bytes.toString('utf8'), file, `${file}: not signed: fix the problems first`);
+      const [{ encodeSignature, sign }, { writeFileAtomic }] = await Promise.all([import('../../profile/signing.js'), import('../../profile/store.js')]);
+      await writeFileAtomic(`${file}.sig`, encodeSignature(sign(bytes, keyPem)), 0o644);
+      say(`${file}.sig: signed profile ${v.profile.id} version ${v.profile.version}`);
+    });
+}

@@ -1,0 +1,155 @@
+// The read-only client commands, from one table: status, list, prompts, decisions, events,
+// explain, audit. Each row says how its arguments become the call's params, and how the
+// result is shown; the one action below connects, calls, prints (text through the
+// sanitiser, or --json) and picks the exit code.
+import type { Command } from 'commander';
+import type { MethodName, Params, Result } from '../../../common/api.js';
+import { safeJson } from '../../../common/format.js';
+import { HelperUnavailable } from '../../../common/node/client.js';
+import { toExplainDst, UsageError } from '../args.js';
+import { formatAudit, formatDecisions, formatEvent, formatExplain, formatList, formatProblemList, formatPrompts, formatStatus } from '../format.js';
+import { ExitCode, print, programPath, resolveHost, say, withClient } from '../io.js';
+import { daysOption, jsonOption, runDirOption, uidOption, uidParams } from '../options.js';
+import { followEvents } from './follow.js';
+
+export interface QueryOptions {
+  run?: string;
+  json?: boolean;
+  days?: number;
+  limit?: number;
+  follow?: boolean;
+  dst?: string;
+  uid?: number;
+}
+
+interface Query<M extends MethodName> {
+  method: M;
+  description: string;
+  /** A positional argument: [name, description]. */
+  argument?: [string, string];
+  params(o: QueryOptions, arg: string | undefined): Params<M> | Promise<Params<M>>;
+  text(r: Result<M>): string;
+  /** `--json` output, if not one document. */
+  json?(r: Result<M>): string;
+  /** The exit code a result means (default 0). */
+  exit?(r: Result<M>): number;
+  /** Runs instead of the call when it returns true (events --follow). */
+  instead?(o: QueryOptions): Promise<boolean>;
+  /** What to show when no helper answers, instead of failing with its message. */
+  unavailable?(message: string): { value: unknown; text: string };
+}
+
+const limitOption = () =>
+  ({
+    flags: '--limit <n>',
+    description: 'only the last N recent events',
+    parse: (v: string) => {
+      if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`invalid --limit "${v}"`);
+      return Number(v);
+    },
+  }) as const;
+
+async function explainParams(o: QueryOptions, target: string): Promise<Params<'explain'>> {
+  const dst = o.dst !== undefined ? await toExplainDst(o.dst, resolveHost) : undefined;
+  const pid = /^\d+$/.test(target) ? Number(target) : undefined;
+  if (pid !== undefined && (pid < 2 || pid > 4194304)) throw new UsageError(`invalid PID ${target}`);
+  const subject = pid !== undefined ? { pid } : { path: await programPath(target) };
+  return { ...subject, ...(dst ? { dst } : {}), ...uidParams(o.uid) };
+}
+
+const QUERIES: { [M in 'status' | 'list' | 'prompts' | 'decisions' | 'events' | 'explain' | 'audit']: Query<M> } = {
+  status: {
+    method: 'status',
+    description: 'gate state, interfaces, rule count, profile sources, problems',
+    params: () => ({}),
+    text: formatStatus,
+    exit: (s) => (s.state === 'degraded' || s.state === 'down' ? 1 : 0),
+    unavailable: (message) => ({ value: { state: 'down', problems: [message] }, text: ['gate:       down', ...formatProblemList([message])].join('\n') }),
+  },
+  list: { method: 'list', description: 'effective whitelist: each rule with its source, scope and lock', params: () => ({}), text: formatList },
+  prompts: { method: 'prompts', description: 'pending allow prompts of your processes (root: of everyone)', params: () => ({}), text: (l) => formatPrompts(l) },
+  decisions: {
+    method: 'decisions',
+    description: "your decisions: user rules and deny-always answers (root: everyone's)",
+    params: () => ({}),
+    text: formatDecisions,
+  },
+  events: {
+    method: 'events',
+    description: 'denied attempts, prompts, decisions, policy changes (yours; root: all)',
+    params: (o) => (o.limit !== undefined ? { limit: o.limit } : {}),
+    text: (list) => list.map(formatEvent).join('\n'),
+    json: (list) => list.map(safeJson).join('\n'),
+    instead: async (o) => {
+      if (!o.follow) return false;
+      await followEvents(o);
+      return true;
+    },
+  },
+  explain: {
+    method: 'explain',
+    description: 'the verdict for a process or program, and the rule or reason behind it (exit 0 allow, 1 deny)',
+    argument: ['<target>', 'PID or PATH'],
+    params: (o, target) => explainParams(o, target ?? ''),
+    text: formatExplain,
+    exit: (r) => (r.verdict === 'allow' ? 0 : 1),
+  },
+  audit: {
+    method: 'audit',
+    description: 'what the gate refused, or would refuse in audit mode: per program and destination (yours; root: all)',
+    params: (o) => (o.days !== undefined ? { days: o.days } : {}),
+    text: formatAudit,
+  },
+};
+
+export type QueryName = keyof typeof QUERIES;
+
+async function runQuery<M extends MethodName>(q: Query<M>, o: QueryOptions, arg: string | undefined): Promise<void> {
+  if (q.instead && (await q.instead(o))) return;
+  let r: Result<M>;
+  try {
+    const params = await q.params(o, arg);
+    r = await withClient(o.run, (c) => c.call(q.method, params));
+  } catch (e) {
+    if (!(e instanceof HelperUnavailable) || !q.unavailable) throw e;
+    const down = q.unavailable(e.message);
+    print(o.json, down.value, () => down.text);
+    throw new ExitCode(1);
+  }
+  const out = o.json ? (q.json?.(r) ?? safeJson(r)) : q.text(r);
+  // An empty list of events prints nothing at all, as it always has.
+  if (out !== '') {
+    if (o.json) process.stdout.write(`${out}\n`);
+    else say(out);
+  }
+  const code = q.exit?.(r) ?? 0;
+  if (code !== 0) throw new ExitCode(code);
+}
+
+/** The options each query takes beyond --run and --json. */
+const EXTRA_OPTIONS: Partial<Record<QueryName, (cmd: Command) => void>> = {
+  events: (cmd) => {
+    const l = limitOption();
+    cmd.option('--follow', 'keep printing new events').option(l.flags, l.description, l.parse);
+  },
+  explain: (cmd) => {
+    cmd.option('--dst <host:port/proto>', 'for this destination: HOST[:PORT][/tcp|/udp]').addOption(uidOption());
+  },
+  audit: (cmd) => {
+    cmd.addOption(daysOption('records last seen within N days (default 30)'));
+  },
+};
+
+/** Adds the read-only command `name` to the program. */
+export function addQueryCommand(program: Command, name: QueryName): void {
+  const q = QUERIES[name] as Query<MethodName>;
+  const cmd = program.command(name).description(q.description).addOption(runDirOption());
+  if (q.argument) cmd.argument(...q.argument);
+  EXTRA_OPTIONS[name]?.(cmd);
+  cmd.addOption(jsonOption(name === 'events' ? 'one JSON document per line' : undefined));
+  cmd.action(async (...args: unknown[]) => {
+    const arg = q.argument ? (args[0] as string) : undefined;
+    const o = (q.argument ? args[1] : args[0]) as QueryOptions;
+    await runQuery(q, o, arg);
+  });
+}
