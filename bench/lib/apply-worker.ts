@@ -6,7 +6,7 @@
 // `inet tunnelgate` table of whatever namespace it is in.
 import { readFileSync } from 'node:fs';
 import type { Policy } from '../../common/policy.js';
-import { Gate } from '../../helper/daemon/gate.js';
+import { Gate } from '../../helper/core/gate.js';
 import { classidMajor, NetClsTree } from '../../helper/kernel/netcls.js';
 import { Nft } from '../../helper/kernel/nft.js';
 import { HashCache } from '../../helper/kernel/proc.js';

@@ -26,7 +26,7 @@ import split2 from 'split2';
 import type { ApiNotifications, Caller, MethodName, NotificationName, Params, Result, SubscribeResult, Topic } from '../../common/api.js';
 import { API, ErrorCode, MAX_MESSAGE_BYTES } from '../../common/api.js';
 import type { PeerCred } from './authorization.js';
-import { ApiError, ApiErrorClass } from './errors.js';
+import { ApiError, CallerError } from '../core/errors.js';
 import type { EventSink } from '../core/event-bus.js';
 
 export type HandledMethod = Exclude<MethodName, 'subscribe'>;
@@ -101,14 +101,14 @@ export class ApiServer {
         try {
           return await handler(caller, p, conn);
         } catch (e) {
-          if (e instanceof ApiErrorClass && e.code === ErrorCode.Forbidden) this.refuse(caller, name, e.message);
+          if (e instanceof CallerError && e.code === ErrorCode.Forbidden) this.refuse(caller, name, e.message);
           throw e;
         }
       });
     }
     // Unknown errors are logged and reported without internals.
     this.rpc.mapErrorToJSONRPCErrorResponse = (id, error: unknown) => {
-      if (error instanceof ApiErrorClass) return { jsonrpc: '2.0', id, error: error.toObject() };
+      if (error instanceof CallerError) return { jsonrpc: '2.0', id, error: error.toObject() };
       console.error('tunnelgate: internal error:', error);
       return { jsonrpc: '2.0', id, error: { code: ErrorCode.Internal, message: `internal error: ${(error as Error)?.message ?? error}` } };
     };

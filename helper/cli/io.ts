@@ -10,7 +10,7 @@ import path from 'node:path';
 import { safeJson, visibleLines } from '../../common/format.js';
 import type { Destination } from '../../common/profile.js';
 import { HelperClient } from '../../common/node/client.js';
-import { resolvePaths } from '../daemon/config.js';
+import { resolvePaths } from '../config.js';
 import { parseDstSpec, parseDuration, toDestinations } from './args.js';
 import type { Resolver } from './args.js';
 

@@ -7,7 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { ErrorCode } from '../../common/errors.js';
 import { HelperError, HelperUnavailable } from '../../common/node/client.js';
-import { VERSION } from '../daemon/version.js';
+import { VERSION } from '../version.js';
 import { UsageError } from './args.js';
 import { addAllowCommand, addAnswerCommand, addRevokeCommand, addRunCommand } from './commands/client.js';
 import { addHelperCommand } from './commands/helper.js';

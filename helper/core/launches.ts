@@ -11,7 +11,7 @@ import { decide, describe, needsHash, packagesNamed } from '../policy/decide.js'
 import type { ProcessIdentity, Verdict } from '../policy/decide.js';
 import { md5Of, verifiedPackages } from '../identity/package.js';
 import type { ExecTracer } from '../native/index.js';
-import { ApiError } from '../api/errors.js';
+import { ApiError } from './errors.js';
 import type { EventSink } from './event-bus.js';
 import type { ProcPort } from './ports.js';
 

@@ -30,7 +30,7 @@ import type { Clock } from './clock.js';
 import type { SeenBinary, StoredDeny, StoredProcess } from './decisions.js';
 import { newId } from './decisions.js';
 import { covers, destinationOf, unionDestinations } from '../policy/destinations.js';
-import { ApiError } from '../api/errors.js';
+import { ApiError } from './errors.js';
 import type { EventSink } from './event-bus.js';
 import type { ProcessFacts } from './program-info.js';
 import type { AllowRequest } from './user-rules.js';

@@ -22,7 +22,7 @@ import type { Clock } from './clock.js';
 import type { DecisionsStore, StoredAllow, StoredDeny, StoredLifetime, StoredProcess } from './decisions.js';
 import { newId } from './decisions.js';
 import { covers, formatRuleDestination, unionDestinations } from '../policy/destinations.js';
-import { ApiError } from '../api/errors.js';
+import { ApiError } from './errors.js';
 import type { EventSink } from './event-bus.js';
 import type { ProcessPort } from './ports.js';
 

@@ -154,6 +154,36 @@ function indexText(i: number): string {
   return String(i);
 }
 
+/**
+ * The gate_in chain's rules (issues 9.7, 9.8): the same order as gate_out, seen from the
+ * other end, then new flows only to listeners of admitted processes. `inPortKey(f)` is the
+ * set key of the remote end (`ip saddr . meta l4proto . th sport`).
+ */
+function gateInRules(kernelWhole: boolean, kernelSk: string, inPortKey: (f: Family) => string): string[] {
+  const inb: string[] = ['\t\tct state established,related accept'];
+  for (const f of [4, 6] as const) {
+    inb.push(`\t\tmeta skuid >= 0 ${ipOf(f)} saddr @always${f} accept`, `\t\tmeta skuid >= 0 ${inPortKey(f)} @always${f}_port accept`);
+  }
+  for (const f of [4, 6] as const) {
+    inb.push(`\t\tmeta cgroup . ${ipOf(f)} saddr @deny${f} goto refuse`, `\t\tmeta cgroup . ${inPortKey(f)} @deny${f}_port goto refuse`);
+  }
+  if (kernelWhole) inb.push(`\t\t${kernelSk} accept`);
+  for (const f of [4, 6] as const) {
+    inb.push(`\t\t${kernelSk} ${ipOf(f)} saddr @kernel${f} accept`, `\t\t${kernelSk} ${inPortKey(f)} @kernel${f}_port accept`);
+  }
+  inb.push('\t\tmeta cgroup @rules_any accept');
+  for (const f of [4, 6] as const) {
+    inb.push(`\t\tmeta cgroup . ${ipOf(f)} saddr @scope${f} accept`, `\t\tmeta cgroup . ${inPortKey(f)} @scope${f}_port accept`);
+  }
+  inb.push(
+    '\t\tct state new socket wildcard 0 ip daddr . meta l4proto . th dport @listen4 accept',
+    '\t\tct state new socket wildcard 0 ip6 daddr . meta l4proto . th dport @listen6 accept',
+    '\t\tct state new socket wildcard 1 meta nfproto . meta l4proto . th dport @listen_wild accept',
+    '\t\tgoto refuse',
+  );
+  return inb;
+}
+
 export function renderTable(input: RenderInput): string {
   const { policy, classids, listeners, nflogGroup } = input;
   if (!Number.isInteger(nflogGroup) || nflogGroup < 0 || nflogGroup > 0xffff) throw new Error(`refusing to render NFLOG group ${nflogGroup}`);
@@ -227,27 +257,7 @@ export function renderTable(input: RenderInput): string {
   // The same order as gate_out, seen from the other end. `meta skuid >= 0` holds only when
   // the packet already has its socket (early demux): alwaysAllow and kernel rules admit the
   // socket that connected to such a destination, never a new flow to any listener.
-  const inb: string[] = ['\t\tct state established,related accept'];
-  for (const f of [4, 6] as const) {
-    inb.push(`\t\tmeta skuid >= 0 ${ipOf(f)} saddr @always${f} accept`, `\t\tmeta skuid >= 0 ${inPortKey(f)} @always${f}_port accept`);
-  }
-  for (const f of [4, 6] as const) {
-    inb.push(`\t\tmeta cgroup . ${ipOf(f)} saddr @deny${f} goto refuse`, `\t\tmeta cgroup . ${inPortKey(f)} @deny${f}_port goto refuse`);
-  }
-  if (kernelWhole) inb.push(`\t\t${kernelSk} accept`);
-  for (const f of [4, 6] as const) {
-    inb.push(`\t\t${kernelSk} ${ipOf(f)} saddr @kernel${f} accept`, `\t\t${kernelSk} ${inPortKey(f)} @kernel${f}_port accept`);
-  }
-  inb.push('\t\tmeta cgroup @rules_any accept');
-  for (const f of [4, 6] as const) {
-    inb.push(`\t\tmeta cgroup . ${ipOf(f)} saddr @scope${f} accept`, `\t\tmeta cgroup . ${inPortKey(f)} @scope${f}_port accept`);
-  }
-  inb.push(
-    '\t\tct state new socket wildcard 0 ip daddr . meta l4proto . th dport @listen4 accept',
-    '\t\tct state new socket wildcard 0 ip6 daddr . meta l4proto . th dport @listen6 accept',
-    '\t\tct state new socket wildcard 1 meta nfproto . meta l4proto . th dport @listen_wild accept',
-    '\t\tgoto refuse',
-  );
+  const inb = gateInRules(kernelWhole, kernelSk, inPortKey);
 
   // Only a connection's first packet is an attempt: a dropped SYN is retried as a new one,
   // and in audit mode the rest of a flow that passes is not logged again.

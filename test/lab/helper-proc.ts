@@ -17,7 +17,7 @@ export function packageRoot(): string {
 }
 
 /** The built CLI (`npm run build`); tests run the same file users run. */
-export const CLI = path.join(packageRoot(), 'dist', 'helper', 'cli', 'main.js');
+export const CLI = path.join(packageRoot(), 'dist', 'helper', 'main.js');
 /** The built API client module (`HelperClient`), for scripts that talk to the helper directly. */
 export const CLIENT = path.join(packageRoot(), 'dist', 'common', 'node', 'client.js');
 

@@ -10,7 +10,7 @@ import { needsHash } from '../../policy/decide.js';
 import type { ProcessIdentity, Verdict } from '../../policy/decide.js';
 import { explain } from '../../policy/explain.js';
 import { readableBy, requireOwn } from '../authorization.js';
-import { ApiError } from '../errors.js';
+import { ApiError } from '../../core/errors.js';
 import type { Handlers } from '../server.js';
 
 /** What explain reads: the policy, the gate's view of a process, /proc, the user decisions. */

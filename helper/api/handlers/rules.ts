@@ -12,7 +12,7 @@ import { requestedLifetime } from '../../core/user-rules.js';
 import type { UserRules } from '../../core/user-rules.js';
 import { describe } from '../../policy/decide.js';
 import { readableBy, requireOwn } from '../authorization.js';
-import { ApiError } from '../errors.js';
+import { ApiError } from '../../core/errors.js';
 import type { Handlers } from '../server.js';
 import { requireDestinations } from './prompts.js';
 

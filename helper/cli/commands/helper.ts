@@ -1,7 +1,7 @@
 // `tunnelgate helper`: the privileged helper itself, in the foreground.
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { resolvePaths } from '../../daemon/config.js';
+import { resolvePaths } from '../../config.js';
 import { complain } from '../io.js';
 import { runDirOption } from '../options.js';
 
@@ -16,7 +16,7 @@ export function addHelperCommand(program: Command): void {
     .option('--uninstall-rules', 'remove the tunnelgate table and cgroups, then exit')
     .action(async (o: { etc?: string; state?: string; run?: string; cgroupRoot?: string; uninstallRules?: boolean }) => {
       // Loaded here, not at the top: the client commands never pay for the daemon's modules.
-      const { runHelper, uninstallRules } = await import('../../daemon/helper.js');
+      const { runHelper, uninstallRules } = await import('../../startup.js');
       const paths = resolvePaths(o);
       if (o.uninstallRules) {
         await uninstallRules({ paths });
