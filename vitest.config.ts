@@ -13,6 +13,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          // The campaign's table `kind | case | held` (test/lab/campaign.ts), printed at the end.
+          globalSetup: ['test/lab/campaign-report.ts'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 120_000,
