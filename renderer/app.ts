@@ -1,14 +1,21 @@
 // The status window's page. It knows the helper only through `window.tunnelgate`
-// (main/preload.cts): asks for status, whitelist, prompts, events and the audit summary
-// once, then follows the main process's notifications. Answers to prompts go back the
-// same way; the helper decides whether this user may give them.
+// (main/preload.cts): asks for status, whitelist, prompts, events, the user's own rules
+// and the audit summary once, then follows the main process's notifications. Answers to
+// prompts, revokes and "Add an app…" go back the same way; the helper decides whether
+// this user may do them, and explains every verdict shown.
 
-import type { ListResult, PromptView, StatusReport } from '../common/api.js';
+import type { ListResult, PromptView, StatusReport, UserDecisionView } from '../common/api.js';
 import type { AuditReport } from '../common/audit.js';
 import type { StampedEvent } from '../common/events.js';
 import type { HelperUnavailableNotice, IpcError, TunnelgateApi } from '../common/ipc.js';
+import { AddAppDialog } from './add-app.js';
+import { renderBlocked } from './blocked-view.js';
+import { DecisionsView } from './decisions-view.js';
 import { mergeEvents } from './event-list.js';
+import { Explanations } from './explain-view.js';
+import { PreferencesView } from './preferences-view.js';
 import { PromptList } from './prompt-view.js';
+import { applyTheme } from './theme.js';
 import { renderAudit, renderEvents, renderGate, renderHelperInfo, renderInterfaces, renderProblems, renderRules, renderSources } from './view.js';
 
 interface PageState {
@@ -21,6 +28,8 @@ interface PageState {
   audit?: AuditReport;
   auditError?: IpcError;
   auditLoading: boolean;
+  decisions?: UserDecisionView[];
+  decisionsError?: IpcError;
 }
 
 function byId(id: string): HTMLElement {
@@ -49,21 +58,72 @@ export function start(api: TunnelgateApi): void {
       period: byId('audit-period'),
     },
     auditRefresh: byId('audit-refresh') as HTMLButtonElement,
+    blocked: byId('blocked'),
+    addApp: byId('add-app') as HTMLButtonElement,
+    lockNote: byId('lock-note'),
   };
-  const prompts = new PromptList(byId('prompts-section'), byId('prompts-title'), byId('prompts'), (id, decision, options) =>
-    api.answerPrompt(id, decision, options),
+  const explanations = new Explanations((q) => api.explain(q));
+  const prompts = new PromptList(
+    byId('prompts-section'),
+    byId('prompts-title'),
+    byId('prompts'),
+    (id, decision, options) => api.answerPrompt(id, decision, options),
+    () => Date.now(),
+    { explanations },
   );
+  const loadDecisions = async (): Promise<void> => {
+    const r = await api.getDecisions();
+    if (r.ok) {
+      state.decisions = r.value;
+      state.decisionsError = undefined;
+    } else {
+      state.decisionsError = r.error;
+    }
+    decisions.render(state.decisions, state.decisionsError);
+  };
+  const decisions = new DecisionsView(byId('decisions'), byId('decisions-note'), (t) => api.revoke(t), explanations, () => void loadDecisions());
+  const addApp = new AddAppDialog(api, () => void loadDecisions());
+  dom.addApp.addEventListener('click', () => void addApp.open());
+  const preferences = new PreferencesView(byId('preferences'), byId('preferences-status'), api, applyTheme);
+  api.onPreferencesChanged((p) => {
+    applyTheme(p);
+    preferences.show(p);
+  });
+  void api.getPreferences().then((r) => {
+    if (!r.ok) return;
+    applyTheme(r.value);
+    preferences.show(r.value);
+  });
 
+  const shownRules: { rules?: ListResult | undefined; error?: IpcError | undefined; drawn?: true } = {};
   const render = (): void => {
     renderGate(dom.gate, state.status, state.unavailable);
     renderProblems(dom.problemsSection, dom.problems, state.status);
     renderInterfaces(dom.interfaces, state.status);
-    renderRules(dom.rules, dom.rulesNote, state.rules, state.rulesError);
+    // Rebuilt only when the whitelist changed: an open "Why?" stays open across status updates.
+    if (!shownRules.drawn || state.rules !== shownRules.rules || state.rulesError !== shownRules.error) {
+      shownRules.drawn = true;
+      renderRules(dom.rules, dom.rulesNote, state.rules, state.rulesError, explanations);
+      shownRules.rules = state.rules;
+      shownRules.error = state.rulesError;
+    }
     renderSources(dom.sources, state.status);
     renderHelperInfo(dom.helper, state.status);
+    renderLock();
     document.body.classList.toggle('stale', state.unavailable !== undefined);
   };
-  const renderEventList = (): void => renderEvents(dom.events, state.events, state.eventsError);
+  /** Where IT locks user decisions the controls say so rather than fail. */
+  const renderLock = (): void => {
+    const locked = state.rules?.userPrompts === 'deny';
+    dom.lockNote.hidden = !locked;
+    dom.lockNote.textContent = locked ? 'IT has locked this machine: only the IT profiles decide, so you cannot add apps or answer prompts here.' : '';
+    dom.addApp.disabled = locked || state.unavailable !== undefined;
+    dom.addApp.title = locked ? 'Locked by IT' : state.unavailable ? 'The helper is unavailable' : '';
+  };
+  const renderEventList = (): void => {
+    renderEvents(dom.events, state.events, state.eventsError);
+    renderBlocked(dom.blocked, state.events, explanations);
+  };
   const renderAuditPanel = (): void => {
     renderAudit(dom.audit, state.audit, state.auditError, state.auditLoading);
     dom.auditRefresh.disabled = state.auditLoading;
@@ -94,10 +154,15 @@ export function start(api: TunnelgateApi): void {
   api.onRulesChanged((rules) => {
     state.rules = rules;
     state.rulesError = undefined;
+    // Every verdict may differ now; the user's own rules may have changed too.
+    explanations.forget();
     render();
+    renderEventList();
+    void loadDecisions();
   });
   api.onHelperUnavailable((notice) => {
     state.unavailable = notice;
+    explanations.forget();
     render();
   });
   // promptsChanged carries the whole list: once one came, an earlier getPrompts answer is stale.
@@ -119,7 +184,9 @@ export function start(api: TunnelgateApi): void {
 
   render();
   renderEventList();
+  decisions.render(undefined, undefined);
   void loadAudit();
+  void loadDecisions();
   void Promise.all([api.getStatus(), api.getRules(), api.getEvents(), api.getPrompts()]).then(([status, rules, events, pending]) => {
     // A notification may have arrived meanwhile; it is newer than these answers.
     if (status.ok) {
