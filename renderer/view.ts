@@ -43,7 +43,7 @@ export function renderGate(root: HTMLElement, status: StatusReport | undefined, 
   root.dataset['state'] = kind;
   if (unavailable) {
     root.replaceChildren(
-      el('div', 'gate-title', 'Helper unavailable'),
+      el('h1', 'gate-title', 'Helper unavailable'),
       el('div', 'gate-meaning', unavailable.message),
       el(
         'div',
@@ -56,7 +56,7 @@ export function renderGate(root: HTMLElement, status: StatusReport | undefined, 
     return;
   }
   if (!status) {
-    root.replaceChildren(el('div', 'gate-title', 'Connecting…'), el('div', 'gate-meaning', 'Asking the helper for the gate state.'));
+    root.replaceChildren(el('h1', 'gate-title', 'Connecting…'), el('div', 'gate-meaning', 'Asking the helper for the gate state.'));
     return;
   }
   const parts = [
@@ -67,7 +67,7 @@ export function renderGate(root: HTMLElement, status: StatusReport | undefined, 
     `${formatCount(status.dropped.packets)} packet${status.dropped.packets === 1 ? '' : 's'} dropped`,
   ];
   root.replaceChildren(
-    el('div', 'gate-title', STATE_TITLES[status.state]),
+    el('h1', 'gate-title', STATE_TITLES[status.state]),
     el('div', 'gate-meaning', STATE_MEANINGS[status.state]),
     el('div', 'gate-summary', parts.join(' · ')),
   );

@@ -193,8 +193,8 @@ describe('the tray page against a real helper', () => {
     expect(await decision.locator('button').innerText()).toBe('Revoke');
     // Why, for an IT rule: the helper's words (by path, until the helper explains rules by key).
     await ssh.locator('summary').click();
-    await ssh.locator('.why-box p').first().waitFor();
-    expect(await ssh.locator('.why-box').innerText()).toMatch(/ssh/);
+    await ssh.locator('.why-reason').waitFor();
+    expect(await ssh.locator('.why-reason').innerText()).toMatch(/^Allowed: .*ssh/);
     expect(await page.locator('#add-app').isDisabled()).toBe(false);
     await shoot(page, 'status');
     expect(main.errors).toEqual([]);
