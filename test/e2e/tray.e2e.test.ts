@@ -254,6 +254,7 @@ describe('the tray page against a real helper', () => {
     await card.locator('details.why summary').click();
     await card.locator('.why-reason').waitFor();
     expect(await card.locator('.why-reason').innerText()).toMatch(/^Denied: /);
+    await card.locator('button[data-decision="deny"]').focus();
     await shoot(prompt.page, 'prompt', 600);
     await main.page.locator(`#blocked li[data-exe="${bin}"] .why-reason`).waitFor();
     await main.page.locator('#prompts-section article.prompt').first().waitFor();
@@ -287,7 +288,6 @@ describe('the tray page against a real helper', () => {
     // The helper has it as this user's rule.
     const list = JSON.parse(String((await helper.cli(['list', '--json'], { uid: USER })).stdout)) as { rules: Array<{ uid?: number; binary?: { path?: string } }> };
     expect(list.rules.some((r) => r.uid === USER && r.binary?.path === exe)).toBe(true);
-    // And an app the profile denies: the helper refuses with its reason, the dialog shows it.
     expect(main.errors).toEqual([]);
   });
 
