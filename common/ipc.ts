@@ -6,10 +6,20 @@
 // Pure types and channel names: no Node, no Electron. Errors never cross IPC as thrown
 // objects; every call answers with an IpcResult.
 
-import type { AnswerResult, ListResult, StatusReport } from './api.js';
+import type {
+  AllowResult,
+  AnswerResult,
+  ExplainDst,
+  ExplainResult,
+  ListResult,
+  RevokeResult,
+  StatusReport,
+  UserDecisionView,
+} from './api.js';
 import type { PromptDecision, PromptScope, PromptView } from './prompts.js';
 import type { AuditReport } from './audit.js';
 import type { StampedEvent } from './events.js';
+import type { Destination } from './profile.js';
 
 /** Why a call failed, for the renderer to decide what to show. */
 export type IpcErrorKind =
@@ -62,6 +72,58 @@ export interface AuditQuery {
   days?: number;
 }
 
+/**
+ * "Add an app…": a user rule for a program, as the page asks for it. The helper checks
+ * everything (the path, whether IT lets users decide, whether an IT deny overrides it).
+ */
+export interface AddAppRequest {
+  /** Exactly one of `path` and `app`. Absolute path of the executable (an installed app's, or from the file picker). */
+  path?: string;
+  /** An installed app's `desktopEntry` whose executable the page does not know (Flatpak): the helper resolves it. */
+  app?: string;
+  /** Absent: the whole tunnel. */
+  destinations?: Destination[];
+  /** How long; absent (and no untilLogout): always. */
+  seconds?: number;
+  untilLogout?: true;
+}
+
+/** What the page asks the helper to explain: a program (optionally one destination), a live process, or a rule. */
+export type ExplainQuery = { path: string; dst?: ExplainDst } | { pid: number; dst?: ExplainDst } | { rule: string };
+
+/** An installed application, as the helper reads it from a .desktop entry (Flatpak exports included). */
+export interface InstalledApp {
+  /** The entry's file, e.g. /usr/share/applications/org.gnome.Maps.desktop: the app's id here. */
+  desktopEntry: string;
+  /** `Name=` */
+  name: string;
+  /** `Icon=`: a theme icon name or an absolute path (shown as a name; no file is loaded). */
+  icon?: string;
+  /** The executable its Exec= starts, resolved by the helper (absent: it could not tell). */
+  exe?: string;
+  /** `Comment=` */
+  comment?: string;
+  /** A Flatpak export: the app id (the rule then names the app, not a path). */
+  flatpak?: string;
+}
+
+export interface AppList {
+  apps: InstalledApp[];
+  /** True where the helper cannot list applications (an older helper): the page offers the file picker only. */
+  unsupported?: true;
+}
+
+/** `system`: follow the desktop (prefers-color-scheme). */
+export type ThemePreference = 'system' | 'light' | 'dark';
+/** `auto`: only where no tray icon can be shown; `always`; `never`. */
+export type NotificationPreference = 'auto' | 'always' | 'never';
+
+/** The tray app's UI preferences (kept by main in electron-store). Window bounds are main's alone. */
+export interface UiPreferences {
+  theme: ThemePreference;
+  notifications: NotificationPreference;
+}
+
 /** renderer → main: request/response calls (ipcRenderer.invoke / ipcMain.handle). */
 export interface InvokeSchema {
   getStatus: { args: []; result: StatusReport };
@@ -72,6 +134,20 @@ export interface InvokeSchema {
   answerPrompt: { args: [id: string, decision: PromptDecision, options?: AnswerOptions]; result: AnswerResult };
   /** The helper's audit report: what was refused (or would have been), aggregated. */
   getAudit: { args: [query?: AuditQuery]; result: AuditReport };
+  /** The tray app user's own rules and deny-always answers (the helper's `decisions`). */
+  getDecisions: { args: []; result: UserDecisionView[] };
+  /** Revoke a decision (its id) or a user rule (its key); the helper refuses IT rules. */
+  revoke: { args: [target: string]; result: RevokeResult };
+  /** "Add an app…": a user rule; refused by the helper where IT decides. */
+  addApp: { args: [request: AddAppRequest]; result: AllowResult };
+  /** The helper's explanation of a verdict, in its own words. */
+  explain: { args: [query: ExplainQuery]; result: ExplainResult };
+  /** Installed applications (names and icons from .desktop entries). */
+  getApps: { args: []; result: AppList };
+  /** The fallback of "Add an app…": main's file dialog; null when cancelled. */
+  pickProgram: { args: []; result: string | null };
+  getPreferences: { args: []; result: UiPreferences };
+  setPreferences: { args: [changes: Partial<UiPreferences>]; result: UiPreferences };
 }
 
 export interface HelperUnavailableNotice {
@@ -99,6 +175,7 @@ export interface NotifySchema {
   promptsChanged: PromptView[];
   eventsAdded: EventBatch;
   revealSection: PageSection;
+  preferencesChanged: UiPreferences;
 }
 
 export type InvokeName = keyof InvokeSchema;
@@ -122,6 +199,14 @@ export const INVOKE_CHANNELS: { readonly [K in InvokeName]: InvokeChannel<K> } =
   getPrompts: 'tunnelgate:invoke:getPrompts',
   answerPrompt: 'tunnelgate:invoke:answerPrompt',
   getAudit: 'tunnelgate:invoke:getAudit',
+  getDecisions: 'tunnelgate:invoke:getDecisions',
+  revoke: 'tunnelgate:invoke:revoke',
+  addApp: 'tunnelgate:invoke:addApp',
+  explain: 'tunnelgate:invoke:explain',
+  getApps: 'tunnelgate:invoke:getApps',
+  pickProgram: 'tunnelgate:invoke:pickProgram',
+  getPreferences: 'tunnelgate:invoke:getPreferences',
+  setPreferences: 'tunnelgate:invoke:setPreferences',
 };
 
 export const NOTIFY_CHANNELS: { readonly [K in NotifyName]: NotifyChannel<K> } = {
@@ -131,6 +216,7 @@ export const NOTIFY_CHANNELS: { readonly [K in NotifyName]: NotifyChannel<K> } =
   promptsChanged: 'tunnelgate:notify:promptsChanged',
   eventsAdded: 'tunnelgate:notify:eventsAdded',
   revealSection: 'tunnelgate:notify:revealSection',
+  preferencesChanged: 'tunnelgate:notify:preferencesChanged',
 };
 
 /** Derived names: `handleGetStatus` in main, `onStatusChanged` in the renderer. */

@@ -5,6 +5,8 @@ export const APP_SCHEME = 'app';
 export const APP_HOST = 'tunnelgate';
 export const APP_ORIGIN = `${APP_SCHEME}://${APP_HOST}`;
 export const START_URL = `${APP_ORIGIN}/index.html`;
+/** The small prompt window's page (400×600). */
+export const PROMPT_URL = `${APP_ORIGIN}/prompt.html`;
 
 /** True only for app://tunnelgate/… exactly: no other host, no port, no user info. */
 export function isAppUrl(url: string): boolean {

@@ -13,21 +13,41 @@
 // constructor, so tests drive it with a fake helper and a fake clock.
 
 import type {
+  AllowParams,
+  AllowResult,
   AnswerParams,
   AnswerResult,
+  ExplainParams,
+  ExplainResult,
   ApiNotification,
   ListResult,
   PromptDecision,
   PromptView,
   StatusReport,
+  RevokeResult,
   SubscribeResult,
   Topic,
+  UserDecisionView,
 } from '../common/api.js';
+import { ErrorCode } from '../common/api.js';
 import type { AuditReport } from '../common/audit.js';
 import type { GateEvent, StampedEvent } from '../common/events.js';
-import type { AnswerOptions, AuditQuery, EventQuery, IpcError, IpcErrorKind, IpcResult, NotifyMessage } from '../common/ipc.js';
+import type {
+  AddAppRequest,
+  AnswerOptions,
+  AppList,
+  AuditQuery,
+  EventQuery,
+  ExplainQuery,
+  IpcError,
+  IpcErrorKind,
+  IpcResult,
+  NotifyMessage,
+} from '../common/ipc.js';
 import type { HelperClient } from '../common/node/client.js';
 import { HelperError } from '../common/node/client.js';
+import { callNext } from './helper-next.js';
+import type { NextAllowParams, NextExplainParams } from './helper-next.js';
 
 /** The part of HelperClient this module uses. */
 export type HelperLink = Pick<HelperClient, 'call' | 'close' | 'onNotification' | 'closed'>;
@@ -86,6 +106,9 @@ export type ConnectionState =
   | { kind: 'unavailable'; errorKind: IpcErrorKind; message: string; failures: number; retryInMs: number };
 
 type Unavailable = Extract<ConnectionState, { kind: 'unavailable' }>;
+
+/** An IpcResult whose error may carry the helper's JSON-RPC error code (main only; not sent to the page). */
+type AskResult<T> = { ok: true; value: T } | { ok: false; error: IpcError & { code?: number } };
 
 class Timeout extends Error {}
 
@@ -207,6 +230,61 @@ export class HelperConnection {
     return this.ask((c) => c.call('audit', query.days !== undefined ? { days: query.days } : {}), 'audit', this.timeoutMs);
   }
 
+  /** The caller's own rules and deny-always answers. */
+  async decisions(): Promise<IpcResult<UserDecisionView[]>> {
+    return this.ask((c) => c.call('decisions', {}), 'decisions', this.timeoutMs);
+  }
+
+  /** Revokes a decision (id) or user rule (key); the helper refuses what is not the caller's. */
+  async revoke(target: string): Promise<IpcResult<RevokeResult>> {
+    return this.ask((c) => c.call('revoke', { target }), 'revoke', this.answerTimeoutMs);
+  }
+
+  /**
+   * "Add an app…": `allow` for a path. An installed app named by its entry only (`app`)
+   * needs the helper's `allow {app}` (helper-next.ts); an older helper refuses it.
+   */
+  async addApp(req: AddAppRequest): Promise<IpcResult<AllowResult>> {
+    const scope: Omit<AllowParams, 'path'> = {};
+    if (req.destinations !== undefined) scope.destinations = req.destinations;
+    if (req.seconds !== undefined) scope.seconds = req.seconds;
+    if (req.untilLogout !== undefined) scope.untilLogout = req.untilLogout;
+    if (req.path !== undefined) {
+      const params: AllowParams = { path: req.path, ...scope };
+      return this.ask((c) => c.call('allow', params), 'allow', this.answerTimeoutMs);
+    }
+    const params: NextAllowParams = { app: req.app ?? '', ...scope };
+    return this.ask((c) => callNext(c, 'allow', params), 'allow', this.answerTimeoutMs);
+  }
+
+  /** The helper's explanation. A rule (by key) needs the helper's `explain {rule}` (helper-next.ts). */
+  async explain(query: ExplainQuery): Promise<IpcResult<ExplainResult>> {
+    if ('rule' in query) {
+      const params: NextExplainParams = { rule: query.rule };
+      const r = await this.askCoded((c) => callNext(c, 'explain', params), 'explain', this.timeoutMs);
+      if (r.ok) return r;
+      if (r.error.code !== ErrorCode.InvalidParams) return { ok: false, error: { kind: r.error.kind, message: r.error.message } };
+      // A helper without `explain {rule}`: a rule for one exact path is explained by that path.
+      const s = this.current;
+      const rule = s.kind === 'connected' ? s.rules.rules.find((x) => x.key === query.rule) : undefined;
+      const p = rule?.binary?.path;
+      if (!rule || p === undefined || p.endsWith('*')) {
+        return { ok: false, error: { kind: 'helper', message: 'this helper cannot explain a rule yet (it needs `explain {rule}`)' } };
+      }
+      return this.ask((c) => c.call('explain', { path: p }), 'explain', this.timeoutMs);
+    }
+    const params: ExplainParams = 'pid' in query ? { pid: query.pid } : { path: query.path };
+    if (query.dst !== undefined) params.dst = query.dst;
+    return this.ask((c) => c.call('explain', params), 'explain', this.timeoutMs);
+  }
+
+  /** Installed applications from the helper's `apps`; an older helper without it: `unsupported`. */
+  async apps(): Promise<IpcResult<AppList>> {
+    const r = await this.askCoded((c) => callNext(c, 'apps', {}), 'apps', this.timeoutMs);
+    if (!r.ok && r.error.kind === 'helper' && r.error.code === ErrorCode.MethodNotFound) return { ok: true, value: { apps: [], unsupported: true } };
+    return r.ok ? { ok: true, value: { apps: r.value.apps } } : { ok: false, error: { kind: r.error.kind, message: r.error.message } };
+  }
+
   // ---- the connection -------------------------------------------------------------
 
   private async settled(): Promise<Exclude<ConnectionState, { kind: 'starting' }>> {
@@ -218,13 +296,19 @@ export class HelperConnection {
 
   /** One request on the connection, on behalf of the page; failures are results, not outages. */
   private async ask<T>(request: (c: HelperLink) => Promise<T>, what: string, timeoutMs: number): Promise<IpcResult<T>> {
+    const r = await this.askCoded(request, what, timeoutMs);
+    return r.ok ? r : { ok: false, error: { kind: r.error.kind, message: r.error.message } };
+  }
+
+  /** Like ask, with the helper's JSON-RPC error code kept (for main's own fallbacks). */
+  private async askCoded<T>(request: (c: HelperLink) => Promise<T>, what: string, timeoutMs: number): Promise<AskResult<T>> {
     const s = await this.settled();
     const client = this.client;
     if (s.kind !== 'connected' || !client) return failure(s.kind === 'connected' ? unavailableNow() : s);
     try {
       return { ok: true, value: await this.withTimeout(request(client), what, timeoutMs) };
     } catch (e) {
-      return { ok: false, error: e instanceof HelperError ? { kind: 'helper', message: e.message } : { kind: 'unavailable', message: describe(e) } };
+      return { ok: false, error: e instanceof HelperError ? { kind: 'helper', message: e.message, code: e.code } : { kind: 'unavailable', message: describe(e) } };
     }
   }
 

@@ -10,8 +10,11 @@
 import type { PromptDecision } from '../common/prompts.js';
 import { PROMPT_DECISIONS } from '../common/api.js';
 import type {
+  AddAppRequest,
   AnswerOptions,
   AuditQuery,
+  ExplainQuery,
+  UiPreferences,
   EventQuery,
   HandlerName,
   InvokeArgs,
@@ -66,6 +69,14 @@ export const validators: { readonly [K in InvokeName]: Validator<K> } = {
   answerPrompt: (args): args is [id: string, decision: PromptDecision, options?: AnswerOptions] =>
     (args.length === 2 || args.length === 3) && isPromptId(args[0]) && isDecision(args[1]) && isAnswerOptions(args[1], args[2]),
   getAudit: (args): args is [query?: AuditQuery] => args.length === 0 || (args.length === 1 && isAuditQuery(args[0])),
+  getDecisions: (args): args is [] => args.length === 0,
+  revoke: (args): args is [target: string] => args.length === 1 && isRevokeTarget(args[0]),
+  addApp: (args): args is [request: AddAppRequest] => args.length === 1 && isAddAppRequest(args[0]),
+  explain: (args): args is [query: ExplainQuery] => args.length === 1 && isExplainQuery(args[0]),
+  getApps: (args): args is [] => args.length === 0,
+  pickProgram: (args): args is [] => args.length === 0,
+  getPreferences: (args): args is [] => args.length === 0,
+  setPreferences: (args): args is [changes: Partial<UiPreferences>] => args.length === 1 && isPreferenceChanges(args[0]),
 };
 
 export function handlerName<K extends InvokeName>(name: K): HandlerName<K> {
@@ -179,6 +190,93 @@ function isAuditQuery(v: unknown): v is AuditQuery {
   if (!isPlainObject(v)) return false;
   for (const [k, x] of Object.entries(v)) {
     if (k !== 'days' || !Number.isSafeInteger(x) || (x as number) < 1 || (x as number) > 366) return false;
+  }
+  return true;
+}
+
+/** A decision id (16 hex) or a user rule key (`user.<uid>:<id>`): the page revokes nothing else. */
+export const REVOKE_TARGET_PATTERN = /^(?:[0-9a-f]{16}|user\.[0-9]{1,10}:[A-Za-z0-9][A-Za-z0-9_.-]{0,62})$/;
+
+function isRevokeTarget(v: unknown): v is string {
+  return typeof v === 'string' && REVOKE_TARGET_PATTERN.test(v);
+}
+
+function isAbsolutePath(v: unknown): v is string {
+  return typeof v === 'string' && v.length >= 2 && v.length <= 4096 && v.startsWith('/') && !v.includes('\0');
+}
+
+const CIDR = /^[0-9A-Fa-f:.]+\/[0-9]{1,3}$/;
+
+function isDestination(v: unknown): boolean {
+  if (!isPlainObject(v) || typeof v.cidr !== 'string' || !CIDR.test(v.cidr) || v.cidr.length > 64) return false;
+  for (const [k, x] of Object.entries(v)) {
+    if (k === 'cidr') continue;
+    if (k === 'proto') {
+      if (x !== 'tcp' && x !== 'udp') return false;
+    } else if (k === 'ports') {
+      if (!Array.isArray(x) || x.length < 1 || x.length > 64) return false;
+      if (!x.every((p) => Number.isSafeInteger(p) && (p as number) >= 1 && (p as number) <= 65535)) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Exactly one of path and app; optional destinations (1..64); at most one of seconds and untilLogout. */
+function isAddAppRequest(v: unknown): v is AddAppRequest {
+  if (!isPlainObject(v)) return false;
+  for (const [k, x] of Object.entries(v)) {
+    if (k === 'path' || k === 'app') {
+      if (!isAbsolutePath(x)) return false;
+    } else if (k === 'destinations') {
+      if (!Array.isArray(x) || x.length < 1 || x.length > 64 || !x.every(isDestination)) return false;
+    } else if (k === 'seconds') {
+      if (!Number.isSafeInteger(x) || (x as number) < 1 || (x as number) > MAX_ALLOW_SECONDS) return false;
+    } else if (k === 'untilLogout') {
+      if (x !== true) return false;
+    } else {
+      return false;
+    }
+  }
+  return ('path' in v) !== ('app' in v) && !('seconds' in v && 'untilLogout' in v);
+}
+
+function isExplainDst(v: unknown): boolean {
+  if (!isPlainObject(v) || typeof v.addr !== 'string' || !/^[0-9A-Fa-f:.]{2,64}$/.test(v.addr)) return false;
+  for (const [k, x] of Object.entries(v)) {
+    if (k === 'addr') continue;
+    if (k === 'port') {
+      if (!Number.isSafeInteger(x) || (x as number) < 1 || (x as number) > 65535) return false;
+    } else if (k === 'proto') {
+      if (x !== 'tcp' && x !== 'udp' && x !== 'icmp' && x !== 'other') return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+function isExplainQuery(v: unknown): v is ExplainQuery {
+  if (!isPlainObject(v)) return false;
+  const keys = Object.keys(v);
+  if ('rule' in v) return keys.length === 1 && typeof v.rule === 'string' && v.rule.length >= 1 && v.rule.length <= 200 && !/[\0\n]/.test(v.rule);
+  if (keys.some((k) => k !== 'path' && k !== 'pid' && k !== 'dst')) return false;
+  if ('dst' in v && !isExplainDst(v.dst)) return false;
+  if ('path' in v) return !('pid' in v) && isAbsolutePath(v.path);
+  return Number.isSafeInteger(v.pid) && (v.pid as number) >= 2 && (v.pid as number) <= 4194304;
+}
+
+function isPreferenceChanges(v: unknown): v is Partial<UiPreferences> {
+  if (!isPlainObject(v)) return false;
+  for (const [k, x] of Object.entries(v)) {
+    if (k === 'theme') {
+      if (x !== 'system' && x !== 'light' && x !== 'dark') return false;
+    } else if (k === 'notifications') {
+      if (x !== 'auto' && x !== 'always' && x !== 'never') return false;
+    } else {
+      return false;
+    }
   }
   return true;
 }

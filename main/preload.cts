@@ -62,12 +62,21 @@ const api: TunnelgateApi = {
   getPrompts: invoke('getPrompts'),
   answerPrompt: invoke('answerPrompt'),
   getAudit: invoke('getAudit'),
+  getDecisions: invoke('getDecisions'),
+  revoke: invoke('revoke'),
+  addApp: invoke('addApp'),
+  explain: invoke('explain'),
+  getApps: invoke('getApps'),
+  pickProgram: invoke('pickProgram'),
+  getPreferences: invoke('getPreferences'),
+  setPreferences: invoke('setPreferences'),
   onStatusChanged: listen('statusChanged'),
   onRulesChanged: listen('rulesChanged'),
   onHelperUnavailable: listen('helperUnavailable'),
   onPromptsChanged: listen('promptsChanged'),
   onEventsAdded: listen('eventsAdded'),
   onRevealSection: listen('revealSection'),
+  onPreferencesChanged: listen('preferencesChanged'),
 };
 
 const globalName: typeof API_GLOBAL = 'tunnelgate';

@@ -24,6 +24,8 @@ export interface DesktopNotifier {
 export interface PromptAlertsOptions {
   /** True while a notification would only repeat what the person is looking at (the window has focus). */
   quiet?: () => boolean;
+  /** False while the person does not want notifications here (main/prompt-surface.ts notifyPrompts). */
+  enabled?: () => boolean;
   /** Prompt ids remembered as already announced. */
   remember?: number;
 }
@@ -33,6 +35,7 @@ export class PromptAlerts {
   /** Announced once, never again: not after an outage, nor when the window had focus. */
   private readonly announced = new Set<string>();
   private readonly quiet: () => boolean;
+  private readonly enabled: () => boolean;
   private readonly remember: number;
 
   constructor(
@@ -41,6 +44,7 @@ export class PromptAlerts {
     opts: PromptAlertsOptions = {},
   ) {
     this.quiet = opts.quiet ?? (() => false);
+    this.enabled = opts.enabled ?? (() => true);
     this.remember = opts.remember ?? 1024;
   }
 
@@ -55,7 +59,7 @@ export class PromptAlerts {
     const fresh = prompts.filter((p) => !this.announced.has(p.id));
     if (!fresh.length) return;
     for (const p of fresh) this.announce(p.id);
-    if (this.quiet() || !safely(() => this.notifier.isSupported())) return;
+    if (!this.enabled() || this.quiet() || !safely(() => this.notifier.isSupported())) return;
     for (const p of fresh) {
       const handle = safely(() => this.notifier.show({ ...promptNote(p), onClick: this.onClick }));
       if (handle) this.open.set(p.id, handle);

@@ -1,10 +1,11 @@
-// The status window: created when the tray asks for it, gone when closed (the tray
-// stays). Its page is untrusted: sandboxed, context-isolated, no Node, served from
+// A window of ours: the status window (created when the tray asks for it, gone when
+// closed; the tray stays) and the small prompt window. Its page is untrusted: sandboxed, context-isolated, no Node, served from
 // app://tunnelgate in its own in-memory session, and refused everything it asks for.
 
 import { BrowserWindow, session } from 'electron';
 import type { Session, WebContents, WebPreferences } from 'electron';
 import { START_URL } from './app-origin.js';
+import type { Bounds } from './preferences.js';
 import { serveAppScheme } from './app-scheme.js';
 import { hardenSession, hardenWebContents } from './web-security.js';
 
@@ -17,7 +18,26 @@ export interface WindowControllerOptions {
   /** dist/renderer, served as app://tunnelgate/ */
   rendererDir: string;
   devTools: boolean;
+  /** The page (default START_URL). */
+  url?: string;
+  title?: string;
+  /** Default size, and the smallest (the prompt window is a fixed 400×600 tray pop-up). */
+  width?: number;
+  height?: number;
+  minWidth?: number;
+  minHeight?: number;
+  /** A prompt: above other windows, not in the task bar. */
+  popup?: boolean;
+  /** Where it was last (electron-store), and where to save it when moved or resized. */
+  bounds?: () => Bounds | undefined;
+  saveBounds?: (b: Bounds) => void;
+  /** Shown before the page paints: the theme's background, so dark does not flash white. */
+  backgroundColor?: () => string;
 }
+
+/** The window sizes of issue 12: the prompt pop-up is 400×600. */
+export const MAIN_WINDOW = { width: 1024, height: 720, minWidth: 400, minHeight: 360 } as const;
+export const PROMPT_WINDOW = { width: 400, height: 600, minWidth: 360, minHeight: 420 } as const;
 
 export function secureWebPreferences(preloadPath: string, devTools: boolean): WebPreferences {
   return {
@@ -72,6 +92,10 @@ export class WindowController {
     if (this.window && !this.window.isDestroyed()) this.window.close();
   }
 
+  get isOpen(): boolean {
+    return !!this.window && !this.window.isDestroyed();
+  }
+
   private session(): Session {
     if (!this.ses) {
       this.ses = session.fromPartition(PARTITION);
@@ -83,18 +107,32 @@ export class WindowController {
 
   private create(): void {
     this.session();
+    const o = this.opts;
+    const saved = o.bounds?.();
     const w = new BrowserWindow({
-      title: 'tunnelgate',
-      width: 820,
-      height: 720,
-      minWidth: 480,
-      minHeight: 360,
+      title: o.title ?? 'tunnelgate',
+      width: saved?.width ?? o.width ?? MAIN_WINDOW.width,
+      height: saved?.height ?? o.height ?? MAIN_WINDOW.height,
+      ...(saved ? { x: saved.x, y: saved.y } : {}),
+      minWidth: o.minWidth ?? MAIN_WINDOW.minWidth,
+      minHeight: o.minHeight ?? MAIN_WINDOW.minHeight,
       show: false,
       autoHideMenuBar: true,
-      backgroundColor: '#f6f7f9',
-      webPreferences: secureWebPreferences(this.opts.preloadPath, this.opts.devTools),
+      alwaysOnTop: o.popup ?? false,
+      skipTaskbar: o.popup ?? false,
+      backgroundColor: o.backgroundColor?.() ?? '#f6f7f9',
+      webPreferences: secureWebPreferences(o.preloadPath, o.devTools),
     });
     hardenWebContents(w.webContents);
+    if (o.saveBounds) {
+      const save = o.saveBounds;
+      const remember = (): void => {
+        if (!w.isDestroyed() && !w.isMinimized() && !w.isMaximized()) save(w.getBounds());
+      };
+      w.on('moved', remember);
+      w.on('resized', remember);
+      w.on('close', remember);
+    }
     w.once('ready-to-show', () => {
       w.show();
       w.focus();
@@ -103,6 +141,6 @@ export class WindowController {
       if (this.window === w) this.window = undefined;
     });
     this.window = w;
-    w.loadURL(START_URL).catch((e: unknown) => console.error('tunnelgate: cannot load the window:', e));
+    w.loadURL(o.url ?? START_URL).catch((e: unknown) => console.error('tunnelgate: cannot load the window:', e));
   }
 }

@@ -13,7 +13,16 @@ import type { PromptDecision, PromptScope, PromptView } from '../common/prompts.
 import { formatDestination } from '../common/format.js';
 import type { AnswerOptions, IpcResult } from '../common/ipc.js';
 import { describeDeadline, describeParents, formatCommandLine, formatTime, glyphLetter, plural, visible } from './format.js';
-import { el } from './view.js';
+import type { Explanations } from './explain-view.js';
+import { whyDisclosure } from './explain-view.js';
+import { el } from './dom.js';
+
+export interface PromptListOptions {
+  /** Where "Why am I asked?" gets the helper's words. */
+  explanations?: Explanations;
+  /** The prompt window (400×600): answers right under the program, the facts folded away. */
+  compact?: boolean;
+}
 
 export type AnswerFn = (id: string, decision: PromptDecision, options: AnswerOptions) => Promise<IpcResult<AnswerResult>>;
 
@@ -45,6 +54,7 @@ const DONE: Readonly<Record<PromptDecision, string>> = {
 interface Card {
   root: HTMLElement;
   details: HTMLElement;
+  why: HTMLElement;
   timer: HTMLElement;
   destinationLabel: HTMLElement;
   buttons: HTMLButtonElement[];
@@ -64,7 +74,14 @@ export class PromptList {
     private readonly list: HTMLElement,
     private readonly answer: AnswerFn,
     private readonly now: () => number = () => Date.now(),
+    private readonly opts: PromptListOptions = {},
   ) {}
+
+  /** Keyboard first: the first prompt's Deny has the focus (Enter denies; Tab or the arrows move). */
+  focusDefault(): void {
+    const first = this.list.querySelector<HTMLButtonElement>('.prompt button[data-decision="deny"]:not(:disabled)');
+    first?.focus();
+  }
 
   get count(): number {
     return this.cards.size;
@@ -139,29 +156,47 @@ export class PromptList {
     status.setAttribute('role', 'status');
     const timer = el('div', 'prompt-timer');
     const details = el('div', 'prompt-details');
-    const root = el(
-      'article',
-      'prompt',
-      details,
+    const why = el('div', 'prompt-why');
+    const buttonRow = el('div', 'prompt-buttons', ...buttons);
+    buttonRow.setAttribute('role', 'group');
+    buttonRow.setAttribute('aria-label', `Answer for ${visible(p.program.name)}`);
+    const controls = el(
+      'div',
+      'prompt-controls',
       el(
-        'div',
-        'prompt-controls',
-        el(
-          'fieldset',
-          'prompt-scope',
-          el('legend', undefined, 'For'),
-          el('label', undefined, whole, ' the whole tunnel'),
-          el('label', undefined, only, ' ', destinationLabel),
-        ),
-        el('div', 'prompt-buttons', ...buttons),
-        status,
+        'fieldset',
+        'prompt-scope',
+        el('legend', undefined, 'For'),
+        el('label', undefined, whole, ' the whole tunnel'),
+        el('label', undefined, only, ' ', destinationLabel),
       ),
+      buttonRow,
+      status,
     );
+    const root = this.opts.compact
+      ? el('article', 'prompt prompt-compact', details, controls, why)
+      : el('article', 'prompt', details, why, controls);
     root.tabIndex = -1;
+    root.setAttribute('aria-label', `${visible(p.program.name)} asks for the tunnel`);
+    // Keyboard: the arrows move between the answers; Escape denies.
+    buttonRow.addEventListener('keydown', (ev) => {
+      const i = buttons.indexOf(ev.target as HTMLButtonElement);
+      if (i < 0) return;
+      if (ev.key === 'ArrowRight' || ev.key === 'ArrowLeft') {
+        ev.preventDefault();
+        buttons[(i + (ev.key === 'ArrowRight' ? 1 : buttons.length - 1)) % buttons.length]?.focus();
+      }
+    });
+    root.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'Escape') return;
+      ev.preventDefault();
+      buttons.find((b) => b.dataset['decision'] === 'deny')?.click();
+    });
     root.dataset['id'] = p.id;
     const card: Card = {
       root,
       details,
+      why,
       timer,
       destinationLabel,
       buttons,
@@ -181,7 +216,13 @@ export class PromptList {
     card.json = JSON.stringify(p);
     card.destinationLabel.textContent =
       p.destinations.length === 1 && p.destinations[0] ? `only ${formatDestination(p.destinations[0])}` : `only these ${p.destinations.length} destinations`;
-    card.details.replaceChildren(...promptDetails(p, card.timer));
+    card.details.replaceChildren(...promptDetails(p, card.timer, this.opts.compact ?? false));
+    const ex = this.opts.explanations;
+    if (ex && !card.why.firstChild) {
+      const d = p.destinations[0];
+      const dst = d ? { addr: d.addr, proto: d.proto, ...(d.port !== undefined ? { port: d.port } : {}) } : undefined;
+      card.why.replaceChildren(whyDisclosure(ex, { path: p.exe, ...(dst ? { dst } : {}) }, 'Why am I asked?'));
+    }
   }
 
   private async send(card: Card, a: Answer): Promise<void> {
@@ -205,7 +246,7 @@ export class PromptList {
   }
 }
 
-function promptDetails(p: PromptView, timer: HTMLElement): Node[] {
+function promptDetails(p: PromptView, timer: HTMLElement, compact: boolean): Node[] {
   const name = visible(p.program.name);
   const head = el(
     'div',
@@ -221,6 +262,7 @@ function promptDetails(p: PromptView, timer: HTMLElement): Node[] {
     timer,
   );
   head.firstElementChild?.setAttribute('aria-hidden', 'true');
+  timer.setAttribute('role', 'timer');
 
   const facts: Array<[string, string, Node | string]> = [
     ['path', 'Program', visible(p.exe)],
@@ -255,6 +297,15 @@ function promptDetails(p: PromptView, timer: HTMLElement): Node[] {
   if (p.warnings.length) {
     nodes.push(el('ul', 'prompt-warnings', ...p.warnings.map((w) => el('li', 'prompt-warning', el('strong', undefined, 'Warning: '), visible(w)))));
   }
-  nodes.push(dl);
+  if (compact) {
+    const first = p.destinations[0];
+    if (first) {
+      const more = p.destinations.length > 1 ? ` and ${p.destinations.length - 1} more` : '';
+      nodes.push(el('p', 'prompt-wants', `${formatDestination(first)}${more} · ${plural(p.count, 'attempt', 'attempts')}`));
+    }
+    nodes.push(el('details', 'prompt-more', el('summary', undefined, 'Details'), dl));
+  } else {
+    nodes.push(dl);
+  }
   return nodes;
 }

@@ -7,6 +7,8 @@ import type { StampedEvent } from '../common/events.js';
 import type { HelperUnavailableNotice, IpcError } from '../common/ipc.js';
 import type { EffectiveRule } from '../common/policy.js';
 import { summarizeAudit } from './audit-summary.js';
+import type { Explanations } from './explain-view.js';
+import { whyDisclosure } from './explain-view.js';
 import type { DestinationSummary, ProgramSummary } from './audit-summary.js';
 import {
   STATE_MEANINGS,
@@ -22,18 +24,8 @@ import {
   visible,
 } from './format.js';
 
-type Child = Node | string | null | undefined | false;
-
-/** An element with a class and children; strings become text nodes. */
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, ...children: Child[]): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  for (const c of children) {
-    if (c === null || c === undefined || c === false) continue;
-    e.append(typeof c === 'string' ? document.createTextNode(c) : c);
-  }
-  return e;
-}
+export { el } from './dom.js';
+import { el, type Child } from './dom.js';
 
 export function renderGate(root: HTMLElement, status: StatusReport | undefined, unavailable: HelperUnavailableNotice | undefined): void {
   const kind = unavailable ? 'unknown' : (status?.state ?? 'unknown');
@@ -41,7 +33,7 @@ export function renderGate(root: HTMLElement, status: StatusReport | undefined, 
   root.dataset['state'] = kind;
   if (unavailable) {
     root.replaceChildren(
-      el('div', 'gate-title', 'Helper unavailable'),
+      el('h1', 'gate-title', 'Helper unavailable'),
       el('div', 'gate-meaning', unavailable.message),
       el(
         'div',
@@ -54,7 +46,7 @@ export function renderGate(root: HTMLElement, status: StatusReport | undefined, 
     return;
   }
   if (!status) {
-    root.replaceChildren(el('div', 'gate-title', 'Connecting…'), el('div', 'gate-meaning', 'Asking the helper for the gate state.'));
+    root.replaceChildren(el('h1', 'gate-title', 'Connecting…'), el('div', 'gate-meaning', 'Asking the helper for the gate state.'));
     return;
   }
   const parts = [
@@ -65,7 +57,7 @@ export function renderGate(root: HTMLElement, status: StatusReport | undefined, 
     `${formatCount(status.dropped.packets)} packet${status.dropped.packets === 1 ? '' : 's'} dropped`,
   ];
   root.replaceChildren(
-    el('div', 'gate-title', STATE_TITLES[status.state]),
+    el('h1', 'gate-title', STATE_TITLES[status.state]),
     el('div', 'gate-meaning', STATE_MEANINGS[status.state]),
     el('div', 'gate-summary', parts.join(' · ')),
   );
@@ -96,7 +88,7 @@ export function renderInterfaces(list: HTMLElement, status: StatusReport | undef
   );
 }
 
-export function renderRules(tbody: HTMLElement, note: HTMLElement, rules: ListResult | undefined, error: IpcError | undefined): void {
+export function renderRules(tbody: HTMLElement, note: HTMLElement, rules: ListResult | undefined, error: IpcError | undefined, explanations?: Explanations): void {
   if (error && !rules) {
     note.textContent = `The whitelist cannot be shown: ${error.message}`;
     tbody.replaceChildren();
@@ -117,10 +109,10 @@ export function renderRules(tbody: HTMLElement, note: HTMLElement, rules: ListRe
     tbody.replaceChildren(el('tr', undefined, td));
     return;
   }
-  tbody.replaceChildren(...rules.rules.map(ruleRow));
+  tbody.replaceChildren(...rules.rules.map((r) => ruleRow(r, explanations)));
 }
 
-function ruleRow(r: EffectiveRule): HTMLTableRowElement {
+function ruleRow(r: EffectiveRule, explanations: Explanations | undefined): HTMLTableRowElement {
   const program = describeProgram(r);
   const tags: Child[] = [];
   if (r.mode === 'audit') tags.push(el('span', 'tag tag-audit', 'audit'));
@@ -129,11 +121,21 @@ function ruleRow(r: EffectiveRule): HTMLTableRowElement {
     'tr',
     `rule rule-${r.action}`,
     el('td', 'rule-action', el('span', `action action-${r.action}`, r.action)),
-    el('td', 'rule-program', el('div', 'program', program.main), ...program.extra.map((x) => el('div', 'program-extra', x)), el('div', 'rule-id', r.id)),
+    el(
+      'td',
+      'rule-program',
+      el('div', 'program', program.main),
+      ...program.extra.map((x) => el('div', 'program-extra', x)),
+      el('div', 'rule-id', r.id),
+      explanations ? whyDisclosure(explanations, { rule: r.key }, 'Why?') : null,
+    ),
     el('td', 'rule-scope', ...describeScope(r).map((s) => el('div', undefined, s)), ...tags),
     el('td', 'rule-source', describeSource(r.source)),
     el('td', 'rule-lock', el('span', r.locked ? 'lock lock-on' : 'lock lock-off', r.locked ? 'locked' : 'revocable')),
   );
+  // Small screens show the table as stacked rows: each cell names its column.
+  const labels = ['Action', 'Program', 'Scope', 'Source', 'Lock'];
+  [...row.cells].forEach((c, i) => (c.dataset['label'] = labels[i] ?? ''));
   row.dataset['key'] = r.key;
   return row;
 }

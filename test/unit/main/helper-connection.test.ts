@@ -118,6 +118,8 @@ class FakeHelper {
   closes = 0;
   calls: Array<{ method: string; params: unknown }> = [];
   links: FakeLink[] = [];
+  /** Methods this test adds (decisions, revoke, allow, explain, apps…). */
+  extra: ((method: string, params: unknown) => Promise<unknown>) | undefined;
   /** Runs while the subscribe request is being answered: notifications sent here arrive before its result. */
   duringSubscribe: ((link: FakeLink) => void) | undefined;
 
@@ -169,6 +171,7 @@ class FakeHelper {
       case 'audit':
         return structuredClone(AUDIT_REPORT);
       default:
+        if (this.extra) return this.extra(method, params);
         throw new HelperError(`no method ${method}`, ErrorCode.MethodNotFound);
     }
   }
@@ -636,6 +639,83 @@ describe('HelperConnection with the real HelperClient.connect', () => {
         message: root ? `refusing ${sock}: it is not a socket owned by root` : `refusing ${dir}: it must be owned by root and writable only by root`,
       },
     });
+    conn.stop();
+  });
+});
+
+describe('HelperConnection: managing rules on behalf of the page (issue 12)', () => {
+  const explained = { verdict: 'allow', enforced: true, reason: 'allowed by rule ssh of profile corp-base', subject: { exe: '/usr/bin/ssh', uid: 1000 }, locked: false, prompt: 'not-applicable', notes: [] };
+
+  it('decisions, revoke and allow go to the helper as they are; its refusal comes back with its words', async () => {
+    const { helper, conn } = setup();
+    helper.extra = async (method, params) => {
+      if (method === 'decisions') return [];
+      if (method === 'revoke') return { removed: [], released: 2 };
+      if (method === 'allow') throw new HelperError('/usr/games/foo is denied by rule no-games of profile corp-base: IT rules override user rules', ErrorCode.Forbidden);
+      throw new HelperError(`no method ${method} ${JSON.stringify(params)}`, ErrorCode.MethodNotFound);
+    };
+    conn.start();
+    await settle();
+    expect(await conn.decisions()).toEqual({ ok: true, value: [] });
+    expect(await conn.revoke('0123456789abcdef')).toEqual({ ok: true, value: { removed: [], released: 2 } });
+    expect(await conn.addApp({ path: '/usr/games/foo', seconds: 3600, destinations: [{ cidr: '198.18.0.0/24', ports: [443], proto: 'tcp' }] })).toEqual({
+      ok: false,
+      error: { kind: 'helper', message: '/usr/games/foo is denied by rule no-games of profile corp-base: IT rules override user rules' },
+    });
+    expect(helper.calls.filter((c) => ['decisions', 'revoke', 'allow'].includes(c.method))).toEqual([
+      { method: 'decisions', params: {} },
+      { method: 'revoke', params: { target: '0123456789abcdef' } },
+      { method: 'allow', params: { path: '/usr/games/foo', destinations: [{ cidr: '198.18.0.0/24', ports: [443], proto: 'tcp' }], seconds: 3600 } },
+    ]);
+    expect(conn.state.kind).toBe('connected');
+    conn.stop();
+  });
+
+  it('an installed app named by its entry is `allow {app}` (the helper of after the merge)', async () => {
+    const { helper, conn } = setup();
+    helper.extra = async (method, params) => ({ rule: { method, params }, admitted: [] });
+    conn.start();
+    await settle();
+    await conn.addApp({ app: '/var/lib/flatpak/exports/share/applications/org.example.Chat.desktop', untilLogout: true });
+    expect(helper.calls.at(-1)).toEqual({ method: 'allow', params: { app: '/var/lib/flatpak/exports/share/applications/org.example.Chat.desktop', untilLogout: true } });
+    conn.stop();
+  });
+
+  it('apps: a helper without the method means "unsupported", not an outage', async () => {
+    const { helper, conn } = setup();
+    conn.start();
+    await settle();
+    expect(await conn.apps()).toEqual({ ok: true, value: { apps: [], unsupported: true } });
+    helper.extra = async () => ({ apps: [{ desktopEntry: '/usr/share/applications/x.desktop', name: 'X', exe: '/usr/bin/x' }] });
+    expect(await conn.apps()).toEqual({ ok: true, value: { apps: [{ desktopEntry: '/usr/share/applications/x.desktop', name: 'X', exe: '/usr/bin/x' }] } });
+    expect(conn.state.kind).toBe('connected');
+    conn.stop();
+  });
+
+  it('explain: path and pid as the helper takes them; a rule by key, or by its path where the helper cannot yet', async () => {
+    const { helper, conn } = setup();
+    helper.list = listResult([itRule('ssh', { binary: { path: '/usr/bin/ssh' } }), itRule('games', { action: 'deny', binary: { path: '/usr/games/*' } })]);
+    helper.extra = async (method, params) => {
+      if (method === 'explain' && typeof params === 'object' && params !== null && 'rule' in params) throw new HelperError('invalid params: rule', ErrorCode.InvalidParams);
+      if (method === 'explain') return explained;
+      throw new HelperError('no', ErrorCode.MethodNotFound);
+    };
+    conn.start();
+    await settle();
+    expect(await conn.explain({ path: '/usr/bin/nc', dst: { addr: '198.18.0.2', port: 80, proto: 'tcp' } })).toEqual({ ok: true, value: explained });
+    expect(await conn.explain({ pid: 5150 })).toEqual({ ok: true, value: explained });
+    expect(await conn.explain({ rule: 'corp-base:ssh' })).toEqual({ ok: true, value: explained });
+    expect(await conn.explain({ rule: 'corp-base:games' })).toEqual({
+      ok: false,
+      error: { kind: 'helper', message: 'this helper cannot explain a rule yet (it needs `explain {rule}`)' },
+    });
+    expect(helper.calls.filter((c) => c.method === 'explain').map((c) => c.params)).toEqual([
+      { path: '/usr/bin/nc', dst: { addr: '198.18.0.2', port: 80, proto: 'tcp' } },
+      { pid: 5150 },
+      { rule: 'corp-base:ssh' },
+      { path: '/usr/bin/ssh' },
+      { rule: 'corp-base:games' },
+    ]);
     conn.stop();
   });
 });

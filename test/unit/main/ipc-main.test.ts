@@ -35,6 +35,14 @@ function setup() {
     handleGetPrompts: vi.fn(async () => ({ ok: true as const, value: [promptView()] })),
     handleAnswerPrompt: vi.fn(async () => ({ ok: true as const, value: { decision: 'allow-once' as const, admitted: [5150] } })),
     handleGetAudit: vi.fn(async () => ({ ok: true as const, value: AUDIT_REPORT })),
+    handleGetDecisions: vi.fn(async () => ({ ok: true as const, value: [] })),
+    handleRevoke: vi.fn(async () => ({ ok: true as const, value: { removed: [], released: 1 } })),
+    handleAddApp: vi.fn(async () => ({ ok: false as const, error: { kind: 'helper' as const, message: 'locked' } })),
+    handleExplain: vi.fn(async () => ({ ok: false as const, error: { kind: 'helper' as const, message: 'no' } })),
+    handleGetApps: vi.fn(async () => ({ ok: true as const, value: { apps: [] } })),
+    handlePickProgram: vi.fn(async () => ({ ok: true as const, value: null })),
+    handleGetPreferences: vi.fn(async () => ({ ok: true as const, value: { theme: 'dark' as const, notifications: 'auto' as const } })),
+    handleSetPreferences: vi.fn(async () => ({ ok: true as const, value: { theme: 'dark' as const, notifications: 'auto' as const } })),
   } satisfies InvokeHandlers;
   const log: string[] = [];
   const undo = registerInvokeHandlers(ipc, handlers, { log: (m) => log.push(m) });
@@ -45,12 +53,20 @@ describe('registerInvokeHandlers', () => {
   it('registers exactly one guarded handler per call of the contract, on its channel', () => {
     const { ipc, undo } = setup();
     expect([...ipc.handlers.keys()].sort()).toEqual([
+      'tunnelgate:invoke:addApp',
       'tunnelgate:invoke:answerPrompt',
+      'tunnelgate:invoke:explain',
+      'tunnelgate:invoke:getApps',
       'tunnelgate:invoke:getAudit',
+      'tunnelgate:invoke:getDecisions',
       'tunnelgate:invoke:getEvents',
+      'tunnelgate:invoke:getPreferences',
       'tunnelgate:invoke:getPrompts',
       'tunnelgate:invoke:getRules',
       'tunnelgate:invoke:getStatus',
+      'tunnelgate:invoke:pickProgram',
+      'tunnelgate:invoke:revoke',
+      'tunnelgate:invoke:setPreferences',
     ]);
     undo();
     expect(ipc.handlers.size).toBe(0);

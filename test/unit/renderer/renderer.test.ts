@@ -206,10 +206,28 @@ const richAnswers: Answers = {
   getPrompts: ok([]),
   answerPrompt: ok({ decision: 'allow-once', admitted: [5150] }),
   getAudit: ok(AUDIT_REPORT),
+  getDecisions: ok([]),
+  revoke: ok({ removed: [], released: 0 }),
+  addApp: { ok: false, error: { kind: 'helper', message: 'not in this test' } },
+  explain: ok({ verdict: 'deny', enforced: true, reason: 'no rule allows it', subject: { exe: '/usr/bin/nc', uid: 1000 }, locked: false, prompt: 'would-ask', notes: [] }),
+  getApps: ok({ apps: [] }),
+  pickProgram: ok(null),
+  getPreferences: ok({ theme: 'system', notifications: 'auto' }),
+  setPreferences: ok({ theme: 'system', notifications: 'auto' }),
 };
 
+/** A rule row's cells as shown, without the "Why?" disclosure (its text comes from the helper). */
 async function rowCells(page: Page, key: string): Promise<string[]> {
-  return page.locator(`tr.rule[data-key="${key}"] > td`).allInnerTexts();
+  return page.locator(`tr.rule[data-key="${key}"] > td`).evaluateAll((tds) =>
+    tds.map((td) => {
+      const c = td.cloneNode(true) as HTMLElement;
+      c.querySelectorAll('details').forEach((d) => d.remove());
+      document.body.append(c);
+      const text = c.innerText;
+      c.remove();
+      return text.trim();
+    }),
+  );
 }
 
 describe('renderer in Chromium', () => {
@@ -275,18 +293,27 @@ describe('renderer in Chromium', () => {
       // The preload exposed one object of named functions, nothing else.
       const keys = await page.evaluate(() => Object.keys((globalThis as unknown as PageGlobal).tunnelgate).sort());
       expect(keys).toEqual([
+        'addApp',
         'answerPrompt',
+        'explain',
+        'getApps',
         'getAudit',
+        'getDecisions',
         'getEvents',
+        'getPreferences',
         'getPrompts',
         'getRules',
         'getStatus',
         'onEventsAdded',
         'onHelperUnavailable',
+        'onPreferencesChanged',
         'onPromptsChanged',
         'onRevealSection',
         'onRulesChanged',
         'onStatusChanged',
+        'pickProgram',
+        'revoke',
+        'setPreferences',
       ]);
       expect(await page.evaluate(() => 'ipcRenderer' in globalThis || 'require' in globalThis || 'process' in globalThis)).toBe(false);
 
@@ -294,7 +321,9 @@ describe('renderer in Chromium', () => {
 
       const s = await standIn();
       expect(s.calls).toEqual([
+        { name: 'getPreferences', args: [] },
         { name: 'getAudit', args: [] },
+        { name: 'getDecisions', args: [] },
         { name: 'getStatus', args: [] },
         { name: 'getRules', args: [] },
         { name: 'getEvents', args: [] },
@@ -359,7 +388,7 @@ describe('renderer in Chromium', () => {
   it('no helper from the start: says so, and why', { timeout: 30_000 }, async () => {
     const down = { ok: false, error: { kind: 'unavailable', message: 'refusing /run/tunnelgate/api.sock: it is not a socket owned by root' } } as const;
     const { page, errors, close } = await openPage(
-      { getStatus: down, getRules: down, getEvents: down, getPrompts: down, answerPrompt: down, getAudit: down },
+      { ...richAnswers, getStatus: down, getRules: down, getEvents: down, getPrompts: down, answerPrompt: down, getAudit: down, getDecisions: down },
       'unknown',
     );
     try {
@@ -672,6 +701,81 @@ describe('events and audit in Chromium', () => {
       await emit('eventsAdded', { events: [SOME_EVENTS[0] as StampedEvent], replace: true });
       await page.locator('#events li', { hasText: 'Helper started' }).waitFor();
       expect(await page.locator('#events li').count()).toBe(1);
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('managing my rules in Chromium', () => {
+  const mine = {
+    kind: 'allow' as const,
+    id: 'a1b2c3d4e5f60718',
+    key: 'user.1000:a1b2c3d4e5f60718',
+    uid: 1000,
+    path: '/usr/bin/curl',
+    sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+    lifetime: { kind: 'always' as const },
+    createdAt: '2026-11-22T08:00:00.000Z',
+    createdBy: 1000,
+    via: 'prompt' as const,
+  };
+  const never = { ...mine, kind: 'deny' as const, id: 'ffeeddccbbaa9988', key: undefined, sha256: undefined, path: '/usr/bin/nc', destinations: [{ cidr: '198.18.0.0/24', ports: [443], proto: 'tcp' as const }] };
+
+  it('lists my rules and deny-always answers; a refused revoke shows the helper’s words; "Why?" asks the helper', { timeout: 30_000 }, async () => {
+    const refused = { ok: false, error: { kind: 'helper', message: 'user decisions are not allowed here: a profile (corp-base) sets userPrompts to "deny"' } } as const;
+    const { page, errors, standIn, close } = await openPage({ ...richAnswers, getDecisions: ok([mine, never]), revoke: refused }, 'degraded');
+    try {
+      const allow = page.locator(`li.decision[data-id="${mine.id}"]`);
+      await allow.waitFor();
+      expect(await allow.locator('.decision-head').innerText()).toMatch(/^Allowed\s+\/usr\/bin\/curl\s+Revoke$/);
+      expect(await allow.locator('.decision-facts').innerText()).toBe('the whole tunnel · always · answered in a prompt 2026-11-22 08:00:00 · pinned to sha256 9f86d081884c…');
+      const deny = page.locator(`li.decision[data-id="${never.id}"]`);
+      expect(await deny.locator('button').innerText()).toBe('Undo');
+      expect(await deny.locator('.decision-facts').innerText()).toMatch(/^only 198\.18\.0\.0\/24 tcp port 443 · always/);
+
+      await deny.locator('button').click();
+      await deny.locator('.decision-error').waitFor();
+      expect(await deny.locator('.decision-error').innerText()).toBe(`Not done: ${refused.error.message}`);
+      expect(await deny.locator('button').isDisabled()).toBe(false);
+
+      await allow.locator('summary').click();
+      await allow.locator('.why-reason').waitFor();
+      expect(await allow.locator('.why-reason').innerText()).toBe('Denied: no rule allows it');
+      const s = await standIn();
+      expect(s.calls.filter((c) => c.name === 'revoke' || c.name === 'explain')).toEqual([
+        { name: 'revoke', args: [never.id] },
+        { name: 'explain', args: [{ path: '/usr/bin/curl' }] },
+      ]);
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('where IT locks the machine the controls say so instead of failing', { timeout: 30_000 }, async () => {
+    const locked: ListResult = { userPrompts: 'deny', rules: [itRule('ssh', { binary: { path: '/usr/bin/ssh' } })] };
+    const { page, errors, close } = await openPage({ ...richAnswers, getRules: ok(locked) }, 'degraded');
+    try {
+      await page.locator('#lock-note').waitFor();
+      expect(await page.locator('#lock-note').innerText()).toBe(
+        'IT has locked this machine: only the IT profiles decide, so you cannot add apps or answer prompts here.',
+      );
+      expect(await page.locator('#add-app').isDisabled()).toBe(true);
+      expect(errors).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('no horizontal scroll at 400 px, with prompts and every table', { timeout: 30_000 }, async () => {
+    const { curl, hostile } = livePrompts();
+    const { page, errors, close } = await openPage({ ...richAnswers, getPrompts: ok([curl, hostile]), getEvents: ok(SOME_EVENTS), getDecisions: ok([mine, never]) }, 'degraded');
+    try {
+      await card(page, curl.id).waitFor();
+      await page.setViewportSize({ width: 400, height: 600 });
+      expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
       expect(errors).toEqual([]);
     } finally {
       await close();

@@ -1,0 +1,43 @@
+// What each call of the page does, in one place, for the Electron main process
+// (main/index.ts) and for the development bridge that runs the same page against a real
+// helper without Electron (test/e2e/bridge.ts). The page decides nothing: every call is
+// passed on to the helper, which checks who asks (SO_PEERCRED) and what.
+//
+// Plain module: no Electron. The file dialog and the preferences come in as functions.
+
+import type { AppList, InvokeHandlers, IpcResult, UiPreferences } from '../common/ipc.js';
+import type { HelperConnection } from './helper-connection.js';
+
+export interface HandlerDeps {
+  /** Main's "choose a program" dialog: an absolute path, or null when cancelled. */
+  pickProgram(): Promise<string | null>;
+  preferences: { readonly ui: UiPreferences; update(changes: Partial<UiPreferences>): UiPreferences };
+  /** Installed applications where the helper cannot list them yet (the e2e stub, until the merge). */
+  listApps?: () => Promise<IpcResult<AppList>>;
+}
+
+const ok = <T>(value: T): IpcResult<T> => ({ ok: true, value });
+
+export function createInvokeHandlers(connection: HelperConnection, deps: HandlerDeps): InvokeHandlers {
+  return {
+    handleGetStatus: () => connection.status(),
+    handleGetRules: () => connection.rules(),
+    handleGetEvents: (query) => connection.recentEvents(query),
+    handleGetPrompts: () => connection.pendingPrompts(),
+    // The helper decides against this process's uid; the page only asks.
+    handleAnswerPrompt: (id, decision, options) => connection.answer(id, decision, options),
+    handleGetAudit: (query) => connection.audit(query),
+    handleGetDecisions: () => connection.decisions(),
+    handleRevoke: (target) => connection.revoke(target),
+    handleAddApp: (request) => connection.addApp(request),
+    handleExplain: (query) => connection.explain(query),
+    handleGetApps: async () => {
+      const r = await connection.apps();
+      if (r.ok && r.value.unsupported && deps.listApps) return deps.listApps();
+      return r;
+    },
+    handlePickProgram: async () => ok(await deps.pickProgram()),
+    handleGetPreferences: async () => ok(deps.preferences.ui),
+    handleSetPreferences: async (changes) => ok(deps.preferences.update(changes)),
+  };
+}
