@@ -70,10 +70,11 @@ stage() { # DESTDIR UNITDIR
   install -D -m 0644 packaging/copyright "$d/usr/share/doc/tunnelgate/copyright"
 }
 
-# Runtime dependencies: nftables (nft), iproute2 (ip), mount (mount/umount), and the
+# Runtime dependencies: nftables (nft), iproute2 (ip), mount (mount/umount), procps
+# (kill, for ExecReload=), and the
 # libraries the build machine's node links (ldd: libc, libstdc++, libgcc_s).
-DEB_DEPENDS="nftables, iproute2, mount, libc6 (>= 2.28), libstdc++6 (>= 10), libgcc-s1"
-RPM_REQUIRES="nftables iproute util-linux glibc libstdc++ libgcc"
+DEB_DEPENDS="nftables, iproute2, mount, procps, libc6 (>= 2.28), libstdc++6 (>= 10), libgcc-s1"
+RPM_REQUIRES="nftables iproute util-linux procps-ng glibc libstdc++ libgcc"
 DESCRIPTION_SHORT="per-application gatekeeper for a workstation's WireGuard tunnel"
 
 echo "==> .deb"

@@ -180,6 +180,7 @@ export function describeSchemaNode(node: Schema, root: Schema): string {
   if (typeof node.$ref === 'string') {
     const name = node.$ref.replace('#/definitions/', '');
     const def = (root.definitions as Record<string, Schema>)[name];
+    if (!def) throw new Error(`schema: no definition ${name}`);
     return def.type === 'object' ? `object (see **${name}**)` : describeSchemaNode(def, root);
   }
   if ('const' in node) return `the string \`${String(node.const)}\``;

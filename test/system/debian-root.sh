@@ -10,7 +10,8 @@
 set -euo pipefail
 
 INCLUDE=systemd,systemd-sysv,dbus,iproute2,wireguard-tools,wireguard-go,curl,ca-certificates
-DOWNLOAD_ONLY=(nftables)
+# procps comes with the .deb (Depends), but apt needs its .deb files in the cache.
+DOWNLOAD_ONLY=(nftables procps)
 SUITE=bookworm
 
 cache=${TUNNELGATE_ROOT_CACHE:-/var/cache/tunnelgate-system-test}

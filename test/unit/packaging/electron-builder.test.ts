@@ -48,7 +48,7 @@ describe('electron-builder.yml', () => {
   it('the .deb installs an XDG autostart entry that starts the tray executable', () => {
     const mapping = config.deb.fpm.find((a) => a.endsWith('=/etc/xdg/autostart/tunnelgate-tray.desktop'));
     expect(mapping).toBeDefined();
-    const source = path.join(REPO, String(mapping).split('=')[0]);
+    const source = path.join(REPO, String(mapping).split('=')[0] ?? '');
     expect(existsSync(source)).toBe(true);
     const entry = readFileSync(source, 'utf8');
     expect(entry).toMatch(/^\[Desktop Entry\]$/m);
