@@ -196,6 +196,15 @@ describe('the .deb on a booted Debian 12', () => {
 
   const helperPid = async () => Number((await c.exec('systemctl', ['show', '-p', 'MainPID', '--value', 'tunnelgate.service'])).stdout);
 
+  it('the units pass systemd-analyze verify, and the service is hardened to exposure <= 5.5', async () => {
+    const verify = await c.exec('systemd-analyze', ['verify', '--man=no', 'tunnelgate.service', 'tunnelgate-restore.service'], { reject: false });
+    expect(`${verify.exitCode} ${String(verify.stdout)}${String(verify.stderr)}`.trim()).toBe('0');
+    const security = await c.exec('systemd-analyze', ['security', '--no-pager', 'tunnelgate.service'], { reject: false });
+    const exposure = Number(/Overall exposure level for tunnelgate\.service: ([\d.]+)/.exec(String(security.stdout))?.[1]);
+    console.log(`systemd-analyze security tunnelgate.service: exposure ${exposure}`);
+    expect(exposure).toBeLessThanOrEqual(5.5);
+  });
+
   it('gates the tunnel from the first boot on', async () => {
     expect((await c.exec('systemctl', ['is-enabled', 'tunnelgate.service'])).stdout).toBe('enabled');
     await expectGated('first boot');
