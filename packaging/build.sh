@@ -59,6 +59,7 @@ stage() { # DESTDIR UNITDIR
   install -D -m 0644 build/Release/tunnelgate_sd.node "$d/usr/lib/tunnelgate/tunnelgate_sd.node"
   install -D -m 0644 packaging/systemd/tunnelgate.service "$d$unitdir/tunnelgate.service"
   install -D -m 0644 packaging/systemd/tunnelgate-restore.service "$d$unitdir/tunnelgate-restore.service"
+  install -D -m 0644 "packaging/systemd/wg-quick@.service.d/tunnelgate.conf" "$d$unitdir/wg-quick@.service.d/tunnelgate.conf"
   install -D -m 0644 packaging/etc/helper.json "$d/etc/tunnelgate/helper.json"
   install -d -m 0755 "$d/etc/tunnelgate/profiles.d" "$d/etc/tunnelgate/trusted-keys"
   install -D -m 0644 schema/profile-v1.schema.json "$d/usr/share/tunnelgate/profile-v1.schema.json"

@@ -74,7 +74,9 @@ describe('the .deb on a booted Debian 12', () => {
 
   beforeAll(async () => {
     if (!existsSync(DEB)) throw new Error(`${DEB} is missing: run npm run package (npm run test:system does)`);
-    const tarball = execFileSync('bash', [path.join(REPO, 'test/system/debian-root.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    // Asynchronous: debootstrap takes a minute or more on a fresh cache, and the test
+    // worker must keep answering vitest meanwhile.
+    const tarball = (await execa('bash', [path.join(REPO, 'test/system/debian-root.sh')], { stdin: 'ignore', stderr: 'inherit' })).stdout.trim();
     phase('debian root (debootstrap or cache)');
     lab = await createLab({ id, log: () => undefined });
     const root = rootDirFor(id);
@@ -129,7 +131,7 @@ describe('the .deb on a booted Debian 12', () => {
     phase('configure the root');
     await c.boot();
     phase('first boot');
-  }, 600_000);
+  }, 1_200_000);
 
   afterAll(async () => {
     await c?.destroy();

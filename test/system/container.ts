@@ -89,7 +89,9 @@ export class Container {
         '--capability=CAP_NET_ADMIN',
         '--console=read-only',
       ],
-      { stdin: 'ignore', stdout: { file: this.log, append: true }, stderr: { file: this.log, append: true }, reject: false },
+      // The container sees a pure cgroup v2 machine, as a Debian 12 workstation is (else
+      // nspawn bind-mounts the host's v1 hierarchies read-only, net_cls among them).
+      { env: { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' }, stdin: 'ignore', stdout: { file: this.log, append: true }, stderr: { file: this.log, append: true }, reject: false },
     );
     const pid = this.nspawn.pid;
     if (pid === undefined) throw new Error('systemd-nspawn did not start');
