@@ -20,6 +20,11 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      // npm run test:system only (it sets TUNNELGATE_SYSTEM_TEST=1 after building the
+      // packages): the .deb on a booted Debian 12 (systemd-nspawn); minutes, not in npm test.
+      ...(process.env.TUNNELGATE_SYSTEM_TEST === '1'
+        ? [{ test: { name: 'system', include: ['test/system/**/*.test.ts'], environment: 'node' as const, testTimeout: 300_000, hookTimeout: 600_000 } }]
+        : []),
     ],
   },
 });

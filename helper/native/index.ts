@@ -1,6 +1,5 @@
 // Loader for the N-API addon (native.c), built by `node-gyp rebuild` at install time.
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,8 +10,8 @@ interface Native {
   ptraceDetach(pid: number): void;
 }
 
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
+function packageRoot(here: string): string {
+  let dir = path.dirname(fileURLToPath(here));
   while (!existsSync(path.join(dir, 'package.json'))) {
     const up = path.dirname(dir);
     if (up === dir) throw new Error('tunnelgate: cannot find the package root to load the native addon');
@@ -21,14 +20,50 @@ function packageRoot(): string {
   return dir;
 }
 
+/** Where the installed package puts the addons (packaging/): beside the executable, or here. */
+export const INSTALLED_ADDON_DIR = '/usr/lib/tunnelgate';
+
+/**
+ * The file of addon NAME (`tunnelgate_native`, `tunnelgate_sd`). From a source checkout:
+ * build/Release/ of the package root. In the packaged single executable (a CommonJS bundle,
+ * where import.meta.url is undefined): beside the executable, else /usr/lib/tunnelgate/.
+ */
+function addonFile(name: string): string {
+  const file = `${name}.node`;
+  const here = (import.meta as { url?: string }).url;
+  const candidates = here
+    ? [path.join(packageRoot(here), 'build', 'Release', file)]
+    : [path.join(path.dirname(process.execPath), file), path.join(INSTALLED_ADDON_DIR, file)];
+  const found = candidates.find((f) => existsSync(f));
+  if (!found) throw new Error(`tunnelgate: native addon missing at ${candidates.join(' or ')}; run npm ci (it builds it with node-gyp)`);
+  return found;
+}
+
+/** dlopen(3)s an addon; works in a single executable application too, where require() cannot. */
+function loadAddon<T>(name: string): T {
+  const m = { exports: {} as T };
+  process.dlopen(m, addonFile(name));
+  return m.exports;
+}
+
 let loaded: Native | undefined;
 function native(): Native {
-  if (!loaded) {
-    const file = path.join(packageRoot(), 'build', 'Release', 'tunnelgate_native.node');
-    if (!existsSync(file)) throw new Error(`tunnelgate: native addon missing at ${file}; run npm ci (it builds it with node-gyp)`);
-    loaded = createRequire(import.meta.url)(file) as Native;
-  }
+  loaded ??= loadAddon<Native>('tunnelgate_native');
   return loaded;
+}
+
+interface NativeSd {
+  unixDgramSend(path: string, data: Buffer): void;
+}
+let sd: NativeSd | undefined;
+
+/**
+ * Sends one datagram to the AF_UNIX socket PATH ('@name': an abstract socket), as sd_notify(3)
+ * and the journal's native protocol need (sd.c). Throws the errno text (ENOENT, EMSGSIZE…).
+ */
+export function unixDgramSend(socketPath: string, data: Buffer): void {
+  const addon = (sd ??= loadAddon<NativeSd>('tunnelgate_sd'));
+  addon.unixDgramSend(socketPath, data);
 }
 
 /** The kernel's record of who connected to a unix socket (SO_PEERCRED). */

@@ -7,13 +7,23 @@ import { ID_PATTERN, IFACE_PATTERN, PROFILE_SCHEMA, REFUSED_ENV } from '../../co
 const IPV4_CIDR = String.raw`(?:\d{1,3}\.){3}\d{1,3}/\d{1,2}`;
 const IPV6_CIDR = String.raw`[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*/\d{1,3}`;
 
+/**
+ * Where the schema is published: editors that meet `"$schema": PROFILE_SCHEMA_ID` in a
+ * profile bind it. The package also installs it as /usr/share/tunnelgate/profile-v1.schema.json
+ * (`"$schema": "file:///usr/share/tunnelgate/profile-v1.schema.json"` works offline).
+ */
+export const PROFILE_SCHEMA_ID = 'https://tunnelgate.invalid/schema/profile-v1.schema.json';
+
 export const profileSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: PROFILE_SCHEMA_ID,
   title: 'tunnelgate profile v1',
   type: 'object',
   additionalProperties: false,
   required: ['schema', 'id', 'version', 'mode', 'interfaces', 'userPrompts', 'rules'],
   properties: {
+    // Binds an editor to this schema; the helper ignores it.
+    $schema: { type: 'string' },
     schema: { const: PROFILE_SCHEMA },
     id: { $ref: '#/definitions/id' },
     version: { $ref: '#/definitions/version' },

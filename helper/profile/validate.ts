@@ -41,14 +41,51 @@ export function validateProfile(text: string, _file: string, options: ValidateOp
     const message = `unsupported profile format ${JSON.stringify(data.schema)} (expected "${PROFILE_SCHEMA}")`;
     return { ok: false, problems: [{ path: 'schema', message }] };
   }
-  if (!checkSchema(data)) {
-    const problems = (checkSchema.errors ?? []).flatMap((e) => describeError(e, data) ?? []);
-    return { ok: false, problems: unique(problems) };
-  }
-  const { problems, warnings } = checkSemantics(data, options.now ?? new Date());
-  if (problems.length > 0) return { ok: false, problems };
-  const lines = warnings.map((w) => (w.path === '' ? w.message : `${w.path}: ${w.message}`));
-  return { ok: true, profile: data, warnings: lines };
+  // Every problem in one run: the schema's, then the semantic checks on the parts that
+  // passed the schema (a rule or destination with a shape error is left out of them).
+  const shapeOk = checkSchema(data);
+  const problems = shapeOk ? [] : unique((checkSchema.errors ?? []).flatMap((e) => describeError(e, data) ?? []));
+  const semantics = checkSemantics(shapeOk ? data : soundParts(data), options.now ?? new Date());
+  problems.push(...semantics.problems);
+  if (!shapeOk || problems.length > 0) return { ok: false, problems: unique(problems) };
+  const lines = semantics.warnings.map((w) => (w.path === '' ? w.message : `${w.path}: ${w.message}`));
+  // `$schema` only binds an editor to the published schema: not part of the profile.
+  const { $schema: _editorSchema, ...profile } = data as Profile & { $schema?: string };
+  return { ok: true, profile, warnings: lines };
+}
+
+/** What `profile validate --json` prints: one document, the same facts as the text form. */
+export interface ValidationReport {
+  file: string;
+  ok: boolean;
+  problems: Problem[];
+  warnings: string[];
+  profile?: { id: string; version: number; rules: number };
+}
+
+/** The --json form of a validation of FILE (pure; the CLI prints it). */
+export function validationReport(file: string, v: ValidationResult): ValidationReport {
+  return v.ok
+    ? { file, ok: true, problems: [], warnings: v.warnings, profile: { id: v.profile.id, version: v.profile.version, rules: v.profile.rules.length } }
+    : { file, ok: false, problems: v.problems, warnings: [] };
+}
+
+const TIMESTAMP = new RegExp(profileSchema.definitions.timestamp.pattern);
+const checkRule = ajv.compile<ProfileRule>({ definitions: profileSchema.definitions, $ref: '#/definitions/rule' });
+const checkDestination = ajv.compile<Destination>({ definitions: profileSchema.definitions, $ref: '#/definitions/destination' });
+
+/**
+ * The parts of a profile that failed the schema which the semantic checks can still judge:
+ * rules and alwaysAllow destinations that pass their own schema keep their index; every
+ * other one is a hole (undefined), so a path such as rules[3] still names the right rule.
+ */
+function soundParts(data: unknown): SemanticInput {
+  const o = isObject(data) ? data : {};
+  const rules = Array.isArray(o.rules) ? o.rules.map((r: unknown) => (checkRule(r) ? r : undefined)) : [];
+  const alwaysAllow = Array.isArray(o.alwaysAllow) ? o.alwaysAllow.map((d: unknown) => (checkDestination(d) ? d : undefined)) : undefined;
+  const expires = typeof o.expires === 'string' && TIMESTAMP.test(o.expires) ? o.expires : undefined;
+  const ruleIds = Array.isArray(o.rules) ? o.rules.map((r: unknown) => (isObject(r) ? r.id : undefined)) : [];
+  return { rules, ruleIds, ...(alwaysAllow ? { alwaysAllow } : {}), ...(expires !== undefined ? { expires } : {}) };
 }
 
 // ---- schema errors → messages ------------------------------------------------------------
@@ -204,12 +241,22 @@ function orList(values: unknown): string {
 const INTERPRETER =
   /^(?:python[\d.]*|pypy[\d.]*|perl[\d.]*|ruby[\d.]*|node|nodejs|deno|bun|(?:ba|da|z|k|mk|c|tc)?sh|fish|pwsh|php[\d.]*|lua[\d.]*|luajit|tclsh[\d.]*|wish[\d.]*|Rscript|julia|guile[\d.]*|g?awk|mawk)$/;
 
-function checkSemantics(profile: Profile, now: Date): { problems: Problem[]; warnings: Problem[] } {
+/** What the semantic checks read: a valid profile, or the sound parts of an invalid one (holes: undefined). */
+interface SemanticInput {
+  rules: readonly (ProfileRule | undefined)[];
+  /** The id of every rule, also of those that failed the schema (duplicates are still duplicates). */
+  ruleIds?: readonly unknown[];
+  alwaysAllow?: readonly (Destination | undefined)[];
+  expires?: string;
+}
+
+function checkSemantics(profile: SemanticInput, now: Date): { problems: Problem[]; warnings: Problem[] } {
   const problems: Problem[] = [];
   const warnings: Problem[] = [];
   const cidrs = new Map<Destination, Cidr>();
-  const checkDestinations = (path: string, dests: Destination[] | undefined): void => {
+  const checkDestinations = (path: string, dests: readonly (Destination | undefined)[] | undefined): void => {
     dests?.forEach((d, i) => {
+      if (d === undefined) return;
       const parsed = parseCidr(d.cidr);
       if (parsed.ok) cidrs.set(d, parsed.cidr);
       else problems.push({ path: joinKey(joinIndex(path, i), 'cidr'), message: parsed.message });
@@ -219,12 +266,15 @@ function checkSemantics(profile: Profile, now: Date): { problems: Problem[]; war
   checkDestinations('alwaysAllow', profile.alwaysAllow);
 
   const firstById = new Map<string, number>();
+  (profile.ruleIds ?? profile.rules.map((r) => r?.id)).forEach((id, i) => {
+    if (typeof id !== 'string') return;
+    const first = firstById.get(id);
+    if (first !== undefined) problems.push({ path: `rules[${i}].id`, message: `duplicate rule id "${id}" (also rules[${first}])` });
+    else firstById.set(id, i);
+  });
   profile.rules.forEach((rule, i) => {
+    if (rule === undefined) return;
     const at = `rules[${i}]`;
-    const first = firstById.get(rule.id);
-    if (first !== undefined) {
-      problems.push({ path: `${at}.id`, message: `duplicate rule id "${rule.id}" (also rules[${first}])` });
-    } else firstById.set(rule.id, i);
     checkDestinations(`${at}.destinations`, rule.destinations);
     const bin = rule.binary;
     if (bin?.script !== undefined && bin.path !== undefined && !isInterpreter(bin.path)) {
@@ -254,9 +304,9 @@ function checkSemantics(profile: Profile, now: Date): { problems: Problem[]; war
   });
 
   profile.rules.forEach((allow, i) => {
-    if ((allow.action ?? 'allow') !== 'allow') return;
+    if (allow === undefined || (allow.action ?? 'allow') !== 'allow') return;
     profile.rules.forEach((deny, j) => {
-      if (deny.action !== 'deny' || deny.mode === 'audit' || !denyCovers(deny, allow, cidrs)) return;
+      if (deny === undefined || deny.action !== 'deny' || deny.mode === 'audit' || !denyCovers(deny, allow, cidrs)) return;
       problems.push({
         path: `rules[${i}]`,
         message: `allow rule "${allow.id}" can never match: deny rule "${deny.id}" (rules[${j}]) covers it`,

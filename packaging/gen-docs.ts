@@ -1,0 +1,62 @@
+// Writes tunnelgate.8, tunnelgate-profile.5 (pandoc markdown → roff with Debian's pandoc),
+// the bash and fish completions into OUTDIR. Bundled by bundle.ts and run by build.sh:
+//   node dist/packaging/gen-docs.mjs OUTDIR
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { buildProgram } from 'tunnelgate-cli-program';
+import { bashCompletion, cliManMarkdown, fishCompletion, profileManMarkdown } from './docs.js';
+
+const CLI_DESCRIPTION = `**tunnelgate** lets only the programs that an IT profile allows send traffic through a
+workstation's WireGuard tunnel interface. Every other program keeps its normal network
+access but cannot reach anything through the tunnel.
+
+**tunnelgate helper** is the privileged part: run by **tunnelgate.service**, it owns one
+nftables table (**inet tunnelgate**) and one cgroup subtree, and decides by the binary
+the kernel reports for each process. The other commands are clients of the helper's
+socket in */run/tunnelgate/*; users see and change only their own rules, root sees all.
+The offline **profile** commands need no helper.`;
+
+async function main(outdir: string): Promise<void> {
+  await mkdir(outdir, { recursive: true });
+  const program = buildProgram();
+  const version = program.version() ?? '0';
+  const cli = cliManMarkdown(program, {
+    version,
+    description: CLI_DESCRIPTION,
+    exitStatus: [
+      ['0', 'success; for **explain**: the verdict is allow'],
+      ['1', 'failure, a denial, a degraded or stopped gate, or an invalid profile'],
+      ['2', 'usage error'],
+      ['126', '**run**: the program is not allowed to use the tunnel'],
+    ],
+    files: [
+      ['/etc/tunnelgate/profiles.d/', 'signed IT profiles (*NAME*.json and *NAME*.json.sig); see **tunnelgate-profile**(5)'],
+      ['/etc/tunnelgate/trusted-keys/', 'ed25519 public keys whose signatures the helper accepts'],
+      ['/var/lib/tunnelgate/', 'state: user decisions, the audit trail, the last ruleset (restored at boot by **tunnelgate-restore.service**)'],
+      ['/run/tunnelgate/', 'the helper\'s sockets'],
+    ],
+    seeAlso: ['**tunnelgate-profile**(5)', '**nft**(8)', '**wg-quick**(8)', '**systemd.exec**(5)', '**journalctl**(1)'],
+  });
+  const schema = JSON.parse(await readFile('schema/profile-v1.schema.json', 'utf8')) as Record<string, unknown>;
+  const prose = await readFile('packaging/man/tunnelgate-profile.5.md', 'utf8');
+  const profile = profileManMarkdown(prose, schema, version);
+  const pages: [string, string][] = [
+    ['tunnelgate.8', cli],
+    ['tunnelgate-profile.5', profile],
+  ];
+  for (const [page, text] of pages) {
+    await writeFile(path.join(outdir, `${page}.md`), text);
+    // pandoc's own man writer: standalone page with the title block as .TH.
+    execFileSync('pandoc', ['--standalone', '--from', 'markdown-smart', '--to', 'man', '-o', path.join(outdir, page), path.join(outdir, `${page}.md`)], { stdio: 'inherit' });
+  }
+  await writeFile(path.join(outdir, 'tunnelgate.bash'), bashCompletion(program));
+  await writeFile(path.join(outdir, 'tunnelgate.fish'), fishCompletion(program));
+}
+
+const outdir = process.argv[2];
+if (!outdir) {
+  console.error('usage: gen-docs.mjs OUTDIR');
+  process.exit(2);
+}
+await main(outdir);
