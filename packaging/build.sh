@@ -12,9 +12,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # The process entry of the CLI+helper, and the module that exports buildProgram().
-# After the layout change: ENTRY=helper/main.ts, PROGRAM=helper/cli/program.ts.
-ENTRY=${TUNNELGATE_ENTRY:-helper/cli/main.ts}
-PROGRAM=${TUNNELGATE_PROGRAM:-helper/cli/main.ts}
+ENTRY=${TUNNELGATE_ENTRY:-helper/main.ts}
+PROGRAM=${TUNNELGATE_PROGRAM:-helper/cli/program.ts}
 
 VERSION=${TUNNELGATE_VERSION:-$(node -p 'require("./package.json").version')}
 ARCH_DEB=amd64

@@ -2,9 +2,8 @@
 // (Node 20's SEA runs one CommonJS script; require() there sees only built-in modules),
 // and the docs generator into one ESM file. Run by packaging/build.sh:
 //   node dist/packaging/bundle.mjs OUTDIR ENTRY PROGRAM
-// ENTRY is the process entry (helper/cli/main.ts today, helper/main.ts after the layout
-// change) and PROGRAM the module that exports buildProgram() (today the same file, then
-// helper/cli/program.ts): build.sh keeps each in one variable.
+// ENTRY is the process entry (helper/main.ts) and PROGRAM the module that exports
+// buildProgram() (helper/cli/program.ts): build.sh keeps each in one variable.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
