@@ -97,9 +97,13 @@ describe('rendered rulesets, checked by the kernel (nft -c) in a throwaway names
     expect(listed).toMatch(/set always4_port \{[^}]*198\.18\.0\.53 \. udp \. 53/);
     expect(listed).toMatch(/oifname \{[^}]*"wg-corp\*"[^}]*\} jump gate_out/);
     expect(listed).toMatch(/oifname \{[^}]*"tun-\*"[^}]*\} jump gate_out/);
-    const l = await nft(['-f', '-'], renderListeners([{ proto: 'udp', port: 5353 }]));
+    // A wildcard listener (no address) goes to listen_wild for both families; a bound one to listen4.
+    const l = await nft(['-f', '-'], renderListeners([{ proto: 'udp', port: 5353 }, { proto: 'tcp', port: 8443, addr: '198.18.0.1' }]));
     expect({ code: l.exitCode, stderr: l.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(String((await nft(['list', 'set', 'inet', 'tunnelgate', 'listen'])).stdout)).toMatch(/elements = \{ udp \. 5353 \}/);
+    const wild = String((await nft(['list', 'set', 'inet', 'tunnelgate', 'listen_wild'])).stdout);
+    expect(wild).toMatch(/ipv4 \. udp \. 5353/);
+    expect(wild).toMatch(/ipv6 \. udp \. 5353/);
+    expect(String((await nft(['list', 'set', 'inet', 'tunnelgate', 'listen4'])).stdout)).toMatch(/198\.18\.0\.1 \. tcp \. 8443/);
     // Rendering again replaces the table in one transaction (the text starts by deleting it).
     const again = await nft(['-f', '-'], render(policyOf([])));
     expect({ code: again.exitCode, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
