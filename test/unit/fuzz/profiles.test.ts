@@ -79,8 +79,11 @@ const textOp: fc.Arbitrary<TextOp> = fc.oneof(
 type Container = Record<string, unknown> | unknown[];
 /** Every container in `v` with its keys: the places a mutation can act on. */
 function places(v: unknown, out: Array<[Container, string | number]> = []): Array<[Container, string | number]> {
-  if (Array.isArray(v)) v.forEach((x, i) => (out.push([v, i]), places(x, out)));
-  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) out.push([v as Record<string, unknown>, k]), places(x, out);
+  const entries: Array<[string | number, unknown]> = Array.isArray(v) ? v.map((x, i) => [i, x]) : v && typeof v === 'object' ? Object.entries(v) : [];
+  for (const [k, x] of entries) {
+    out.push([v as Container, k]);
+    places(x, out);
+  }
   return out;
 }
 
@@ -90,7 +93,8 @@ function mutate(profile: unknown, ops: readonly Op[], t: TextOp): string {
     const all = places(p);
     const [c, k] = all[o.at % all.length] as [Container, string | number];
     if (o.kind === 'set') (c as Record<string | number, unknown>)[k] = o.v;
-    else if (o.kind === 'delete') Array.isArray(c) ? c.splice(k as number, 1) : delete c[k];
+    else if (o.kind === 'delete' && Array.isArray(c)) c.splice(k as number, 1);
+    else if (o.kind === 'delete') delete (c as Record<string, unknown>)[k];
     else if (!Array.isArray(c)) Object.defineProperty(c, o.key, { value: o.v, enumerable: true, writable: true, configurable: true });
   }
   const text = JSON.stringify(p, null, 1);
