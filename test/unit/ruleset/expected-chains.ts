@@ -30,3 +30,20 @@ export function gateChainText(way: 'out' | 'in'): string {
   ];
   return `\tchain gate_${way} {\n${lines.map((l) => `\t\t${l}\n`).join('')}\t}\n`;
 }
+
+/** The text of one set: its `typeof`, `flags interval` when given, its elements one a line. */
+export function setBlock(name: string, typeOf: string, elements: readonly string[] = [], interval = false): string {
+  const els = elements.length ? `\t\telements = {\n${elements.map((e) => `\t\t\t${e}`).join(',\n')}\n\t\t}\n` : '';
+  return `\tset ${name} {\n\t\ttypeof ${typeOf}\n${interval ? '\t\tflags interval\n' : ''}${els}\t}\n`;
+}
+
+/** The four empty interval sets of one kind of destination (v4, v4 with ports, v6, v6 with ports). */
+export function emptyDestinationSets(name: string, perCgroup: boolean): string {
+  const cg = perCgroup ? 'meta cgroup . ' : '';
+  return [
+    setBlock(`${name}4`, `${cg}ip daddr`, [], true),
+    setBlock(`${name}4_port`, `${cg}ip daddr . meta l4proto . th dport`, [], true),
+    setBlock(`${name}6`, `${cg}ip6 daddr`, [], true),
+    setBlock(`${name}6_port`, `${cg}ip6 daddr . meta l4proto . th dport`, [], true),
+  ].join('');
+}

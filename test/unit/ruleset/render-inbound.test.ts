@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { listenerElements, renderInterfaceIndexes, renderListeners, renderTable } from '../../../helper/ruleset/render.js';
 import type { Policy } from '../../../common/policy.js';
 import { policyOf, profile } from '../policy/fixtures.js';
-import { gateChainText } from './expected-chains.js';
+import { gateChainText, setBlock } from './expected-chains.js';
 
 const ids = (policy: Policy) => new Map(policy.rules.filter((r) => r.action === 'allow' && r.binary).map((r, i) => [r.key, 0x74670001 + i]));
 const chain = (text: string, name: string) => {
@@ -38,30 +38,10 @@ describe('the inbound chain', () => {
   });
 
   it('keys each listener by its bound address; wildcards by family (:: covers IPv4 too)', () => {
-    expect(setText(text, 'listen4')).toBe(`\tset listen4 {
-\t\ttypeof ip daddr . meta l4proto . th dport
-\t\telements = {
-\t\t\t127.0.0.1 . udp . 9500,
-\t\t\t198.18.0.1 . tcp . 81
-\t\t}
-\t}
-`);
-    expect(setText(text, 'listen6')).toBe(`\tset listen6 {
-\t\ttypeof ip6 daddr . meta l4proto . th dport
-\t\telements = {
-\t\t\tfd00:7467::1 . tcp . 80
-\t\t}
-\t}
-`);
-    expect(setText(text, 'listen_wild')).toBe(`\tset listen_wild {
-\t\ttypeof meta nfproto . meta l4proto . th dport
-\t\telements = {
-\t\t\tipv4 . tcp . 22,
-\t\t\tipv4 . udp . 53,
-\t\t\tipv6 . tcp . 22
-\t\t}
-\t}
-`);
+    const key = 'daddr . meta l4proto . th dport';
+    expect(setText(text, 'listen4')).toBe(setBlock('listen4', `ip ${key}`, ['127.0.0.1 . udp . 9500', '198.18.0.1 . tcp . 81']));
+    expect(setText(text, 'listen6')).toBe(setBlock('listen6', `ip6 ${key}`, ['fd00:7467::1 . tcp . 80']));
+    expect(setText(text, 'listen_wild')).toBe(setBlock('listen_wild', 'meta nfproto . meta l4proto . th dport', ['ipv4 . tcp . 22', 'ipv4 . udp . 53', 'ipv6 . tcp . 22']));
   });
 
   it('gates interfaces by index as well as by name, in both directions', () => {

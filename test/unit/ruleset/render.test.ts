@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mayOverlap, renderListeners, renderTable } from '../../../helper/ruleset/render.js';
 import type { Policy } from '../../../common/policy.js';
 import { policyOf, profile } from '../policy/fixtures.js';
-import { gateChainText } from './expected-chains.js';
+import { emptyDestinationSets, gateChainText } from './expected-chains.js';
 
 /** Classids as the gate hands them out: one per allow rule, in order. */
 function ids(policy: Policy): Map<string, number> {
@@ -55,39 +55,7 @@ table inet tunnelgate {
 \t\ttypeof ip6 daddr . meta l4proto . th dport
 \t\tflags interval
 \t}
-\tset deny4 {
-\t\ttypeof meta cgroup . ip daddr
-\t\tflags interval
-\t}
-\tset deny4_port {
-\t\ttypeof meta cgroup . ip daddr . meta l4proto . th dport
-\t\tflags interval
-\t}
-\tset deny6 {
-\t\ttypeof meta cgroup . ip6 daddr
-\t\tflags interval
-\t}
-\tset deny6_port {
-\t\ttypeof meta cgroup . ip6 daddr . meta l4proto . th dport
-\t\tflags interval
-\t}
-\tset kernel4 {
-\t\ttypeof ip daddr
-\t\tflags interval
-\t}
-\tset kernel4_port {
-\t\ttypeof ip daddr . meta l4proto . th dport
-\t\tflags interval
-\t}
-\tset kernel6 {
-\t\ttypeof ip6 daddr
-\t\tflags interval
-\t}
-\tset kernel6_port {
-\t\ttypeof ip6 daddr . meta l4proto . th dport
-\t\tflags interval
-\t}
-\tset scope4 {
+${emptyDestinationSets('deny', true)}${emptyDestinationSets('kernel', false)}\tset scope4 {
 \t\ttypeof meta cgroup . ip daddr
 \t\tflags interval
 \t}
