@@ -37,12 +37,9 @@ export class FakeClock implements Clock {
   /** Move time on, running each timer that falls due, in order. */
   advance(ms: number): void {
     const end = this.t + ms;
-    for (;;) {
-      const next = [...this.timers.entries()].filter(([, x]) => x.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
+    for (let next = takeDue(this.timers, end); next; next = takeDue(this.timers, end)) {
+      this.t = next.at;
+      next.fn();
     }
     this.t = end;
   }
@@ -162,4 +159,12 @@ export function attempt(over: Partial<DeniedAttempt> = {}): DeniedAttempt {
     mode: 'enforce',
     ...over,
   };
+}
+
+/** The earliest timer due at or before `end`, removed from `timers`; undefined when none is. */
+export function takeDue(timers: Map<number, { at: number; fn: () => void }>, end: number): { at: number; fn: () => void } | undefined {
+  const due = [...timers.entries()].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
+  if (!due) return undefined;
+  timers.delete(due[0]);
+  return due[1];
 }

@@ -45,12 +45,14 @@ describe('flatpak', () => {
 });
 
 describe('snap', () => {
-  it('reads the snap name from the unified cgroup path, or name=systemd on hybrid', () => {
-    expect(snapFromCgroup('0::/user.slice/user-1000.slice/user@1000.service/app.slice/snap.firefox.firefox-8a7b.scope\n')).toBe('firefox');
-    expect(snapFromCgroup('12:pids:/x\n1:name=systemd:/system.slice/snap.lxd.daemon.service\n0::/system.slice/snap.lxd.daemon.service\n')).toBe('lxd');
-    expect(snapFromCgroup('1:name=systemd:/user.slice/snap.code.code-1.scope\n')).toBe('code');
-    expect(snapFromCgroup('0::/user.slice/user-1000.slice/session-2.scope\n')).toBeUndefined();
-    expect(snapFromCgroup('0::/snap.firefox.firefox.scope/child\n')).toBeUndefined();
+  it.each([
+    ['0::/user.slice/user-1000.slice/user@1000.service/app.slice/snap.firefox.firefox-8a7b.scope\n', 'firefox'],
+    ['12:pids:/x\n1:name=systemd:/system.slice/snap.lxd.daemon.service\n0::/system.slice/snap.lxd.daemon.service\n', 'lxd'],
+    ['1:name=systemd:/user.slice/snap.code.code-1.scope\n', 'code'],
+    ['0::/user.slice/user-1000.slice/session-2.scope\n', undefined],
+    ['0::/snap.firefox.firefox.scope/child\n', undefined],
+  ] as const)('reads the snap name from the unified cgroup path, or name=systemd on hybrid: %j → %s', (input, expected) => {
+    expect(snapFromCgroup(input)).toBe(expected);
   });
 
   it('reads the snap name from /snap/<name>/<revision>/…', () => {

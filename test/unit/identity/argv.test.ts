@@ -4,16 +4,18 @@ import { interpreterFamily, resolveScript, scriptArgument } from '../../../helpe
 const script = (path: string, loads: string[] = []) => ({ kind: 'script', path, loads });
 
 describe('interpreterFamily', () => {
-  it('knows the common interpreters by the base name of their exe', () => {
-    expect(interpreterFamily('/usr/bin/python3.11')).toBe('python');
-    expect(interpreterFamily('/usr/bin/pypy3')).toBe('python');
-    expect(interpreterFamily('/usr/bin/perl5.36.0')).toBe('perl');
-    expect(interpreterFamily('/usr/bin/ruby3.1')).toBe('ruby');
-    expect(interpreterFamily('/usr/local/bin/node')).toBe('node');
-    expect(interpreterFamily('/usr/bin/bash')).toBe('shell');
-    expect(interpreterFamily('/usr/bin/dash')).toBe('shell');
-    expect(interpreterFamily('/usr/bin/curl')).toBeUndefined();
-    expect(interpreterFamily('/usr/bin/python-config')).toBeUndefined();
+  it.each([
+    ['/usr/bin/python3.11', 'python'],
+    ['/usr/bin/pypy3', 'python'],
+    ['/usr/bin/perl5.36.0', 'perl'],
+    ['/usr/bin/ruby3.1', 'ruby'],
+    ['/usr/local/bin/node', 'node'],
+    ['/usr/bin/bash', 'shell'],
+    ['/usr/bin/dash', 'shell'],
+    ['/usr/bin/curl', undefined],
+    ['/usr/bin/python-config', undefined],
+  ] as const)('knows the common interpreters by the base name of their exe: %s is %s', (input, expected) => {
+    expect(interpreterFamily(input)).toBe(expected);
   });
 });
 

@@ -8,14 +8,16 @@ import { ChangeAssembler } from '../../../helper/kernel/nft-monitor.js';
 import { parseLinkEvent, parseLinks } from '../../../helper/kernel/links.js';
 
 describe('socket tables', () => {
-  it('decodes the local addresses /proc/net prints', () => {
-    expect(decodeProcAddr('0100007F')).toBe('127.0.0.1');
-    expect(decodeProcAddr('00000000')).toBe('0.0.0.0');
-    expect(decodeProcAddr('677400FD000000000000000001000000')).toBe('fd00:7467::1');
-    expect(decodeProcAddr('00000000000000000000000000000000')).toBe('::');
-    expect(decodeProcAddr('0000000000000000FFFF00000100007F')).toBe('::ffff:127.0.0.1');
-    expect(decodeProcAddr('000080FE00000000FF020000010000FE')).toBe('fe80::2ff:fe00:1');
-    expect(decodeProcAddr('000080FE00000000FF020000FE000000')).toBe('fe80::2ff:0:fe');
+  it.each([
+    ['0100007F', '127.0.0.1'],
+    ['00000000', '0.0.0.0'],
+    ['677400FD000000000000000001000000', 'fd00:7467::1'],
+    ['00000000000000000000000000000000', '::'],
+    ['0000000000000000FFFF00000100007F', '::ffff:127.0.0.1'],
+    ['000080FE00000000FF020000010000FE', 'fe80::2ff:fe00:1'],
+    ['000080FE00000000FF020000FE000000', 'fe80::2ff:0:fe'],
+  ] as const)('decodes the local addresses /proc/net prints: %s is %s', (input, expected) => {
+    expect(decodeProcAddr(input)).toBe(expected);
   });
 
   it('reads rows of udp6 and udp (text from a lab namespace)', () => {

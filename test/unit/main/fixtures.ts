@@ -29,6 +29,11 @@ export function itRule(id: string, over: Partial<EffectiveRule> = {}): Effective
   return { key: `corp-base:${id}`, id, source: corp, action: 'allow', kernel: false, mode: 'enforce', locked: true, ...over };
 }
 
+/** A rule uid 1000 made by answering a prompt. */
+export function userRule(id: string, over: Partial<EffectiveRule> = {}): EffectiveRule {
+  return { key: `user.1000:${id}`, id, source: { kind: 'user', uid: 1000 }, action: 'allow', kernel: false, mode: 'enforce', locked: false, uid: 1000, ...over };
+}
+
 export function listResult(rules: EffectiveRule[] = [itRule('ssh', { binary: { path: '/usr/bin/ssh' } })]): ListResult {
   return { rules, userPrompts: 'allow' };
 }
@@ -71,30 +76,12 @@ export const RICH = {
       itRule('ssh-client', { binary: { package: 'openssh-client' } }),
       itRule('nfs', { kernel: true, destinations: [{ cidr: '198.18.0.20/32', ports: [2049], proto: 'tcp' }] }),
       itRule('no-games', { action: 'deny', binary: { path: '/usr/games/*' } }),
-      {
-        key: 'user.1000:curl',
-        id: 'curl',
-        source: { kind: 'user', uid: 1000 },
-        action: 'allow',
+      userRule('curl', {
         binary: { path: '/usr/bin/curl' },
-        kernel: false,
         destinations: [{ cidr: '198.18.0.80/32', ports: [80], proto: 'tcp' }],
-        mode: 'enforce',
-        locked: false,
-        uid: 1000,
         expires: '2026-11-22T18:00:00.000Z',
-      },
-      {
-        key: 'user.1000:odd',
-        id: 'odd',
-        source: { kind: 'user', uid: 1000 },
-        action: 'allow',
-        binary: { path: '/tmp/<img src=x onerror="window.__pwned=1">' },
-        kernel: false,
-        mode: 'enforce',
-        locked: false,
-        uid: 1000,
-      },
+      }),
+      userRule('odd', { binary: { path: '/tmp/<img src=x onerror="window.__pwned=1">' } }),
     ],
   } satisfies ListResult,
 };

@@ -9,6 +9,7 @@ import type { StampedEvent } from '../../../common/events.js';
 import { HelperClient, HelperError, HelperUnavailable } from '../../../common/node/client.js';
 import { HelperConnection } from '../../../main/helper-connection.js';
 import type { Clock, ConnectionChange, HelperConnectionOptions, HelperLink } from '../../../main/helper-connection.js';
+import { takeDue } from '../core/fakes.js';
 import { AUDIT_REPORT, SOME_EVENTS, itRule, listResult, promptView, statusReport } from './fixtures.js';
 
 /** Timers that run only when the test says time has passed. */
@@ -36,11 +37,10 @@ class FakeClock implements Clock {
     const end = this.now + ms;
     for (;;) {
       await settle();
-      const due = [...this.timers.entries()].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
+      const due = takeDue(this.timers, end);
       if (!due) break;
-      this.timers.delete(due[0]);
-      this.now = due[1].at;
-      due[1].fn();
+      this.now = due.at;
+      due.fn();
     }
     this.now = end;
     await settle();

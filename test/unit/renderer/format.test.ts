@@ -18,12 +18,14 @@ import {
 import { AUDIT_REPORT } from '../main/fixtures.js';
 
 describe('text a program chose', () => {
-  it('visible(): line breaks, controls and direction overrides written out', () => {
-    expect(visible('/usr/bin/curl')).toBe('/usr/bin/curl');
-    expect(visible('a\nb\tc\rd')).toBe('a\\nb\\tc\\rd');
-    expect(visible('gpj.\u202eexe')).toBe('gpj.\\u202eexe');
-    expect(visible('\u0000\u001b[31m\u2066x\u2069')).toBe('\\u0000\\u001b[31m\\u2066x\\u2069');
-    expect(visible('café ünïcode ✓')).toBe('café ünïcode ✓');
+  it.each([
+    ['/usr/bin/curl', '/usr/bin/curl'],
+    ['a\nb\tc\rd', 'a\\nb\\tc\\rd'],
+    ['gpj.\u202eexe', 'gpj.\\u202eexe'],
+    ['\u0000\u001b[31m\u2066x\u2069', '\\u0000\\u001b[31m\\u2066x\\u2069'],
+    ['café ünïcode ✓', 'café ünïcode ✓'],
+  ] as const)('visible(): line breaks, controls and direction overrides written out: %j → %j', (input, expected) => {
+    expect(visible(input)).toBe(expected);
   });
 
   it('formatCommandLine(): quotes only where a shell would need it', () => {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { listenerElements, renderInterfaceIndexes, renderListeners, renderTable } from '../../../helper/ruleset/render.js';
 import type { Policy } from '../../../common/policy.js';
 import { policyOf, profile } from '../policy/fixtures.js';
+import { gateChainText, setBlock } from './expected-chains.js';
 
 const ids = (policy: Policy) => new Map(policy.rules.filter((r) => r.action === 'allow' && r.binary).map((r, i) => [r.key, 0x74670001 + i]));
 const chain = (text: string, name: string) => {
@@ -33,58 +34,14 @@ describe('the inbound chain', () => {
   });
 
   it('accepts known flows, early-demuxed sockets of admitted processes, and new flows to admitted listeners only', () => {
-    expect(chain(text, 'gate_in')).toBe(`\tchain gate_in {
-\t\tct state established,related accept
-\t\tmeta skuid >= 0 ip saddr @always4 accept
-\t\tmeta skuid >= 0 ip saddr . meta l4proto . th sport @always4_port accept
-\t\tmeta skuid >= 0 ip6 saddr @always6 accept
-\t\tmeta skuid >= 0 ip6 saddr . meta l4proto . th sport @always6_port accept
-\t\tmeta cgroup . ip saddr @deny4 goto refuse
-\t\tmeta cgroup . ip saddr . meta l4proto . th sport @deny4_port goto refuse
-\t\tmeta cgroup . ip6 saddr @deny6 goto refuse
-\t\tmeta cgroup . ip6 saddr . meta l4proto . th sport @deny6_port goto refuse
-\t\tmeta skuid 0 meta cgroup 0 ip saddr @kernel4 accept
-\t\tmeta skuid 0 meta cgroup 0 ip saddr . meta l4proto . th sport @kernel4_port accept
-\t\tmeta skuid 0 meta cgroup 0 ip6 saddr @kernel6 accept
-\t\tmeta skuid 0 meta cgroup 0 ip6 saddr . meta l4proto . th sport @kernel6_port accept
-\t\tmeta cgroup @rules_any accept
-\t\tmeta cgroup . ip saddr @scope4 accept
-\t\tmeta cgroup . ip saddr . meta l4proto . th sport @scope4_port accept
-\t\tmeta cgroup . ip6 saddr @scope6 accept
-\t\tmeta cgroup . ip6 saddr . meta l4proto . th sport @scope6_port accept
-\t\tct state new socket wildcard 0 ip daddr . meta l4proto . th dport @listen4 accept
-\t\tct state new socket wildcard 0 ip6 daddr . meta l4proto . th dport @listen6 accept
-\t\tct state new socket wildcard 1 meta nfproto . meta l4proto . th dport @listen_wild accept
-\t\tgoto refuse
-\t}
-`);
+    expect(chain(text, 'gate_in')).toBe(gateChainText('in'));
   });
 
   it('keys each listener by its bound address; wildcards by family (:: covers IPv4 too)', () => {
-    expect(setText(text, 'listen4')).toBe(`\tset listen4 {
-\t\ttypeof ip daddr . meta l4proto . th dport
-\t\telements = {
-\t\t\t127.0.0.1 . udp . 9500,
-\t\t\t198.18.0.1 . tcp . 81
-\t\t}
-\t}
-`);
-    expect(setText(text, 'listen6')).toBe(`\tset listen6 {
-\t\ttypeof ip6 daddr . meta l4proto . th dport
-\t\telements = {
-\t\t\tfd00:7467::1 . tcp . 80
-\t\t}
-\t}
-`);
-    expect(setText(text, 'listen_wild')).toBe(`\tset listen_wild {
-\t\ttypeof meta nfproto . meta l4proto . th dport
-\t\telements = {
-\t\t\tipv4 . tcp . 22,
-\t\t\tipv4 . udp . 53,
-\t\t\tipv6 . tcp . 22
-\t\t}
-\t}
-`);
+    const key = 'daddr . meta l4proto . th dport';
+    expect(setText(text, 'listen4')).toBe(setBlock('listen4', `ip ${key}`, ['127.0.0.1 . udp . 9500', '198.18.0.1 . tcp . 81']));
+    expect(setText(text, 'listen6')).toBe(setBlock('listen6', `ip6 ${key}`, ['fd00:7467::1 . tcp . 80']));
+    expect(setText(text, 'listen_wild')).toBe(setBlock('listen_wild', 'meta nfproto . meta l4proto . th dport', ['ipv4 . tcp . 22', 'ipv4 . udp . 53', 'ipv6 . tcp . 22']));
   });
 
   it('gates interfaces by index as well as by name, in both directions', () => {

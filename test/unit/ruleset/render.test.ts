@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mayOverlap, renderListeners, renderTable } from '../../../helper/ruleset/render.js';
 import type { Policy } from '../../../common/policy.js';
 import { policyOf, profile } from '../policy/fixtures.js';
+import { emptyDestinationSets, gateChainText } from './expected-chains.js';
 
 /** Classids as the gate hands them out: one per allow rule, in order. */
 function ids(policy: Policy): Map<string, number> {
@@ -54,39 +55,7 @@ table inet tunnelgate {
 \t\ttypeof ip6 daddr . meta l4proto . th dport
 \t\tflags interval
 \t}
-\tset deny4 {
-\t\ttypeof meta cgroup . ip daddr
-\t\tflags interval
-\t}
-\tset deny4_port {
-\t\ttypeof meta cgroup . ip daddr . meta l4proto . th dport
-\t\tflags interval
-\t}
-\tset deny6 {
-\t\ttypeof meta cgroup . ip6 daddr
-\t\tflags interval
-\t}
-\tset deny6_port {
-\t\ttypeof meta cgroup . ip6 daddr . meta l4proto . th dport
-\t\tflags interval
-\t}
-\tset kernel4 {
-\t\ttypeof ip daddr
-\t\tflags interval
-\t}
-\tset kernel4_port {
-\t\ttypeof ip daddr . meta l4proto . th dport
-\t\tflags interval
-\t}
-\tset kernel6 {
-\t\ttypeof ip6 daddr
-\t\tflags interval
-\t}
-\tset kernel6_port {
-\t\ttypeof ip6 daddr . meta l4proto . th dport
-\t\tflags interval
-\t}
-\tset scope4 {
+${emptyDestinationSets('deny', true)}${emptyDestinationSets('kernel', false)}\tset scope4 {
 \t\ttypeof meta cgroup . ip daddr
 \t\tflags interval
 \t}
@@ -137,51 +106,7 @@ table inet tunnelgate {
 \t\tiifname { "wg-corp*", "wg0" } jump gate_in
 \t\tmeta iif @gated_if jump gate_in
 \t}
-\tchain gate_out {
-\t\tip daddr @always4 accept
-\t\tip daddr . meta l4proto . th dport @always4_port accept
-\t\tip6 daddr @always6 accept
-\t\tip6 daddr . meta l4proto . th dport @always6_port accept
-\t\tmeta cgroup . ip daddr @deny4 goto refuse
-\t\tmeta cgroup . ip daddr . meta l4proto . th dport @deny4_port goto refuse
-\t\tmeta cgroup . ip6 daddr @deny6 goto refuse
-\t\tmeta cgroup . ip6 daddr . meta l4proto . th dport @deny6_port goto refuse
-\t\tmeta skuid 0 meta cgroup 0 ip daddr @kernel4 accept
-\t\tmeta skuid 0 meta cgroup 0 ip daddr . meta l4proto . th dport @kernel4_port accept
-\t\tmeta skuid 0 meta cgroup 0 ip6 daddr @kernel6 accept
-\t\tmeta skuid 0 meta cgroup 0 ip6 daddr . meta l4proto . th dport @kernel6_port accept
-\t\tmeta cgroup @rules_any accept
-\t\tmeta cgroup . ip daddr @scope4 accept
-\t\tmeta cgroup . ip daddr . meta l4proto . th dport @scope4_port accept
-\t\tmeta cgroup . ip6 daddr @scope6 accept
-\t\tmeta cgroup . ip6 daddr . meta l4proto . th dport @scope6_port accept
-\t\tgoto refuse
-\t}
-\tchain gate_in {
-\t\tct state established,related accept
-\t\tmeta skuid >= 0 ip saddr @always4 accept
-\t\tmeta skuid >= 0 ip saddr . meta l4proto . th sport @always4_port accept
-\t\tmeta skuid >= 0 ip6 saddr @always6 accept
-\t\tmeta skuid >= 0 ip6 saddr . meta l4proto . th sport @always6_port accept
-\t\tmeta cgroup . ip saddr @deny4 goto refuse
-\t\tmeta cgroup . ip saddr . meta l4proto . th sport @deny4_port goto refuse
-\t\tmeta cgroup . ip6 saddr @deny6 goto refuse
-\t\tmeta cgroup . ip6 saddr . meta l4proto . th sport @deny6_port goto refuse
-\t\tmeta skuid 0 meta cgroup 0 ip saddr @kernel4 accept
-\t\tmeta skuid 0 meta cgroup 0 ip saddr . meta l4proto . th sport @kernel4_port accept
-\t\tmeta skuid 0 meta cgroup 0 ip6 saddr @kernel6 accept
-\t\tmeta skuid 0 meta cgroup 0 ip6 saddr . meta l4proto . th sport @kernel6_port accept
-\t\tmeta cgroup @rules_any accept
-\t\tmeta cgroup . ip saddr @scope4 accept
-\t\tmeta cgroup . ip saddr . meta l4proto . th sport @scope4_port accept
-\t\tmeta cgroup . ip6 saddr @scope6 accept
-\t\tmeta cgroup . ip6 saddr . meta l4proto . th sport @scope6_port accept
-\t\tct state new socket wildcard 0 ip daddr . meta l4proto . th dport @listen4 accept
-\t\tct state new socket wildcard 0 ip6 daddr . meta l4proto . th dport @listen6 accept
-\t\tct state new socket wildcard 1 meta nfproto . meta l4proto . th dport @listen_wild accept
-\t\tgoto refuse
-\t}
-\tchain refuse {
+${gateChainText('out')}${gateChainText('in')}\tchain refuse {
 \t\tct state new limit rate 20/second burst 50 packets log prefix "tunnelgate deny: " group 7467
 \t\tcounter name "dropped" drop
 \t}
