@@ -18,7 +18,7 @@ import {
   appImageMountOwner, flatpakHostPath, isSystemAppPath, isSystemRuntimePath, mountOf, parseFlatpakInfo, parseMountinfo,
   snapFromCgroup, snapFromExe,
 } from './apps.js';
-import { parseEnviron, refusedEnv } from './environ.js';
+import { refusedInEnviron } from './exec-env.js';
 import { ancestry, pathWritableByNonRoot, scriptUnsafe } from './writable.js';
 import type { Cred, StatLike } from './writable.js';
 
@@ -145,7 +145,8 @@ export async function gatherIdentity(pid: number, policy: Policy, deps: GatherDe
   const environ = await fs.readFile(`${base}/environ`).catch(() => undefined);
   if (environ === undefined) id.env = ['LD_PRELOAD']; // unreadable: assume the worst
   else {
-    const env = refusedEnv(parseEnviron(environ));
+    // Every occurrence of every refused variable, as ld.so and the interpreters read them.
+    const env = refusedInEnviron(environ);
     if (env.length) id.env = env;
   }
 
