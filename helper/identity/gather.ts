@@ -14,6 +14,7 @@ import type { ProcessIdentity } from '../policy/decide.js';
 import type { HashCache } from '../kernel/proc.js';
 import { parseStat } from '../kernel/proc.js';
 import { interpreterFamily, resolveScript, scriptArgument } from './argv.js';
+import { interpreterUnsafe } from './interpreters.js';
 import {
   appImageMountOwner, flatpakHostPath, isSystemAppPath, isSystemRuntimePath, mountOf, parseFlatpakInfo, parseMountinfo,
   snapFromCgroup, snapFromExe,
@@ -190,7 +191,7 @@ async function gatherScript(pid: number, id: ProcessIdentity, st: TaskStatus, no
   }
   const c = await chainOf(real);
   const who: Cred = { uid: st.uid, gids: st.gids };
-  const why = c ? scriptUnsafe(c.chain, c.paths, who) : `${real} cannot be examined`;
+  const why = (c ? scriptUnsafe(c.chain, c.paths, who) : `${real} cannot be examined`) ?? interpreterUnsafe(family, arg);
   if (why) id.scriptUnsafe = why;
 }
 
