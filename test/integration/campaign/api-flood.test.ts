@@ -29,14 +29,16 @@ const done = () => { if (++settled === Number(count)) console.log('ready', open,
 for (let i = 0; i < Number(count); i++) {
   const s = net.connect(sock);
   socks.push(s);
-  s.on('connect', () => { open++; done(); });
-  s.on('error', () => undefined);
-  s.on('close', () => { closed++; if (!s.connecting) return; done(); });
+  let settledOne = false;
+  const once = () => { if (!settledOne) { settledOne = true; done(); } };
+  s.on('connect', () => { open++; once(); });
+  s.on('error', once);
+  s.on('close', () => { closed++; once(); });
 }
 setInterval(() => {
   for (const s of socks) {
     if (s.destroyed || s.connecting) continue;
-    if (mode === 'garbage') s.write(Buffer.concat([Buffer.from(Array.from({ length: 512 }, () => Math.floor(Math.random() * 256))), Buffer.from('\\\\n')]));
+    if (mode === 'garbage') s.write(Buffer.concat([Buffer.from(Array.from({ length: 512 }, () => Math.floor(Math.random() * 256))), Buffer.from('\\n')]));
     if (mode === 'long') s.write('x'.repeat(16 * 1024));
   }
 }, 200);
