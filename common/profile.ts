@@ -52,10 +52,19 @@ export interface BinaryMatcher {
  * started with one of the loader variables is refused by every rule, one with an
  * interpreter variable by script rules; `rules[].allowEnv` relaxes named ones.
  */
-export const LOADER_ENV = ['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT'] as const;
+export const LOADER_ENV = [
+  'LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT',
+  // The rest of glibc's own list of what it strips for set-id programs (sysdeps/generic/
+  // unsecvars.h, glibc 2.36), GLIBC_TUNABLES included; TMPDIR is left out on purpose (it
+  // names where temporary files go and loads nothing; Debian's pam_tmpdir sets it for everyone).
+  'GCONV_PATH', 'GETCONF_DIR', 'GLIBC_TUNABLES', 'HOSTALIASES', 'LD_DEBUG', 'LD_DEBUG_OUTPUT', 'LD_DYNAMIC_WEAK',
+  'LD_HWCAP_MASK', 'LD_ORIGIN_PATH', 'LD_PROFILE', 'LD_SHOW_AUXV', 'LD_USE_LOAD_BIAS', 'LOCALDOMAIN', 'LOCPATH',
+  'MALLOC_TRACE', 'NIS_PATH', 'NLSPATH', 'RESOLV_HOST_CONF', 'RES_OPTIONS', 'TZDIR',
+] as const;
 export const INTERPRETER_ENV = [
-  'PYTHONPATH', 'PYTHONHOME', 'PYTHONSTARTUP', 'NODE_OPTIONS', 'NODE_PATH', 'PERL5LIB', 'PERL5OPT', 'PERLLIB',
-  'RUBYLIB', 'RUBYOPT', 'BASH_ENV', 'ENV',
+  'PYTHONPATH', 'PYTHONHOME', 'PYTHONSTARTUP', 'PYTHONINSPECT', 'PYTHONUSERBASE', 'PYTHONEXECUTABLE', 'PYTHONPYCACHEPREFIX',
+  'PYTHONPLATLIBDIR', 'PYTHONBREAKPOINT', 'NODE_OPTIONS', 'NODE_PATH', 'PERL5LIB', 'PERL5OPT', 'PERLLIB', 'PERL5DB',
+  'RUBYLIB', 'RUBYOPT', 'BASH_ENV', 'ENV', 'SHELLOPTS', 'BASHOPTS', 'PS4',
 ] as const;
 export const REFUSED_ENV = [...LOADER_ENV, ...INTERPRETER_ENV] as const;
 export type RefusedEnv = (typeof REFUSED_ENV)[number];

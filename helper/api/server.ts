@@ -10,11 +10,18 @@
 // After `subscribe`, the server also sends notifications (ApiNotifications) on that
 // connection, until it closes.
 //
-// One connection cannot hurt the others: requests of a connection are answered one at a
-// time (a client that pipelines more than `maxQueued` stops being read until they are
-// answered), a line longer than MAX_MESSAGE_BYTES or a client that does not read its
-// replies closes that connection, a connection idle for `idleMs` (not subscribed) is closed,
-// and one user holds at most `maxConnectionsPerUser` connections.
+// One user cannot hurt the others, and root and the admin group are always served (issue
+// 9.9): a non-admin connection is admitted at accept, when SO_PEERCRED names its user, only
+// while that user holds fewer than `maxConnectionsPerUser` and all non-admins together fewer
+// than `maxConnections` (admins have their own `maxAdminConnections`, so no number of
+// ordinary users can take their place); a refused connection is closed at once and is an
+// `api.refused` event. Requests of a connection are answered one at a time (a client that
+// pipelines more than `maxQueued` stops being read until they are answered); a user's lines
+// beyond `requestsPerSecond` (a token bucket of `requestBurst`) are refused and that
+// connection is closed; a line longer than MAX_MESSAGE_BYTES or a client that does not read
+// its replies closes that connection; a connection that completes no request for `idleMs`
+// (bytes without a newline do not count: slowloris) is closed unless subscribed or busy.
+// So memory is bounded by the connection limits times MAX_MESSAGE_BYTES plus maxUnreadBytes.
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -48,11 +55,17 @@ export interface ApiServerOptions {
   isAdmin?: (cred: PeerCred) => boolean;
   /** Without feeds, `subscribe` fails. */
   feeds?: Feeds;
-  /** Connections beyond this are closed at once. */
+  /** Non-admin connections (all users together) beyond this are closed at accept. Default 256. */
   maxConnections?: number;
-  /** Connections of one non-admin user beyond this are closed at once. */
+  /** Connections of one non-admin user beyond this are closed at accept. Default 32. */
   maxConnectionsPerUser?: number;
-  /** A connection that sends nothing for this long is closed (subscribers excepted). */
+  /** Admin connections beyond this are closed at accept (a bound on memory only). Default 256. */
+  maxAdminConnections?: number;
+  /** Sustained request lines per second of one non-admin user (all its connections). Default 50. */
+  requestsPerSecond?: number;
+  /** Request lines one non-admin user may send at once before the rate applies. Default 200. */
+  requestBurst?: number;
+  /** A connection that completes no request for this long is closed (subscribers and busy ones excepted). Default 60 s. */
   idleMs?: number;
   /** Requests read ahead of the one being answered. */
   maxQueued?: number;
@@ -78,6 +91,9 @@ export class ApiServer {
   private readonly server: net.Server;
   private readonly conns = new Set<Conn>();
   private readonly perUser = new Map<number, number>();
+  private nonAdmin = 0;
+  private admins = 0;
+  private readonly buckets = new Map<number, { tokens: number; at: number }>();
   private readonly refusals = new Map<number, { start: number; n: number; suppressed: number }>();
 
   constructor(private readonly opts: ApiServerOptions) {
@@ -112,8 +128,9 @@ export class ApiServer {
       console.error('tunnelgate: internal error:', error);
       return { jsonrpc: '2.0', id, error: { code: ErrorCode.Internal, message: `internal error: ${(error as Error)?.message ?? error}` } };
     };
+    // No server.maxConnections: it would refuse before the peer's credentials are known,
+    // root included; accept() applies the limits per kind of caller instead.
     this.server = net.createServer((s) => this.accept(s));
-    this.server.maxConnections = opts.maxConnections ?? 1024;
   }
 
   async listen(): Promise<void> {
@@ -121,7 +138,9 @@ export class ApiServer {
     await fs.rm(this.opts.socketPath, { force: true });
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.opts.socketPath, () => resolve());
+      // A deep accept queue (the kernel caps it at net.core.somaxconn): a burst of connects
+      // by one user must not leave root's connect with EAGAIN before accept() can refuse them.
+      this.server.listen({ path: this.opts.socketPath, backlog: 4096 }, () => resolve());
     });
     // Any local user may connect; what each may do is decided per call from its credentials.
     await fs.chmod(this.opts.socketPath, 0o666);
@@ -143,7 +162,8 @@ export class ApiServer {
     else r.suppressed++;
   }
 
-  private accept(socket: net.Socket): void {
+  /** The caller of a new connection, or undefined when it is refused (closed, and an event). */
+  private admit(socket: net.Socket): Caller | undefined {
     let caller: Caller;
     try {
       const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
@@ -152,35 +172,83 @@ export class ApiServer {
       caller = { ...cred, admin: (this.opts.isAdmin ?? ((c: PeerCred) => c.uid === 0))(cred) };
     } catch {
       socket.destroy();
-      return;
+      return undefined;
     }
-    const mine = this.perUser.get(caller.uid) ?? 0;
-    if (!caller.admin && mine >= (this.opts.maxConnectionsPerUser ?? 256)) {
+    const why = admissionRefusal(caller, {
+      mine: this.perUser.get(caller.uid) ?? 0, nonAdmin: this.nonAdmin, admins: this.admins,
+      perUser: this.opts.maxConnectionsPerUser ?? 32, maxNonAdmin: this.opts.maxConnections ?? 256, maxAdmins: this.opts.maxAdminConnections ?? 256,
+    });
+    if (why) {
       socket.destroy();
-      return;
+      this.refuse(caller, '(connect)', why);
+      return undefined;
     }
-    this.perUser.set(caller.uid, mine + 1);
-    const conn: Conn = { caller, socket };
-    this.conns.add(conn);
-    socket.on('close', () => {
-      this.conns.delete(conn);
-      conn.cancel?.();
+    this.perUser.set(caller.uid, (this.perUser.get(caller.uid) ?? 0) + 1);
+    if (caller.admin) this.admins++;
+    else this.nonAdmin++;
+    socket.once('close', () => {
       const n = (this.perUser.get(caller.uid) ?? 1) - 1;
       if (n > 0) this.perUser.set(caller.uid, n);
       else this.perUser.delete(caller.uid);
+      if (caller.admin) this.admins--;
+      else this.nonAdmin--;
     });
+    return caller;
+  }
+
+  /** Connections held now: by admins, and by everyone else together. */
+  load(): { admins: number; nonAdmin: number } {
+    return { admins: this.admins, nonAdmin: this.nonAdmin };
+  }
+
+  /** Take one request line of a non-admin user from its bucket; false when over its rate. */
+  private takeToken(caller: Caller): boolean {
+    if (caller.admin) return true;
+    const rate = this.opts.requestsPerSecond ?? 50;
+    const burst = this.opts.requestBurst ?? 200;
+    const now = Date.now();
+    if (this.buckets.size > 10_000) this.buckets.clear();
+    const b = this.buckets.get(caller.uid) ?? { tokens: burst, at: now };
+    const next = takeFromBucket(b, now, rate, burst);
+    this.buckets.set(caller.uid, next.bucket);
+    return next.ok;
+  }
+
+  private accept(socket: net.Socket): void {
+    const caller = this.admit(socket);
+    if (!caller) return;
+    const conn: Conn = { caller, socket };
+    this.conns.add(conn);
     socket.on('error', () => socket.destroy());
-    socket.setTimeout(this.opts.idleMs ?? 120_000, () => {
-      if (!conn.cancel) socket.destroy();
+    const maxQueued = this.opts.maxQueued ?? 32;
+    let queued = 0;
+    // Idle = no complete request for idleMs: bytes trickled without a newline do not count.
+    const idleMs = this.opts.idleMs ?? 60_000;
+    let idle: NodeJS.Timeout | undefined;
+    const armIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => (conn.cancel || queued > 0 ? armIdle() : socket.destroy()), idleMs);
+    };
+    armIdle();
+    socket.on('close', () => {
+      clearTimeout(idle);
+      this.conns.delete(conn);
+      conn.cancel?.();
     });
 
     // Requests of one connection are answered in order, one at a time.
-    const maxQueued = this.opts.maxQueued ?? 32;
-    let queued = 0;
     let chain: Promise<void> = Promise.resolve();
     const lines = socket.pipe(split2({ maxLength: MAX_MESSAGE_BYTES }));
     lines.on('error', () => socket.destroy());
     lines.on('data', (line: string) => {
+      if (socket.destroyed || socket.writableEnded) return;
+      armIdle();
+      if (!this.takeToken(caller)) {
+        this.refuse(caller, '(request)', 'too many requests: over the per-user rate, connection closed');
+        this.send(conn, errorResponse(null, ErrorCode.Forbidden, 'too many requests from this user: connection closed'));
+        socket.end(() => socket.destroy());
+        return;
+      }
       if (!line.trim()) return;
       if (++queued >= maxQueued) lines.pause();
       chain = chain
@@ -220,7 +288,7 @@ export class ApiServer {
   /** Write to a client that reads; one that leaves too much unread is cut off. */
   private send(conn: Conn, message: unknown): void {
     const { socket } = conn;
-    if (socket.destroyed) return;
+    if (socket.destroyed || socket.writableEnded) return;
     if (socket.writableLength > (this.opts.maxUnreadBytes ?? 4 * 1024 * 1024)) {
       socket.destroy();
       return;
@@ -244,4 +312,34 @@ export class ApiServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await fs.rm(this.opts.socketPath, { force: true });
   }
+}
+
+/** Connection counts and limits at accept time. */
+export interface AdmissionCounts {
+  mine: number;
+  nonAdmin: number;
+  admins: number;
+  perUser: number;
+  maxNonAdmin: number;
+  maxAdmins: number;
+}
+
+/**
+ * Why a new connection of `caller` is refused, or undefined. Pure. Admins are counted apart
+ * from everyone else, so ordinary users, however many, never take an admin's place.
+ */
+export function admissionRefusal(caller: Pick<Caller, 'uid' | 'admin'>, c: AdmissionCounts): string | undefined {
+  if (caller.admin) return c.admins >= c.maxAdmins ? `too many admin connections (${c.maxAdmins})` : undefined;
+  if (c.mine >= c.perUser) return `too many connections from uid ${caller.uid} (at most ${c.perUser} per user)`;
+  if (c.nonAdmin >= c.maxNonAdmin) return `too many connections from ordinary users (at most ${c.maxNonAdmin}; root and the admin group are still served)`;
+  return undefined;
+}
+
+/**
+ * A token bucket: `rate` tokens per second up to `burst`; take one. Pure: returns the
+ * bucket after `now` (ms) and whether a token was there.
+ */
+export function takeFromBucket(b: { tokens: number; at: number }, now: number, rate: number, burst: number): { ok: boolean; bucket: { tokens: number; at: number } } {
+  const tokens = Math.min(burst, b.tokens + (Math.max(0, now - b.at) / 1000) * rate);
+  return tokens >= 1 ? { ok: true, bucket: { tokens: tokens - 1, at: now } } : { ok: false, bucket: { tokens, at: now } };
 }

@@ -18,7 +18,8 @@
 // /proc/PID/exe is the interpreter, so this is not a gap).
 //
 // Options that load other code (node -r / --import / --loader, perl -M/-m/-I, ruby -r/-I,
-// python -X importtime is harmless, bash --rcfile) are reported as `loads`: a script rule
+// python -i and -X pycache_prefix (-X importtime is harmless), bash --rcfile) are reported
+// as `loads`; python's -s / -I (no user site directory) as `noUserSite`: a script rule
 // names one program, and a process that also loads code from elsewhere is not that program.
 
 export type Family = 'python' | 'perl' | 'ruby' | 'node' | 'shell';
@@ -35,7 +36,7 @@ export function interpreterFamily(exe: string): Family | undefined {
 
 export type ScriptArg =
   /** argv names a script file (maybe relative: resolve against the cwd). */
-  | { kind: 'script'; path: string; loads: string[] }
+  | { kind: 'script'; path: string; loads: string[]; noUserSite?: true }
   /** The interpreter runs code that is not a file (-c, -e, -m, stdin, interactive). */
   | { kind: 'none'; why: string };
 
@@ -63,7 +64,8 @@ const TABLES: Record<Family, Table> = {
     bundled: true,
     valueLetters: set('X', 'W'),
     noScriptLetters: set('c', 'm', 'h', 'V'),
-    loadLetters: set(),
+    // -i: after the script, an interactive prompt reading code from stdin.
+    loadLetters: set('i'),
   },
   perl: {
     withValue: set(),
@@ -108,15 +110,17 @@ const TABLES: Record<Family, Table> = {
 export function scriptArgument(family: Family, argv: readonly string[]): ScriptArg {
   const t = TABLES[family];
   const loads: string[] = [];
+  let noUserSite = false;
+  const found = (path: string): ScriptArg => ({ kind: 'script', path, loads, ...(noUserSite ? { noUserSite: true as const } : {}) });
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i] as string;
     if (a === '--') {
       const next = argv[i + 1];
-      return next === undefined || next === '-' ? { kind: 'none', why: 'no script after --' } : { kind: 'script', path: next, loads };
+      return next === undefined || next === '-' ? { kind: 'none', why: 'no script after --' } : found(next);
     }
     if (a === '-') return { kind: 'none', why: 'the program is read from standard input' };
     const isOption = a.startsWith('-') || (family === 'shell' && a.startsWith('+'));
-    if (!isOption) return { kind: 'script', path: a, loads };
+    if (!isOption) return found(a);
     if (a.startsWith('--') || family === 'node' || (family === 'shell' && (a === '+o' || a === '-o' || a === '+O' || a === '-O'))) {
       const name = a.includes('=') ? a.slice(0, a.indexOf('=')) : a;
       if (t.noScript.has(name)) return { kind: 'none', why: `started with ${name}` };
@@ -130,7 +134,11 @@ export function scriptArgument(family: Family, argv: readonly string[]): ScriptA
       const l = letters[j] as string;
       if (t.noScriptLetters.has(l)) return { kind: 'none', why: `started with -${l}` };
       if (t.loadLetters.has(l)) loads.push(`-${l}`);
+      if (family === 'python' && (l === 's' || l === 'I')) noUserSite = true;
       if (t.valueLetters.has(l)) {
+        const value = j === letters.length - 1 ? argv[i + 1] : letters.slice(j + 1);
+        // python -X pycache_prefix=DIR reads compiled modules from DIR.
+        if (family === 'python' && l === 'X' && value?.startsWith('pycache_prefix')) loads.push('-X pycache_prefix');
         if (j === letters.length - 1 && needsSeparateValue(family, l)) i++;
         break; // the rest of the bundle is the value
       }

@@ -36,12 +36,32 @@ export function loaderValues(occurrences: ReadonlyMap<string, readonly string[]>
 }
 
 /**
- * The refused variables with a non-empty value in ANY occurrence (see the header: the
- * loader, getenv and the shell disagree on which occurrence counts). Loader ones always,
- * interpreter ones too when asked.
+ * Variables whose consumer treats an empty value as unset, so an empty occurrence loads
+ * nothing: ld.so skips an empty LD_PRELOAD / LD_LIBRARY_PATH / LD_AUDIT (elf/rtld.c,
+ * `*llp != '\0'`), CPython reads an empty variable as unset (_Py_GetEnv), node skips an
+ * empty NODE_OPTIONS and drops empty NODE_PATH entries. For every other refused variable
+ * an empty value still counts (an empty SHELLOPTS, TZDIR or NLSPATH is still read).
+ */
+const EMPTY_IS_UNSET: ReadonlySet<string> = new Set([
+  'LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT', 'NODE_OPTIONS', 'NODE_PATH',
+  ...INTERPRETER_ENV.filter((n) => n.startsWith('PYTHON')),
+]);
+
+/**
+ * The refused variables (common/profile.ts: LOADER_ENV, glibc's set-id list; INTERPRETER_ENV)
+ * present in ANY occurrence (see the header: the loader, getenv and the shell disagree on
+ * which occurrence counts), with any value, except an empty one where the consumer treats
+ * empty as unset (EMPTY_IS_UNSET). Loader ones always, interpreter ones too when asked.
+ * `envp` is the exec's envp, or /proc/PID/environ split at NUL.
  */
 export function refusedInExec(envp: readonly string[], withInterpreter = true): RefusedEnv[] {
   const occ = envOccurrences(envp);
   const names: readonly RefusedEnv[] = withInterpreter ? [...LOADER_ENV, ...INTERPRETER_ENV] : LOADER_ENV;
-  return names.filter((n) => (occ.get(n) ?? []).some((v) => v !== ''));
+  return names.filter((n) => (occ.get(n) ?? []).some((v) => v !== '' || !EMPTY_IS_UNSET.has(n)));
+}
+
+/** refusedInExec of a NUL-separated environ block (/proc/PID/environ). */
+export function refusedInEnviron(raw: string | Buffer, withInterpreter = true): RefusedEnv[] {
+  const text = typeof raw === 'string' ? raw : raw.toString('latin1');
+  return refusedInExec(text.split('\0'), withInterpreter);
 }

@@ -14,11 +14,12 @@ import type { ProcessIdentity } from '../policy/decide.js';
 import type { HashCache } from '../kernel/proc.js';
 import { parseStat } from '../kernel/proc.js';
 import { interpreterFamily, resolveScript, scriptArgument } from './argv.js';
+import { interpreterUnsafe } from './interpreters.js';
 import {
   appImageMountOwner, flatpakHostPath, isSystemAppPath, isSystemRuntimePath, mountOf, parseFlatpakInfo, parseMountinfo,
   snapFromCgroup, snapFromExe,
 } from './apps.js';
-import { parseEnviron, refusedEnv } from './environ.js';
+import { refusedInEnviron } from './exec-env.js';
 import { ancestry, pathWritableByNonRoot, scriptUnsafe } from './writable.js';
 import type { Cred, StatLike } from './writable.js';
 
@@ -145,7 +146,8 @@ export async function gatherIdentity(pid: number, policy: Policy, deps: GatherDe
   const environ = await fs.readFile(`${base}/environ`).catch(() => undefined);
   if (environ === undefined) id.env = ['LD_PRELOAD']; // unreadable: assume the worst
   else {
-    const env = refusedEnv(parseEnviron(environ));
+    // Every occurrence of every refused variable, as ld.so and the interpreters read them.
+    const env = refusedInEnviron(environ);
     if (env.length) id.env = env;
   }
 
@@ -189,7 +191,7 @@ async function gatherScript(pid: number, id: ProcessIdentity, st: TaskStatus, no
   }
   const c = await chainOf(real);
   const who: Cred = { uid: st.uid, gids: st.gids };
-  const why = c ? scriptUnsafe(c.chain, c.paths, who) : `${real} cannot be examined`;
+  const why = (c ? scriptUnsafe(c.chain, c.paths, who) : `${real} cannot be examined`) ?? interpreterUnsafe(family, arg);
   if (why) id.scriptUnsafe = why;
 }
 

@@ -214,8 +214,8 @@ describe('the watcher', () => {
       const cmd = [...(opts.uid === undefined ? [] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups']), PYTHON as string, ...args];
       return fx.lab.exec('ws', cmd[0] as string, cmd.slice(1), { reject: false, timeout: 20_000, ...(opts.cwd ? { cwd: opts.cwd } : {}) }).then((r) => String(r.stdout).trim());
     };
-    expect(await py([bin.script as string, fx.lab.urls.corpV4])).toBe('200');
-    expect(await py(['-u', '-X', 'utf8', 'deploy.py', fx.lab.urls.corpV4], { cwd: path.dirname(bin.script as string) })).toBe('200');
+    expect(await py(['-I', bin.script as string, fx.lab.urls.corpV4])).toBe('200');
+    expect(await py(['-us', '-X', 'utf8', 'deploy.py', fx.lab.urls.corpV4], { cwd: path.dirname(bin.script as string) })).toBe('200');
     // The interpreter alone, or with code on the command line, is not the script.
     expect(await py(['-c', `import urllib.request; print(urllib.request.urlopen(${JSON.stringify(fx.lab.urls.corpV4)}, timeout=3).status)`])).not.toBe('200');
     // A script its user can change is not the program the rule names.

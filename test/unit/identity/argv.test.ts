@@ -26,7 +26,17 @@ describe('scriptArgument', () => {
     expect(scriptArgument('python', ['python3', '-uE', '-X', 'dev', '-W', 'error', '/opt/x.py', 'arg'])).toEqual(script('/opt/x.py'));
     expect(scriptArgument('python', ['python3', '-Xdev', '-OO', 'x.py'])).toEqual(script('x.py'));
     expect(scriptArgument('python', ['python3', '--check-hash-based-pycs', 'never', 'x.py'])).toEqual(script('x.py'));
-    expect(scriptArgument('python', ['python3', '-I', '--', '-weird.py'])).toEqual(script('-weird.py'));
+    expect(scriptArgument('python', ['python3', '-I', '--', '-weird.py'])).toEqual({ ...script('-weird.py'), noUserSite: true });
+  });
+
+  it('python: -s / -I turn the user site off; -i and -X pycache_prefix load other code', () => {
+    expect(scriptArgument('python', ['python3', '-us', 'x.py'])).toEqual({ ...script('x.py'), noUserSite: true });
+    expect(scriptArgument('python', ['python3', '-I', 'x.py'])).toEqual({ ...script('x.py'), noUserSite: true });
+    expect(scriptArgument('python', ['python3', '-E', 'x.py'])).toEqual(script('x.py'));
+    expect(scriptArgument('python', ['python3', '-i', '-s', 'x.py'])).toEqual({ ...script('x.py', ['-i']), noUserSite: true });
+    expect(scriptArgument('python', ['python3', '-X', 'pycache_prefix=/tmp/c', 'x.py'])).toEqual(script('x.py', ['-X pycache_prefix']));
+    expect(scriptArgument('python', ['python3', '-Xpycache_prefix=/tmp/c', 'x.py'])).toEqual(script('x.py', ['-X pycache_prefix']));
+    expect(scriptArgument('python', ['python3', '-X', 'importtime', 'x.py'])).toEqual(script('x.py'));
   });
 
   it('python: -c, -m, stdin and interactive have no script file', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { envOccurrences, loaderValues, refusedInExec } from '../../../helper/identity/exec-env.js';
+import { envOccurrences, loaderValues, refusedInEnviron, refusedInExec } from '../../../helper/identity/exec-env.js';
 import { heldExecOf } from '../../../helper/kernel/fanotify.js';
 
 describe('the environment of an exec', () => {
@@ -26,6 +26,23 @@ describe('the environment of an exec', () => {
     expect(refusedInExec(['LD_PRELOAD=', 'PATH=/bin'])).toEqual([]);
     expect(refusedInExec(['PYTHONPATH=/x'], false)).toEqual([]);
     expect(refusedInExec(['PYTHONPATH=/x'])).toEqual(['PYTHONPATH']);
+  });
+
+  it('/proc/PID/environ: every occurrence, not the first (the issue-9 case: an empty LD_PRELOAD, then the real one)', () => {
+    expect(refusedInEnviron(Buffer.from('PATH=/bin\0LD_PRELOAD=\0LD_PRELOAD=/tmp/evil.so\0'))).toEqual(['LD_PRELOAD']);
+    expect(refusedInEnviron('LD_LIBRARY_PATH=\0HOME=/h\0LD_LIBRARY_PATH=/tmp\0', false)).toEqual(['LD_LIBRARY_PATH']);
+    expect(refusedInEnviron('HOME=/root\0')).toEqual([]);
+  });
+
+  it("glibc's set-id list counts, TMPDIR does not; names that only look alike do not count", () => {
+    expect(refusedInExec(['GCONV_PATH=/tmp/g', 'GLIBC_TUNABLES=glibc.malloc.x=1', 'TMPDIR=/tmp/u'], false)).toEqual(['GCONV_PATH', 'GLIBC_TUNABLES']);
+    expect(refusedInExec(['XLD_PRELOAD=1', 'LD_PRELOAD_X=1', 'ld_preload=1'])).toEqual([]);
+  });
+
+  it('an empty value counts where its consumer reads it, not where it means unset', () => {
+    expect(refusedInExec(['LD_AUDIT=', 'PYTHONINSPECT=', 'NODE_OPTIONS='])).toEqual([]);
+    expect(refusedInExec(['NLSPATH=', 'SHELLOPTS='])).toEqual(['NLSPATH', 'SHELLOPTS']);
+    expect(refusedInExec(['PYTHONINSPECT=1', 'PYTHONPYCACHEPREFIX=/tmp/c', 'PERL5DB=x'])).toEqual(['PYTHONINSPECT', 'PYTHONPYCACHEPREFIX', 'PERL5DB']);
   });
 });
 

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { scriptArgument } from '../../../helper/identity/argv.js';
+import type { Family } from '../../../helper/identity/argv.js';
+import { interpreterUnsafe } from '../../../helper/identity/interpreters.js';
+
+const why = (family: Family, argv: string[]) => {
+  const a = scriptArgument(family, argv);
+  if (a.kind !== 'script') throw new Error(`no script in ${argv.join(' ')}`);
+  return interpreterUnsafe(family, a);
+};
+
+describe('interpreterUnsafe: nothing but the script (and root-owned code) runs', () => {
+  it('python needs -s or -I (the user site directory is the user\'s code)', () => {
+    expect(why('python', ['python3', '/opt/corp/deploy.py'])).toMatch(/without -s or -I.*usercustomize\.py/);
+    expect(why('python', ['python3', '-E', '/opt/corp/deploy.py'])).toMatch(/without -s or -I/);
+    expect(why('python', ['python3', '-I', '/opt/corp/deploy.py'])).toBeUndefined();
+    expect(why('python', ['python3', '-us', '/opt/corp/deploy.py'])).toBeUndefined();
+  });
+
+  it('perl is checked by argv and environment only; node, ruby and shells are refused with a reason', () => {
+    expect(why('perl', ['perl', '-w', '/opt/corp/x.pl'])).toBeUndefined();
+    expect(why('node', ['node', '/opt/corp/x.js'])).toMatch(/node_modules/);
+    expect(why('ruby', ['ruby', '/opt/corp/x.rb'])).toMatch(/gem/);
+    expect(why('shell', ['bash', '/opt/corp/x.sh'])).toMatch(/BASH_FUNC_/);
+  });
+});
