@@ -1,7 +1,7 @@
 // Global set-up and teardown of the integration project: a fresh campaign results file at the
 // start, and the table `kind | case | held` of every row recorded at the end (issue 9).
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { CAMPAIGN_RESULTS, type CampaignResult } from './campaign.js';
+import { CAMPAIGN_RESULTS, type CampaignResult } from './campaign-results.js';
 
 export function setup(): void {
   rmSync(CAMPAIGN_RESULTS, { force: true });

@@ -5,18 +5,9 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { it } from 'vitest';
-import { packageRoot } from './helper-proc.js';
+import { CAMPAIGN_RESULTS, type CampaignResult } from './campaign-results.js';
 
-/** Where rows are recorded: one JSON line `{kind, case, held, why?}` each. */
-export const CAMPAIGN_RESULTS = path.join(packageRoot(), 'dist', 'campaign', 'results.jsonl');
-
-/** One recorded outcome. */
-export interface CampaignResult {
-  kind: string;
-  case: string;
-  held: boolean;
-  why?: string;
-}
+export { CAMPAIGN_RESULTS, type CampaignResult };
 
 function record(r: CampaignResult): void {
   mkdirSync(path.dirname(CAMPAIGN_RESULTS), { recursive: true });
