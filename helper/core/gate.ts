@@ -3,6 +3,7 @@
 // inbound rules current. Decisions come from helper/policy (pure), text from
 // helper/ruleset (pure), /proc through a port (ports.ts); this class sequences the I/O and
 // keeps the last good state when anything fails. The `run` protocol is launches.ts.
+import { statSync } from 'node:fs';
 import type { StatusReport } from '../../common/api.js';
 import type { Policy } from '../../common/policy.js';
 import { decide } from '../policy/decide.js';
@@ -458,7 +459,7 @@ export class Gate {
       cgroupDir: this.deps.cgroups.dir,
       admittedProcesses,
       dropped,
-      helper: { pid: process.pid, version: this.deps.version, startedAt: this.startedAt, appliedAt: this.appliedAt },
+      helper: { pid: process.pid, version: this.deps.version, startedAt: this.startedAt, appliedAt: this.appliedAt, ...netnsOf() },
     });
   }
 
@@ -484,4 +485,13 @@ export class Gate {
 function listenerText(l: Listener): string {
   const a = l.addr ?? '*';
   return `${l.proto} ${a.includes(':') ? `[${a}]` : a}:${l.port}`;
+}
+
+/** The inode of our network namespace (issue 9.0: a CLI in another namespace is told its state is not ours). */
+function netnsOf(): { netns?: number } {
+  try {
+    return { netns: statSync('/proc/self/ns/net').ino };
+  } catch {
+    return {};
+  }
 }

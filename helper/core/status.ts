@@ -36,7 +36,7 @@ export interface StatusSnapshot {
   admittedProcesses: number;
   /** The dropped (enforce) or audited (audit mode) counter of the table: packets and bytes. */
   dropped: StatusReport['dropped'];
-  helper: { pid: number; version: string; startedAt: Date; appliedAt?: Date | undefined };
+  helper: { pid: number; version: string; startedAt: Date; appliedAt?: Date | undefined; netns?: number };
 }
 
 const matches = (pattern: string, name: string) => (pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : name === pattern);
@@ -79,6 +79,7 @@ export function statusReport(s: StatusSnapshot): StatusReport {
       version: s.helper.version,
       startedAt: s.helper.startedAt.toISOString(),
       ...(s.helper.appliedAt ? { appliedAt: s.helper.appliedAt.toISOString() } : {}),
+      ...(s.helper.netns !== undefined ? { netns: s.helper.netns } : {}),
     },
   };
 }
