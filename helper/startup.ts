@@ -309,6 +309,8 @@ export async function uninstallRules(opts: HelperOptions): Promise<void> {
   requireRoot();
   const { gate, ownMount } = await buildGate(opts.paths, new EventLog(() => undefined));
   await gate.uninstall();
+  // ---- faults: nothing left for an early boot unit or the next start to put back (issue 9.1, 11) ----
+  for (const f of [RULESET_FILE, GATED_FILE]) await fs.rm(path.join(opts.paths.state, f), { force: true });
   // Our own mount of the net_cls hierarchy goes too; a system-wide one stays.
   if (ownMount) await run('umount', [ownMount]).catch(() => undefined);
 }
