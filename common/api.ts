@@ -55,7 +55,8 @@ export interface StatusReport {
   dropped: { packets: number; bytes: number };
   sources: SourceStatus[];
   problems: string[];
-  helper: { pid: number; version: string; startedAt: string; appliedAt?: string };
+  /** netns: inode of the helper's network namespace (/proc/self/ns/net): a client in another one is warned. */
+  helper: { pid: number; version: string; startedAt: string; appliedAt?: string; netns?: number };
 }
 
 export interface ListResult {

@@ -9,6 +9,8 @@ export type GateEvent =
   | { type: 'policy.applied'; rules: number; mode: Mode; problems: string[] }
   | { type: 'policy.failed'; reason: string }
   | { type: 'gate.adopted'; kept: number; released: number }
+  | { type: 'gate.restored'; what: string; trigger: string }
+  | { type: 'listeners.contested'; listeners: string[] }
   | { type: 'launch.admitted'; uid: number; pid: number; path: string; rule: string }
   | { type: 'launch.refused'; uid: number; pid?: number; path: string; reason: string }
   | { type: 'api.refused'; uid: number; pid: number; method: string; reason: string }

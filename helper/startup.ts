@@ -3,7 +3,7 @@
 // prompts; openUserSide), the evidence store, the profile sources, the watcher, the NFLOG
 // reader and the API server with its handlers (helper/api/handlers/*) and feeds, and runs
 // until SIGTERM/SIGINT. uninstallRules takes the kernel state away.
-import { promises as fs } from 'node:fs';
+import { promises as fs, watch as fsWatch } from 'node:fs';
 import path from 'node:path';
 import type { StatusReport } from '../common/api.js';
 import { socketPathOf } from '../common/node/client.js';
@@ -12,6 +12,14 @@ import type { ExecTracer } from './native/index.js';
 import { classidMajor, ensureNetClsMount, NetClsTree } from './kernel/netcls.js';
 import { listeningPorts } from './kernel/sockets.js';
 import { Nft } from './kernel/nft.js';
+import { inspectListeners } from './kernel/sockets.js';
+import { listLinks, startLinkMonitor } from './kernel/links.js';
+import type { LinkMonitor } from './kernel/links.js';
+import { startNftMonitor } from './kernel/nft-monitor.js';
+import type { NftMonitor } from './kernel/nft-monitor.js';
+import { takeRunLock } from './kernel/lock.js';
+import type { GatedIndex } from './ruleset/interfaces.js';
+import type { GatePersistence } from './core/gate.js';
 import { HashCache } from './kernel/proc.js';
 import { run } from './kernel/run.js';
 import { AttemptReader } from './kernel/nflog-reader.js';
@@ -256,7 +264,7 @@ async function ptraceAvailable(): Promise<boolean> {
   return scope !== '3';
 }
 
-async function buildGate(paths: Paths, events: EventLog): Promise<{ gate: Gate; tracer?: ExecTracer; ownMount?: string }> {
+async function buildGate(paths: Paths, events: EventLog, kept: KeptState = {}): Promise<{ gate: Gate; tracer?: ExecTracer; ownMount?: string }> {
   const ownMountPoint = path.join(paths.run, 'net_cls');
   const { mount, own } = await ensureNetClsMount(run, ownMountPoint);
   const tracer = (await ptraceAvailable()) ? ptraceTracer : undefined;
@@ -269,6 +277,9 @@ async function buildGate(paths: Paths, events: EventLog): Promise<{ gate: Gate; 
     events,
     listInterfaces,
     listeningPorts,
+    inspectListeners: (pids) => inspectListeners(pids),
+    listLinks: () => listLinks(run),
+    ...kept,
     version: VERSION,
     ...(tracer ? { tracer } : {}),
   });
@@ -298,6 +309,8 @@ export async function uninstallRules(opts: HelperOptions): Promise<void> {
   requireRoot();
   const { gate, ownMount } = await buildGate(opts.paths, new EventLog(() => undefined));
   await gate.uninstall();
+  // ---- faults: nothing left for an early boot unit or the next start to put back (issue 9.1, 11) ----
+  for (const f of [RULESET_FILE, GATED_FILE]) await fs.rm(path.join(opts.paths.state, f), { force: true });
   // Our own mount of the net_cls hierarchy goes too; a system-wide one stays.
   if (ownMount) await run('umount', [ownMount]).catch(() => undefined);
 }
@@ -317,6 +330,8 @@ async function prepareDirs(paths: Paths): Promise<string> {
   await fs.chmod(paths.run, 0o755);
   await fs.mkdir(paths.state, { recursive: true, mode: 0o700 });
   const pidFile = `${paths.run}/helper.pid`;
+  // One helper per run dir (issue 9.11): the kernel releases this lock when we die.
+  await takeRunLock(path.join(paths.run, 'helper.lock'));
   await refuseSecondHelper(pidFile);
   await fs.writeFile(pidFile, `${process.pid}\n`);
   return pidFile;
@@ -381,7 +396,12 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   const pidFile = await prepareDirs(paths);
   const events = new EventLog();
   events.emit({ type: 'helper.started', pid: process.pid, version: VERSION });
-  const { gate, tracer } = await buildGate(paths, events);
+  // ---- faults (issue 9.0/9.2/9.12/9.13, issue 11): kernel state kept, watched, restored ----
+  const nft = new Nft(run);
+  await adoptSavedRuleset(paths.state, nft);
+  const { gate, tracer } = await buildGate(paths, events, { gatedIndexes: await loadGatedIndexes(paths.state), persist: gatePersistence(paths.state) });
+  const kernelWatch = await watchKernel(gate);
+  // ---- end faults ----
   // Users' decisions, prompts and the audit trail: the policy's user rules come from here.
   const user = await openUserSide({ paths, gate, events, applyPolicy: () => reloads.reload() });
   // What was refused (or would be, in audit mode), kept as evidence for people to decide with.
@@ -396,11 +416,13 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   await gate.adopt(policy);
   await gate.setPolicy(policy);
   await sources.commit(policy);
+  kernelWatch.watchCgroups(gate.cgroupDir);
   const reloads = reloader(build, gate, sources);
   await fs.mkdir(profilesDir(paths), { recursive: true });
   // profiles.d (profiles and .sig files), trusted-keys/, remote.json, and the remote pull.
   const watcher = sources.start(reloads.schedule);
   process.on('SIGHUP', reloads.schedule);
+  process.on('SIGHUP', () => void gate.verify('SIGHUP'));
   const attempts = readAttempts(evidence, events);
 
   // Processes started any way get their rule's cgroup, and lose it when no rule allows them.
@@ -429,6 +451,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   await stopSignal(events);
   // Kernel state stays: the gate remains shut without the helper (fail-closed).
   clearInterval(sweeper);
+  await kernelWatch.close();
   reloads.cancel();
   watcher.close();
   attempts.stop();
@@ -438,4 +461,133 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   await user.close();
   await evidence.close();
   await fs.rm(pidFile, { force: true });
+}
+
+// ---- faults (issue 9.0/9.2/9.12/9.13, issue 11): what is in force is saved, adopted at start, and watched ----
+
+/** What a restarted helper keeps: the gated indexes and where to save what is in force. */
+interface KeptState {
+  gatedIndexes?: readonly GatedIndex[];
+  persist?: GatePersistence;
+}
+
+/** Write `file` whole or not at all: a temporary file in the same directory, fsync'd, renamed over it. */
+async function writeAtomic(file: string, text: string, mode: number): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fh = await fs.open(tmp, 'w', mode);
+  try {
+    await fh.writeFile(text);
+    await fh.chmod(mode);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.rename(tmp, file);
+}
+
+const GATED_FILE = 'gated-interfaces.json';
+/** The last ruleset in force, for an early boot unit (`nft -f STATE/ruleset.nft` before the network; issue 11). */
+export const RULESET_FILE = 'ruleset.nft';
+
+function gatePersistence(state: string): GatePersistence {
+  return {
+    gatedIndexes: (gated) => writeAtomic(path.join(state, GATED_FILE), `${JSON.stringify(gated, null, 2)}\n`, 0o600),
+    ruleset: (text) => writeAtomic(path.join(state, RULESET_FILE), text, 0o600),
+  };
+}
+
+/** The gated indexes a previous helper saved; none when the file is absent or not what we write. */
+async function loadGatedIndexes(state: string): Promise<GatedIndex[]> {
+  const text = await fs.readFile(path.join(state, GATED_FILE), 'utf8').catch(() => '[]');
+  try {
+    const doc = JSON.parse(text) as unknown;
+    if (!Array.isArray(doc)) return [];
+    return doc.filter((g): g is GatedIndex => typeof g === 'object' && g !== null && Number.isInteger((g as GatedIndex).index) && (g as GatedIndex).index > 0 && typeof (g as GatedIndex).pattern === 'string' && typeof (g as GatedIndex).name === 'string');
+  } catch {
+    console.error(`tunnelgate: ${GATED_FILE} is not JSON; starting with no interfaces gated by index`);
+    return [];
+  }
+}
+
+/**
+ * At start, before anything else changes: where there is no table (a boot without the early
+ * unit, a flush while no helper ran) but a saved ruleset, put it in force, so the last gated
+ * interfaces are shut while the helper starts; the first apply then replaces it atomically.
+ */
+async function adoptSavedRuleset(state: string, nft: Nft): Promise<void> {
+  if (await nft.tableExists()) return;
+  const text = await fs.readFile(path.join(state, RULESET_FILE), 'utf8').catch(() => undefined);
+  if (text === undefined) return;
+  await nft.apply(text).catch((e: Error) => console.error(`tunnelgate: the saved ruleset could not be restored: ${e.message}`));
+}
+
+interface KernelWatch {
+  /** Start watching the rule cgroups (once the first apply made them). */
+  watchCgroups(dir: string): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Watch the kernel behind the gate's back, started and subscribed BEFORE the first apply so
+ * no change is missed: `nft monitor` (our table touched or deleted: verify and restore at
+ * once), `ip monitor link` (renames, new links: gate by index), inotify on the rule cgroups
+ * (rmdir by anyone: recreate) and a low-rate timer for what no monitor announces.
+ */
+async function watchKernel(gate: Gate): Promise<KernelWatch> {
+  let nftMon: NftMonitor | undefined;
+  let linkMon: LinkMonitor | undefined;
+  let closed = false;
+  const startNft = async (): Promise<void> => {
+    const m = startNftMonitor();
+    m.onChange((c) => {
+      if (c.touchesTable) void gate.verify(`nft monitor: ${c.comm ?? 'a process'}${c.pid ? ` (pid ${c.pid})` : ''}`);
+    });
+    m.onLost((why) => {
+      if (closed) return;
+      console.error(`tunnelgate: nft monitor lost (${why}); restarting it`);
+      void startNft().then(() => gate.verify('nft monitor restarted'), () => undefined);
+    });
+    nftMon = m;
+    await m.ready;
+  };
+  const startLinks = async (): Promise<void> => {
+    const m = startLinkMonitor();
+    m.onEvent(() => void gate.linksChanged().catch((e: Error) => console.error(`tunnelgate: interfaces: ${e.message}`)));
+    m.onLost((why) => {
+      if (closed) return;
+      console.error(`tunnelgate: link monitor lost (${why}); restarting it`);
+      void startLinks().then(() => gate.linksChanged(), () => undefined);
+    });
+    linkMon = m;
+    await m.ready;
+  };
+  await Promise.all([startNft(), startLinks()]);
+  const watchers: Array<{ close(): void }> = [];
+  const timer = setInterval(() => void gate.verify('timer'), 5_000);
+  timer.unref();
+  return {
+    watchCgroups(dir) {
+      // A removed directory's watch is dead: after each look, watch the (recreated) one again.
+      const arm = (d: string): void => {
+        try {
+          const w = fsWatch(d, () => {
+            w.close();
+            void gate.verify('cgroup watch').finally(() => !closed && arm(d));
+          });
+          w.on('error', () => undefined);
+          watchers.push(w);
+        } catch (e) {
+          console.error(`tunnelgate: cannot watch ${d} (${(e as Error).message}); rule cgroups are checked every 5 s`);
+        }
+      };
+      arm(dir);
+      arm(path.dirname(dir));
+    },
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      for (const w of watchers) w.close();
+      await Promise.all([nftMon?.close(), linkMon?.close()]);
+    },
+  };
 }

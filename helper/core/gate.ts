@@ -3,13 +3,18 @@
 // inbound rules current. Decisions come from helper/policy (pure), text from
 // helper/ruleset (pure), /proc through a port (ports.ts); this class sequences the I/O and
 // keeps the last good state when anything fails. The `run` protocol is launches.ts.
+import { statSync } from 'node:fs';
 import type { StatusReport } from '../../common/api.js';
 import type { Policy } from '../../common/policy.js';
 import { decide } from '../policy/decide.js';
 import type { Verdict } from '../policy/decide.js';
-import { processAllowRules, renderListeners, renderTable } from '../ruleset/render.js';
+import { processAllowRules, renderInterfaceIndexes, renderListeners, renderTable } from '../ruleset/render.js';
+import { nextGatedIndexes } from '../ruleset/interfaces.js';
+import type { GatedIndex } from '../ruleset/interfaces.js';
+import type { Link } from '../kernel/links.js';
 import type { NetClsTree } from '../kernel/netcls.js';
 import { classid, ruleKeyOf } from '../kernel/netcls.js';
+import { tableDigest } from '../kernel/nft.js';
 import type { Nft } from '../kernel/nft.js';
 import type { HashCache } from '../kernel/proc.js';
 import type { Listener } from '../kernel/sockets.js';
@@ -34,6 +39,14 @@ export interface GateDeps {
   listInterfaces: () => Promise<string[]>;
   /** Ports these processes listen on (helper/kernel/sockets.ts). */
   listeningPorts: (pids: readonly number[]) => Promise<Listener[]>;
+  /** Listeners and contested ones (helper/kernel/sockets.ts inspectListeners); default: listeningPorts, none contested. */
+  inspectListeners?: (pids: readonly number[]) => Promise<{ listeners: Listener[]; contested: Listener[] }>;
+  /** Links of this namespace with their indexes (helper/kernel/links.ts); without it nothing is gated by index. */
+  listLinks?: () => Promise<Link[]>;
+  /** The gated indexes a previous helper saved (STATE/gated-interfaces.json). */
+  gatedIndexes?: readonly GatedIndex[];
+  /** Where what is in force is saved after each transaction (atomically, by startup). */
+  persist?: GatePersistence;
   version: string;
   /**
    * The tracer launches use (helper/core/launches.ts), here only for status: without one
@@ -43,8 +56,33 @@ export interface GateDeps {
   tracer?: ExecTracer;
 }
 
+/** Saving what is in force (STATE/gated-interfaces.json, STATE/ruleset.nft); errors are reported, never thrown on. */
+export interface GatePersistence {
+  gatedIndexes(gated: readonly GatedIndex[]): Promise<void>;
+  /** The full ruleset text now in force, for an early boot unit to `nft -f` before the network (issue 11). */
+  ruleset(text: string): Promise<void>;
+}
+
+/** What the last look at the kernel found (verify()). */
+interface KernelView {
+  /** Our table exists. */
+  there: boolean;
+  /** And is what the helper applied (tableDigest). */
+  intact: boolean;
+  /** Why it is not as it should be and could not be put back, if so. */
+  problem?: string;
+}
+
 export class Gate {
   private policy: Policy | undefined;
+  /** Interfaces gated by index (issue 9.2): kept across renames, saved across restarts. */
+  private gated: GatedIndex[];
+  /** Digest of our table as the kernel listed it right after our last transaction. */
+  private appliedDigest: string | undefined;
+  private kernel: KernelView = { there: false, intact: false };
+  /** Restorations and repairs done, newest last (a few): status reports them. */
+  private readonly notes: string[] = [];
+  private contested: Listener[] = [];
   /** Classid of each rule cgroup, by rule key (the cgroup's name). */
   private readonly classids = new Map<string, number>();
   private listeners: Listener[] = [];
@@ -58,6 +96,7 @@ export class Gate {
 
   constructor(private readonly deps: GateDeps) {
     this.procs = deps.procs ?? procPort(deps.hashes);
+    this.gated = [...(deps.gatedIndexes ?? [])];
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -80,10 +119,16 @@ export class Gate {
     return this.serial(async () => {
       try {
         await this.ensureRuleCgroups(policy);
-        await this.deps.nft.apply(renderTable({ policy, classids: this.classids, listeners: this.listeners, nflogGroup: this.deps.nflogGroup }));
+        // The first apply already carries the listeners of adopted processes (issue 9.8).
+        if (!this.policy) await this.computeListeners(policy);
+        this.gated = nextGatedIndexes(this.gated, await this.links(), policy.interfaces);
+        const text = this.render(policy);
+        await this.deps.nft.apply(text);
         this.policy = policy;
         this.appliedAt = new Date();
         this.applyProblem = undefined;
+        // Only now, with nft returned: the kernel has it (issue 9.0).
+        await this.inForce(text);
         this.deps.events.emit({ type: 'policy.applied', rules: policy.rules.length, mode: policy.mode, problems: policy.problems });
       } catch (e) {
         this.applyProblem = `could not apply the policy, the previous rules stay in force: ${(e as Error).message}`;
@@ -194,6 +239,11 @@ export class Gate {
     return () => this.policyListeners.delete(cb);
   }
 
+  /** The net_cls directory of the rule cgroups (watched by startup for removals). */
+  get cgroupDir(): string {
+    return this.deps.cgroups.dir;
+  }
+
   /** The subtree's name: a process's net_cls path is /<cgroupRoot>/<rule key>. */
   get cgroupRoot(): string {
     return this.deps.cgroups.rootName;
@@ -244,9 +294,9 @@ export class Gate {
    */
   private readonly populated = new Set<string>();
 
-  private async admittedPids(unscopedOnly = false): Promise<number[]> {
-    const unscoped = unscopedOnly && this.policy
-      ? new Set(processAllowRules(this.policy).filter((r) => !r.destinations?.length).map((r) => r.key))
+  private async admittedPids(policy = this.policy, unscopedOnly = false): Promise<number[]> {
+    const unscoped = unscopedOnly && policy
+      ? new Set(processAllowRules(policy).filter((r) => !r.destinations?.length).map((r) => r.key))
       : undefined;
     const out: number[] = [];
     for (const k of [...this.populated]) {
@@ -269,30 +319,147 @@ export class Gate {
   refreshListeners(): Promise<void> {
     return this.serial(async () => {
       if (!this.policy) return;
-      const now = await this.deps.listeningPorts(await this.admittedPids(true));
-      if (JSON.stringify(now) === JSON.stringify(this.listeners)) return;
-      await this.deps.nft.apply(renderListeners(now));
-      this.listeners = now;
+      const before = JSON.stringify(this.listeners);
+      await this.computeListeners(this.policy);
+      if (JSON.stringify(this.listeners) === before) return;
+      await this.deps.nft.apply(renderListeners(this.listeners));
+      await this.inForce(this.render(this.policy));
     });
   }
 
-  /** The status report (helper/core/status.ts) of what the gate knows and reads now. */
+  /** Listeners of admitted processes now; a changed non-empty contested set is an event (issue 9.7). */
+  private async computeListeners(policy: Policy): Promise<void> {
+    const pids = await this.admittedPids(policy, true);
+    const found = this.deps.inspectListeners
+      ? await this.deps.inspectListeners(pids)
+      : { listeners: await this.deps.listeningPorts(pids), contested: [] };
+    const was = JSON.stringify(this.contested);
+    this.listeners = found.listeners;
+    this.contested = found.contested;
+    if (found.contested.length && JSON.stringify(found.contested) !== was) {
+      this.deps.events.emit({ type: 'listeners.contested', listeners: found.contested.map(listenerText) });
+    }
+  }
+
+  private links(): Promise<Link[]> {
+    return this.deps.listLinks ? this.deps.listLinks() : Promise.resolve([]);
+  }
+
+  /** The full table of a policy with everything the gate keeps now (cgroups, listeners, gated indexes). */
+  private render(policy: Policy): string {
+    return renderTable({ policy, classids: this.classids, listeners: this.listeners, nflogGroup: this.deps.nflogGroup, interfaceIndexes: this.gated.map((g) => g.index) });
+  }
+
+  /**
+   * After a transaction returned: remember the kernel's table (its digest) to notice changes
+   * by anyone else, and save the full ruleset now in force and the gated indexes.
+   */
+  private async inForce(fullText: string): Promise<void> {
+    const listing = await this.deps.nft.listTable();
+    this.appliedDigest = listing === undefined ? undefined : tableDigest(listing);
+    this.kernel = { there: listing !== undefined, intact: listing !== undefined };
+    const p = this.deps.persist;
+    if (!p) return;
+    await p.ruleset(fullText).catch((e: Error) => this.note(`could not save the ruleset in force: ${e.message}`));
+    await p.gatedIndexes(this.gated).catch((e: Error) => this.note(`could not save the gated interfaces: ${e.message}`));
+  }
+
+  private note(line: string): void {
+    this.notes.push(`${new Date().toISOString()}: ${line}`);
+    if (this.notes.length > 5) this.notes.shift();
+  }
+
+  /**
+   * A link appeared, changed or went (helper/kernel/links.ts): gate by index every interface
+   * that now carries a gated name (issue 9.2). In the serial queue, one transaction.
+   */
+  linksChanged(): Promise<void> {
+    return this.serial(async () => {
+      const policy = this.policy;
+      if (!policy) return;
+      const next = nextGatedIndexes(this.gated, await this.links(), policy.interfaces);
+      if (JSON.stringify(next) === JSON.stringify(this.gated)) return;
+      await this.deps.nft.apply(renderInterfaceIndexes(next.map((g) => g.index)));
+      this.gated = next;
+      await this.inForce(this.render(policy));
+    });
+  }
+
+  /**
+   * Check the kernel against what is in force and put back what someone else changed
+   * (issues 9.0, 9.12, 9.13): our table (deleted, or its content changed) is re-applied in
+   * full, missing rule cgroups are recreated with their classids. `trigger` says what made
+   * us look (`nft monitor: nft (pid 123)`, `cgroup watch`, `status`, `SIGHUP`, `timer`).
+   * Each restoration is an event and a line of status. Never throws.
+   */
+  verify(trigger: string): Promise<void> {
+    return this.serial(async () => {
+      const policy = this.policy;
+      if (!policy) return;
+      await this.verifyTable(policy, trigger).catch((e: Error) => (this.kernel = { ...this.kernel, problem: `checking the table: ${e.message}` }));
+      await this.repairCgroups(trigger).catch((e: Error) => (this.cgroupProblem = `rule cgroups could not be repaired: ${e.message}`));
+    });
+  }
+
+  private cgroupProblem: string | undefined;
+
+  private async verifyTable(policy: Policy, trigger: string): Promise<void> {
+    const listing = await this.deps.nft.listTable();
+    const intact = listing !== undefined && tableDigest(listing) === this.appliedDigest;
+    this.kernel = { there: listing !== undefined, intact };
+    if (intact) return;
+    const what = listing === undefined ? 'deleted' : 'changed';
+    try {
+      const text = this.render(policy);
+      await this.deps.nft.apply(text);
+      await this.inForce(text);
+      this.note(`the tunnelgate table was ${what} by someone else (seen by ${trigger}) and was put back`);
+      this.deps.events.emit({ type: 'gate.restored', what: `table ${what}`, trigger });
+    } catch (e) {
+      this.kernel = { there: listing !== undefined, intact: false, problem: `the tunnelgate table was ${what} by someone else and could not be put back: ${(e as Error).message}` };
+      this.deps.events.emit({ type: 'policy.failed', reason: this.kernel.problem as string });
+    }
+  }
+
+  /** Rule cgroups removed under us (anything may rmdir an empty one, or the subtree): recreated with their classids. */
+  private async repairCgroups(trigger: string): Promise<void> {
+    const { cgroups } = this.deps;
+    const present = new Set(await cgroups.children());
+    const missing = [...this.classids].filter(([key]) => !present.has(key));
+    this.cgroupProblem = undefined;
+    if (!missing.length) return;
+    await cgroups.ensure();
+    for (const [key, id] of missing) {
+      await cgroups.ensure(key);
+      await cgroups.writeClassid(key, id);
+    }
+    this.note(`${missing.length} rule cgroup(s) were removed by someone else (seen by ${trigger}) and were recreated`);
+    this.deps.events.emit({ type: 'gate.restored', what: `${missing.length} rule cgroup(s) removed`, trigger });
+  }
+
+  /** The status report (helper/core/status.ts) of what the kernel has now: looked at (and repaired) first. */
   async status(): Promise<StatusReport> {
+    await this.verify('status');
     const policy = this.policy;
-    const presentInterfaces = await this.deps.listInterfaces().catch(() => []);
-    const tableThere = await this.deps.nft.tableExists().catch(() => false);
+    const links = await this.links().catch(() => []);
+    const presentInterfaces = this.deps.listLinks ? links.map((l) => l.name) : await this.deps.listInterfaces().catch(() => []);
     const admittedProcesses = (await this.admittedPids()).length;
     const dropped = await this.deps.nft.counter(policy?.mode === 'audit' ? 'audited' : 'dropped');
     return statusReport({
       policy,
       presentInterfaces,
       applyProblem: this.applyProblem,
-      tableThere,
+      tableThere: this.kernel.there,
+      tableIntact: this.kernel.intact,
+      kernelProblems: [this.kernel.problem, this.cgroupProblem].filter((p): p is string => p !== undefined),
+      notes: [...this.notes],
+      contested: this.contested.map(listenerText),
+      ...(this.deps.listLinks ? { links, gated: this.gated } : {}),
       hasTracer: this.deps.tracer !== undefined,
       cgroupDir: this.deps.cgroups.dir,
       admittedProcesses,
       dropped,
-      helper: { pid: process.pid, version: this.deps.version, startedAt: this.startedAt, appliedAt: this.appliedAt },
+      helper: { pid: process.pid, version: this.deps.version, startedAt: this.startedAt, appliedAt: this.appliedAt, ...netnsOf() },
     });
   }
 
@@ -303,6 +470,7 @@ export class Gate {
   async uninstall(): Promise<void> {
     await this.serial(async () => {
       const { cgroups, nft } = this.deps;
+      this.policy = undefined;
       await nft.deleteTable();
       for (const key of await cgroups.children()) {
         for (const pid of await cgroups.procs(key)) await cgroups.release(pid);
@@ -310,5 +478,20 @@ export class Gate {
       }
       await cgroups.remove('');
     });
+  }
+}
+
+/** `udp 127.0.0.1:9500`, `tcp [::]:22` */
+function listenerText(l: Listener): string {
+  const a = l.addr ?? '*';
+  return `${l.proto} ${a.includes(':') ? `[${a}]` : a}:${l.port}`;
+}
+
+/** The inode of our network namespace (issue 9.0: a CLI in another namespace is told its state is not ours). */
+function netnsOf(): { netns?: number } {
+  try {
+    return { netns: statSync('/proc/self/ns/net').ino };
+  } catch {
+    return {};
   }
 }

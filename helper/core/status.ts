@@ -3,6 +3,9 @@
 // the snapshot (nft, interfaces, cgroups) and calls statusReport.
 import type { StatusReport } from '../../common/api.js';
 import type { Policy } from '../../common/policy.js';
+import type { Link } from '../kernel/links.js';
+import { interfaceProblems } from '../ruleset/interfaces.js';
+import type { GatedIndex } from '../ruleset/interfaces.js';
 
 /** What the gate knows and read at one moment; every field is a plain value. */
 export interface StatusSnapshot {
@@ -14,6 +17,17 @@ export interface StatusSnapshot {
   applyProblem: string | undefined;
   /** Whether the `inet tunnelgate` table exists now. */
   tableThere: boolean;
+  /** Whether its content is what the helper applied (the kernel's listing, digested). Default: tableThere. */
+  tableIntact?: boolean;
+  /** The kernel differs from what is in force and could not be put back (table, rule cgroups). */
+  kernelProblems?: readonly string[];
+  /** Restorations and repairs done (the table put back, cgroups recreated): reported, not a fault now. */
+  notes?: readonly string[];
+  /** Listeners of admitted processes another process's socket shares: refused, not split (issue 9.7). */
+  contested?: readonly string[];
+  /** Links present now with their indexes, and the indexes gated (issue 9.2); absent: by name only. */
+  links?: readonly Link[];
+  gated?: readonly GatedIndex[];
   /** Whether launches are held by ptrace (else verified by polling). */
   hasTracer: boolean;
   /** The net_cls directory of the rule cgroups. */
@@ -22,7 +36,7 @@ export interface StatusSnapshot {
   admittedProcesses: number;
   /** The dropped (enforce) or audited (audit mode) counter of the table: packets and bytes. */
   dropped: StatusReport['dropped'];
-  helper: { pid: number; version: string; startedAt: Date; appliedAt?: Date | undefined };
+  helper: { pid: number; version: string; startedAt: Date; appliedAt?: Date | undefined; netns?: number };
 }
 
 const matches = (pattern: string, name: string) => (pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : name === pattern);
@@ -35,8 +49,20 @@ export function statusReport(s: StatusSnapshot): StatusReport {
   if (!s.tableThere) problems.unshift('the tunnelgate table is missing from nftables');
   if (!s.hasTracer) problems.push('ptrace is not available: programs started with tunnelgate run lose their first packets while they are verified');
   const interfaces = (policy?.interfaces ?? []).map((pattern) => ({ pattern, present: s.presentInterfaces.filter((n) => matches(pattern, n)) }));
-  for (const i of interfaces) if (!i.present.length) problems.push(`no interface matching ${i.pattern} exists now (it is gated as soon as it appears)`);
-  const degraded = !s.tableThere || s.applyProblem !== undefined || !policy?.sources.length || policy.sources.some((src) => src.state !== 'active');
+  let ifDegraded = false;
+  if (s.links && s.gated) {
+    const r = interfaceProblems(policy?.interfaces ?? [], s.links, s.gated);
+    problems.push(...r.problems);
+    ifDegraded = r.degraded;
+  } else {
+    for (const i of interfaces) if (!i.present.length) problems.push(`no interface matching ${i.pattern} exists now (it is gated as soon as it appears)`);
+  }
+  const intact = s.tableIntact ?? s.tableThere;
+  if (s.tableThere && !intact) problems.unshift('the tunnelgate table in the kernel is not the one the helper applied');
+  problems.unshift(...(s.kernelProblems ?? []));
+  for (const c of s.contested ?? []) problems.push(`${c} of an admitted program is shared with another process's socket: new inbound flows to it are refused`);
+  problems.push(...(s.notes ?? []));
+  const degraded = !intact || ifDegraded || (s.kernelProblems?.length ?? 0) > 0 || (s.contested?.length ?? 0) > 0 || s.applyProblem !== undefined || !policy?.sources.length || policy.sources.some((src) => src.state !== 'active');
   return {
     state: !policy || !s.tableThere ? 'down' : degraded ? 'degraded' : policy.mode === 'audit' ? 'audit' : 'enforcing',
     mode: policy?.mode ?? 'enforce',
@@ -53,6 +79,7 @@ export function statusReport(s: StatusSnapshot): StatusReport {
       version: s.helper.version,
       startedAt: s.helper.startedAt.toISOString(),
       ...(s.helper.appliedAt ? { appliedAt: s.helper.appliedAt.toISOString() } : {}),
+      ...(s.helper.netns !== undefined ? { netns: s.helper.netns } : {}),
     },
   };
 }

@@ -1,9 +1,24 @@
 // The only code that talks to nft. Every change is one `nft -f -` transaction
 // that names our table and nothing else.
+import { createHash } from 'node:crypto';
 import type { Runner } from './run.js';
 
 export const TABLE = 'tunnelgate';
 export const FAMILY = 'inet';
+
+/**
+ * A digest of `nft list table inet tunnelgate` output that stays the same while the table
+ * is what the helper applied (issue 9.0): counter values are zeroed, and the elements of
+ * `gated_if` (printed as interface *names* when the index exists, so a rename would change
+ * the text) are reduced to their number. Any other change — a rule, a chain, a set element,
+ * a flag — changes the digest. Pure.
+ */
+export function tableDigest(listing: string): string {
+  const text = listing
+    .replace(/packets \d+ bytes \d+/g, 'packets 0 bytes 0')
+    .replace(/(set gated_if \{[\s\S]*?elements = \{)([^}]*)\}/, (_m, head: string, body: string) => `${head} ${body.split(',').filter((e) => e.trim()).length} }`);
+  return createHash('sha256').update(text).digest('hex');
+}
 
 export class Nft {
   constructor(private readonly run: Runner) {}
@@ -14,8 +29,13 @@ export class Nft {
   }
 
   async tableExists(): Promise<boolean> {
+    return (await this.listTable()) !== undefined;
+  }
+
+  /** `nft list table inet tunnelgate` as the kernel has it now; undefined when there is no such table. */
+  async listTable(): Promise<string | undefined> {
     const r = await this.run('nft', ['list', 'table', FAMILY, TABLE], { reject: false });
-    return r.exitCode === 0;
+    return r.exitCode === 0 ? r.stdout : undefined;
   }
 
   async deleteTable(): Promise<void> {

@@ -2,8 +2,9 @@
 // explain, audit. Each row says how its arguments become the call's params, and how the
 // result is shown; the one action below connects, calls, prints (text through the
 // sanitiser, or --json) and picks the exit code.
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { MethodName, Params, Result } from '../../../common/api.js';
+import type { MethodName, Params, Result, StatusReport } from '../../../common/api.js';
 import { safeJson } from '../../../common/format.js';
 import { HelperUnavailable } from '../../../common/node/client.js';
 import { toExplainDst, UsageError } from '../args.js';
@@ -33,6 +34,8 @@ interface Query<M extends MethodName> {
   json?(r: Result<M>): string;
   /** The exit code a result means (default 0). */
   exit?(r: Result<M>): number;
+  /** What only the client can add to the result (status: the helper runs in another network namespace). */
+  adjust?(r: Result<M>): Result<M>;
   /** Runs instead of the call when it returns true (events --follow). */
   instead?(o: QueryOptions): Promise<boolean>;
   /** What to show when no helper answers, instead of failing with its message. */
@@ -57,6 +60,19 @@ async function explainParams(o: QueryOptions, target: string): Promise<Params<'e
   return { ...subject, ...(dst ? { dst } : {}), ...uidParams(o.uid) };
 }
 
+/** Issue 9.0: a helper in another network namespace gates that one, not ours: say so, and not `enforcing`. */
+function otherNetns(s: StatusReport): StatusReport {
+  let own: number | undefined;
+  try {
+    own = statSync('/proc/self/ns/net').ino;
+  } catch {
+    return s;
+  }
+  if (s.helper?.netns === undefined || s.helper.netns === own) return s;
+  const problem = `the helper (pid ${s.helper.pid}) runs in another network namespace (net:[${s.helper.netns}]) than this command (net:[${own}]): its state is not this namespace's`;
+  return { ...s, state: s.state === 'down' ? 'down' : 'degraded', problems: [problem, ...s.problems] };
+}
+
 const QUERIES: { [M in 'status' | 'list' | 'prompts' | 'decisions' | 'events' | 'explain' | 'audit']: Query<M> } = {
   status: {
     method: 'status',
@@ -64,6 +80,7 @@ const QUERIES: { [M in 'status' | 'list' | 'prompts' | 'decisions' | 'events' | 
     params: () => ({}),
     text: formatStatus,
     exit: (s) => (s.state === 'degraded' || s.state === 'down' ? 1 : 0),
+    adjust: otherNetns,
     unavailable: (message) => ({ value: { state: 'down', problems: [message] }, text: ['gate:       down', ...formatProblemList([message])].join('\n') }),
   },
   list: { method: 'list', description: 'effective whitelist: each rule with its source, scope and lock', params: () => ({}), text: formatList },
@@ -110,6 +127,7 @@ async function runQuery<M extends MethodName>(q: Query<M>, o: QueryOptions, arg:
   try {
     const params = await q.params(o, arg);
     r = await withClient(o.run, (c) => c.call(q.method, params));
+    r = q.adjust?.(r) ?? r;
   } catch (e) {
     if (!(e instanceof HelperUnavailable) || !q.unavailable) throw e;
     const down = q.unavailable(e.message);
