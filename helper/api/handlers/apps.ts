@@ -28,15 +28,17 @@ export interface AppsDeps {
   passwd?: () => Promise<string>;
   /** The entry directories for a home (default: helper/identity/apps.ts desktopDirs). */
   dirs?: (home: string | undefined) => string[];
+  /** Where entries outside the caller's home may lie (default SYSTEM_ROOTS). */
+  systemRoots?: readonly string[];
 }
 
 const under = (p: string, root: string) => p.startsWith(root.endsWith('/') ? root : `${root}/`);
 
 /** The text of an entry the caller may read, or undefined (see the file's comment). */
-async function readEntry(file: string, caller: Caller, home: string | undefined): Promise<string | undefined> {
+async function readEntry(file: string, caller: Caller, home: string | undefined, roots: readonly string[]): Promise<string | undefined> {
   const real = await fs.realpath(file).catch(() => undefined);
   if (!real || !real.endsWith('.desktop')) return undefined;
-  if (!SYSTEM_ROOTS.some((r) => under(real, r)) && !(home && under(real, home))) return undefined;
+  if (!roots.some((r) => under(real, r)) && !(home && under(real, home))) return undefined;
   const fh = await fs.open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => undefined);
   if (!fh) return undefined;
   try {
@@ -93,7 +95,7 @@ export async function installedApps(caller: Caller, deps: AppsDeps = {}): Promis
     for (const name of names.filter((n) => n.endsWith('.desktop')).sort()) {
       if (seen.has(name)) continue;
       const file = path.join(dir, name);
-      const text = await readEntry(file, caller, realHome);
+      const text = await readEntry(file, caller, realHome, deps.systemRoots ?? SYSTEM_ROOTS);
       if (text === undefined) continue;
       seen.add(name);
       const e = parseDesktopEntry(text);
