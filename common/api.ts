@@ -90,6 +90,27 @@ export interface AnswerResult {
   admitted: number[];
 }
 
+/** An installed application, as the helper reads it from a .desktop entry (Flatpak exports included). */
+export interface InstalledApp {
+  /** The entry's file, e.g. /usr/share/applications/org.gnome.Maps.desktop: the app's id here. */
+  desktopEntry: string;
+  /** `Name=` */
+  name: string;
+  /** `Icon=`: a theme icon name or an absolute path (shown as a name; no file is loaded). */
+  icon?: string;
+  /** The executable its Exec= starts, resolved by the helper (absent: it could not tell). */
+  exe?: string;
+  /** `Comment=` */
+  comment?: string;
+  /** A Flatpak export: the app id (the rule then names the app, not a path). */
+  flatpak?: string;
+}
+
+export interface AppsResult {
+  /** Sorted by name (then entry path); NoDisplay and Hidden entries left out. */
+  apps: InstalledApp[];
+}
+
 export interface AllowResult {
   rule: UserDecisionView;
   admitted: number[];
@@ -152,6 +173,8 @@ const promptId = string({ pattern: PROMPT_ID_PATTERN.source });
 /** At most ten years: longer is "always". */
 const seconds = integer({ minimum: 1, maximum: MAX_RULE_SECONDS });
 const days = integer({ minimum: 1, maximum: 366 });
+const desktopEntryPath = string({ minLength: 10, maxLength: 4096, pattern: '^/[^\\u0000]*\\.desktop$' });
+const ruleKey = string({ minLength: 3, maxLength: 300, pattern: '^[^\\u0000-\\u001f]+$' });
 /** Profile destinations (schema/profile-v1.schema.json): the helper checks the CIDR itself too. */
 const destination: Schema<Destination> = object(
   {
@@ -229,8 +252,10 @@ export const API = {
     'any',
     object(
       {
-        /** Absolute path of the executable as the kernel sees it (no symlink). */
+        /** Absolute path of the executable as the kernel sees it (no symlink). Exactly one of path and app. */
         path: absolutePath,
+        /** An installed application by its .desktop entry (from `apps`): the helper resolves its Exec=. */
+        app: desktopEntryPath,
         destinations,
         seconds,
         untilLogout: boolean(),
@@ -239,7 +264,6 @@ export const API = {
         /** Admins only: the user the rule is for (default: the caller). */
         uid,
       },
-      ['path'],
     ),
   ).returns<AllowResult>(),
   revoke: method(
@@ -255,6 +279,8 @@ export const API = {
     ),
   ).returns<RevokeResult>(),
   decisions: method('any', noParams).returns<UserDecisionView[]>(),
+  /** Installed applications the caller can start (.desktop entries: system, the caller's own, Flatpak exports, snapd's). */
+  apps: method('any', noParams).returns<AppsResult>(),
   events: method(
     'any',
     object({
@@ -270,6 +296,8 @@ export const API = {
       pid,
       path: absolutePath,
       dst: explainDst,
+      /** A rule of the whitelist by key (`corp:ssh`, `user.1000:ab12…`; `user 1000:ab12…` too): what it matches, scope, lifetime, who may remove it. */
+      rule: ruleKey,
       /** Admins only, with a path: explain for this user (default: the caller). */
       uid,
     }),

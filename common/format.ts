@@ -109,9 +109,19 @@ export function userRuleKey(uid: number, id: string): string {
   return `user.${uid}:${id}`;
 }
 
-/** Where a rule comes from and its id, for listings: `corp-dev:ssh`, `user 1000:ab12…`. */
+/**
+ * A rule's id as every front end writes it (list, decisions, revoke, events, the page): its
+ * policy key, `corp-dev:ssh` for a profile's rule, `user.1000:ab12…` for a user's (also its
+ * cgroup name). The one spelling; `normalRuleKey` still reads the older `user 1000:…`.
+ */
 export function describeRuleId(source: { kind: 'profile'; profileId: string } | { kind: 'user'; uid: number }, id: string): string {
-  return source.kind === 'profile' ? `${source.profileId}:${id}` : `user ${source.uid}:${id}`;
+  return source.kind === 'profile' ? `${source.profileId}:${id}` : userRuleKey(source.uid, id);
+}
+
+/** A rule key as typed: `user 1000:ab12…` (the spelling `list` used to print) becomes `user.1000:ab12…`; anything else is kept. */
+export function normalRuleKey(key: string): string {
+  const m = /^user (\d+):(.+)$/.exec(key);
+  return m ? userRuleKey(Number(m[1]), m[2] as string) : key;
 }
 
 /** The first 12 hex digits of a sha256, with an ellipsis: enough to tell binaries apart. */

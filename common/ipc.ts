@@ -11,6 +11,7 @@ import type {
   AnswerResult,
   ExplainDst,
   ExplainResult,
+  InstalledApp,
   ListResult,
   RevokeResult,
   StatusReport,
@@ -91,21 +92,8 @@ export interface AddAppRequest {
 /** What the page asks the helper to explain: a program (optionally one destination), a live process, or a rule. */
 export type ExplainQuery = { path: string; dst?: ExplainDst } | { pid: number; dst?: ExplainDst } | { rule: string };
 
-/** An installed application, as the helper reads it from a .desktop entry (Flatpak exports included). */
-export interface InstalledApp {
-  /** The entry's file, e.g. /usr/share/applications/org.gnome.Maps.desktop: the app's id here. */
-  desktopEntry: string;
-  /** `Name=` */
-  name: string;
-  /** `Icon=`: a theme icon name or an absolute path (shown as a name; no file is loaded). */
-  icon?: string;
-  /** The executable its Exec= starts, resolved by the helper (absent: it could not tell). */
-  exe?: string;
-  /** `Comment=` */
-  comment?: string;
-  /** A Flatpak export: the app id (the rule then names the app, not a path). */
-  flatpak?: string;
-}
+/** An installed application (declared with the helper's `apps` in common/api.ts). */
+export type { InstalledApp } from './api.js';
 
 export interface AppList {
   apps: InstalledApp[];

@@ -30,6 +30,7 @@ import type { UserRule } from './policy/merge.js';
 import { adminCheck, resolveAdminGroup } from './api/authorization.js';
 import type { PeerCred } from './api/authorization.js';
 import { SubscriberFeeds } from './api/feeds.js';
+import { appsHandlers } from './api/handlers/apps.js';
 import { eventHandlers } from './api/handlers/events.js';
 import { evidenceHandlers } from './api/handlers/evidence.js';
 import type { PolicyInputs } from './api/handlers/evidence.js';
@@ -442,6 +443,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
       ...statusHandlers({ status: () => gate.status(), launches }),
       ...user.handlers,
       ...evidenceHandlers({ evidence, current: () => gate.current, inputs }),
+      ...appsHandlers(),
     },
   });
   await server.listen();

@@ -46,8 +46,6 @@ import type {
 } from '../common/ipc.js';
 import type { HelperClient } from '../common/node/client.js';
 import { HelperError } from '../common/node/client.js';
-import { callNext } from './helper-next.js';
-import type { NextAllowParams, NextExplainParams } from './helper-next.js';
 
 /** The part of HelperClient this module uses. */
 export type HelperLink = Pick<HelperClient, 'call' | 'close' | 'onNotification' | 'closed'>;
@@ -240,10 +238,7 @@ export class HelperConnection {
     return this.ask((c) => c.call('revoke', { target }), 'revoke', this.answerTimeoutMs);
   }
 
-  /**
-   * "Add an app…": `allow` for a path. An installed app named by its entry only (`app`)
-   * needs the helper's `allow {app}` (helper-next.ts); an older helper refuses it.
-   */
+  /** "Add an app…": `allow` for a path, or for an installed app by its desktop entry (`app`: the helper resolves its Exec=). */
   async addApp(req: AddAppRequest): Promise<IpcResult<AllowResult>> {
     const scope: Omit<AllowParams, 'path'> = {};
     if (req.destinations !== undefined) scope.destinations = req.destinations;
@@ -253,15 +248,14 @@ export class HelperConnection {
       const params: AllowParams = { path: req.path, ...scope };
       return this.ask((c) => c.call('allow', params), 'allow', this.answerTimeoutMs);
     }
-    const params: NextAllowParams = { app: req.app ?? '', ...scope };
-    return this.ask((c) => callNext(c, 'allow', params), 'allow', this.answerTimeoutMs);
+    const params: AllowParams = { app: req.app ?? '', ...scope };
+    return this.ask((c) => c.call('allow', params), 'allow', this.answerTimeoutMs);
   }
 
-  /** The helper's explanation. A rule (by key) needs the helper's `explain {rule}` (helper-next.ts). */
+  /** The helper's explanation of a program, a process or a rule (by key); an older helper without `explain {rule}` explains an exact-path rule by its path. */
   async explain(query: ExplainQuery): Promise<IpcResult<ExplainResult>> {
     if ('rule' in query) {
-      const params: NextExplainParams = { rule: query.rule };
-      const r = await this.askCoded((c) => callNext(c, 'explain', params), 'explain', this.timeoutMs);
+      const r = await this.askCoded((c) => c.call('explain', { rule: query.rule }), 'explain', this.timeoutMs);
       if (r.ok) return r;
       if (r.error.code !== ErrorCode.InvalidParams) return { ok: false, error: { kind: r.error.kind, message: r.error.message } };
       // A helper without `explain {rule}`: a rule for one exact path is explained by that path.
@@ -280,7 +274,7 @@ export class HelperConnection {
 
   /** Installed applications from the helper's `apps`; an older helper without it: `unsupported`. */
   async apps(): Promise<IpcResult<AppList>> {
-    const r = await this.askCoded((c) => callNext(c, 'apps', {}), 'apps', this.timeoutMs);
+    const r = await this.askCoded((c) => c.call('apps', {}), 'apps', this.timeoutMs);
     if (!r.ok && r.error.kind === 'helper' && r.error.code === ErrorCode.MethodNotFound) return { ok: true, value: { apps: [], unsupported: true } };
     return r.ok ? { ok: true, value: { apps: r.value.apps } } : { ok: false, error: { kind: r.error.kind, message: r.error.message } };
   }

@@ -1,19 +1,17 @@
 // What each call of the page does, in one place, for the Electron main process
 // (main/index.ts) and for the development bridge that runs the same page against a real
-// helper without Electron (test/e2e/bridge.ts). The page decides nothing: every call is
+// helper without Electron (test/lab/tray-bridge.ts). The page decides nothing: every call is
 // passed on to the helper, which checks who asks (SO_PEERCRED) and what.
 //
 // Plain module: no Electron. The file dialog and the preferences come in as functions.
 
-import type { AppList, InvokeHandlers, IpcResult, UiPreferences } from '../common/ipc.js';
+import type { InvokeHandlers, IpcResult, UiPreferences } from '../common/ipc.js';
 import type { HelperConnection } from './helper-connection.js';
 
 export interface HandlerDeps {
   /** Main's "choose a program" dialog: an absolute path, or null when cancelled. */
   pickProgram(): Promise<string | null>;
   preferences: { readonly ui: UiPreferences; update(changes: Partial<UiPreferences>): UiPreferences };
-  /** Installed applications where the helper cannot list them yet (the e2e stub, until the merge). */
-  listApps?: () => Promise<IpcResult<AppList>>;
 }
 
 const ok = <T>(value: T): IpcResult<T> => ({ ok: true, value });
@@ -31,11 +29,7 @@ export function createInvokeHandlers(connection: HelperConnection, deps: Handler
     handleRevoke: (target) => connection.revoke(target),
     handleAddApp: (request) => connection.addApp(request),
     handleExplain: (query) => connection.explain(query),
-    handleGetApps: async () => {
-      const r = await connection.apps();
-      if (r.ok && r.value.unsupported && deps.listApps) return deps.listApps();
-      return r;
-    },
+    handleGetApps: () => connection.apps(),
     handlePickProgram: async () => ok(await deps.pickProgram()),
     handleGetPreferences: async () => ok(deps.preferences.ui),
     handleSetPreferences: async (changes) => ok(deps.preferences.update(changes)),

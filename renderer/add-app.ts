@@ -80,7 +80,8 @@ export class AddAppDialog {
   private readonly status: HTMLElement;
   private readonly submit: HTMLButtonElement;
   private apps: InstalledApp[] = [];
-  private selection: { path?: string; app?: string; label: string } | undefined;
+  /** A program file (`path`) or an installed app by its entry (`app`, resolved by the helper); `shown`: what the page names. */
+  private selection: { path?: string; app?: string; label: string; shown: string } | undefined;
 
   constructor(
     private readonly api: AddAppApi,
@@ -160,7 +161,7 @@ export class AddAppDialog {
         b.dataset['entry'] = a.desktopEntry;
         b.setAttribute('aria-pressed', String(this.selection?.label === a.desktopEntry));
         b.addEventListener('click', () => {
-          this.selection = a.exe !== undefined && a.flatpak === undefined ? { path: a.exe, label: a.desktopEntry } : { app: a.desktopEntry, label: a.desktopEntry };
+          this.selection = { app: a.desktopEntry, label: a.desktopEntry, shown: a.flatpak !== undefined ? `Flatpak ${a.flatpak}` : (a.exe ?? a.desktopEntry) };
           this.renderChosen(a.name);
           this.renderList();
         });
@@ -171,7 +172,7 @@ export class AddAppDialog {
 
   private renderChosen(name?: string): void {
     const s = this.selection;
-    this.chosen.textContent = s ? `Chosen: ${name !== undefined ? `${visible(name)} — ` : ''}${visible(s.path ?? s.app ?? '')}` : 'No program chosen yet.';
+    this.chosen.textContent = s ? `Chosen: ${name !== undefined ? `${visible(name)} — ` : ''}${visible(s.shown)}` : 'No program chosen yet.';
     this.submit.disabled = !s;
   }
 
@@ -179,7 +180,7 @@ export class AddAppDialog {
     const r = await this.api.pickProgram();
     if (!r.ok) return this.setStatus(`The file dialog failed: ${r.error.message}`, true);
     if (r.value === null) return;
-    this.selection = { path: r.value, label: r.value };
+    this.selection = { path: r.value, label: r.value, shown: r.value };
     this.renderChosen();
     this.renderList();
   }

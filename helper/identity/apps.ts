@@ -171,6 +171,9 @@ export interface DesktopEntry {
   icon?: string;
   exec?: string;
   tryExec?: string;
+  comment?: string;
+  /** `X-Flatpak=`: the app id of a Flatpak export. */
+  flatpak?: string;
   noDisplay: boolean;
 }
 
@@ -186,11 +189,15 @@ export function parseDesktopEntry(text: string): DesktopEntry | undefined {
   const icon = kv.get('Icon');
   const exec = kv.get('Exec');
   const tryExec = kv.get('TryExec');
+  const comment = kv.get('Comment');
+  const flatpak = kv.get('X-Flatpak');
   return {
     name,
     ...(icon ? { icon } : {}),
     ...(exec ? { exec } : {}),
     ...(tryExec ? { tryExec } : {}),
+    ...(comment ? { comment } : {}),
+    ...(flatpak && FLATPAK_ID.test(flatpak) ? { flatpak } : {}),
     noDisplay: kv.get('NoDisplay') === 'true',
   };
 }
@@ -232,4 +239,40 @@ export function execProgram(exec: string): string | undefined {
   }
   const w = words[i];
   return w && !w.startsWith('%') ? w : undefined;
+}
+
+/** The directories of .desktop entries, most important first (a file id found earlier hides later ones). */
+export function desktopDirs(home: string | undefined): string[] {
+  const user = home ? [`${home}/.local/share/applications`, `${home}/.local/share/flatpak/exports/share/applications`] : [];
+  return [
+    ...user.slice(0, 1),
+    '/usr/local/share/applications',
+    '/usr/share/applications',
+    ...user.slice(1),
+    `${FLATPAK_SYSTEM_DIR}/exports/share/applications`,
+    '/var/lib/snapd/desktop/applications',
+  ];
+}
+
+/** The home directory of uid in /etc/passwd text (the first line with that uid), or undefined. */
+export function homeOfUid(passwdText: string, uid: number): string | undefined {
+  for (const line of passwdText.split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 7 && f[2] === String(uid) && /^\d+$/.test(f[2]) && f[5]?.startsWith('/')) return f[5];
+  }
+  return undefined;
+}
+
+/** The Flatpak app id an entry starts: `X-Flatpak=`, or `flatpak run … ID` in its Exec=. */
+export function flatpakOfEntry(e: DesktopEntry): string | undefined {
+  if (e.flatpak) return e.flatpak;
+  const words = e.exec ? splitExec(e.exec) : [];
+  if (!/(^|\/)flatpak$/.test(words[0] ?? '') || words[1] !== 'run') return undefined;
+  const id = words.slice(2).find((w) => !w.startsWith('-') && !w.startsWith('@@') && !w.startsWith('%'));
+  return id && FLATPAK_ID.test(id) ? id : undefined;
+}
+
+/** Sorts apps by name (case-insensitive), then by entry path: the order the page lists them in. */
+export function byName<T extends { name: string; desktopEntry: string }>(a: T, b: T): number {
+  return a.name.localeCompare(b.name, 'en', { sensitivity: 'base' }) || (a.desktopEntry < b.desktopEntry ? -1 : a.desktopEntry > b.desktopEntry ? 1 : 0);
 }

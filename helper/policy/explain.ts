@@ -97,3 +97,52 @@ export function explain(input: ExplainInput): ExplainResult {
     notes,
   };
 }
+
+/** What a rule's matcher names, in words: `/usr/bin/ssh with sha256 ab12…`, `any program of package openssh-client`, `kernel traffic`. */
+export function describeMatcher(r: EffectiveRule): string {
+  if (r.kernel) return 'traffic of the kernel itself (no process: WireGuard keepalives, NFS, …)';
+  const b = r.binary;
+  if (!b) return 'nothing (a rule without a matcher)';
+  if (b.package !== undefined) return `any executable that package ${b.package} installed, with the bytes it installed`;
+  if (b.flatpak !== undefined) return `Flatpak app ${b.flatpak} (system installation), any program in its sandbox`;
+  if (b.snap !== undefined) return `snap ${b.snap}, programs under /snap/${b.snap}/`;
+  if (b.appimage !== undefined) return `the AppImage ${b.appimage}, while its user runs it`;
+  const path = b.path === undefined ? '?' : b.path.endsWith('*') ? `programs under ${b.path.slice(0, -1)}` : b.path;
+  const script = b.script !== undefined ? ` running the script ${b.script}` : '';
+  const pin = b.sha256 !== undefined ? ` with sha256 ${b.sha256.slice(0, 12)}… (another build does not match)` : '';
+  return `${path}${script}${pin}`;
+}
+
+/**
+ * `explain {rule}`: one rule of the whitelist in explain's words: what it matches, for whom,
+ * its scope and lifetime, whether it is enforced, and who may remove it. `viewer` is the
+ * caller's uid (the subject's uid for IT rules). Pure.
+ */
+export function explainRule(policy: Policy, r: EffectiveRule, viewer: number): ExplainResult {
+  const trial = r.mode === 'audit' && policy.mode === 'enforce';
+  const scope = r.destinations?.length ? `only ${r.destinations.map(formatRuleDestination).join(', ')}` : 'the whole tunnel';
+  const whom = r.uid !== undefined ? `processes of uid ${r.uid}` : 'processes of every user';
+  const verb = r.action === 'allow' ? 'allows' : 'denies';
+  const notes: string[] = [];
+  if (r.processes) notes.push(`allow-once: only process ${r.processes.map((p) => p.pid).join(', ')}`);
+  if (r.expires) notes.push(`in force until ${r.expires}`);
+  if (trial) notes.push(`a trial rule (mode audit): what it would ${r.action === 'allow' ? 'allow' : 'deny'} is recorded, nothing is enforced`);
+  if (r.action === 'deny' && r.source.kind === 'profile') notes.push('an IT deny: it wins over every allow rule, user rules included');
+  if (r.action === 'allow' && r.source.kind === 'user') notes.push('an IT deny for the same program wins over it');
+  if (r.children === 'confine') notes.push('child processes do not inherit it');
+  if (r.allowEnv?.length) notes.push(`accepts ${r.allowEnv.join(', ')} in the environment`);
+  notes.push(r.source.kind === 'profile' ? 'set by IT (locked): only a change of the profile removes it' : `a user decision: uid ${r.source.uid} (or an admin) may revoke it`);
+  if (policy.mode === 'audit') notes.push('the gate is in audit mode: what it denies is recorded and let through');
+  const locked = policy.userPrompts === 'deny';
+  if (locked) notes.push('a profile sets userPrompts to "deny": only IT profiles decide on this machine');
+  return {
+    verdict: r.action,
+    enforced: !trial && (r.action === 'allow' || policy.mode === 'enforce'),
+    reason: `${describe(r)} ${verb} ${describeMatcher(r)}, for ${whom}, on ${scope}`,
+    subject: { exe: r.binary?.path ?? r.binary?.appimage ?? describeMatcher(r), uid: r.uid ?? viewer, ...(r.binary?.sha256 ? { sha256: r.binary.sha256 } : {}) },
+    rule: ruleView(r),
+    locked,
+    prompt: 'not-applicable',
+    notes,
+  };
+}

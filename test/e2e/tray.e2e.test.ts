@@ -4,9 +4,11 @@
 // here. Drives what an employee does, and saves screenshots of each view, light and dark,
 // at 1024 and 400 px, under dist/e2e/; runs axe-core on each view.
 //
-// Stubbed until the helper serves it (main/helper-next.ts): the installed-apps list (the
-// bridge reads the .desktop entry this test installs) and the file dialog.
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+// Stubbed: only the file dialog. "Add an app…" lists the helper's `apps` (the .desktop
+// entries in the employee's ~/.local/share/applications; the helper finds the home from
+// the uid in a passwd file this test writes, TUNNELGATE_PASSWD) and adds through
+// `allow {app}`; an app an IT deny covers is refused, and the page says why.
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
@@ -100,8 +102,14 @@ beforeAll(async () => {
   lab = await createLab();
   tmp = mkdtempSync('/tmp/tg-e2e-');
   chmodSync(tmp, 0o755);
-  appsDir = path.join(tmp, 'applications');
-  mkdirSync(appsDir);
+  // The employee's home, known to the helper only through the passwd file (by uid).
+  const home = path.join(tmp, 'home');
+  appsDir = path.join(home, '.local/share/applications');
+  mkdirSync(appsDir, { recursive: true });
+  for (const d of [home, path.join(home, '.local'), path.join(home, '.local/share'), appsDir]) chownSync(d, USER, USER);
+  const passwd = path.join(tmp, 'passwd');
+  writeFileSync(passwd, `${readFileSync('/etc/passwd', 'utf8')}employee:x:${USER}:${USER}:Employee:${home}:/bin/sh\n`);
+  process.env['TUNNELGATE_PASSWD'] = passwd;
   helper = await startHelper(lab, {
     log: (l) => helperLog.push(l),
     profiles: {
@@ -115,6 +123,7 @@ beforeAll(async () => {
         rules: [
           { id: 'ssh', binary: { path: '/usr/bin/ssh' } },
           { id: 'no-games', action: 'deny', binary: { path: '/usr/games/*' } },
+          { id: 'no-unvetted', action: 'deny', binary: { path: `${tmp}/unvetted-*` } },
         ],
       },
     },
@@ -128,7 +137,7 @@ beforeAll(async () => {
   const added = await helper.cli(['allow', mine], { uid: USER });
   expect({ code: added.exitCode, err: added.stderr }).toEqual({ code: 0, err: '' });
 
-  bridge = execa('setpriv', [`--reuid=${USER}`, `--regid=${USER}`, '--clear-groups', process.execPath, BRIDGE, '--run', helper.run, '--apps', appsDir, '--pick', copyOf('picked-tool')], {
+  bridge = execa('setpriv', [`--reuid=${USER}`, `--regid=${USER}`, '--clear-groups', process.execPath, BRIDGE, '--run', helper.run, '--pick', copyOf('picked-tool')], {
     stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false,
   });
   bridge.stderr?.on('data', (d: Buffer) => bridgeLog.push(d.toString()));
@@ -288,6 +297,28 @@ describe('the tray page against a real helper', () => {
     // The helper has it as this user's rule.
     const list = JSON.parse(String((await helper.cli(['list', '--json'], { uid: USER })).stdout)) as { rules: Array<{ uid?: number; binary?: { path?: string } }> };
     expect(list.rules.some((r) => r.uid === USER && r.binary?.path === exe)).toBe(true);
+    expect(main.errors).toEqual([]);
+  });
+
+  it('"Add an app…" refused where an IT deny covers the app: the page says why, as the CLI does', async () => {
+    const exe = copyOf('unvetted-tool');
+    writeFileSync(path.join(appsDir, 'unvetted.desktop'), `[Desktop Entry]\nType=Application\nName=Unvetted Tool\nExec=${exe}\n`);
+    const { page } = main;
+    await page.locator('#add-app').click();
+    const dialog = page.locator('#add-app-dialog');
+    await dialog.locator('button.app', { hasText: 'Unvetted Tool' }).click();
+    await dialog.locator('#add-app-submit').click();
+    const status = dialog.locator('#add-app-status.prompt-error');
+    await status.waitFor();
+    expect(await status.innerText()).toBe(
+      `Not added: ${exe} stays denied: denied by rule no-unvetted of profile corp-e2e, and an IT deny wins over user rules; ask your administrator`,
+    );
+    await shoot(page, 'add-app-refused', 800, false);
+    await dialog.locator('#add-app-cancel').click();
+    await dialog.waitFor({ state: 'hidden' });
+    // The CLI refuses it with the same words, exit 1.
+    const cli = await helper.cli(['allow', exe], { uid: USER });
+    expect({ code: cli.exitCode, err: String(cli.stderr).trim() }).toEqual({ code: 1, err: `tunnelgate: ${exe} stays denied: denied by rule no-unvetted of profile corp-e2e, and an IT deny wins over user rules; ask your administrator` });
     expect(main.errors).toEqual([]);
   });
 

@@ -4,20 +4,18 @@
 // helper's socket, as whatever user runs it; the e2e test runs it as an ordinary user it
 // made up (setpriv), so the helper's SO_PEERCRED checks apply as they do to a desktop user.
 //
-//   node dist/test/lab/tray-bridge.js --run DIR [--apps DIR] [--pick PATH]
+//   node dist/test/lab/tray-bridge.js --run DIR [--pick PATH]
 //
 // stdin, one JSON per line: {"id": N, "name": "<invoke name>", "args": [...]}
 // stdout, one JSON per line: {"id": N, "result": IpcResult} | {"notify": name, "payload": …}
 //
-// Stand-ins, until the helper serves them (main/helper-next.ts): `--apps DIR` lists the
-// .desktop entries of DIR for "Add an app…" where the helper has no `apps` method;
-// `--pick PATH` is what the file dialog answers.
+// The one stand-in: `--pick PATH` is what the file dialog answers. Installed apps, allow
+// {app} and explain {rule} are the helper's own methods.
 
-import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import type { AppList, InstalledApp, IpcResult, NotifyName } from '../../common/ipc.js';
+import type { NotifyName } from '../../common/ipc.js';
 import { INVOKE_CHANNELS } from '../../common/ipc.js';
 import { HelperClient } from '../../common/node/client.js';
 import { HelperConnection } from '../../main/helper-connection.js';
@@ -29,34 +27,8 @@ import { Preferences } from '../../main/preferences.js';
 /** The page's frame as Electron would report it: our app:// page, top frame. */
 const PAGE_FRAME = { url: 'app://tunnelgate/index.html', parent: null };
 
-/** A minimal [Desktop Entry] reader for the stand-in app list (the helper has the real one). */
-export function stubApps(dir: string): InstalledApp[] {
-  const apps: InstalledApp[] = [];
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.desktop')).sort()) {
-    const file = path.join(dir, name);
-    const kv = new Map<string, string>();
-    let inGroup = false;
-    for (const raw of readFileSync(file, 'utf8').split('\n')) {
-      const line = raw.trim();
-      if (line.startsWith('[')) inGroup = line === '[Desktop Entry]';
-      else if (inGroup && line.includes('=')) kv.set(line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1));
-    }
-    const appName = kv.get('Name');
-    if (kv.get('Type') !== 'Application' || !appName) continue;
-    const exe = kv.get('Exec')?.split(/\s+/)[0];
-    apps.push({
-      desktopEntry: file,
-      name: appName,
-      ...(kv.get('Icon') ? { icon: kv.get('Icon') as string } : {}),
-      ...(exe?.startsWith('/') ? { exe } : {}),
-      ...(kv.get('Comment') ? { comment: kv.get('Comment') as string } : {}),
-    });
-  }
-  return apps;
-}
-
 function main(): void {
-  const { values } = parseArgs({ options: { run: { type: 'string' }, apps: { type: 'string' }, pick: { type: 'string' } } });
+  const { values } = parseArgs({ options: { run: { type: 'string' }, pick: { type: 'string' } } });
   if (!values.run) throw new Error('--run DIR is required');
   const runDir = values.run;
   const write = (msg: unknown): void => void process.stdout.write(`${JSON.stringify(msg)}\n`);
@@ -64,11 +36,9 @@ function main(): void {
   const connection = new HelperConnection({ connect: () => HelperClient.connect(runDir), retryMs: 200, maxRetryMs: 1000, pollMs: 5000 });
   const store = new Map<string, unknown>();
   const preferences = new Preferences({ get: (k) => store.get(k), set: (k, v) => void store.set(k, v) });
-  const appsDir = values.apps;
   const handlers = createInvokeHandlers(connection, {
     pickProgram: async () => values.pick ?? null,
     preferences,
-    ...(appsDir ? { listApps: async (): Promise<IpcResult<AppList>> => ({ ok: true, value: { apps: stubApps(appsDir) } }) } : {}),
   });
   const listeners = new Map<string, InvokeListener>();
   registerInvokeHandlers({ handle: (channel, l) => void listeners.set(channel, l), removeHandler: (c) => void listeners.delete(c) }, handlers);

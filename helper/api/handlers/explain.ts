@@ -3,15 +3,18 @@
 import { promises as fs } from 'node:fs';
 import type { Caller, ExplainParams, ExplainResult } from '../../../common/api.js';
 import { ErrorCode } from '../../../common/api.js';
-import type { Policy } from '../../../common/policy.js';
+import { normalRuleKey } from '../../../common/format.js';
+import type { EffectiveRule, Policy } from '../../../common/policy.js';
 import type { ProcPort } from '../../core/ports.js';
 import type { UserRules } from '../../core/user-rules.js';
 import { needsHash } from '../../policy/decide.js';
 import type { ProcessIdentity, Verdict } from '../../policy/decide.js';
-import { explain } from '../../policy/explain.js';
-import { readableBy, requireOwn } from '../authorization.js';
+import { explain, explainRule } from '../../policy/explain.js';
+import { requireOwn } from '../authorization.js';
 import { ApiError } from '../../core/errors.js';
 import type { Handlers } from '../server.js';
+import { pathIdentity } from './path-identity.js';
+import type { PathFactsDeps } from './path-identity.js';
 
 /** What explain reads: the policy, the gate's view of a process, /proc, the user decisions. */
 export interface ExplainDeps {
@@ -19,6 +22,8 @@ export interface ExplainDeps {
   gate: { verdictFor(policy: Policy, pid: number): Promise<Verdict>; ruleOf(pid: number): Promise<string | undefined> };
   procs: Pick<ProcPort, 'process' | 'sha256'>;
   rules: Pick<UserRules, 'findDeny' | 'views'>;
+  /** The package check for a path (default: dpkg's lists and md5sums). */
+  packages?: PathFactsDeps['packages'];
 }
 
 interface Subject {
@@ -41,7 +46,7 @@ async function processSubject(d: ExplainDeps, policy: Policy, caller: Caller, pi
   return { id, ...(verdict ? { verdict } : {}), ...(admittedUnder ? { admittedUnder } : {}), notes: [] };
 }
 
-/** A binary by path for a user: what a process of it would get; hashed only if the caller may read it. */
+/** A binary by path for a user: what a process of it would get (the gate's facts, read from the file). */
 async function pathSubject(d: ExplainDeps, policy: Policy, caller: Caller, file: string, uid: number): Promise<Subject> {
   requireOwn(caller, uid, 'explain rules');
   const notes: string[] = [];
@@ -51,21 +56,30 @@ async function pathSubject(d: ExplainDeps, policy: Policy, caller: Caller, file:
   } else if (!st) {
     notes.push(`${file} does not exist`);
   }
-  const id: ProcessIdentity = { exe: file, exeDeleted: false, uid };
-  if (needsHash(policy, file) && st?.isFile()) {
-    if (readableBy(st, caller)) id.sha256 = await d.procs.sha256(file).catch(() => undefined);
-    else notes.push(`${file} is not readable by uid ${caller.uid}: rules that pin its hash cannot be checked`);
-  }
-  return { id, notes };
+  const facts = await pathIdentity(policy, file, st, uid, caller, { sha256: (f) => d.procs.sha256(f), ...(d.packages ? { packages: d.packages } : {}) });
+  return { id: facts.id, notes: [...notes, ...facts.notes] };
 }
 
-/** The explain handler. Throws ApiError InvalidParams (not exactly one of pid and path), NotFound, Forbidden, Internal (no policy yet). */
+/** A rule of the whitelist by key (or a profile rule's id): the caller's own user rules, every IT rule; admins all. */
+export function findRule(policy: Policy, caller: Caller, key: string): EffectiveRule {
+  const k = normalRuleKey(key);
+  const r = policy.rules.find((x) => x.key === k) ?? policy.rules.find((x) => x.source.kind === 'profile' && x.id === k);
+  if (!r || (r.source.kind === 'user' && r.source.uid !== caller.uid && !caller.admin)) throw ApiError(ErrorCode.NotFound, `no rule ${key} in force`);
+  return r;
+}
+
+/** The explain handler. Throws ApiError InvalidParams (not exactly one of pid, path and rule), NotFound, Forbidden, Internal (no policy yet). */
 export function explainHandlers(d: ExplainDeps): Pick<Handlers, 'explain'> {
   return {
     async explain(caller, p: ExplainParams): Promise<ExplainResult> {
-      if ((p.pid === undefined) === (p.path === undefined)) throw ApiError(ErrorCode.InvalidParams, 'explain needs a PID or a PATH');
+      const subjects = [p.pid, p.path, p.rule].filter((x) => x !== undefined).length;
+      if (subjects !== 1) throw ApiError(ErrorCode.InvalidParams, 'explain needs exactly one of a PID, a PATH and a rule');
       const policy = d.current();
       if (!policy) throw ApiError(ErrorCode.Internal, 'the helper has no policy in force yet');
+      if (p.rule !== undefined) {
+        if (p.uid !== undefined || p.dst !== undefined) throw ApiError(ErrorCode.InvalidParams, 'a rule is explained on its own: no uid, no destination');
+        return explainRule(policy, findRule(policy, caller, p.rule), caller.uid);
+      }
       if (p.pid !== undefined && p.uid !== undefined) throw ApiError(ErrorCode.InvalidParams, 'uid goes with a path; a process has its own');
       const s = p.pid !== undefined ? await processSubject(d, policy, caller, p.pid) : await pathSubject(d, policy, caller, p.path as string, p.uid ?? caller.uid);
       const { id } = s;

@@ -54,6 +54,11 @@ const limitOption = () =>
 
 async function explainParams(o: QueryOptions, target: string): Promise<Params<'explain'>> {
   const dst = o.dst !== undefined ? await toExplainDst(o.dst, resolveHost) : undefined;
+  // A rule key (`corp:ssh`, `user.1000:ab12…`, `user 1000:ab12…`): no slash, a colon.
+  if (/^[^/.][^/]*:[^/]+$/.test(target)) {
+    if (o.dst !== undefined || o.uid !== undefined) throw new UsageError('a rule is explained on its own: no --dst, no --uid');
+    return { rule: target };
+  }
   const pid = /^\d+$/.test(target) ? Number(target) : undefined;
   if (pid !== undefined && (pid < 2 || pid > 4194304)) throw new UsageError(`invalid PID ${target}`);
   const subject = pid !== undefined ? { pid } : { path: await programPath(target) };
@@ -105,8 +110,8 @@ const QUERIES: { [M in 'status' | 'list' | 'prompts' | 'decisions' | 'events' | 
   },
   explain: {
     method: 'explain',
-    description: 'the verdict for a process or program, and the rule or reason behind it (exit 0 allow, 1 deny)',
-    argument: ['<target>', 'PID or PATH'],
+    description: 'the verdict for a process or program, and the rule or reason behind it; or what a rule does (exit 0 allow, 1 deny)',
+    argument: ['<target>', 'PID, PATH, or a RULE key from tunnelgate list'],
     params: (o, target) => explainParams(o, target ?? ''),
     text: formatExplain,
     exit: (r) => (r.verdict === 'allow' ? 0 : 1),

@@ -102,6 +102,7 @@ beforeAll(async () => {
     feeds: api.feeds,
     handlers: {
       status: () => gate.status(),
+      apps: async () => ({ apps: [] }),
       'launch.begin': () => Promise.reject(new Error('n/a')),
       'launch.confirm': () => Promise.reject(new Error('n/a')),
       audit: () => Promise.reject(new Error('n/a')),

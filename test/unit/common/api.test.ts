@@ -17,7 +17,7 @@ describe('API declared schema-first', () => {
       seconds?: number;
       untilLogout?: boolean;
     }>();
-    expectTypeOf<ExplainParams>().toEqualTypeOf<{ pid?: number; path?: string; dst?: ExplainDst; uid?: number }>();
+    expectTypeOf<ExplainParams>().toEqualTypeOf<{ pid?: number; path?: string; dst?: ExplainDst; rule?: string; uid?: number }>();
     expectTypeOf<Params<'status'>>().toEqualTypeOf<Record<string, never>>();
     expectTypeOf<Params<'launch.begin'>>().toEqualTypeOf<{ pid: number; path: string }>();
     expectTypeOf<Params<'subscribe'>>().toEqualTypeOf<{ topics: Array<'events' | 'prompts' | 'status'> }>();

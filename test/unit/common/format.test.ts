@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   clipText, describeDestination, describeLifetime, describeRuleId, formatCommandLine, formatDestination, formatRemaining, formatRuleDestination,
-  formatRuleScope, hasUnsafe, oneLine, safeJson, userRuleKey, visible, visibleLines,
+  formatRuleScope, hasUnsafe, normalRuleKey, oneLine, safeJson, userRuleKey, visible, visibleLines,
 } from '../../../common/format.js';
 
 /** Anything a terminal or the bidi algorithm would act on. */
@@ -78,6 +78,9 @@ describe('formatters', () => {
     expect(formatRemaining(-5)).toBe('0 s');
     expect(userRuleKey(1000, 'ab12')).toBe('user.1000:ab12');
     expect(describeRuleId({ kind: 'profile', profileId: 'corp' }, 'ssh')).toBe('corp:ssh');
-    expect(describeRuleId({ kind: 'user', uid: 1000 }, 'ab12')).toBe('user 1000:ab12');
+    expect(describeRuleId({ kind: 'user', uid: 1000 }, 'ab12')).toBe('user.1000:ab12');
+    expect(normalRuleKey('user 1000:ab12')).toBe('user.1000:ab12');
+    expect(normalRuleKey('user.1000:ab12')).toBe('user.1000:ab12');
+    expect(normalRuleKey('corp:ssh')).toBe('corp:ssh');
   });
 });
