@@ -5,22 +5,24 @@
 // lost first packet would add to.
 import { realpathSync } from 'node:fs';
 import { expect } from 'vitest';
+import { labAndHelper } from '../../lab/suite.js';
 import { row } from '../../lab/campaign.js';
 import { waitFor } from '../../lab/fixture.js';
-import { labAndHelper } from '../../lab/suite.js';
 
 const bin: Record<string, string> = {};
 
 const fx = labAndHelper({
   prepare: ({ copyBinary }) => {
     bin.curl = copyBinary(realpathSync('/usr/bin/curl'), 'allowed/curl');
+    bin.other = copyBinary(realpathSync('/usr/bin/curl'), 'unnamed/curl');
+    bin.app = copyBinary(realpathSync('/bin/bash'), 'app/bash');
     bin.ping = copyBinary(realpathSync('/usr/bin/busybox'), 'allowed-ping/ping'); // busybox: its ping applet, by argv[0]
   },
 });
 
 async function enforce(): Promise<void> {
   const before = fx.events().filter((e) => e.type === 'policy.applied').length;
-  fx.writeProfile('corp-exec', fx.profile({ id: 'corp-exec', rules: [{ id: 'curl', binary: { path: bin.curl } }, { id: 'ping', binary: { path: bin.ping } }] }));
+  fx.writeProfile('corp-exec', fx.profile({ id: 'corp-exec', rules: [{ id: 'curl', binary: { path: bin.curl } }, { id: 'ping', binary: { path: bin.ping } }, { id: 'app', binary: { path: bin.app } }] }));
   await waitFor('the profile applied', () => (fx.events().filter((e) => e.type === 'policy.applied').length > before ? true : undefined));
 }
 
@@ -57,3 +59,74 @@ row('exec-time admission', 'an allowed ping -c1 started directly: 10 of 10 answe
   expect(String(r.stdout).trim()).toBe('10');
   expect(await refusals()).toEqual(before);
 }, 200_000);
+
+/** A curl that lives for seconds (a slow download), printing nothing. */
+const slow = (url: string) => `-s -o /dev/null --limit-rate 100k -m 6 "${url}bytes/100000000"`;
+const probe = (url: string) => `-s -o /dev/null -w '%{http_code}' -m 3 "${url}"`;
+
+row('process identity', "fork before exec: sh -c 'evil & exec curl' — evil is not the allowed program's child", async () => {
+  await enforce();
+  const url = fx.lab.urls.corpV4;
+  // In the subshell $$ is the outer shell's pid: evil waits until that process runs the allowed curl.
+  const script = `( until [ "$(readlink /proc/$$/exe)" = "${bin.curl}" ]; do :; done; exec "${bin.other}" ${probe(url)} ) & exec "${bin.curl}" ${slow(url)}`;
+  const r = await fx.run('/bin/sh', ['-c', script], { timeout: 60_000 });
+  expect(String(r.stdout)).toBe('000');
+}, 90_000);
+
+row('process identity', 'fork before exec, one level deeper: a grandchild forked before the exec', async () => {
+  await enforce();
+  const url = fx.lab.urls.corpV4;
+  const script = `( ( until [ "$(readlink /proc/$$/exe)" = "${bin.curl}" ]; do :; done; exec "${bin.other}" ${probe(url)} ) & wait ) & exec "${bin.curl}" ${slow(url)}`;
+  const r = await fx.run('/bin/sh', ['-c', script], { timeout: 60_000 });
+  expect(String(r.stdout)).toBe('000');
+}, 90_000);
+
+/** Wait for the event `type` about `pid`; returns it. */
+const eventFor = (type: string, pid: number | undefined, ms = 20_000) =>
+  waitFor(`${type} of pid ${pid}`, () => fx.events().find((e) => e.type === type && (e as { pid?: number }).pid === pid), ms);
+
+row('process identity', 'ptrace: an admitted curl traced by another process loses the tunnel, with the reason', async () => {
+  await enforce();
+  const dl = fx.spawn('/bin/sh', ['-c', `exec "${bin.curl}" ${slow(fx.lab.urls.corpV4)}`]);
+  try {
+    await eventFor('process.admitted', dl.pid);
+    const tracer = fx.spawn('strace', ['-q', '-o', '/dev/null', '-p', String(dl.pid)]);
+    try {
+      const e = (await eventFor('process.released', dl.pid)) as { reason?: string };
+      expect(e.reason).toMatch(/traced by process/);
+    } finally {
+      tracer.kill('SIGTERM');
+      await tracer;
+    }
+  } finally {
+    dl.kill('SIGTERM');
+    await dl;
+  }
+}, 90_000);
+
+row('process identity', "ptrace: a child that inherited an allowed app's rule, traced, loses it too", async () => {
+  await enforce();
+  const app = fx.spawn(String(bin.app), ['-c', 'sleep 60 & echo $!; wait']);
+  let out = '';
+  app.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    await eventFor('process.admitted', app.pid);
+    const child = await waitFor('the child pid', () => {
+      const m = /^(\d+)$/m.exec(out);
+      return m ? Number(m[1]) : undefined;
+    });
+    const tracer = fx.spawn('strace', ['-q', '-o', '/dev/null', '-p', String(child)]);
+    try {
+      const e = (await eventFor('process.released', child)) as { reason?: string };
+      expect(e.reason).toMatch(/traced by process/);
+    } finally {
+      tracer.kill('SIGTERM');
+      await tracer;
+    }
+  } finally {
+    const child = /^(\d+)$/m.exec(out)?.[1];
+    if (child) process.kill(Number(child), 'SIGTERM'); // our own sleep, by pid
+    app.kill('SIGTERM');
+    await app;
+  }
+}, 90_000);
