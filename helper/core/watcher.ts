@@ -176,11 +176,13 @@ export class Watcher {
     }
     if (exe.endsWith(' (deleted)')) exe = exe.slice(0, -' (deleted)'.length);
     const candidates = candidateRules(policy, exe);
-    // A program no rule names matters only inside a rule cgroup that confines children
-    // (or on a re-check); everything else ends here.
-    if (!candidates.length && !force && !policy.rules.some((r) => r.children === 'confine')) return;
+    // A program no rule names matters only inside a rule cgroup (one verdict whenever it is
+    // taken: an admitted process that execs such a program is decided again at that exec,
+    // not at the next re-check); everything else ends at the cgroup read.
+    if (!candidates.length && !force && !policy.rules.some((r) => r.action === 'allow')) return;
     if (!this.inOwnNetns(pid)) return;
     const current = this.currentRule(pid);
+    if (!candidates.length && !force && current === undefined) return;
     if (!candidates.length) {
       if (current === undefined) return;
       const tracer = await this.tracerOf(pid);

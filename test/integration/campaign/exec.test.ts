@@ -16,13 +16,14 @@ const fx = labAndHelper({
     bin.curl = copyBinary(realpathSync('/usr/bin/curl'), 'allowed/curl');
     bin.other = copyBinary(realpathSync('/usr/bin/curl'), 'unnamed/curl');
     bin.app = copyBinary(realpathSync('/bin/bash'), 'app/bash');
+    bin.confine = copyBinary(realpathSync('/bin/bash'), 'confine/bash');
     bin.ping = copyBinary(realpathSync('/usr/bin/busybox'), 'allowed-ping/ping'); // busybox: its ping applet, by argv[0]
   },
 });
 
 async function enforce(): Promise<void> {
   const before = fx.events().filter((e) => e.type === 'policy.applied').length;
-  fx.writeProfile('corp-exec', fx.profile({ id: 'corp-exec', rules: [{ id: 'curl', binary: { path: bin.curl } }, { id: 'ping', binary: { path: bin.ping } }, { id: 'app', binary: { path: bin.app } }] }));
+  fx.writeProfile('corp-exec', fx.profile({ id: 'corp-exec', rules: [{ id: 'curl', binary: { path: bin.curl } }, { id: 'ping', binary: { path: bin.ping } }, { id: 'app', binary: { path: bin.app } }, { id: 'confine', binary: { path: bin.confine }, children: 'confine' }] }));
   await waitFor('the profile applied', () => (fx.events().filter((e) => e.type === 'policy.applied').length > before ? true : undefined));
 }
 
@@ -130,3 +131,33 @@ row('process identity', "ptrace: a child that inherited an allowed app's rule, t
     await app;
   }
 }, 90_000);
+
+/** The process.released event of a pid; it must come from the exec, not from a re-check. */
+async function releasedAtExec(prog: string, script: string): Promise<void> {
+  await enforce();
+  const reloads = fx.events().filter((e) => e.type === 'policy.applied').length;
+  // The shell waits on stdin until the test has seen it admitted, then runs `script`.
+  const start = fx.events().length;
+  const p = fx.spawn(prog, ['-c', `read _; ${script}`]);
+  try {
+    const admitted = await eventFor('process.admitted', p.pid);
+    p.stdin?.write('go\n');
+    const e = (await waitFor('process.released of the exec', () =>
+      fx.events().slice(start).find((x) => x.type === 'process.released' && (x as { path?: string }).path === bin.other))) as { reason?: string; rule?: string };
+    expect(e.rule).toBe((admitted as { rule?: string }).rule);
+    expect(e.reason).toMatch(/no rule allows|confines children/);
+    expect(fx.events().filter((x) => x.type === 'policy.applied').length).toBe(reloads); // no re-check did it
+  } finally {
+    p.kill('SIGTERM');
+    await p;
+  }
+}
+
+row('one verdict', 'an admitted program that execs a binary no rule allows loses the tunnel at that exec', async () => {
+  await releasedAtExec(String(bin.app), `exec "${bin.other}" -s -o /dev/null -m 5 "${fx.lab.urls.corpV4}bytes/100000000" --limit-rate 100k`);
+}, 90_000);
+
+row('one verdict', "a child of a `children: confine` program that execs a binary no rule allows loses the tunnel at that exec", async () => {
+  await releasedAtExec(String(bin.confine), `"${bin.other}" -s -o /dev/null -m 5 "${fx.lab.urls.corpV4}bytes/100000000" --limit-rate 100k`);
+}, 90_000);
+
