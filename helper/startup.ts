@@ -58,6 +58,9 @@ import type { HelperSettings } from './core/settings.js';
 import { UserRules } from './core/user-rules.js';
 import type { GatePort } from './core/user-rules.js';
 import { openExecSource, Watcher } from './core/watcher.js';
+import { ExecAdmission } from './core/exec-admission.js';
+import { ExecHold, FanotifyUnavailable } from './kernel/fanotify.js';
+import type { ExecEvents } from './kernel/proc-events.js';
 import { EvidenceStore } from './evidence/store.js';
 import type { Paths } from './config.js';
 import { NFLOG_GROUP, profilesDir } from './config.js';
@@ -431,6 +434,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   if (exec.note) console.error(`tunnelgate: ${exec.note}`);
   const processes = new Watcher({ gate, events, hashes: new HashCache(), source: exec.source });
   await processes.start();
+  const held = await openExecAdmission({ gate, events, source: exec.source });
 
   const launches = new Launches({ gate, procs: procPort(new HashCache()), events, ...(tracer ? { tracer } : {}) });
   const server = new ApiServer({
@@ -458,6 +462,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   watcher.close();
   attempts.stop();
   processes.stop();
+  held.stop();
   exec.source.close();
   await server.close();
   await user.close();
@@ -590,6 +595,35 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
       clearInterval(timer);
       for (const w of watchers) w.close();
       await Promise.all([nftMon?.close(), linkMon?.close()]);
+    },
+  };
+}
+
+// ---- Exec-time admission (issue 10, part 1; owned by the `admit` branch) ----
+/**
+ * Hold each exec of an allowed binary until its process is admitted (fanotify permission
+ * events). Where the kernel refuses them the watcher alone admits, after the exec, as
+ * before: said on stderr ("exec hold off: reason"). TUNNELGATE_EXEC_HOLD=off turns it off
+ * (measurements against the watcher alone). Returns stop().
+ */
+async function openExecAdmission(o: { gate: Gate; events: EventLog; source: ExecEvents }): Promise<{ stop: () => void; note?: string }> {
+  let hold: ExecHold;
+  try {
+    if (process.env.TUNNELGATE_EXEC_HOLD === 'off') throw new Error('TUNNELGATE_EXEC_HOLD=off');
+    hold = ExecHold.open({ deadlineMs: 250 });
+  } catch (e) {
+    const note = `exec hold off: ${e instanceof FanotifyUnavailable ? e.message : String(e)}; programs are admitted just after their exec`;
+    console.error(`tunnelgate: ${note}`);
+    return { stop: () => undefined, note };
+  }
+  const admission = new ExecAdmission({ hold, gate: o.gate, events: o.events, hashes: new HashCache(), log: (l) => console.error(`tunnelgate: ${l}`) });
+  const off = o.source.onExec((pid) => admission.execSeen(pid));
+  await admission.start();
+  return {
+    stop: () => {
+      off();
+      admission.stop();
+      hold.close();
     },
   };
 }

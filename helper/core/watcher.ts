@@ -32,6 +32,7 @@ import type { GatheredProcess } from '../identity/gather.js';
 import { gatherIdentity } from '../identity/gather.js';
 import type { HashCache } from '../kernel/proc.js';
 import type { ExecEvents } from '../kernel/proc-events.js';
+import type { ProcEvent } from '../kernel/netlink.js';
 import { ruleKeyOf } from '../kernel/netcls.js';
 import { inForce, nextExpiry } from '../policy/expiry.js';
 import { candidateRules, decide, describe, pathMatches } from '../policy/decide.js';
@@ -85,6 +86,12 @@ export class Watcher {
   async start(): Promise<void> {
     const { source, gate } = this.deps;
     this.unsubscribe.push(source.onExec((pid) => this.examine(pid)));
+    // A ptrace attach (tracer != 0) to any process: decide it again at once; a traced
+    // process loses the tunnel whatever its rule or parent (gather reports TracerPid).
+    if ('onEvent' in source) {
+      const withEvents = source as ExecEvents & { onEvent(cb: (e: ProcEvent) => void): () => void };
+      this.unsubscribe.push(withEvents.onEvent((e) => e.kind === 'ptrace' && e.tracerTgid !== 0 && e.tracerTgid !== this.selfPid && void this.examineNow(e.tgid, true)));
+    }
     this.unsubscribe.push(source.onOverrun(() => void this.recheck('events were lost')));
     this.unsubscribe.push(gate.onPolicyChange(() => void this.recheck('policy changed')));
     await this.recheck('helper started');
@@ -169,13 +176,22 @@ export class Watcher {
     }
     if (exe.endsWith(' (deleted)')) exe = exe.slice(0, -' (deleted)'.length);
     const candidates = candidateRules(policy, exe);
-    // A program no rule names matters only inside a rule cgroup that confines children
-    // (or on a re-check); everything else ends here.
-    if (!candidates.length && !force && !policy.rules.some((r) => r.children === 'confine')) return;
+    // A program no rule names matters only inside a rule cgroup (one verdict whenever it is
+    // taken: an admitted process that execs such a program is decided again at that exec,
+    // not at the next re-check); everything else ends at the cgroup read.
+    if (!candidates.length && !force && !policy.rules.some((r) => r.action === 'allow')) return;
     if (!this.inOwnNetns(pid)) return;
     const current = this.currentRule(pid);
+    if (!candidates.length && !force && current === undefined) return;
     if (!candidates.length) {
-      if (current !== undefined) await this.settle(pid, exe, policy, current, undefined);
+      if (current === undefined) return;
+      const tracer = await this.tracerOf(pid);
+      if (tracer !== undefined) {
+        await this.deps.gate.releasePid(pid);
+        this.deps.events.emit({ type: 'process.released', pid, path: exe, rule: current, reason: `it is being traced by process ${tracer}, which can change its code` });
+        return;
+      }
+      await this.settle(pid, exe, policy, current, undefined);
       return;
     }
     const gathered = await gatherIdentity(pid, policy, { hashes: this.deps.hashes, selfPid: this.selfPid });
@@ -184,6 +200,16 @@ export class Watcher {
   }
 
   private readonly ownNetns = readlinkSync('/proc/self/ns/net');
+  private readonly initUserns = readlinkSync('/proc/self/ns/user');
+
+  /** In the helper's (initial) user namespace; false when unreadable (gone). */
+  private inInitialUserns(pid: number): boolean {
+    try {
+      return readlinkSync(`/proc/${pid}/ns/user`) === this.initUserns;
+    } catch {
+      return false;
+    }
+  }
 
   /**
    * Only processes of the helper's own network namespace are gated by it; the pid
@@ -210,16 +236,23 @@ export class Watcher {
   /** Put the process where its verdict says: its rule's cgroup, left as inherited, or out. */
   private async settle(pid: number, exe: string, policy: Policy, current: string | undefined, g: GatheredProcess | undefined): Promise<void> {
     const { gate, events } = this.deps;
-    const verdict = g ? decide(policy, g.identity) : undefined;
+    let verdict = g ? decide(policy, g.identity) : undefined;
     const uid = g?.identity.uid;
+    if (verdict?.allow && current !== verdict.rule.key && !this.inInitialUserns(pid)) {
+      // /proc/PID/exe is not proof here: with CAP_SYS_RESOURCE in its own user namespace a
+      // process can point it at another file (prctl PR_SET_MM_EXE_FILE). Only the exec hold,
+      // which judges the file the kernel opened, admits such a process.
+      verdict = { allow: false, rule: verdict.rule, reason: `it runs in a user namespace of its own, where /proc/${pid}/exe can be re-pointed (PR_SET_MM): admitted only at its exec, by the exec hold` };
+    }
     if (verdict?.allow) {
       if (current === verdict.rule.key) return;
       await gate.admit(pid, verdict.rule.key);
       events.emit({ type: 'process.admitted', pid, uid: uid as number, path: exe, rule: verdict.rule.key });
       this.deps.onAdmitted?.(pid, verdict.rule.key);
-      // Children it forked before it was admitted started outside the rule; where the rule
-      // lets children inherit, they join it now, as children forked later would.
-      if (verdict.rule.children !== 'confine') await this.admitEarlyChildren(pid, verdict.rule.key);
+      // Children it forked before it was admitted stay outside: a child forked before the
+      // allowed exec (`sh -c 'evil & exec curl'`) is not a descendant of the allowed program,
+      // and from here the two cannot be told apart (issue 10, part 3). The exec hold admits
+      // before the exec, so only the fallback loses children forked in between.
       return;
     }
     if (current === undefined) {
@@ -240,8 +273,9 @@ export class Watcher {
     // A sha256-pinned rule does not (issue 4): the pin is about the file, which is gone.
     const b = rule?.binary;
     if (g?.identity.exeDeleted && b?.path !== undefined && b.sha256 === undefined && b.script === undefined && pathMatches(b.path, exe) && !g.identity.traced) return;
-    // In a rule's cgroup without being allowed on its own: inherited from its parent?
-    if (rule && rule.children !== 'confine') {
+    // In a rule's cgroup without being allowed on its own: inherited from its parent? Never
+    // for a traced process: its tracer can run any code in it (issue 10, part 3).
+    if (rule && rule.children !== 'confine' && !g?.identity.traced) {
       const ppid = g?.ppid ?? (await this.parentOf(pid));
       if (ppid !== undefined && this.currentRule(ppid) === current) return; // inherited, and the rule allows that
     }
@@ -257,17 +291,11 @@ export class Watcher {
     events.emit({ type: 'process.released', pid, ...(uid !== undefined ? { uid } : {}), path: exe, rule: current, reason });
   }
 
-  private async admitEarlyChildren(pid: number, key: string, depth = 0): Promise<void> {
-    if (depth > 8) return;
-    const tasks = await fs.readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
-    for (const tid of tasks) {
-      const text = await fs.readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '');
-      for (const child of text.split(' ').filter(Boolean).map(Number)) {
-        if (this.currentRule(child) !== undefined) continue;
-        await this.deps.gate.admit(child, key).catch(() => undefined);
-        await this.admitEarlyChildren(child, key, depth + 1);
-      }
-    }
+  /** The process tracing `pid` (ptrace), unless none or the helper itself. */
+  private async tracerOf(pid: number): Promise<number | undefined> {
+    const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    const t = Number(/^TracerPid:\s*(\d+)/m.exec(status)?.[1] ?? '0');
+    return t !== 0 && t !== this.selfPid ? t : undefined;
   }
 
   private async parentOf(pid: number): Promise<number | undefined> {
@@ -292,7 +320,7 @@ export class Watcher {
 export async function openExecSource(mode = process.env.TUNNELGATE_WATCH ?? 'auto'): Promise<{ source: ExecEvents; kind: 'proc-connector' | 'poll'; note?: string }> {
   if (mode !== 'poll') {
     const { openProcConnector } = await import('../kernel/proc-events.js');
-    const r = await openProcConnector().catch((e: Error) => ({ error: e.message }));
+    const r = await openProcConnector({ kinds: ['exec', 'ptrace'] }).catch((e: Error) => ({ error: e.message }));
     if ('events' in r) return { source: r.events, kind: 'proc-connector' };
     return { source: new PollingExecEvents(), kind: 'poll', note: `${r.error}; watching processes by polling /proc` };
   }

@@ -102,7 +102,11 @@ export const profileSchema = {
         kernel: { type: 'boolean' },
         destinations: { type: 'array', minItems: 1, items: { $ref: '#/definitions/destination' } },
         mode: { $ref: '#/definitions/mode' },
-        children: { enum: ['inherit', 'confine'] },
+        children: {
+          description:
+            "What happens to the allowed program's descendants (processes forked after its allowed exec; one forked before it never is). inherit (default): a descendant keeps this rule whatever it runs, while its parent is in the rule. confine: a descendant keeps the tunnel only if a rule allows its own program, decided at each of its execs. Either way the program's own exec of a binary no rule allows ends its access at that exec, and a traced process never keeps it.",
+          enum: ['inherit', 'confine'],
+        },
         allowEnv: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...REFUSED_ENV] } },
       },
       if: { properties: { kernel: { const: true } }, required: ['kernel'] },
