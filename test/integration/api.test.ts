@@ -184,8 +184,9 @@ s.on('error', (e) => console.log('error ' + e.message));`], { uid: ALICE });
 });
 
 describe('a socket that survives hostile clients', () => {
-  it('random bytes, huge lines, half-open connections; meanwhile 200 concurrent clients of another user are all served', async () => {
-    // Bob's hostile client holds its connections open while Alice's 200 clients work.
+  it('random bytes, huge lines, half-open connections; meanwhile another user's clients, up to the per-user limit, are all served', async () => {
+    // Bob's hostile client holds its connections open while Alice's 30 clients (under the
+    // per-user limit of 32, issue 9.9) work.
     writeFileSync(path.join(fx.tmp, 'hostile.mjs'), `
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -213,15 +214,15 @@ process.stdin.on('end', () => process.exit(0));
       const r = await script('concurrent', `
 import { HelperClient } from ${JSON.stringify(CLIENT)};
 const t0 = Date.now();
-const clients = await Promise.all(Array.from({ length: 200 }, () => HelperClient.connect(${JSON.stringify(fx.helper.run)})));
+const clients = await Promise.all(Array.from({ length: 30 }, () => HelperClient.connect(${JSON.stringify(fx.helper.run)})));
 const answers = await Promise.all(clients.map(async (c) => [(await c.call('status', {})).state, (await c.call('prompts', {})).length]));
 for (const c of clients) c.close();
 console.log(JSON.stringify({ answered: answers.length, states: [...new Set(answers.map((a) => a[0]))], ms: Date.now() - t0 }));
 `, ALICE);
       expect(r.stderr).toBe('');
       const out = JSON.parse(String(r.stdout)) as { answered: number; states: string[]; ms: number };
-      expect(out).toMatchObject({ answered: 200, states: ['enforcing'] });
-      console.log(`200 concurrent clients served in ${out.ms} ms while a hostile client held 120 connections`);
+      expect(out).toMatchObject({ answered: 30, states: ['enforcing'] });
+      console.log(`30 concurrent clients served in ${out.ms} ms while a hostile client held 120 connections`);
       expect((await status(BOB)).state).toBe('enforcing');
     } finally {
       hostile.stdin?.end();
