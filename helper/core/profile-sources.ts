@@ -17,6 +17,7 @@ import { parseRemoteConfig, REMOTE_CONFIG_FILE } from '../profile/remote-config.
 import { loadTrustedKeys } from '../profile/signing.js';
 import type { Candidate, GoodCopy, KeyState, Selection, VersionRecord } from '../profile/sources.js';
 import { MAX_PROFILE_BYTES, REMOTE_KEY, selectSources } from '../profile/sources.js';
+import { IFACE_PATTERN } from '../../common/profile.js';
 import { ProfileStore } from '../profile/store.js';
 import type { Paths } from '../config.js';
 import { profilesDir, trustedKeysDir } from '../config.js';
@@ -28,6 +29,8 @@ const RESCAN_MS = 5_000;
 export interface ProfileLoad {
   profiles: LoadedProfile[];
   rejected: SourceStatus[];
+  /** The interfaces gated by the policy last in force (for mergePolicy: kept while degraded). */
+  gated: string[];
   /** Worth showing, but not a failed source (warnings, an unreachable server with a cached copy). */
   notes: string[];
 }
@@ -45,6 +48,7 @@ export class ProfileSources {
   private readonly puller: RemotePuller;
   private versions = new Map<string, VersionRecord>();
   private lastGood = new Map<string, GoodCopy>();
+  private gated: string[] = [];
   private storeProblems: string[] = [];
   private last: Selection | undefined;
   private readonly reported = new Map<string, string>();
@@ -77,6 +81,7 @@ export class ProfileSources {
     const stored = await s.store.read();
     s.versions = stored.versions;
     s.lastGood = stored.lastGood;
+    s.gated = stored.gated;
     s.storeProblems = stored.problems;
     return s;
   }
@@ -101,7 +106,9 @@ export class ProfileSources {
     rejected.push(...sel.rejected);
     if (this.storeProblems.length) rejected.push({ file: this.paths.state, state: 'rejected', problems: [...this.storeProblems] });
     this.reportRejections(sel.rejected);
-    return { profiles: sel.profiles, rejected, notes: [...sel.notes, ...notes] };
+    // The copies that were good before may no longer hold (a trust change): what they named stays gated.
+    const gated = [...new Set([...this.gated, ...[...this.lastGood.values()].flatMap((g) => interfacesOf(g.bytes))])];
+    return { profiles: sel.profiles, rejected, gated, notes: [...sel.notes, ...notes] };
   }
 
   private async readProfilesDir(rejected: SourceStatus[]): Promise<Candidate[]> {
@@ -225,6 +232,10 @@ export class ProfileSources {
         this.events.emit({ type: 'profile.removed', file: prev.file, profileId: prev.profileId, version: prev.version });
       }
       if (versionsChanged) await this.store.writeVersions(this.versions);
+      if (!sameList(this.gated, policy.interfaces)) {
+        await this.store.writeGated(policy.interfaces);
+        this.gated = [...policy.interfaces];
+      }
       this.storeProblems = [];
     } catch (e) {
       const msg = `cannot record the profiles in force in ${this.paths.state} (${(e as Error).message}): rollback protection and last good copies may not survive a restart`;
@@ -312,7 +323,7 @@ export async function loadProfiles(dir: string): Promise<ProfileLoad> {
   const names = (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
   const candidates = await Promise.all(names.map((name) => readCandidate(path.join(dir, name), sourceKey(name))));
   const sel = selectSources({ candidates, lastGood: new Map(), versions: new Map(), keys, now: new Date() });
-  return { profiles: sel.profiles, rejected: sel.rejected, notes: sel.notes };
+  return { profiles: sel.profiles, rejected: sel.rejected, gated: [], notes: sel.notes };
 }
 
 /** Where any *.pub file exists (usable or not), signatures are required: fail closed. */
@@ -342,6 +353,20 @@ async function readCandidate(file: string, key: string): Promise<Candidate> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ...base, bytes };
     return { ...base, bytes, sigError: (e as Error).message };
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+}
+
+/** The `interfaces` a stored copy names, read without trusting it further ([] when it cannot tell). */
+function interfacesOf(bytes: Buffer): string[] {
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as { interfaces?: unknown };
+    return Array.isArray(doc.interfaces) ? doc.interfaces.filter((i): i is string => typeof i === 'string' && new RegExp(IFACE_PATTERN).test(i)) : [];
+  } catch {
+    return [];
   }
 }
 
