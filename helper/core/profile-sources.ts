@@ -21,6 +21,7 @@ import { IFACE_PATTERN } from '../../common/profile.js';
 import { ProfileStore } from '../profile/store.js';
 import type { Paths } from '../config.js';
 import { profilesDir, trustedKeysDir } from '../config.js';
+import { storageHealth } from '../kernel/files.js';
 import type { EventSink } from './event-bus.js';
 
 /** How often the files are compared with what was last loaded, in case a watch event was missed. */
@@ -105,6 +106,9 @@ export class ProfileSources {
     this.last = sel;
     rejected.push(...sel.rejected);
     if (this.storeProblems.length) rejected.push({ file: this.paths.state, state: 'rejected', problems: [...this.storeProblems] });
+    // Write failures of the state dir: shown as a failed source, so that status says degraded.
+    const storage = storageHealth.problems();
+    if (storage.length) rejected.push({ file: this.paths.state, state: 'rejected', problems: storage });
     this.reportRejections(sel.rejected);
     // The copies that were good before may no longer hold (a trust change): what they named stays gated.
     const gated = [...new Set([...this.gated, ...[...this.lastGood.values()].flatMap((g) => interfacesOf(g.bytes))])];
@@ -285,9 +289,11 @@ export class ProfileSources {
     }, RESCAN_MS);
     rescan.unref();
     this.puller.start();
+    const offStorage = storageHealth.onChange(() => onChange('state dir writes'));
     return {
       close: () => {
         closed = true;
+        offStorage();
         clearInterval(rescan);
         this.puller.stop();
         for (const w of watchers.values()) w.close();
