@@ -21,7 +21,7 @@ import { IFACE_PATTERN } from '../../common/profile.js';
 import { ProfileStore } from '../profile/store.js';
 import type { Paths } from '../config.js';
 import { profilesDir, trustedKeysDir } from '../config.js';
-import { storageHealth } from '../kernel/files.js';
+import { listTrusted, readTrusted, storageHealth, UntrustedError } from '../kernel/files.js';
 import type { EventSink } from './event-bus.js';
 
 /** How often the files are compared with what was last loaded, in case a watch event was missed. */
@@ -120,10 +120,11 @@ export class ProfileSources {
     let names: string[];
     try {
       // Hidden files are the temporary files of editors and config management, mid-write.
-      names = (await fs.readdir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
+      const all = await listTrusted(dir);
+      if (all === undefined) return [];
+      names = all.filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (err.code === 'ENOENT') return [];
       rejected.push({ file: dir, state: 'rejected', problems: [`cannot read the profile directory (${err.message}); the last good copies stay in force`] });
       return [...this.lastGood.values()].filter((g) => g.key !== REMOTE_KEY).map((g) => ({ key: g.key, file: g.file, requireSignature: false, pending: true }));
     }
@@ -134,11 +135,10 @@ export class ProfileSources {
     const file = path.join(this.paths.etc, REMOTE_CONFIG_FILE);
     let text: string | undefined;
     try {
-      text = await fs.readFile(file, 'utf8');
+      text = (await readTrusted(file, MAX_PROFILE_BYTES))?.toString('utf8');
+      if (text === undefined) this.puller.configure(undefined);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        rejected.push({ file, state: 'rejected', problems: [`cannot read: ${(e as Error).message}; the previous pull settings stay`] });
-      } else this.puller.configure(undefined);
+      rejected.push({ file, state: 'rejected', problems: [`cannot read: ${(e as Error).message}; the previous pull settings stay`] });
     }
     if (text !== undefined) {
       const r = parseRemoteConfig(text);
@@ -326,7 +326,7 @@ export class ProfileSources {
  */
 export async function loadProfiles(dir: string): Promise<ProfileLoad> {
   const keys = await readKeys(path.join(path.dirname(dir), 'trusted-keys'));
-  const names = (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
+  const names = ((await listTrusted(dir).catch(() => undefined)) ?? []).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
   const candidates = await Promise.all(names.map((name) => readCandidate(path.join(dir, name), sourceKey(name))));
   const sel = selectSources({ candidates, lastGood: new Map(), versions: new Map(), keys, now: new Date() });
   return { profiles: sel.profiles, rejected: sel.rejected, gated: [], notes: sel.notes };
@@ -338,26 +338,23 @@ async function readKeys(dir: string): Promise<KeyState> {
   return { dir, keys, problems, configured: keys.length > 0 || problems.length > 0 };
 }
 
-/** A profiles.d file and its FILE.sig, read with the checks that do not need the contents. */
+/**
+ * A profiles.d file and its FILE.sig, read with the checks that do not need the contents:
+ * trusted path (owner root, writable by no one else, up to /; helper/kernel/files.ts).
+ */
 async function readCandidate(file: string, key: string): Promise<Candidate> {
   const base = { key, file, requireSignature: false };
-  let bytes: Buffer;
+  let bytes: Buffer | undefined;
   try {
-    const info = await fs.stat(file);
-    if (!info.isFile()) return { ...base, readError: 'not a regular file' };
-    if ((info.mode & 0o022) !== 0) return { ...base, readError: 'writable by group or others: not trusted (chmod go-w)' };
-    if (info.size > MAX_PROFILE_BYTES) return { ...base, readError: `larger than ${MAX_PROFILE_BYTES} bytes; refused unread` };
-    bytes = await fs.readFile(file);
+    bytes = await readTrusted(file, MAX_PROFILE_BYTES);
   } catch (e) {
-    return { ...base, readError: `cannot read: ${(e as Error).message}` };
+    return { ...base, readError: e instanceof UntrustedError ? (e.message) : `cannot read: ${(e as Error).message}` };
   }
+  if (bytes === undefined) return { ...base, readError: 'cannot read: it is gone' };
   try {
-    const info = await fs.stat(`${file}.sig`);
-    if (!info.isFile() || info.size > MAX_SIGNATURE_BYTES) return { ...base, bytes, sigError: `not a signature file (${info.size} bytes)` };
-    const sig = await fs.readFile(`${file}.sig`);
-    return { ...base, bytes, sig };
+    const sig = await readTrusted(`${file}.sig`, MAX_SIGNATURE_BYTES);
+    return sig === undefined ? { ...base, bytes } : { ...base, bytes, sig };
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ...base, bytes };
     return { ...base, bytes, sigError: (e as Error).message };
   }
 }

@@ -1,7 +1,10 @@
 // Files the helper must never leave half-written: state, decisions, logs' metadata.
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { constants } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { lstat, open, readdir, readlink, rename, rm } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** Write `data` to `file` so that readers see the old or the new contents, also after a crash. */
 export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
@@ -102,3 +105,129 @@ export class StorageHealth {
 
 /** The helper's one StorageHealth: the audit trail, evidence and decisions report to it; the profile sources show it. */
 export const storageHealth = new StorageHealth();
+
+// ---------------------------------------------------------------------------------------
+// Trusted reads (issue 9.3): a file the helper takes policy or keys from is used only if it
+// and every directory above it up to / are owned by root (or the helper's own uid) and
+// writable by no one else. A directory writable by others is safe only with the sticky bit
+// (like /tmp): only the owner of an entry (root, checked next) can rename or remove it.
+// Checked on what is actually opened: each component is opened with O_NOFOLLOW below the
+// directory opened before it (through /proc/self/fd/N, an openat(2) from Node), and the
+// checks are made on the open file descriptors (fstat), so no rename, directory swap or
+// symlink between check and use can substitute another file. A symlink is followed only
+// when it sits in a trusted directory, and its target is walked the same way.
+
+const MAX_LINKS = 40;
+
+/** Why a path is not trusted (message for status: the path and what to fix). */
+export class UntrustedError extends Error {
+  readonly code = 'EUNTRUSTED';
+}
+
+/** The owners a trusted path may have: root, and the uid the helper runs as (tests as non-root). */
+function trustedOwner(uid: number): boolean {
+  return uid === 0 || uid === (process.geteuid?.() ?? 0);
+}
+
+/** Why `st` (of `shown`) is not trusted, or undefined when it is. Pure. */
+export function untrustedBecause(st: Pick<Stats, 'uid' | 'gid' | 'mode'> & { isDirectory(): boolean }, shown: string): string | undefined {
+  if (!trustedOwner(st.uid)) return `${shown} is owned by uid ${st.uid}, not root: not trusted (chown root)`;
+  const sticky = st.isDirectory() && (st.mode & 0o1000) !== 0;
+  if (sticky) return undefined;
+  if ((st.mode & 0o002) !== 0) return `${shown} is writable by others: not trusted (chmod o-w)`;
+  if ((st.mode & 0o020) !== 0 && !trustedOwner(st.gid)) return `${shown} is writable by group ${st.gid}: not trusted (chmod g-w)`;
+  return undefined;
+}
+
+function check(st: Stats, shown: string): void {
+  const why = untrustedBecause(st, shown);
+  if (why) throw new UntrustedError(why);
+}
+
+/** Open `name` below the open directory `dir` without following a symlink there. */
+async function openBelow(dir: FileHandle, name: string, flags: number): Promise<FileHandle | { link: string }> {
+  const at = `/proc/self/fd/${dir.fd}/${name}`;
+  try {
+    return await open(at, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ELOOP' && code !== 'ENOTDIR') throw e;
+    const st = await lstat(at).catch(() => undefined);
+    if (!st?.isSymbolicLink()) throw e;
+    return { link: await readlink(at) };
+  }
+}
+
+/**
+ * Open `file` (absolute) after checking it and every directory above it (see above).
+ * @param directory open a directory (O_DIRECTORY) rather than a file
+ * @throws UntrustedError naming the first untrusted component; the open errors (ENOENT, …)
+ */
+export async function openTrusted(file: string, directory = false, links = 0): Promise<FileHandle> {
+  const parts = resolve(file).split('/').filter(Boolean);
+  let cur = await open('/', constants.O_RDONLY | constants.O_DIRECTORY);
+  let shown = '/';
+  try {
+    check(await cur.stat(), shown);
+    for (let i = 0; i < parts.length; i++) {
+      const last = i === parts.length - 1;
+      const name = parts[i] as string;
+      const next = await openBelow(cur, name, constants.O_RDONLY | (last && !directory ? 0 : constants.O_DIRECTORY));
+      if ('link' in next) {
+        if (links >= MAX_LINKS) throw new UntrustedError(`${file}: too many symbolic links`);
+        const target = resolve(shown, next.link, ...parts.slice(i + 1));
+        return await openTrusted(target, directory, links + 1);
+      }
+      await cur.close();
+      cur = next;
+      shown = join(shown, name);
+      check(await cur.stat(), shown);
+    }
+    const done = cur;
+    cur = undefined as unknown as FileHandle;
+    return done;
+  } finally {
+    await cur?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Read a trusted regular file of at most `maxBytes`; undefined when it does not exist.
+ * @throws UntrustedError, or a read error, or Error when it is not a regular file or too large
+ */
+export async function readTrusted(file: string, maxBytes: number): Promise<Buffer | undefined> {
+  let fh: FileHandle;
+  try {
+    fh = await openTrusted(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Error('not a regular file');
+    if (st.size > maxBytes) throw new Error(`larger than ${maxBytes} bytes; refused unread`);
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The names in a trusted directory (read through the checked descriptor); undefined when it
+ * does not exist. @throws UntrustedError, or the open/read error
+ */
+export async function listTrusted(dir: string): Promise<string[] | undefined> {
+  let fh: FileHandle;
+  try {
+    fh = await openTrusted(dir, true);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    return await readdir(`/proc/self/fd/${fh.fd}`);
+  } finally {
+    await fh.close();
+  }
+}

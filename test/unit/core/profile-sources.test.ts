@@ -1,6 +1,6 @@
 // The I/O edge of the profile sources (helper/core/profile-sources.ts) on a temporary etc and
 // state dir: what a helper restart keeps, and which file changes call for a reload.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -105,8 +105,15 @@ describe('ProfileSources across restarts', () => {
     const t = setup();
     t.write('corp.json', 1);
     chmodSync(t.file('corp.json'), 0o666);
-    const p = await t.cycle(await t.open());
-    expect(p.sources[0]?.problems[0]).toBe('writable by group or others: not trusted (chmod go-w)');
+    let p = await t.cycle(await t.open());
+    expect(p.sources[0]?.problems[0]).toBe(`${t.file('corp.json')} is writable by others: not trusted (chmod o-w)`);
+    // The directory above it, group-writable by an ordinary user's group: every file in it is refused.
+    chmodSync(t.file('corp.json'), 0o644);
+    chmodSync(join(t.paths.etc, 'profiles.d'), 0o775);
+    chownSync(join(t.paths.etc, 'profiles.d'), 0, 4242);
+    p = await t.cycle(await t.open());
+    expect(p.sources[0]?.problems[0]).toMatch(/profiles\.d is writable by group 4242: not trusted \(chmod g-w\)/);
+    expect(p.rules).toEqual([]);
   });
 
   it('rejects a malformed remote.json by field', async () => {
