@@ -32,6 +32,7 @@ const keysDir = () => path.join(fx.helper.etc, 'trusted-keys');
 
 row('a policy that fails to load never releases an interface', 'a trusted key arrives before the .sig files', async () => {
   fx.writeProfile('corp', allowCurl(1));
+  await until('the profile is in force', async () => ((await fx.status()).sources.some((x) => x.profileId === 'corp' && x.state === 'active') ? true : undefined));
   await reaches(allowed); // positive control: the tunnel works and the profile is in force
   expectDropped(await get(other), 'a program no rule names');
   const keys = path.join(fx.tmp, 'keys');
@@ -158,20 +159,24 @@ row('state dir write failures are visible and lose nothing acknowledged', 'the s
   expect(audit).toMatch(/"type":"api.refused"|"type":"attempt.denied"|"type":"policy/);
 });
 
-row('state dir write failures are visible and lose nothing acknowledged', 'the state dir turns read-only (EROFS)', async () => {
-  execFileSync('mount', ['-o', 'remount,ro', mounted]);
+row('state dir write failures are visible and lose nothing acknowledged', 'the state dir runs out of inodes', async () => {
+  execFileSync('mount', ['-o', 'remount,nr_inodes=400', mounted]);
+  const many = path.join(mounted, 'inodes');
+  mkdirSync(many);
   try {
-    const r = await fx.cli(['allow', other]);
-    expect(r.exitCode).not.toBe(0);
-    expect(String(r.stderr)).toMatch(/cannot save your rule: the state directory .* read-only file system \(EROFS\); nothing was changed/);
-    expectDropped(await get(other), 'the program whose allow failed');
-    await until('status says degraded', async () => {
-      const st = await fx.status();
-      return st.state === 'degraded' && st.problems.some((p) => /EROFS/.test(p)) ? st : undefined;
-    });
-  } finally {
-    execFileSync('mount', ['-o', 'remount,rw', mounted]);
+    for (let i = 0; ; i++) writeFileSync(path.join(many, String(i)), '');
+  } catch {
+    /* ENOSPC: no inode left */
   }
+  const r = await fx.cli(['allow', other]);
+  expect(r.exitCode).not.toBe(0);
+  expect(String(r.stderr)).toMatch(/cannot save your rule: the state directory .* is full \(ENOSPC\); nothing was changed/);
+  expectDropped(await get(other), 'the program whose allow failed');
+  await until('status says the attempt records cannot be written', async () => {
+    const st = await fx.status();
+    return st.state === 'degraded' && st.problems.some((p) => /cannot write the attempt records: .*ENOSPC/.test(p)) ? st : undefined;
+  });
+  rmSync(many, { recursive: true, force: true });
   await until('writing resumes', async () => ((await fx.status()).state === 'enforcing' ? true : undefined));
   const ok = await fx.cli(['allow', other]);
   expect(ok.exitCode, String(ok.stderr)).toBe(0);
