@@ -66,7 +66,7 @@ row('a policy that fails to load never releases an interface', 'a helper restart
   expectDropped(await get(other), 'a program no rule names, after the restart');
   // Positive control: the signed profile arrives and the gate opens for its rule only.
   const staged = path.join(fx.tmp, 'corp.json');
-  writeFileSync(staged, `${JSON.stringify(allowCurl(2))}\n`);
+  writeFileSync(staged, `${JSON.stringify(allowCurl(2), null, 2)}\n`); // the bytes writeProfile writes
   const signed = await fx.helper.cli(['profile', 'sign', staged, '--key', path.join(fx.tmp, 'keys', 'tunnelgate-profile.key')]);
   expect(signed.exitCode, String(signed.stderr)).toBe(0);
   const d = path.join(fx.helper.etc, 'profiles.d');
