@@ -139,10 +139,13 @@ async function onTmpfs(): Promise<void> {
 row('state dir write failures are visible and lose nothing acknowledged', 'the state dir fills up (ENOSPC)', async () => {
   await onTmpfs();
   const filler = path.join(fx.helper.state, 'filler');
-  try {
-    execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], { stdio: 'ignore' });
-  } catch {
-    /* dd ends with ENOSPC: that is the point */
+  // Every last page: 64k blocks first, then what is left 4k at a time (a small audit line still fits otherwise).
+  for (const [name, bs] of [[filler, '64k'], [`${filler}2`, '4k']] as const) {
+    try {
+      execFileSync('dd', ['if=/dev/zero', `of=${name}`, `bs=${bs}`], { stdio: 'ignore' });
+    } catch {
+      /* dd ends with ENOSPC: that is the point */
+    }
   }
   const r = await fx.cli(['allow', other]);
   expect(r.exitCode).not.toBe(0);
@@ -154,6 +157,7 @@ row('state dir write failures are visible and lose nothing acknowledged', 'the s
   });
   expect(s.problems.join('\n')).toMatch(/line\(s\) kept in memory/);
   rmSync(filler);
+  rmSync(`${filler}2`, { force: true });
   await until('writing resumes and status is enforcing again', async () => ((await fx.status()).state === 'enforcing' ? true : undefined));
   const audit = execFileSync('cat', [path.join(fx.helper.state, 'audit.log')]).toString();
   expect(audit).toMatch(/"type":"api.refused"|"type":"attempt.denied"|"type":"policy/);
