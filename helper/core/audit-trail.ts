@@ -10,7 +10,8 @@ import { mkdir, open, rename, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { GateEvent, StampedEvent } from '../../common/events.js';
-import { syncDir } from '../kernel/files.js';
+import { describeWriteError, storageHealth, syncDir } from '../kernel/files.js';
+import type { StorageHealth } from '../kernel/files.js';
 
 export const AUDIT_FILE = 'audit.log';
 
@@ -74,7 +75,15 @@ export interface AuditTrailOptions {
   syslog: Syslog;
   /** Where a failure to write is reported (once per kind of failure). */
   onError?: (message: string) => void;
+  /** Lines kept in memory while the file cannot be written (default 10,000); more are counted and dropped. */
+  maxQueued?: number;
+  /** How long to wait before trying a failed write again, in ms (default 2,000). */
+  retryMs?: number;
+  /** Where write failures are shown (default: the helper's storageHealth). */
+  health?: StorageHealth;
 }
+
+const HEALTH_KEY = 'audit log';
 
 export class AuditTrail {
   private fh: FileHandle | undefined;
@@ -82,6 +91,9 @@ export class AuditTrail {
   private pending: string[] = [];
   private flushing: Promise<void> | undefined;
   private lastError = '';
+  /** Lines that could not be kept in memory while writes failed (see maxQueued). */
+  private dropped = 0;
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: AuditTrailOptions) {}
 
@@ -89,12 +101,35 @@ export class AuditTrail {
     return path.join(this.opts.dir, AUDIT_FILE);
   }
 
-  /** Queue an event; it is on disk when the returned promise resolves (also for the events queued with it). */
+  private get health(): StorageHealth {
+    return this.opts.health ?? storageHealth;
+  }
+
+  /** Lines dropped so far because writes failed for longer than the memory queue holds. */
+  get droppedLines(): number {
+    return this.dropped;
+  }
+
+  /**
+   * Queue an event; it is on disk when the returned promise resolves (also for the events
+   * queued with it), unless the file cannot be written: then it stays queued in memory (up to
+   * maxQueued lines), the failure shows in storageHealth, and it is written when a retry works.
+   */
   record(e: StampedEvent): Promise<void> {
     const line = JSON.stringify(e);
     this.opts.syslog.log(priorityOf(e), `tunnelgate audit: ${line}`);
     this.pending.push(`${line}\n`);
+    this.bound();
     return this.flush();
+  }
+
+  /** Keep at most maxQueued lines in memory: the oldest beyond are counted as dropped. */
+  private bound(): void {
+    const max = this.opts.maxQueued ?? 10_000;
+    if (this.pending.length <= max) return;
+    const n = this.pending.length - max;
+    this.pending.splice(0, n);
+    this.dropped += n;
   }
 
   /** Write what is queued: one write and one fsync per batch, batches one after another. */
@@ -104,7 +139,17 @@ export class AuditTrail {
         while (this.pending.length) {
           const batch = this.pending;
           this.pending = [];
-          await this.append(batch);
+          if (!(await this.append(batch))) {
+            // Not written: back to the front of the queue, tried again later.
+            this.pending = [...batch, ...this.pending];
+            this.bound();
+            this.retry ??= setTimeout(() => {
+              this.retry = undefined;
+              void this.flush();
+            }, this.opts.retryMs ?? 2_000);
+            this.retry.unref?.();
+            break;
+          }
         }
       } finally {
         this.flushing = undefined;
@@ -113,23 +158,50 @@ export class AuditTrail {
     return this.flushing;
   }
 
-  private async append(lines: string[]): Promise<void> {
+  /** Write `lines`; false when they could not all be written (none of the unwritten ones is lost: the caller re-queues). */
+  private async append(lines: string[]): Promise<boolean> {
+    let written = 0;
     try {
       for (const chunk of this.chunks(lines)) {
         const bytes = Buffer.byteLength(chunk);
         await this.handle();
         if (this.size > 0 && this.size + bytes > this.opts.maxBytes) await this.rotate();
         const fh = await this.handle();
-        await fh.write(chunk);
-        await fh.datasync();
+        await this.writeChunk(fh, chunk);
         this.size += bytes;
+        written += chunk.split('\n').length - 1;
       }
     } catch (e) {
-      const msg = `tunnelgate: cannot write the audit log ${this.file}: ${(e as Error).message}`;
+      lines.splice(0, written);
+      const reason = describeWriteError(e, this.opts.dir);
+      const msg = `tunnelgate: cannot write the audit log ${this.file}: ${reason}; keeping its lines in memory until it can`;
       if (msg !== this.lastError) (this.opts.onError ?? ((m) => console.error(m)))(msg);
       this.lastError = msg;
+      this.health.fail(HEALTH_KEY, reason, () => `${this.pending.length} line(s) kept in memory${this.dropped ? `, ${this.dropped} dropped` : ''}`);
       await this.fh?.close().catch(() => undefined);
       this.fh = undefined;
+      return false;
+    }
+    if (this.lastError) {
+      this.lastError = '';
+      const lost = this.dropped ? `; ${this.dropped} line(s) were dropped meanwhile (they are in the system log)` : '';
+      this.opts.syslog.log(LOG_ERR, `tunnelgate audit: writing ${this.file} again${lost}`);
+      this.health.ok(HEALTH_KEY);
+    }
+    return true;
+  }
+
+  /**
+   * Append one chunk. A short or failed write leaves part of a line at the end: cut back
+   * to the size before it, so that a retry does not write a line twice or half.
+   */
+  private async writeChunk(fh: FileHandle, chunk: string): Promise<void> {
+    try {
+      await fh.write(chunk);
+      await fh.datasync();
+    } catch (e) {
+      await fh.truncate(this.size).catch(() => undefined);
+      throw e;
     }
   }
 
@@ -174,6 +246,8 @@ export class AuditTrail {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.retry);
+    this.retry = undefined;
     await this.flush();
     await this.fh?.close().catch(() => undefined);
     this.fh = undefined;

@@ -15,7 +15,9 @@ import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import type { Destination } from '../../common/profile.js';
-import { writeFileAtomic } from '../kernel/files.js';
+import { ErrorCode } from '../../common/errors.js';
+import { describeWriteError, writeFileAtomic } from '../kernel/files.js';
+import { CallerError } from './errors.js';
 
 export const DECISIONS_FILE = 'decisions.json';
 const FORMAT = 1;
@@ -236,7 +238,11 @@ export class DecisionsStore {
       const draft = structuredClone(this.doc);
       const result = fn(draft);
       trimSeen(draft);
-      await writeFileAtomic(this.file, `${JSON.stringify(draft, null, 2)}\n`);
+      try {
+        await writeFileAtomic(this.file, `${JSON.stringify(draft, null, 2)}\n`);
+      } catch (e) {
+        throw new CallerError(ErrorCode.Internal, `cannot save your rule: ${describeWriteError(e, path.dirname(this.file))}; nothing was changed`);
+      }
       this.doc = draft;
       return result;
     });

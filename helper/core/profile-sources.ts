@@ -17,9 +17,11 @@ import { parseRemoteConfig, REMOTE_CONFIG_FILE } from '../profile/remote-config.
 import { loadTrustedKeys } from '../profile/signing.js';
 import type { Candidate, GoodCopy, KeyState, Selection, VersionRecord } from '../profile/sources.js';
 import { MAX_PROFILE_BYTES, REMOTE_KEY, selectSources } from '../profile/sources.js';
+import { IFACE_PATTERN } from '../../common/profile.js';
 import { ProfileStore } from '../profile/store.js';
 import type { Paths } from '../config.js';
 import { profilesDir, trustedKeysDir } from '../config.js';
+import { listTrusted, readTrusted, storageHealth, UntrustedError } from '../kernel/files.js';
 import type { EventSink } from './event-bus.js';
 
 /** How often the files are compared with what was last loaded, in case a watch event was missed. */
@@ -28,6 +30,8 @@ const RESCAN_MS = 5_000;
 export interface ProfileLoad {
   profiles: LoadedProfile[];
   rejected: SourceStatus[];
+  /** The interfaces gated by the policy last in force (for mergePolicy: kept while degraded). */
+  gated: string[];
   /** Worth showing, but not a failed source (warnings, an unreachable server with a cached copy). */
   notes: string[];
 }
@@ -45,6 +49,7 @@ export class ProfileSources {
   private readonly puller: RemotePuller;
   private versions = new Map<string, VersionRecord>();
   private lastGood = new Map<string, GoodCopy>();
+  private gated: string[] = [];
   private storeProblems: string[] = [];
   private last: Selection | undefined;
   private readonly reported = new Map<string, string>();
@@ -77,6 +82,7 @@ export class ProfileSources {
     const stored = await s.store.read();
     s.versions = stored.versions;
     s.lastGood = stored.lastGood;
+    s.gated = stored.gated;
     s.storeProblems = stored.problems;
     return s;
   }
@@ -100,8 +106,13 @@ export class ProfileSources {
     this.last = sel;
     rejected.push(...sel.rejected);
     if (this.storeProblems.length) rejected.push({ file: this.paths.state, state: 'rejected', problems: [...this.storeProblems] });
+    // Write failures of the state dir: shown as a failed source, so that status says degraded.
+    const storage = storageHealth.problems();
+    if (storage.length) rejected.push({ file: this.paths.state, state: 'rejected', problems: storage });
     this.reportRejections(sel.rejected);
-    return { profiles: sel.profiles, rejected, notes: [...sel.notes, ...notes] };
+    // The copies that were good before may no longer hold (a trust change): what they named stays gated.
+    const gated = [...new Set([...this.gated, ...[...this.lastGood.values()].flatMap((g) => interfacesOf(g.bytes))])];
+    return { profiles: sel.profiles, rejected, gated, notes: [...sel.notes, ...notes] };
   }
 
   private async readProfilesDir(rejected: SourceStatus[]): Promise<Candidate[]> {
@@ -109,10 +120,11 @@ export class ProfileSources {
     let names: string[];
     try {
       // Hidden files are the temporary files of editors and config management, mid-write.
-      names = (await fs.readdir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
+      const all = await listTrusted(dir);
+      if (all === undefined) return [];
+      names = all.filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (err.code === 'ENOENT') return [];
       rejected.push({ file: dir, state: 'rejected', problems: [`cannot read the profile directory (${err.message}); the last good copies stay in force`] });
       return [...this.lastGood.values()].filter((g) => g.key !== REMOTE_KEY).map((g) => ({ key: g.key, file: g.file, requireSignature: false, pending: true }));
     }
@@ -123,11 +135,10 @@ export class ProfileSources {
     const file = path.join(this.paths.etc, REMOTE_CONFIG_FILE);
     let text: string | undefined;
     try {
-      text = await fs.readFile(file, 'utf8');
+      text = (await readTrusted(file, MAX_PROFILE_BYTES))?.toString('utf8');
+      if (text === undefined) this.puller.configure(undefined);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        rejected.push({ file, state: 'rejected', problems: [`cannot read: ${(e as Error).message}; the previous pull settings stay`] });
-      } else this.puller.configure(undefined);
+      rejected.push({ file, state: 'rejected', problems: [`cannot read: ${(e as Error).message}; the previous pull settings stay`] });
     }
     if (text !== undefined) {
       const r = parseRemoteConfig(text);
@@ -225,6 +236,10 @@ export class ProfileSources {
         this.events.emit({ type: 'profile.removed', file: prev.file, profileId: prev.profileId, version: prev.version });
       }
       if (versionsChanged) await this.store.writeVersions(this.versions);
+      if (!sameList(this.gated, policy.interfaces)) {
+        await this.store.writeGated(policy.interfaces);
+        this.gated = [...policy.interfaces];
+      }
       this.storeProblems = [];
     } catch (e) {
       const msg = `cannot record the profiles in force in ${this.paths.state} (${(e as Error).message}): rollback protection and last good copies may not survive a restart`;
@@ -274,9 +289,11 @@ export class ProfileSources {
     }, RESCAN_MS);
     rescan.unref();
     this.puller.start();
+    const offStorage = storageHealth.onChange(() => onChange('state dir writes'));
     return {
       close: () => {
         closed = true;
+        offStorage();
         clearInterval(rescan);
         this.puller.stop();
         for (const w of watchers.values()) w.close();
@@ -309,10 +326,10 @@ export class ProfileSources {
  */
 export async function loadProfiles(dir: string): Promise<ProfileLoad> {
   const keys = await readKeys(path.join(path.dirname(dir), 'trusted-keys'));
-  const names = (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
+  const names = ((await listTrusted(dir).catch(() => undefined)) ?? []).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
   const candidates = await Promise.all(names.map((name) => readCandidate(path.join(dir, name), sourceKey(name))));
   const sel = selectSources({ candidates, lastGood: new Map(), versions: new Map(), keys, now: new Date() });
-  return { profiles: sel.profiles, rejected: sel.rejected, notes: sel.notes };
+  return { profiles: sel.profiles, rejected: sel.rejected, gated: [], notes: sel.notes };
 }
 
 /** Where any *.pub file exists (usable or not), signatures are required: fail closed. */
@@ -321,27 +338,38 @@ async function readKeys(dir: string): Promise<KeyState> {
   return { dir, keys, problems, configured: keys.length > 0 || problems.length > 0 };
 }
 
-/** A profiles.d file and its FILE.sig, read with the checks that do not need the contents. */
+/**
+ * A profiles.d file and its FILE.sig, read with the checks that do not need the contents:
+ * trusted path (owner root, writable by no one else, up to /; helper/kernel/files.ts).
+ */
 async function readCandidate(file: string, key: string): Promise<Candidate> {
   const base = { key, file, requireSignature: false };
-  let bytes: Buffer;
+  let bytes: Buffer | undefined;
   try {
-    const info = await fs.stat(file);
-    if (!info.isFile()) return { ...base, readError: 'not a regular file' };
-    if ((info.mode & 0o022) !== 0) return { ...base, readError: 'writable by group or others: not trusted (chmod go-w)' };
-    if (info.size > MAX_PROFILE_BYTES) return { ...base, readError: `larger than ${MAX_PROFILE_BYTES} bytes; refused unread` };
-    bytes = await fs.readFile(file);
+    bytes = await readTrusted(file, MAX_PROFILE_BYTES);
   } catch (e) {
-    return { ...base, readError: `cannot read: ${(e as Error).message}` };
+    return { ...base, readError: e instanceof UntrustedError ? (e.message) : `cannot read: ${(e as Error).message}` };
   }
+  if (bytes === undefined) return { ...base, readError: 'cannot read: it is gone' };
   try {
-    const info = await fs.stat(`${file}.sig`);
-    if (!info.isFile() || info.size > MAX_SIGNATURE_BYTES) return { ...base, bytes, sigError: `not a signature file (${info.size} bytes)` };
-    const sig = await fs.readFile(`${file}.sig`);
-    return { ...base, bytes, sig };
+    const sig = await readTrusted(`${file}.sig`, MAX_SIGNATURE_BYTES);
+    return sig === undefined ? { ...base, bytes } : { ...base, bytes, sig };
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ...base, bytes };
     return { ...base, bytes, sigError: (e as Error).message };
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+}
+
+/** The `interfaces` a stored copy names, read without trusting it further ([] when it cannot tell). */
+function interfacesOf(bytes: Buffer): string[] {
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as { interfaces?: unknown };
+    return Array.isArray(doc.interfaces) ? doc.interfaces.filter((i): i is string => typeof i === 'string' && new RegExp(IFACE_PATTERN).test(i)) : [];
+  } catch {
+    return [];
   }
 }
 

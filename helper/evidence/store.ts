@@ -5,7 +5,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { DeniedAttempt } from '../../common/attempts.js';
 import type { AttemptRecord } from '../../common/audit.js';
-import { writeFileAtomic } from '../kernel/files.js';
+import { describeWriteError, storageHealth, writeFileAtomic } from '../kernel/files.js';
+import type { StorageHealth } from '../kernel/files.js';
+
+const HEALTH_KEY = 'attempt records';
 
 export const ATTEMPTS_FILE = 'attempts.json';
 const MAX_RECORDS = 10_000;
@@ -60,10 +63,16 @@ export class EvidenceStore {
   private constructor(
     private readonly file: string,
     private readonly flushMs: number,
+    private readonly health: StorageHealth,
   ) {}
 
-  static async open(stateDir: string, flushMs = 2_000): Promise<{ log: EvidenceStore; problem?: string }> {
-    const log = new EvidenceStore(path.join(stateDir, ATTEMPTS_FILE), flushMs);
+  /**
+   * Read STATE/attempts.json (a corrupt one is set aside and reported as `problem`). Write
+   * failures later keep the records in memory (they are bounded anyway), show in `health`
+   * and are retried every `flushMs`.
+   */
+  static async open(stateDir: string, flushMs = 2_000, health: StorageHealth = storageHealth): Promise<{ log: EvidenceStore; problem?: string }> {
+    const log = new EvidenceStore(path.join(stateDir, ATTEMPTS_FILE), flushMs, health);
     try {
       const parsed = JSON.parse(await fs.readFile(log.file, 'utf8')) as { records?: AttemptRecord[] };
       for (const r of parsed.records ?? []) log.records.set(recordKey(r), r);
@@ -80,9 +89,13 @@ export class EvidenceStore {
   add(a: DeniedAttempt): void {
     fold(this.records, a);
     this.dirty = true;
+    this.schedule();
+  }
+
+  private schedule(): void {
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      void this.flush().catch((e: Error) => console.error(`tunnelgate: saving attempts: ${e.message}`));
+      void this.flush().catch(() => this.schedule());
     }, this.flushMs);
   }
 
@@ -90,10 +103,19 @@ export class EvidenceStore {
     return within(this.records.values(), now, days);
   }
 
+  /** Write the records if they changed; a failure keeps them dirty (and in memory), reports it and rethrows. */
   async flush(): Promise<void> {
     if (!this.dirty) return;
     this.dirty = false;
-    await writeFileAtomic(this.file, `${JSON.stringify({ records: [...this.records.values()] })}\n`);
+    try {
+      await writeFileAtomic(this.file, `${JSON.stringify({ records: [...this.records.values()] })}\n`);
+    } catch (e) {
+      this.dirty = true;
+      const reason = describeWriteError(e, path.dirname(this.file));
+      this.health.fail(HEALTH_KEY, reason, () => `${this.records.size} record(s) kept in memory`);
+      throw e;
+    }
+    this.health.ok(HEALTH_KEY);
   }
 
   async close(): Promise<void> {

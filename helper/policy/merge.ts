@@ -24,6 +24,23 @@ export interface MergeInput {
   rejected: readonly SourceStatus[];
   userRules: readonly UserRule[];
   now: Date;
+  /**
+   * The interfaces gated so far (remembered in the state dir across restarts). While any
+   * source is not in force (rejected, expired) or no profile is, they all stay gated: only a
+   * policy whose every source is valid and in force may release an interface.
+   */
+  gated?: readonly string[];
+}
+
+/**
+ * The interfaces to gate: those of the profiles in force (or the default), plus, while the
+ * policy is degraded, every interface gated before (a policy that fails to load never
+ * releases one). Expired profiles keep theirs gated too (their rules are gone, not the gate).
+ */
+export function gatedInterfaces(active: readonly LoadedProfile[], expired: readonly LoadedProfile[], degraded: boolean, gated: readonly string[] = []): string[] {
+  const named = active.length ? active.flatMap((p) => p.profile.interfaces) : [...DEFAULT_INTERFACES];
+  const kept = degraded ? gated : [];
+  return [...new Set([...named, ...expired.flatMap((p) => p.profile.interfaces), ...kept])].sort();
 }
 
 export function mergePolicy(input: MergeInput): Policy {
@@ -32,6 +49,7 @@ export function mergePolicy(input: MergeInput): Policy {
   for (const s of input.rejected) problems.push(`${s.file}: rejected: ${s.problems.join('; ')}`);
 
   const active: LoadedProfile[] = [];
+  const expired: LoadedProfile[] = [];
   const seenIds = new Map<string, string>();
   for (const lp of [...input.profiles].sort((a, b) => a.file.localeCompare(b.file))) {
     const { profile, file } = lp;
@@ -40,6 +58,7 @@ export function mergePolicy(input: MergeInput): Policy {
       const msg = `profile ${profile.id} expired at ${profile.expires}; its rules are no longer in force`;
       sources.push({ ...base, state: 'expired', problems: [msg] });
       problems.push(`${file}: ${msg}`);
+      expired.push(lp);
       continue;
     }
     const other = seenIds.get(profile.id);
@@ -98,8 +117,9 @@ export function mergePolicy(input: MergeInput): Policy {
   }
 
   const modes = active.map((p) => p.profile.mode);
-  const interfaces = active.length ? [...new Set(active.flatMap((p) => p.profile.interfaces))].sort() : [...DEFAULT_INTERFACES];
-  if (!active.length) problems.push('no profile in force: the tunnel is closed to every program');
+  const degraded = !active.length || sources.some((s) => s.state !== 'active');
+  const interfaces = gatedInterfaces(active, expired, degraded, input.gated);
+  problems.push(...gateProblems(active, sources, interfaces, rules.length));
   return {
     mode: modes.length && modes.every((m) => m === 'audit') ? 'audit' : 'enforce',
     interfaces,
@@ -109,6 +129,16 @@ export function mergePolicy(input: MergeInput): Policy {
     sources,
     problems,
   };
+}
+
+/** What status must say about the gate when no profile (or not every one) is in force. */
+function gateProblems(active: readonly LoadedProfile[], sources: readonly SourceStatus[], interfaces: readonly string[], rules: number): string[] {
+  if (active.length) return [];
+  const failed = sources.filter((s) => s.state !== 'active');
+  if (!failed.length) return ['no profile in force: the tunnel is closed to every program'];
+  const why = failed.map((s) => `${s.profileId ? `profile ${s.profileId}` : s.file} ${s.state}: ${s.problems.join('; ')}`).join('; ');
+  const allowed = rules ? `only user rules allow programs` : 'no program is allowed';
+  return [`degraded: ${why}; ${interfaces.join(', ')} ${interfaces.length > 1 ? 'stay' : 'stays'} gated with no profile rules (${allowed})`];
 }
 
 function dedupeDestinations(ds: Destination[]): Destination[] {

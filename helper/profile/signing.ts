@@ -3,7 +3,8 @@
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { chmod, lstat, mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, unlink, writeFile } from 'node:fs/promises';
+import { listTrusted, readTrusted, UntrustedError } from '../kernel/files.js';
 import { join } from 'node:path';
 
 export const SIGNATURE_BYTES = 64;
@@ -107,24 +108,24 @@ export async function loadTrustedKeys(dir: string): Promise<{ keys: TrustedKey[]
   const problems: string[] = [];
   let names: string[];
   try {
-    names = (await readdir(dir)).filter((n) => n.endsWith('.pub')).sort();
+    const all = await listTrusted(dir);
+    if (all === undefined) return { keys, problems };
+    names = all.filter((n) => n.endsWith('.pub')).sort();
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { keys, problems };
     return { keys, problems: [`${dir}: cannot read trusted keys: ${(e as Error).message}`] };
   }
   for (const file of names) {
     const path = join(dir, file);
     try {
-      const info = await stat(path);
-      if (!info.isFile()) throw new Error('not a regular file');
-      if ((info.mode & 0o022) !== 0) throw new Error('writable by group or others; not trusted');
-      const text = await readFile(path, 'utf8');
+      // Owner root and writable by no one else, up to / (a key dropped by a user is refused).
+      const text = (await readTrusted(path, 64 * 1024))?.toString('utf8');
+      if (text === undefined) continue;
       if (text.includes('PRIVATE KEY')) throw new Error('holds a private key; it must not be in trusted-keys');
       const key = parsePublicKey(text);
       if (typeof key === 'string') throw new Error(key);
       keys.push({ name: file.slice(0, -'.pub'.length), pem: key.export({ type: 'spki', format: 'pem' }).toString() });
     } catch (e) {
-      problems.push(`${path}: ${(e as Error).message}`);
+      problems.push(e instanceof UntrustedError ? e.message : `${path}: ${(e as Error).message}`);
     }
   }
   return { keys, problems };

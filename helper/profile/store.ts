@@ -11,12 +11,15 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncDir, writeFileAtomic } from '../kernel/files.js';
+import { IFACE_PATTERN } from '../../common/profile.js';
 import type { GoodCopy, VersionRecord } from './sources.js';
 
 export { writeFileAtomic };
 
 export const VERSIONS_FILE = 'profile-versions.json';
 export const LAST_GOOD_DIR = 'profiles-last-good';
+/** The interfaces (names and patterns) gated by the policy last in force. */
+export const GATED_FILE = 'gated-names.json';
 const FORMAT = 1;
 
 /** A GoodCopy as stored in STATE: the bytes and the signature file in base64. */
@@ -30,6 +33,8 @@ type StoredCopy = Omit<GoodCopy, 'bytes' | 'sig'> & {
 export interface StoredState {
   versions: Map<string, VersionRecord>;
   lastGood: Map<string, GoodCopy>;
+  /** The interfaces gated by the policy last in force (kept gated until a valid policy drops them). */
+  gated: string[];
   /** `PATH: message` for whatever could not be read back. */
   problems: string[];
 }
@@ -50,7 +55,12 @@ export class ProfileStore {
   }
 
   async read(): Promise<StoredState> {
-    const state: StoredState = { versions: new Map(), lastGood: new Map(), problems: [] };
+    const state: StoredState = { versions: new Map(), lastGood: new Map(), gated: [], problems: [] };
+    try {
+      state.gated = await this.readGated();
+    } catch (e) {
+      state.problems.push(`${this.gatedFile}: cannot read the interfaces gated before (${(e as Error).message}); gating what the profiles and their last good copies name`);
+    }
     try {
       const doc = JSON.parse(await readFile(this.versionsFile, 'utf8')) as { format?: unknown; profiles?: unknown };
       if (doc.format !== FORMAT || !isRecord(doc.profiles)) throw new Error('unknown format');
@@ -102,6 +112,35 @@ export class ProfileStore {
       }
     }
     return state;
+  }
+
+  get gatedFile(): string {
+    return join(this.stateDir, GATED_FILE);
+  }
+
+  /**
+   * The remembered interface names ([] when none were saved yet).
+   * @throws when the file exists but cannot be read or is not in this format
+   */
+  private async readGated(): Promise<string[]> {
+    let text: string;
+    try {
+      text = await readFile(this.gatedFile, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const doc = JSON.parse(text) as { format?: unknown; interfaces?: unknown };
+    if (doc.format !== FORMAT || !Array.isArray(doc.interfaces) || !doc.interfaces.every((i) => typeof i === 'string' && new RegExp(IFACE_PATTERN).test(i))) {
+      throw new Error(`${this.gatedFile}: unknown format`);
+    }
+    return doc.interfaces as string[];
+  }
+
+  /** Remember the interfaces gated now (atomically). */
+  async writeGated(interfaces: readonly string[]): Promise<void> {
+    await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(this.gatedFile, `${JSON.stringify({ format: FORMAT, interfaces: [...interfaces].sort() }, null, 2)}\n`);
   }
 
   async writeVersions(versions: ReadonlyMap<string, VersionRecord>): Promise<void> {

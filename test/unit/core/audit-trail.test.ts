@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GateEvent, StampedEvent } from '../../../common/events.js';
+import { StorageHealth } from '../../../helper/kernel/files.js';
 import { AUDIT_FILE, auditFiles, AuditTrail, LOG_ERR, LOG_NOTICE, LOG_WARNING, priorityOf, stderrSyslog, syslogWithFallback } from '../../../helper/core/audit-trail.js';
 
 let dir: string;
@@ -78,17 +79,37 @@ describe('AuditTrail', () => {
     expect([...files].reverse().flatMap((f) => lines(f.file)).map((e) => e.seq)).toEqual(all.map((e) => e.seq));
   });
 
-  it('a write failure is reported once, and later events are written when it clears', async () => {
+  it('a write failure is reported once and shown as a storage problem; nothing is lost: the lines are written when it clears', async () => {
     const errors: string[] = [];
-    const log = new AuditTrail({ dir: path.join(dir, 'f', 'sub'), maxBytes: 1 << 20, keep: 2, syslog: { log: () => undefined }, onError: (m) => errors.push(m) });
+    const health = new StorageHealth();
+    const log = new AuditTrail({ dir: path.join(dir, 'f', 'sub'), maxBytes: 1 << 20, keep: 2, syslog: { log: () => undefined }, onError: (m) => errors.push(m), health, retryMs: 60_000 });
     writeFileSync(path.join(dir, 'f'), 'a file where a directory should be');
     await log.record(refused(1));
     await log.record(refused(2));
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/cannot write the audit log/);
+    expect(health.problems()).toEqual([expect.stringMatching(/^cannot write the audit log: the state directory .* cannot be written .*; 2 line\(s\) kept in memory$/)]);
     rmSync(path.join(dir, 'f'));
     await log.record(refused(3));
-    expect(lines(path.join(dir, 'f', 'sub', AUDIT_FILE)).map((e) => e.seq)).toEqual([seq]);
+    expect(lines(path.join(dir, 'f', 'sub', AUDIT_FILE)).map((e) => e.seq)).toEqual([seq - 2, seq - 1, seq]);
+    expect(health.problems()).toEqual([]);
+    await log.close();
+  });
+
+  it('keeps at most maxQueued lines while writes fail, counts the dropped ones, and resumes on its own', async () => {
+    const health = new StorageHealth();
+    const changes: string[][] = [];
+    health.onChange(() => changes.push(health.problems()));
+    const log = new AuditTrail({ dir: path.join(dir, 'f'), maxBytes: 1 << 20, keep: 2, syslog: { log: (p, m) => syslog.push([p, m]) }, onError: () => undefined, health, maxQueued: 3, retryMs: 10 });
+    writeFileSync(path.join(dir, 'f'), 'in the way');
+    for (let i = 0; i < 5; i++) await log.record(refused(i));
+    expect(log.droppedLines).toBe(2);
+    expect(health.problems()[0]).toMatch(/3 line\(s\) kept in memory, 2 dropped$/);
+    rmSync(path.join(dir, 'f'));
+    await new Promise<void>((resolve) => health.onChange(() => resolve()));
+    expect(lines(path.join(dir, 'f', AUDIT_FILE)).map((e) => e.seq)).toEqual([seq - 2, seq - 1, seq]);
+    expect(changes.at(-1)).toEqual([]);
+    expect(syslog.at(-1)?.[1]).toMatch(/writing .* again; 2 line\(s\) were dropped meanwhile/);
     await log.close();
   });
 });

@@ -1,6 +1,6 @@
 // The I/O edge of the profile sources (helper/core/profile-sources.ts) on a temporary etc and
 // state dir: what a helper restart keeps, and which file changes call for a reload.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -17,8 +17,8 @@ function setup() {
   const events: GateEvent[] = [];
   const sink = { emit: (e: GateEvent) => void events.push(e) };
   const file = (name: string) => join(paths.etc, 'profiles.d', name);
-  const write = (name: string, version: number, rules = ['ssh']) => {
-    const text = `${JSON.stringify({ schema: 'tunnelgate/profile@1', id: 'corp', version, mode: 'enforce', interfaces: ['wg0'], userPrompts: 'allow', rules: rules.map((id) => ({ id, binary: { path: `/usr/bin/${id}` } })) })}\n`;
+  const write = (name: string, version: number, rules = ['ssh'], over: Record<string, unknown> = {}) => {
+    const text = `${JSON.stringify({ schema: 'tunnelgate/profile@1', id: 'corp', version, mode: 'enforce', interfaces: ['wg0'], ...over, userPrompts: 'allow', rules: rules.map((id) => ({ id, binary: { path: `/usr/bin/${id}` } })) })}\n`;
     writeFileSync(`${file(name)}.tmp`, text);
     chmodSync(`${file(name)}.tmp`, 0o644);
     renameSync(`${file(name)}.tmp`, file(name));
@@ -105,8 +105,15 @@ describe('ProfileSources across restarts', () => {
     const t = setup();
     t.write('corp.json', 1);
     chmodSync(t.file('corp.json'), 0o666);
-    const p = await t.cycle(await t.open());
-    expect(p.sources[0]?.problems[0]).toBe('writable by group or others: not trusted (chmod go-w)');
+    let p = await t.cycle(await t.open());
+    expect(p.sources[0]?.problems[0]).toBe(`${t.file('corp.json')} is writable by others: not trusted (chmod o-w)`);
+    // The directory above it, group-writable by an ordinary user's group: every file in it is refused.
+    chmodSync(t.file('corp.json'), 0o644);
+    chmodSync(join(t.paths.etc, 'profiles.d'), 0o775);
+    chownSync(join(t.paths.etc, 'profiles.d'), 0, 4242);
+    p = await t.cycle(await t.open());
+    expect(p.sources[0]?.problems[0]).toMatch(/profiles\.d is writable by group 4242: not trusted \(chmod g-w\)/);
+    expect(p.rules).toEqual([]);
   });
 
   it('rejects a malformed remote.json by field', async () => {
@@ -149,5 +156,42 @@ describe('ProfileSources.start: what calls for a reload', () => {
     } finally {
       w.close();
     }
+  });
+
+  it('never releases an interface when its profile stops loading (a key arrives before the .sig), also after a restart', async () => {
+    const t = setup();
+    t.write('corp.json', 1, ['ssh'], { interfaces: ['corpvpn'] });
+    expect((await t.cycle(await t.open())).interfaces).toEqual(['corpvpn']);
+    const keys = join(t.paths.etc, 'trusted-keys');
+    mkdirSync(keys);
+    const pair = generateKeyPair();
+    writeFileSync(join(keys, 'it.pub'), pair.publicKeyPem, { mode: 0o644 });
+    let p = await t.cycle(await t.open());
+    expect(p.rules).toEqual([]);
+    expect(p.interfaces).toEqual(['corpvpn', 'wg0']);
+    expect(p.problems.join('\n')).toMatch(/degraded: \S*corp.json rejected: not signed.*corpvpn, wg0 stay gated with no profile rules/);
+    expect(p.problems.join('\n')).not.toMatch(/closed to every program/);
+    // A restart with the last good copy gone too: the state dir remembers.
+    rmSync(join(t.paths.state, 'profiles-last-good'), { recursive: true });
+    p = await t.cycle(await t.open());
+    expect(p.interfaces).toContain('corpvpn');
+    // A valid (signed) policy that names another interface releases it.
+    const text = t.write('corp.json', 2, ['ssh'], { interfaces: ['wg0'] });
+    writeFileSync(`${t.file('corp.json')}.sig`, encodeSignature(sign(Buffer.from(text), pair.privateKeyPem)));
+    const s = await t.open();
+    p = await t.cycle(s);
+    expect(p.interfaces).toEqual(['wg0']);
+    expect(JSON.parse(readFileSync(join(t.paths.state, 'gated-names.json'), 'utf8'))).toEqual({ format: 1, interfaces: ['wg0'] });
+  });
+
+  it('keeps the interfaces of an expired profile gated', async () => {
+    const t = setup();
+    t.write('corp.json', 1, ['ssh'], { interfaces: ['corpvpn'], expires: new Date(Date.now() + 3_600_000).toISOString() });
+    const s = await t.open();
+    expect((await t.cycle(s)).interfaces).toEqual(['corpvpn']);
+    const loaded = await s.load();
+    const p = mergePolicy({ ...loaded, userRules: [], now: new Date(Date.now() + 7_200_000) });
+    expect(p.rules).toEqual([]);
+    expect(p.interfaces).toContain('corpvpn');
   });
 });

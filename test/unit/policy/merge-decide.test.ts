@@ -16,6 +16,17 @@ describe('mergePolicy', () => {
     expect(p.problems).toContain('no profile in force: the tunnel is closed to every program');
   });
 
+  it('keeps the interfaces gated before while degraded, and releases them only with every source valid', () => {
+    const rejected = [{ file: '/etc/x.json', profileId: 'x', version: 1, state: 'rejected' as const, problems: ['bad signature'] }];
+    const down = mergePolicy({ profiles: [], rejected, userRules: [], now: new Date(), gated: ['corpvpn'] });
+    expect(down.interfaces).toEqual(['corpvpn', 'wg0']);
+    expect(down.problems.at(-1)).toBe('degraded: profile x rejected: bad signature; corpvpn, wg0 stay gated with no profile rules (no program is allowed)');
+    const partly = mergePolicy({ profiles: [{ file: '/etc/a.json', profile: profile({ interfaces: ['wg0'] }) }], rejected, userRules: [], now: new Date(), gated: ['corpvpn'] });
+    expect(partly.interfaces).toEqual(['corpvpn', 'wg0']);
+    const valid = mergePolicy({ profiles: [{ file: '/etc/a.json', profile: profile({ interfaces: ['wg0'] }) }], rejected: [], userRules: [], now: new Date(), gated: ['corpvpn'] });
+    expect(valid.interfaces).toEqual(['wg0']);
+  });
+
   it('merges interfaces, alwaysAllow and rules of several profiles; enforce wins over audit', () => {
     const p = policyOf([
       profile({ id: 'a', mode: 'audit', interfaces: ['wg0'], rules: [{ id: 'ssh', binary: { path: '/usr/bin/ssh' } }] }),

@@ -120,7 +120,7 @@ describe('loadTrustedKeys', () => {
     expect(problems).toEqual([
       `${join(dir, 'dir.pub')}: not a regular file`,
       `${join(dir, 'garbage.pub')}: not a PEM public key`,
-      `${join(dir, 'open.pub')}: writable by group or others; not trusted`,
+      `${join(dir, 'open.pub')} is writable by others: not trusted (chmod o-w)`,
       `${join(dir, 'private.pub')}: holds a private key; it must not be in trusted-keys`,
     ]);
   });

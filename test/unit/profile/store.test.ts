@@ -44,7 +44,7 @@ describe('ProfileStore', () => {
 
   it('starts empty without a state dir', async () => {
     const back = await new ProfileStore(join(tmp(), 'missing')).read();
-    expect(back).toEqual({ versions: new Map(), lastGood: new Map(), problems: [] });
+    expect(back).toEqual({ versions: new Map(), lastGood: new Map(), gated: [], problems: [] });
   });
 
   it('survives a corrupt versions file: a problem, and the last good copies still set the floor', async () => {

@@ -1,0 +1,197 @@
+// Campaign rows (issue 9): policy faults that must never open the gate, and state-dir write
+// failures that must be visible and lose nothing. One lab and helper for the file; the rows
+// run in order and each leaves the helper in a known state for the next.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, expect } from 'vitest';
+import { waitFor } from '../../lab/fixture.js';
+import { row } from '../../lab/campaign.js';
+import { expectDropped, labAndHelper } from '../../lab/suite.js';
+
+const CURL = realpathSync('/usr/bin/curl');
+const USER = 4711;
+let allowed = '';
+let other = '';
+
+const fx = labAndHelper({
+  prepare: (ctx) => {
+    allowed = ctx.copyBinary(CURL, 'bin/allowed-curl');
+    other = ctx.copyBinary(CURL, 'bin/other-curl');
+  },
+});
+
+const get = (bin: string) => fx.run(bin, ['-s', '-m', '4', '-o', '/dev/null', '-w', '%{http_code}', fx.lab.urls.corpV4]);
+const until = <T>(what: string, probe: () => Promise<T | undefined>) =>
+  waitFor(what, probe, 45_000, 200).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\n${fx.helper.output().slice(-2000)}`);
+  });
+const reaches = (bin: string) => until(`${bin} reaches corp`, async () => ((await get(bin)).stdout === '200' ? true : undefined));
+const allowCurl = (version: number) => fx.profile({ id: 'corp', version, rules: [{ id: 'curl', binary: { path: allowed } }] });
+const keysDir = () => path.join(fx.helper.etc, 'trusted-keys');
+
+row('a policy that fails to load never releases an interface', 'a trusted key arrives before the .sig files', async () => {
+  fx.writeProfile('corp', allowCurl(1));
+  await until('the profile is in force', async () => ((await fx.status()).sources.some((x) => x.profileId === 'corp' && x.state === 'active') ? true : undefined));
+  await reaches(allowed); // positive control: the tunnel works and the profile is in force
+  expectDropped(await get(other), 'a program no rule names');
+  const keys = path.join(fx.tmp, 'keys');
+  const r = await fx.helper.cli(['profile', 'keygen', '--out', keys]);
+  expect(r.exitCode, String(r.stderr)).toBe(0);
+  mkdirSync(keysDir(), { mode: 0o755 });
+  copyFileSync(path.join(keys, 'tunnelgate-profile.pub'), path.join(keysDir(), 'it.pub'));
+  chmodSync(path.join(keysDir(), 'it.pub'), 0o644);
+  const s = await until('the unsigned profile is rejected', async () => {
+    const st = await fx.status();
+    return st.sources.some((x) => x.state === 'rejected') && !st.sources.some((x) => x.state === 'active') ? st : undefined;
+  });
+  expect(s.state).toBe('degraded');
+  expect(s.interfaces.map((i) => i.pattern)).toContain(fx.lab.wsIface);
+  expect(s.problems.join('\n')).toMatch(new RegExp(`${fx.lab.wsIface}.* gated with no profile rules`));
+  expect(s.problems.join('\n')).not.toMatch(/closed to every program/);
+  expectDropped(await get(other), 'a program no rule names, after the trust change');
+  expectDropped(await get(allowed), 'the unsigned rule, after the trust change');
+});
+
+row('a policy that fails to load never releases an interface', 'a helper restart while every profile is rejected', async () => {
+  await fx.helper.kill('SIGTERM');
+  rmSync(path.join(fx.helper.state, 'profiles-last-good'), { recursive: true, force: true });
+  await fx.helper.restart();
+  const s = await until('the restarted helper reports', async () => {
+    const st = await fx.status().catch(() => undefined);
+    return st && st.state !== 'down' ? st : undefined;
+  });
+  expect(s.state).toBe('degraded');
+  expect(s.interfaces.map((i) => i.pattern)).toContain(fx.lab.wsIface);
+  expectDropped(await get(other), 'a program no rule names, after the restart');
+  // Positive control: the signed profile arrives and the gate opens for its rule only.
+  const staged = path.join(fx.tmp, 'corp.json');
+  writeFileSync(staged, `${JSON.stringify(allowCurl(2), null, 2)}\n`); // the bytes writeProfile writes
+  const signed = await fx.helper.cli(['profile', 'sign', staged, '--key', path.join(fx.tmp, 'keys', 'tunnelgate-profile.key')]);
+  expect(signed.exitCode, String(signed.stderr)).toBe(0);
+  const d = path.join(fx.helper.etc, 'profiles.d');
+  copyFileSync(`${staged}.sig`, path.join(d, 'corp.json.sig'));
+  chmodSync(path.join(d, 'corp.json.sig'), 0o644);
+  fx.writeProfile('corp', allowCurl(2));
+  await reaches(allowed);
+  expectDropped(await get(other), 'a program no rule names, with the signed profile');
+});
+
+row('a profile is trusted only on a root-owned path nobody else can write', 'a symlink in profiles.d to a user-owned file', async () => {
+  const userDir = path.join(fx.tmp, 'home');
+  mkdirSync(userDir, { mode: 0o755 });
+  chownSync(userDir, USER, USER);
+  const evil = path.join(userDir, 'mine.json');
+  writeFileSync(evil, `${JSON.stringify(fx.profile({ id: 'mine', version: 1, rules: [{ id: 'x', binary: { path: other } }] }))}\n`, { mode: 0o644 });
+  chownSync(evil, USER, USER);
+  const link = path.join(fx.helper.etc, 'profiles.d', 'mine.json');
+  symlinkSync(evil, link);
+  // Unsigned profiles are refused anyway while keys exist: take the key away for this row.
+  rmSync(keysDir(), { recursive: true, force: true });
+  const s = await until('the symlinked profile is refused', async () => {
+    const st = await fx.status();
+    return st.sources.find((x) => x.file === link && x.state === 'rejected') ? st : undefined;
+  });
+  expect(s.sources.find((x) => x.file === link)?.problems.join(' ')).toMatch(/owned by uid 4711, not root/);
+  await reaches(allowed); // the last good policy stays
+  expectDropped(await get(other), 'the program the user\'s profile names');
+  rmSync(link);
+});
+
+row('a profile is trusted only on a root-owned path nobody else can write', 'a profiles.d group-writable by a user\'s group', async () => {
+  const d = path.join(fx.helper.etc, 'profiles.d');
+  chownSync(d, 0, USER);
+  chmodSync(d, 0o775);
+  const file = path.join(d, 'user.json');
+  writeFileSync(file, `${JSON.stringify(fx.profile({ id: 'user', version: 1, rules: [{ id: 'x', binary: { path: other } }] }))}\n`, { mode: 0o644 });
+  chownSync(file, USER, USER);
+  const s = await until('the group-writable directory is refused', async () => {
+    const st = await fx.status();
+    return st.sources.find((x) => x.file === d && x.state === 'rejected') ? st : undefined;
+  });
+  expect(s.state).toBe('degraded');
+  expectDropped(await get(other), 'the program the user\'s profile names');
+  await reaches(allowed); // the last good copies stay in force
+  rmSync(file);
+  chmodSync(d, 0o755);
+  chownSync(d, 0, 0);
+  await until('profiles.d trusted again', async () => ((await fx.status()).state === 'enforcing' ? true : undefined));
+});
+
+let mounted = '';
+// Registered after the fixture, so it runs before the fixture's teardown: never leave the tmpfs mounted.
+afterAll(() => {
+  if (mounted) execFileSync('umount', ['-l', mounted]);
+});
+async function onTmpfs(): Promise<void> {
+  await fx.helper.kill('SIGTERM');
+  const st = fx.helper.state;
+  const aside = `${st}.aside`;
+  execFileSync('cp', ['-a', st, aside]);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tg-test-state', st]);
+  mounted = st;
+  execFileSync('cp', ['-a', `${aside}/.`, st]);
+  rmSync(aside, { recursive: true, force: true });
+  await fx.helper.restart();
+  await until('the helper on the small state dir', async () => ((await fx.status().catch(() => undefined))?.state === 'enforcing' ? true : undefined));
+}
+
+row('state dir write failures are visible and lose nothing acknowledged', 'the state dir fills up (ENOSPC)', async () => {
+  await onTmpfs();
+  const filler = path.join(fx.helper.state, 'filler');
+  // Every last page: 64k blocks first, then what is left 4k at a time (a small audit line still fits otherwise).
+  for (const [name, bs] of [[filler, '64k'], [`${filler}2`, '4k']] as const) {
+    try {
+      execFileSync('dd', ['if=/dev/zero', `of=${name}`, `bs=${bs}`], { stdio: 'ignore' });
+    } catch {
+      /* dd ends with ENOSPC: that is the point */
+    }
+  }
+  const r = await fx.cli(['allow', other]);
+  expect(r.exitCode).not.toBe(0);
+  expect(String(r.stderr)).toMatch(/cannot save your rule: the state directory .* is full \(ENOSPC\); nothing was changed/);
+  expectDropped(await get(other), 'the program whose allow failed');
+  const s = await until('status says the audit log cannot be written', async () => {
+    const st = await fx.status();
+    return st.state === 'degraded' && st.problems.some((p) => /cannot write the audit log: .*full \(ENOSPC\)/.test(p)) ? st : undefined;
+  });
+  expect(s.problems.join('\n')).toMatch(/line\(s\) kept in memory/);
+  rmSync(filler);
+  rmSync(`${filler}2`, { force: true });
+  await until('writing resumes and status is enforcing again', async () => ((await fx.status()).state === 'enforcing' ? true : undefined));
+  const audit = execFileSync('cat', [path.join(fx.helper.state, 'audit.log')]).toString();
+  expect(audit).toMatch(/"type":"api.refused"|"type":"attempt.denied"|"type":"policy/);
+});
+
+row('state dir write failures are visible and lose nothing acknowledged', 'the state dir runs out of inodes', async () => {
+  execFileSync('mount', ['-o', 'remount,nr_inodes=400', mounted]);
+  const many = path.join(mounted, 'inodes');
+  mkdirSync(many);
+  try {
+    for (let i = 0; ; i++) writeFileSync(path.join(many, String(i)), '');
+  } catch {
+    /* ENOSPC: no inode left */
+  }
+  const r = await fx.cli(['allow', other]);
+  expect(r.exitCode).not.toBe(0);
+  expect(String(r.stderr)).toMatch(/cannot save your rule: the state directory .* is full \(ENOSPC\); nothing was changed/);
+  expectDropped(await get(other), 'the program whose allow failed');
+  await until('status says the attempt records cannot be written', async () => {
+    const st = await fx.status();
+    return st.state === 'degraded' && st.problems.some((p) => /cannot write the attempt records: .*ENOSPC/.test(p)) ? st : undefined;
+  });
+  rmSync(many, { recursive: true, force: true });
+  await until('writing resumes', async () => ((await fx.status()).state === 'enforcing' ? true : undefined));
+  const ok = await fx.cli(['allow', other]);
+  expect(ok.exitCode, String(ok.stderr)).toBe(0);
+  await reaches(other); // positive control: the saved rule is in force
+  await fx.helper.kill('SIGTERM');
+  // Back on the real dir, so that the fixture's teardown finds it as it left it.
+  const st = fx.helper.state;
+  execFileSync('cp', ['-a', st, `${st}.aside`]);
+  execFileSync('umount', [st]);
+  mounted = '';
+  rmSync(st, { recursive: true, force: true });
+  execFileSync('mv', [`${st}.aside`, st]);
+  await fx.helper.restart();
+}, 180_000);
