@@ -184,7 +184,7 @@ s.on('error', (e) => console.log('error ' + e.message));`], { uid: ALICE });
 });
 
 describe('a socket that survives hostile clients', () => {
-  it('random bytes, huge lines, half-open connections; meanwhile another user's clients, up to the per-user limit, are all served', async () => {
+  it("random bytes, huge lines, half-open connections; meanwhile another user's clients, up to the per-user limit, are all served", async () => {
     // Bob's hostile client holds its connections open while Alice's 30 clients (under the
     // per-user limit of 32, issue 9.9) work.
     writeFileSync(path.join(fx.tmp, 'hostile.mjs'), `
