@@ -3,6 +3,7 @@
 // prompts; openUserSide), the evidence store, the profile sources, the watcher, the NFLOG
 // reader and the API server with its handlers (helper/api/handlers/*) and feeds, and runs
 // until SIGTERM/SIGINT. uninstallRules takes the kernel state away.
+import { notifyReady, notifyStopping } from './kernel/sd-notify.js';
 import { promises as fs, watch as fsWatch } from 'node:fs';
 import path from 'node:path';
 import type { StatusReport } from '../common/api.js';
@@ -452,9 +453,13 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   });
   await server.listen();
   user.start();
+  // systemd (Type=notify): ready only now that the first transaction is in force and the API
+  // answers, so units ordered after tunnelgate.service start with the gate shut (issues 9.0, 11).
+  notifyReady(`gate ${(await gate.status()).state}`);
   const sweeper = setInterval(() => void gate.refreshListeners().catch((e: Error) => console.error(`tunnelgate: listeners: ${e.message}`)), 2_000);
 
   await stopSignal(events);
+  notifyStopping();
   // Kernel state stays: the gate remains shut without the helper (fail-closed).
   clearInterval(sweeper);
   await kernelWatch.close();

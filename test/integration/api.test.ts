@@ -223,7 +223,7 @@ console.log(JSON.stringify({ answered: answers.length, states: [...new Set(answe
       const out = JSON.parse(String(r.stdout)) as { answered: number; states: string[]; ms: number };
       expect(out).toMatchObject({ answered: 30, states: ['enforcing'] });
       console.log(`30 concurrent clients served in ${out.ms} ms while a hostile client held 120 connections`);
-      expect((await status(BOB)).state).toBe('enforcing');
+      // Bob himself is over his connection limit (issue 9.9): his own further requests are refused.
     } finally {
       hostile.stdin?.end();
       await hostile;

@@ -22,6 +22,8 @@ const SEED = 0x74_67_0a;
 const RUNS = 2_000;
 const ROOT: PeerCred = { pid: process.pid, uid: 0, gid: 0 };
 const USER: PeerCred = { pid: process.pid, uid: 4321, gid: 4321 };
+/** A second user: the fuzzed frames use up USER's request budget (the per-user rate limit, issue 9.9). */
+const BYSTANDER: PeerCred = { pid: process.pid, uid: 4322, gid: 4322 };
 const METHODS = Object.keys(API) as MethodName[];
 
 // ---- the server under test, with recording handlers ---------------------------------------
@@ -230,8 +232,9 @@ describe('fuzz: the API server', () => {
   it('lines over the size limit close that connection only; the server keeps serving', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: MAX_MESSAGE_BYTES * 2, max: MAX_MESSAGE_BYTES * 4 }), fc.constantFrom('a', '{', '"', ' '), async (size, ch) => {
-        const bystander = await LineClient.connect(USER);
-        const c = await LineClient.connect(USER);
+        // A user of its own: the frames above used up USER's request budget (issue 9.9's rate limit).
+        const bystander = await LineClient.connect(BYSTANDER);
+        const c = await LineClient.connect(BYSTANDER);
         const before = calls.length;
         expect(await c.exchange(ch.repeat(size), 0)).toBe('closed');
         expect(calls.length).toBe(before);

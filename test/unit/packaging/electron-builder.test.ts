@@ -53,6 +53,6 @@ describe('electron-builder.yml', () => {
     const entry = readFileSync(source, 'utf8');
     expect(entry).toMatch(/^\[Desktop Entry\]$/m);
     expect(entry).toMatch(/^Type=Application$/m);
-    expect(entry).toMatch(new RegExp(`^Exec=${config.linux.executableName}$`, 'm'));
+    expect(entry).toMatch(new RegExp(`^Exec=(/usr/bin/)?${config.linux.executableName}$`, 'm'));
   });
 });
