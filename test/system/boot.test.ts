@@ -120,14 +120,7 @@ describe('the .deb on a booted Debian 12', () => {
     mkdirSync(path.join(root, 'etc/systemd/system/sysinit.target.wants'), { recursive: true });
     symlinkSync('/etc/systemd/system/prober.service', path.join(root, 'etc/systemd/system/sysinit.target.wants/prober.service'));
 
-    // Until the helper sends READY=1 (wiring after the layout merge), Type=notify would time
-    // out: the test then runs the unit as Type=exec, started only once the table is in the
-    // kernel. With the wiring in the binary, the packaged unit runs as it is.
-    if (!readFileSync(path.join(root, 'usr/bin/tunnelgate')).includes('READY=1')) {
-      write(root, 'etc/systemd/system/tunnelgate.service.d/pre-notify.conf',
-        '[Service]\nType=exec\nExecStartPost=/bin/sh -c \'until nft list table inet tunnelgate >/dev/null 2>&1; do sleep 0.1; done\'\n');
-      console.warn('system test: the helper does not send READY=1 yet: tunnelgate.service runs as Type=exec with a wait for the table');
-    }
+    // The packaged unit runs as it is: Type=notify, ready once the helper's first transaction is in force.
     phase('configure the root');
     await c.boot();
     phase('first boot');
