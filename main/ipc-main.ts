@@ -165,6 +165,15 @@ function isDecision(v: unknown): v is PromptDecision {
 }
 
 /**
+ * Whether `k: x` is a valid rule-lifetime field of an answer or an allow: `seconds` (an
+ * integer 1..MAX_ALLOW_SECONDS) or `untilLogout: true`. False for any other key.
+ */
+function lifetimeFieldOk(k: string, x: unknown): boolean {
+  if (k === 'seconds') return Number.isSafeInteger(x) && (x as number) >= 1 && (x as number) <= MAX_ALLOW_SECONDS;
+  return k === 'untilLogout' && x === true;
+}
+
+/**
  * The options as the helper takes them for this decision: a scope for any; for allow-for
  * exactly one of a duration and "until logout", for the others neither. Nothing else.
  */
@@ -174,11 +183,7 @@ function isAnswerOptions(decision: PromptDecision, v: unknown): v is AnswerOptio
   for (const [k, x] of Object.entries(v)) {
     if (k === 'scope') {
       if (x !== 'tunnel' && x !== 'destination') return false;
-    } else if (k === 'seconds') {
-      if (!Number.isSafeInteger(x) || (x as number) < 1 || (x as number) > MAX_ALLOW_SECONDS) return false;
-    } else if (k === 'untilLogout') {
-      if (x !== true) return false;
-    } else {
+    } else if (!lifetimeFieldOk(k, x)) {
       return false;
     }
   }
@@ -231,11 +236,7 @@ function isAddAppRequest(v: unknown): v is AddAppRequest {
       if (!isAbsolutePath(x)) return false;
     } else if (k === 'destinations') {
       if (!Array.isArray(x) || x.length < 1 || x.length > 64 || !x.every(isDestination)) return false;
-    } else if (k === 'seconds') {
-      if (!Number.isSafeInteger(x) || (x as number) < 1 || (x as number) > MAX_ALLOW_SECONDS) return false;
-    } else if (k === 'untilLogout') {
-      if (x !== true) return false;
-    } else {
+    } else if (!lifetimeFieldOk(k, x)) {
       return false;
     }
   }
