@@ -54,6 +54,7 @@ import type { ProcessPort, ProcPort } from './core/ports.js';
 import { ProfileSources } from './core/profile-sources.js';
 import { inspectAttempt, ProgramInfo } from './core/program-info.js';
 import { PromptManager } from './core/prompts.js';
+import type { Admission } from './core/prompts.js';
 import { loadSettings } from './core/settings.js';
 import type { HelperSettings } from './core/settings.js';
 import { UserRules } from './core/user-rules.js';
@@ -145,13 +146,14 @@ interface PromptWiring {
 function buildPrompts(w: PromptWiring): PromptManager {
   const { o, clock, store, rules } = w;
   const programs = o.programs ?? new ProgramInfo();
-  const admitIfAllowed = async (pid: number): Promise<string | undefined> => {
+  const admitIfAllowed = async (pid: number): Promise<Admission | undefined> => {
     const policy = o.gate.current;
     if (!policy) return undefined;
     const v = await o.gate.verdictFor(policy, pid);
-    if (!v.allow || (await o.gate.ruleOf(pid)) === v.rule.key) return undefined;
+    if (!v.allow) return undefined;
+    if ((await o.gate.ruleOf(pid)) === v.rule.key) return { rule: v.rule, now: false };
     await o.gate.admit(pid, v.rule.key);
-    return v.rule.key;
+    return { rule: v.rule, now: true };
   };
   return new PromptManager({
     clock,

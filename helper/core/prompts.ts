@@ -24,7 +24,7 @@ import { ErrorCode } from '../../common/api.js';
 import type { AttemptDestination, DeniedAttempt } from '../../common/attempts.js';
 import { formatDestination } from '../../common/attempts.js';
 import type { PromptCloseReason } from '../../common/events.js';
-import type { Policy } from '../../common/policy.js';
+import type { EffectiveRule, Policy } from '../../common/policy.js';
 import type { Destination } from '../../common/profile.js';
 import type { Clock } from './clock.js';
 import type { SeenBinary, StoredDeny, StoredProcess } from './decisions.js';
@@ -57,11 +57,11 @@ export interface PromptDeps {
   /** The process behind an attempt, from /proc (program-info.ts); undefined when nothing names it. */
   inspect: (a: DeniedAttempt) => Promise<ProcessFacts | undefined>;
   /**
-   * A process that a rule already allows but that is not admitted yet (no watcher saw it):
-   * admit it and return the rule key; undefined when it is not allowed, or already admitted
-   * under its rule (then the destination was out of that rule's scope).
+   * The admission of a process that a rule allows: admitted now (no watcher had admitted it:
+   * `now: true`) or already (`now: false`), under `rule`. Undefined when no rule allows the
+   * process.
    */
-  admitIfAllowed: (pid: number) => Promise<string | undefined>;
+  admitIfAllowed: (pid: number) => Promise<Admission | undefined>;
   decisions: PromptDecisionsPort;
   procs: { alive(p: StoredProcess): Promise<boolean>; startTime(pid: number): Promise<string | undefined> };
   /** An app of this user is showing prompts now. */
@@ -75,6 +75,12 @@ export interface PromptDeps {
 }
 
 export type PromptChange = 'opened' | 'updated' | 'closed';
+
+/** What PromptDeps.admitIfAllowed found: the rule that allows the process, and whether it was admitted just now. */
+export interface Admission {
+  rule: Pick<EffectiveRule, 'key' | 'destinations'>;
+  now: boolean;
+}
 
 interface Prompt {
   id: string;
@@ -232,7 +238,7 @@ export class PromptManager {
     if (decision.startsWith('allow')) {
       for (const pid of p.processes.keys()) {
         if (admitted.includes(pid)) continue;
-        if (await this.deps.admitIfAllowed(pid).catch(() => undefined)) admitted.push(pid);
+        if ((await this.deps.admitIfAllowed(pid).catch(() => undefined))?.now) admitted.push(pid);
       }
     }
     this.close(p, { answered: { decision, scope, by: by.uid, ...(record?.key ? { rule: record.key } : {}) } });
@@ -377,12 +383,14 @@ export class PromptManager {
     }
 
     // Allowed already (a rule added since the process started, and no watcher admitted it)?
-    // Then admit it rather than ask.
+    // Then admit it rather than ask. Admitted already under a rule that covers the
+    // destination? Then the attempt is a packet dropped before that admission (an answer or
+    // an allow raced its retransmission): nothing to ask.
     for (const pid of [...p.processes.keys()]) {
-      const rule = await this.deps.admitIfAllowed(pid).catch(() => undefined);
-      if (!rule) continue;
-      p.processes.delete(pid);
-      this.deps.events.emit({ type: 'attempt.admitted', uid: p.uid, pid, exe: p.exe, rule });
+      const found = await this.deps.admitIfAllowed(pid).catch(() => undefined);
+      if (!found) continue;
+      if (found.now) this.deps.events.emit({ type: 'attempt.admitted', uid: p.uid, pid, exe: p.exe, rule: found.rule.key });
+      if (inScope(found.rule.destinations, a.dst)) p.processes.delete(pid);
     }
     if (p.state !== 'opening') return;
     // (A prompt closed before it was shown leaves no trace but the attempt events.)

@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { UserDecisionView } from '../../../common/api.js';
 import type { GateEvent } from '../../../common/events.js';
 import type { Policy } from '../../../common/policy.js';
+import type { Destination } from '../../../common/profile.js';
 import type { DeniedAttempt } from '../../../common/attempts.js';
 import type { SeenBinary, StoredDeny } from '../../../helper/core/decisions.js';
 import { covers } from '../../../helper/policy/destinations.js';
@@ -21,7 +22,8 @@ let policy: Policy;
 let events: GateEvent[];
 let procs: FakeProcs;
 let viewers: Set<number>;
-let allowed: Map<number, string>;
+/** pid -> the rule allowing it, and whether it is admitted under that rule already. */
+let allowed: Map<number, { key: string; destinations?: Destination[]; admitted?: boolean }>;
 let allows: AllowRequest[];
 let denies: StoredDeny[];
 let seen: Record<string, SeenBinary>;
@@ -50,7 +52,13 @@ function make(): PromptManager {
         user: 'alice',
       };
     },
-    admitIfAllowed: async (pid) => allowed.get(pid),
+    admitIfAllowed: async (pid) => {
+      const r = allowed.get(pid);
+      if (!r) return undefined;
+      const now = !r.admitted;
+      r.admitted = true;
+      return { rule: { key: r.key, ...(r.destinations ? { destinations: r.destinations } : {}) }, now };
+    },
     decisions: {
       findDeny: (uid, exe, dst) => denies.find((d) => d.uid === uid && d.path === exe && (!d.destinations || d.destinations.some((x) => covers(x, dst)))),
       seen: (exe) => seen[exe],
@@ -179,12 +187,37 @@ describe('no prompt', () => {
   });
 
   it('for a process a rule allows already: it is admitted instead', async () => {
-    allowed.set(4242, 'user.1000:r1');
+    allowed.set(4242, { key: 'user.1000:r1' });
     pm.attempt(attempt());
     await settle();
     expect(pm.list(root)).toEqual([]);
     expect(events).toContainEqual({ type: 'attempt.admitted', uid: 1000, pid: 4242, exe: '/usr/bin/wget', rule: 'user.1000:r1' });
     expect(changes).toEqual([]);
+  });
+
+  it('for a packet dropped before its process was admitted (an answer raced a retransmission): no new prompt', async () => {
+    pm.attempt(attempt());
+    await settle();
+    const p = pm.list(user)[0];
+    await pm.answer(user, { id: p?.id ?? '', decision: 'allow-always' });
+    // The rule is in force and 4242 sits in its cgroup; a SYN logged before that is read now.
+    allowed.set(4242, { key: 'user.1000:r1', admitted: true });
+    events = [];
+    pm.attempt(attempt());
+    pm.attempt(attempt({ time: new Date(clock.now() - 5).toISOString() }));
+    await settle();
+    expect(pm.list(root)).toEqual([]);
+    expect(types()).not.toContain('prompt.opened');
+    expect(types()).not.toContain('attempt.admitted');
+  });
+
+  it('for a process admitted under a rule whose destinations leave this one out: asked about this one', async () => {
+    allowed.set(4242, { key: 'user.1000:r1', destinations: [{ cidr: '10.0.0.0/8' }], admitted: true });
+    pm.attempt(attempt());
+    await settle();
+    const list = pm.list(user);
+    expect(list).toHaveLength(1);
+    expect(list[0]?.pids).toEqual([4242]);
   });
 
   it('a policy that becomes locked closes pending prompts', async () => {
