@@ -8,7 +8,10 @@ export default defineConfig({
   test: {
     fileParallelism: false,
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' } },
+      // Deadlines, not measurements: some unit tests use real sockets and child processes,
+      // and CI runs once on a loaded machine (load 17 on two cores has been seen), where
+      // vitest's 5 s default failed a test that takes 50 ms on a quiet one.
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node', testTimeout: 30_000, hookTimeout: 60_000 } },
       {
         test: {
           name: 'integration',

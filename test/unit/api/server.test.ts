@@ -89,6 +89,7 @@ beforeAll(async () => {
   procs = new FakeProcs()
     .add(7001, ALICE.uid, bin.wget)
     .add(7002, ALICE.uid, bin.wget)
+    .add(7003, ALICE.uid, bin.curl)
     .add(7101, BOB.uid, bin.wget)
     .add(7102, BOB.uid, bin.curl);
   gate = new FakeGate(procs);
@@ -139,7 +140,7 @@ describe('authorization: root, a user, another user', () => {
       const list = await call(ROOT, 'prompts', {});
       if (list.length < 2) throw new Error('prompts not open yet');
       return list;
-    });
+    }, { timeout: 30_000, interval: 20 });
     alicePrompt = all.find((p) => p.uid === ALICE.uid)?.id as string;
     bobPrompt = all.find((p) => p.uid === BOB.uid)?.id as string;
     expect(alicePrompt && bobPrompt).toBeTruthy();
@@ -246,12 +247,16 @@ describe('authorization: root, a user, another user', () => {
     expect(snap.prompts).toEqual([]);
     expect(snap.status?.state).toBe('enforcing');
     expect(snap.events?.every((e) => e.type !== 'attempt.denied' || e.attempt.uid === BOB.uid)).toBe(true);
-    deny({ uid: ALICE.uid, pid: 7002, exe: bin.curl });
+    // (7002, Alice's wget, is admitted by now under her allow-always: a drop from it would date from
+    // from before that admission, and opens no prompt. 7003 is her curl, which nothing allows.)
+    deny({ uid: ALICE.uid, pid: 7003, exe: bin.curl });
     deny({ uid: BOB.uid, pid: 7102, exe: bin.curl });
     await vi.waitFor(async () => {
       if ((await call(ROOT, 'prompts', {})).filter((p) => p.exe === bin.curl).length < 2) throw new Error('prompts not open yet');
-    });
-    await new Promise((r) => setTimeout(r, 100));
+    }, { timeout: 30_000, interval: 20 });
+    // A round trip on Bob's own connection: its answer comes after every notification the
+    // helper sent him before it (one stream, in order), leaked ones included.
+    await bob.call('status', {});
     const prompts = heard.filter((n) => n.method === 'prompt');
     expect(prompts.map((n) => n.method === 'prompt' && [n.params.change, n.params.prompt.uid])).toEqual([['opened', BOB.uid]]);
     // Bob's app shows it: the answer clock runs.
@@ -316,8 +321,10 @@ describe('robustness: garbage, huge lines, half-open connections, many clients',
       s.write(Buffer.concat([junk, Buffer.from('\n')]));
     }
     s.write('[{"jsonrpc":"2.0","id":1,"method":"status"}]\n{"jsonrpc":"2.0","id":2}\n42\n');
-    await new Promise((r) => setTimeout(r, 200));
-    const replies = out.trim().split('\n').map((l) => JSON.parse(l) as { error?: { code: number; message: string } });
+    // A valid request last: its answer comes after every other (one stream, in order).
+    s.write('{"jsonrpc":"2.0","id":"last","method":"status"}\n');
+    await vi.waitFor(() => expect(out).toContain('"id":"last"'), { timeout: 30_000, interval: 20 });
+    const replies = out.trim().split('\n').map((l) => JSON.parse(l) as { id?: unknown; error?: { code: number; message: string } }).filter((r) => r.id !== 'last');
     expect(replies.length).toBeGreaterThanOrEqual(50);
     expect(replies.every((r) => r.error)).toBe(true);
     expect(replies.some((r) => r.error?.message === 'batch requests are not supported')).toBe(true);

@@ -107,7 +107,7 @@ describe('UserRules', () => {
     await new Promise((r) => setImmediate(r));
     expect(gate.current?.rules.map((x) => x.key)).toEqual([view.key]);
     clock.advance(1_000);
-    await vi.waitFor(() => expect(gate.current?.rules).toEqual([]));
+    await vi.waitFor(() => expect(gate.current?.rules).toEqual([]), { timeout: 30_000, interval: 20 });
     expect(gate.admittedPids.size).toBe(0);
     expect(events.at(-1)).toMatchObject({ type: 'rule.removed', key: view.key, reason: 'expired', released: 2 });
   });
