@@ -71,6 +71,7 @@ import { VERSION } from './version.js';
 /** What the user side needs of the gate (helper/core/gate.ts). */
 export interface UserApiGate extends GatePort {
   ruleOf(pid: number): Promise<string | undefined>;
+  recentAdmission(pid: number): string | undefined;
   status(): Promise<StatusReport>;
 }
 
@@ -103,6 +104,8 @@ export interface UserSide {
   problems: () => string[];
   prompts: PromptManager;
   rules: UserRules;
+  /** helper.json as read at start-up (defaults where absent or invalid). */
+  settings: HelperSettings;
   /** Start the timers that end user rules and forget exited processes (once the policy can be applied). */
   start(): void;
   close(): Promise<void>;
@@ -161,6 +164,10 @@ function buildPrompts(w: PromptWiring): PromptManager {
     policy: () => o.gate.current,
     inspect: (a) => inspectAttempt(a, programs, w.hashes),
     admitIfAllowed,
+    recentAdmission: (pid) => {
+      const key = o.gate.recentAdmission(pid);
+      return key !== undefined ? o.gate.current?.rules.find((r) => r.key === key) : undefined;
+    },
     decisions: {
       findDeny: (uid, exe, dst) => rules.findDeny(uid, exe, dst),
       seen: (exe) => store.current.seen[exe],
@@ -222,6 +229,7 @@ export async function openUserSide(o: UserSideOptions): Promise<UserSide> {
     problems: () => [...problems],
     prompts,
     rules,
+    settings,
     start() {
       let sweeping = false;
       sweepTimer = setInterval(() => {
@@ -437,7 +445,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   if (exec.note) console.error(`tunnelgate: ${exec.note}`);
   const processes = new Watcher({ gate, events, hashes: new HashCache(), source: exec.source });
   await processes.start();
-  const held = await openExecAdmission({ gate, events, source: exec.source });
+  const held = await openExecAdmission({ gate, events, source: exec.source, deadlineMs: user.settings.execHoldDeadlineMs });
 
   const launches = new Launches({ gate, procs: procPort(new HashCache()), events, ...(tracer ? { tracer } : {}) });
   const server = new ApiServer({
@@ -613,11 +621,11 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
  * before: said on stderr ("exec hold off: reason"). TUNNELGATE_EXEC_HOLD=off turns it off
  * (measurements against the watcher alone). Returns stop().
  */
-async function openExecAdmission(o: { gate: Gate; events: EventLog; source: ExecEvents }): Promise<{ stop: () => void; note?: string }> {
+async function openExecAdmission(o: { gate: Gate; events: EventLog; source: ExecEvents; deadlineMs: number }): Promise<{ stop: () => void; note?: string }> {
   let hold: ExecHold;
   try {
     if (process.env.TUNNELGATE_EXEC_HOLD === 'off') throw new Error('TUNNELGATE_EXEC_HOLD=off');
-    hold = ExecHold.open({ deadlineMs: 250 });
+    hold = ExecHold.open({ deadlineMs: o.deadlineMs });
   } catch (e) {
     const note = `exec hold off: ${e instanceof FanotifyUnavailable ? e.message : String(e)}; programs are admitted just after their exec`;
     console.error(`tunnelgate: ${note}`);

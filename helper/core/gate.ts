@@ -24,6 +24,10 @@ import { procPort } from './ports.js';
 import type { ProcPort } from './ports.js';
 import { statusReport } from './status.js';
 
+
+/** How many admissions recentAdmission() remembers, and for how long (ms). */
+const RECENT_ADMISSIONS = 4096;
+const RECENT_ADMISSION_MS = 60_000;
 export interface GateDeps {
   nft: Nft;
   cgroups: NetClsTree;
@@ -260,8 +264,25 @@ export class Gate {
       if (!this.classids.has(ruleKey)) throw missing?.() ?? new Error(`rule ${ruleKey} has no cgroup (not an allow rule in force)`);
       await this.deps.cgroups.move(pid, ruleKey);
       this.populated.add(ruleKey);
+      this.recent.delete(pid);
+      this.recent.set(pid, { key: ruleKey, at: this.now() });
+      if (this.recent.size > RECENT_ADMISSIONS) this.recent.delete(this.recent.keys().next().value as number);
     });
   }
+
+  /**
+   * The rule process `pid` was admitted under within the last RECENT_ADMISSION_MS, also if
+   * it has exited since: a packet it sent before that admission and read only now (its drop
+   * is logged asynchronously) is not a refusal. Undefined when no such admission is known.
+   */
+  recentAdmission(pid: number): string | undefined {
+    const r = this.recent.get(pid);
+    return r && this.now() - r.at <= RECENT_ADMISSION_MS ? r.key : undefined;
+  }
+
+  /** Admissions by pid, oldest first (bounded: RECENT_ADMISSIONS). */
+  private readonly recent = new Map<number, { key: string; at: number }>();
+  private readonly now = (): number => Date.now();
 
   /** Take a process out of whatever rule it is in (classid 0): its sockets lose access at once. */
   releasePid(pid: number): Promise<void> {

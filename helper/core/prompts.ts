@@ -62,6 +62,11 @@ export interface PromptDeps {
    * process.
    */
   admitIfAllowed: (pid: number) => Promise<Admission | undefined>;
+  /**
+   * The rule a process was admitted under in the last minute, also if it has exited since
+   * (helper/core/gate.ts recentAdmission); undefined if none.
+   */
+  recentAdmission: (pid: number) => Admission['rule'] | undefined;
   decisions: PromptDecisionsPort;
   procs: { alive(p: StoredProcess): Promise<boolean>; startTime(pid: number): Promise<string | undefined> };
   /** An app of this user is showing prompts now. */
@@ -266,6 +271,16 @@ export class PromptManager {
 
   // ---- internals ------------------------------------------------------------------
 
+  /**
+   * A process that has exited, admitted shortly before (the watcher after an exec hold's
+   * deadline passed, say): its drop, read only now, came from before that admission.
+   */
+  private async admittedBeforeExit(pid: number): Promise<Admission | undefined> {
+    if ((await this.deps.procs.startTime(pid)) !== undefined) return undefined;
+    const rule = this.deps.recentAdmission(pid);
+    return rule ? { rule, now: false } : undefined;
+  }
+
   private async isLive(pid: number, startTime: string | undefined): Promise<boolean> {
     return startTime !== undefined ? this.deps.procs.alive({ pid, startTime }) : (await this.deps.procs.startTime(pid)) !== undefined;
   }
@@ -387,7 +402,7 @@ export class PromptManager {
     // destination? Then the attempt is a packet dropped before that admission (an answer or
     // an allow raced its retransmission): nothing to ask.
     for (const pid of [...p.processes.keys()]) {
-      const found = await this.deps.admitIfAllowed(pid).catch(() => undefined);
+      const found = (await this.deps.admitIfAllowed(pid).catch(() => undefined)) ?? (await this.admittedBeforeExit(pid));
       if (!found) continue;
       if (found.now) this.deps.events.emit({ type: 'attempt.admitted', uid: p.uid, pid, exe: p.exe, rule: found.rule.key });
       if (inScope(found.rule.destinations, a.dst)) p.processes.delete(pid);

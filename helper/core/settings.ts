@@ -5,7 +5,9 @@
 //     "promptPendingMaxSeconds": 3600,  with no app of the user to show it, a prompt waits this long
 //                                       for `tunnelgate answer` (then: deny)
 //     "adminGroup": "tunnelgate-admin", members may do what root may (name in /etc/group, or a gid)
-//     "auditLog": { "maxBytes": 10485760, "keep": 5 }
+//     "auditLog": { "maxBytes": 10485760, "keep": 5 },
+//     "execHoldDeadlineMs": 2000        an exec of an allowed binary waits at most this long for
+//                                       its admission, then goes on (admitted just after its exec)
 //   }
 //
 // Read at start-up. A file that does not validate is reported in `status` and ignored as a
@@ -21,12 +23,20 @@ export interface HelperSettings {
   promptPendingMaxSeconds: number;
   adminGroup?: string | number;
   auditLog: { maxBytes: number; keep: number };
+  /**
+   * Milliseconds an exec of an allowed binary is held for its admission at most
+   * (helper/kernel/fanotify.ts); past it the exec goes on and the watcher admits it just
+   * after. Only execs of binaries a rule names ever wait. 2,000 by default: at 250 ms an
+   * exec went on unadmitted on a machine at load 17 (its first SYN was dropped).
+   */
+  execHoldDeadlineMs: number;
 }
 
 export const DEFAULT_SETTINGS: HelperSettings = {
   promptTimeoutSeconds: 30,
   promptPendingMaxSeconds: 3600,
   auditLog: { maxBytes: 10 * 1024 * 1024, keep: 5 },
+  execHoldDeadlineMs: 2_000,
 };
 
 const schema = {
@@ -49,6 +59,7 @@ const schema = {
       required: [],
       additionalProperties: false,
     },
+    execHoldDeadlineMs: { type: 'integer', minimum: 50, maximum: 10_000 },
   },
   required: [],
   additionalProperties: false,
@@ -76,6 +87,7 @@ export function parseSettings(text: string, file = SETTINGS_FILE): { settings: H
       promptPendingMaxSeconds: d.promptPendingMaxSeconds ?? DEFAULT_SETTINGS.promptPendingMaxSeconds,
       ...(d.adminGroup !== undefined ? { adminGroup: d.adminGroup } : {}),
       auditLog: { ...DEFAULT_SETTINGS.auditLog, ...d.auditLog },
+      execHoldDeadlineMs: d.execHoldDeadlineMs ?? DEFAULT_SETTINGS.execHoldDeadlineMs,
     },
     problems: [],
   };

@@ -166,6 +166,22 @@ export function netnsInode(ns: string): number | undefined {
 }
 
 /** PIDs of processes whose network namespace has one of these inodes (from /proc/PID/ns/net). */
+/**
+ * The processes still in these network namespaces once each has had up to `ms` to end by
+ * itself (checked every 50 ms). For short-lived children of a helper the test stopped (an
+ * `nft -f` that a kill -9 left to finish its transaction): they are not the test's to kill,
+ * and on a loaded machine they take a while to end. Nothing is signalled here.
+ */
+export async function pidsLeftInNetns(inodes: ReadonlySet<number>, ms = 15_000): Promise<number[]> {
+  const until = Date.now() + ms;
+  let pids = pidsInNetns(inodes);
+  while (pids.length && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 50));
+    pids = pidsInNetns(inodes);
+  }
+  return pids;
+}
+
 export function pidsInNetns(inodes: ReadonlySet<number>): number[] {
   const found: number[] = [];
   for (const entry of readdirSync('/proc')) {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Result, ResultPromise } from 'execa';
 import type { StatusReport } from '../../common/api.js';
 import type { StampedEvent } from '../../common/events.js';
-import { errMessage, netClsEntries, netnsInode, NETNS_DIR, pidsInNetns, readComm } from './cleanup.js';
+import { errMessage, netClsEntries, netnsInode, NETNS_DIR, pidsLeftInNetns, readComm } from './cleanup.js';
 import { startHelper, type CliOptions, type HelperHandle } from './helper-proc.js';
 import { createLab, type Lab } from './lab.js';
 
@@ -138,7 +138,7 @@ export async function createLabAndHelper(opts: FixtureOptions = {}): Promise<Lab
       await lab.destroy();
       rmSync(tmp, { recursive: true, force: true });
       for (const ns of [lab.ws, lab.corp]) if (existsSync(`${NETNS_DIR}/${ns}`)) left.push(`namespace ${ns}`);
-      for (const pid of pidsInNetns(inodes)) left.push(`process ${pid} (${readComm(pid)}) in a lab namespace`);
+      for (const pid of await pidsLeftInNetns(inodes)) left.push(`process ${pid} (${readComm(pid)}) in a lab namespace`);
       for (const iface of [lab.wsIface, lab.corpIface]) if (existsSync(`/var/run/wireguard/${iface}.sock`)) left.push(`/var/run/wireguard/${iface}.sock`);
       if (root) for (const name of netClsEntries(root)) left.push(`net_cls cgroup ${name}`);
       for (const d of [dir, tmp]) if (d && existsSync(d)) left.push(`directory ${d}`);

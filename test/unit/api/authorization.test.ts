@@ -52,6 +52,13 @@ describe('helper.json', () => {
     });
   });
 
+  it("the exec hold's deadline: 2 s by default, 50 ms to 10 s", () => {
+    expect(DEFAULT_SETTINGS.execHoldDeadlineMs).toBe(2_000);
+    expect(parseSettings('{"execHoldDeadlineMs": 500}').settings.execHoldDeadlineMs).toBe(500);
+    expect(parseSettings('{"execHoldDeadlineMs": 10}', 'helper.json').problems).toContain('helper.json: execHoldDeadlineMs: must be >= 50');
+    expect(parseSettings('{"execHoldDeadlineMs": 60000}', 'helper.json').settings).toEqual(DEFAULT_SETTINGS);
+  });
+
   it('a file that does not validate is ignored as a whole, with every problem named', () => {
     const r = parseSettings('{"promptTimeoutSeconds": 0, "adminGroup": "a b", "colour": "red"}', 'helper.json');
     expect(r.settings).toEqual(DEFAULT_SETTINGS);

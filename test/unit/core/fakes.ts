@@ -97,9 +97,17 @@ export class FakeGate implements UserApiGate {
 
   constructor(readonly procs: FakeProcs) {}
 
+  /** pid -> the last rule it was admitted under, also after it exited (Gate.recentAdmission). */
+  readonly recent = new Map<number, string>();
+
   async admit(pid: number, ruleKey: string): Promise<void> {
     if (!this.current?.rules.some((r) => r.key === ruleKey)) throw new Error(`rule ${ruleKey} has no cgroup`);
     this.admittedPids.set(pid, ruleKey);
+    this.recent.set(pid, ruleKey);
+  }
+
+  recentAdmission(pid: number): string | undefined {
+    return this.recent.get(pid);
   }
 
   async verdictFor(policy: Policy, pid: number) {

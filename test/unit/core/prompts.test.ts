@@ -25,6 +25,8 @@ let viewers: Set<number>;
 /** pid -> the rule allowing it, and whether it is admitted under that rule already. */
 let allowed: Map<number, { key: string; destinations?: Destination[]; admitted?: boolean }>;
 let allows: AllowRequest[];
+/** pid -> the rule it was admitted under shortly before it exited. */
+let recent: Map<number, { key: string }>;
 let denies: StoredDeny[];
 let seen: Record<string, SeenBinary>;
 let inspected: number;
@@ -59,6 +61,7 @@ function make(): PromptManager {
       r.admitted = true;
       return { rule: { key: r.key, ...(r.destinations ? { destinations: r.destinations } : {}) }, now };
     },
+    recentAdmission: (pid) => recent.get(pid),
     decisions: {
       findDeny: (uid, exe, dst) => denies.find((d) => d.uid === uid && d.path === exe && (!d.destinations || d.destinations.some((x) => covers(x, dst)))),
       seen: (exe) => seen[exe],
@@ -93,6 +96,7 @@ beforeEach(() => {
   viewers = new Set();
   allowed = new Map();
   allows = [];
+  recent = new Map();
   denies = [];
   seen = {};
   inspected = 0;
@@ -209,6 +213,27 @@ describe('no prompt', () => {
     expect(pm.list(root)).toEqual([]);
     expect(types()).not.toContain('prompt.opened');
     expect(types()).not.toContain('attempt.admitted');
+  });
+
+  it('for a process admitted shortly before it exited (its drop read late): no prompt; a process never admitted that exited: asked', async () => {
+    procs.add(4545, 1000, '/usr/bin/wget').add(4646, 1000, '/usr/bin/wget');
+    recent.set(4545, { key: 'corp:wget' });
+    procs.table.delete(4545);
+    procs.table.delete(4646);
+    pm.attempt(attempt({ pid: 4545 }));
+    await settle();
+    expect(pm.list(root)).toEqual([]);
+    expect(types()).not.toContain('prompt.opened');
+    pm.attempt(attempt({ pid: 4646 }));
+    await settle();
+    expect(pm.list(user).map((p) => p.pids)).toEqual([[4646]]);
+  });
+
+  it('for a live process admitted before but not allowed now (it exec\'d something else): asked', async () => {
+    recent.set(4242, { key: 'corp:wget' });
+    pm.attempt(attempt());
+    await settle();
+    expect(pm.list(user).map((p) => p.pids)).toEqual([[4242]]);
   });
 
   it('for a process admitted under a rule whose destinations leave this one out: asked about this one', async () => {
