@@ -202,6 +202,7 @@ export class Launches {
     }
     this.confirming.add(launchId);
     const chain: string[] = [];
+    const exes: string[] = [];
     const refused = (path: string, code: ErrorCodeValue, message: string): Error => {
       launch.state = 'refused';
       this.deps.events.emit({ type: 'launch.refused', uid: launch.uid, pid: launch.pid, path, reason: message });
@@ -211,18 +212,21 @@ export class Launches {
       for (;;) {
         const deadlineMs = chain.length === 0 ? (this.deps.execDeadlineMs ?? EXEC_DEADLINE_MS) : (this.deps.launcherDeadlineMs ?? LAUNCHER_DEADLINE_MS);
         const exec = await this.waitForExec(launch, deadlineMs);
+        // The program that ran last (a path, for the event) and how the user would name it.
+        const lastExe = exes.at(-1) ?? launch.path;
         const last = chain.at(-1) ?? launch.path;
         if (exec === 'exited') {
           launch.gone = true;
           if (!chain.length) throw refused(launch.path, ErrorCode.NotFound, `process ${launch.pid} exited before it was admitted`);
-          throw refused(last, ErrorCode.NotAllowed, `${last} exited without starting a program a rule allows${chainNote([...chain, '(exit)'])}`);
+          throw refused(lastExe, ErrorCode.NotAllowed, `${last} exited without starting a program a rule allows${chainNote([...chain, '(exit)'])}`);
         }
         if (exec === 'deadline') {
-          throw refused(last, ErrorCode.NotAllowed, chain.length
+          throw refused(lastExe, ErrorCode.NotAllowed, chain.length
             ? `${last} did not start another program within ${deadlineMs / 1000} s; it was stopped${chainNote([...chain, '…'])}`
             : `process ${launch.pid} did not start its program within ${deadlineMs} ms`);
         }
         const { exe, argv } = exec;
+        exes.push(exe);
         chain.push(chainStep(exe, argv));
         const policy = inForce(this.requirePolicy(), this.now());
         let verdict: Verdict = await this.deps.gate.verdictFor(policy, launch.pid).catch((e: Error) => ({ allow: false as const, reason: e.message }));

@@ -197,6 +197,7 @@ describe('Launches, held by ptrace', () => {
     expect(await code(p)).toBe(ErrorCode.NotAllowed);
     expect(await message(p)).toBe(`${DASH} /opt/w exited without starting a program a rule allows (exec chain: ${DASH} /opt/w → (exit))`);
     expect(w.calls).not.toContain('kill 907');
+    expect(w.events).toMatchObject([{ type: 'launch.refused', pid: 907, path: DASH }]);
     w.stub(908);
     w.execs(908, 'exit');
     const b = await w.launches.begin(ALICE, { pid: 908, path: SSH });
