@@ -216,7 +216,6 @@ export class Launches {
         const lastExe = exes.at(-1) ?? launch.path;
         const last = chain.at(-1) ?? launch.path;
         if (exec === 'exited') {
-          launch.gone = true;
           if (!chain.length) throw refused(launch.path, ErrorCode.NotFound, `process ${launch.pid} exited before it was admitted`);
           throw refused(lastExe, ErrorCode.NotAllowed, `${last} exited without starting a program a rule allows${chainNote([...chain, '(exit)'])}`);
         }
@@ -262,13 +261,17 @@ export class Launches {
     const { procs, tracer } = this.deps;
     const started = this.now();
     for (let round = 0; ; round++) {
-      if ((await procs.startTime(launch.pid)) !== launch.startTime) {
+      // A traced process keeps its pid until the tracer reaps it (pollExec says 'exited').
+      if (!tracer && (await procs.startTime(launch.pid)) !== launch.startTime) {
         launch.gone = true;
         return 'exited';
       }
       if (tracer) {
         const s = tracer.pollExec(launch.pid);
-        if (s === 'exited') return 'exited';
+        if (s === 'exited') {
+          launch.gone = true;
+          return 'exited';
+        }
         if (s === 'exec') return { exe: (await procs.exe(launch.pid)).exe, argv: await procs.cmdline(launch.pid) };
       } else {
         const now = await procs.exe(launch.pid).catch(() => undefined);

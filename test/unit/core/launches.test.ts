@@ -1,7 +1,7 @@
 // The `tunnelgate run` protocol (helper/core/launches.ts) over a fake /proc port, gate and
 // tracer: who may launch, and what each exec of the launched process is decided on
 // (the verdict a direct start gets), through a launcher's exec chain.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Caller } from '../../../common/api.js';
 import { ErrorCode } from '../../../common/api.js';
 import type { Policy } from '../../../common/policy.js';
@@ -211,6 +211,13 @@ describe('Launches, held by ptrace', () => {
     const { launchId } = await w.launches.begin(ALICE, { pid: 909, path: '/opt/w' });
     expect(await message(w.launches.confirm(ALICE, launchId))).toMatch(/^\/usr\/bin\/dash \/opt\/w did not start another program within 0\.03 s; it was stopped/);
     expect(w.calls.at(-1)).toBe('kill 909');
+  });
+
+  it('a stub never confirmed is ended, not left held', async () => {
+    const w = world(allowSsh(), { traced: true, deadlineMs: 10 });
+    w.stub(912);
+    await w.launches.begin(ALICE, { pid: 912, path: SSH });
+    await vi.waitFor(() => expect(w.calls).toEqual(['seize 912', 'kill 912']));
   });
 
   it(`follows at most ${MAX_EXECS} execs`, async () => {
