@@ -13,7 +13,7 @@ import type { StampedEvent } from '../../../common/events.js';
 import { row } from '../../lab/campaign.js';
 import { waitFor } from '../../lab/fixture.js';
 import { CLI } from '../../lab/helper-proc.js';
-import { labAndHelper } from '../../lab/suite.js';
+import { expectDropped, labAndHelper } from '../../lab/suite.js';
 
 const CHROMIUM_WRAPPER = '/usr/bin/chromium';
 const CHROMIUM = '/usr/lib/chromium/chromium';
@@ -87,6 +87,8 @@ describe('campaign: `tunnelgate run` decides on what the program becomes', () =>
     const admitted = launchEvents().slice(before);
     expect(admitted.filter((e) => e.type === 'launch.admitted').map((e) => [e.path, e.rule])).toEqual([[CHROMIUM, 'corp-run:chromium']]);
     expect(admitted.filter((e) => e.path === DASH)).toEqual([]);
+    // The same user's program that no rule names, started right after: still nothing.
+    expectDropped(await fx.run(f.other as string, ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '3', fx.lab.urls.corpV4], { uid: USER }));
   }, 180_000);
 
   row(kindChain, 'a `#!/bin/sh` wrapper of our own that execs an allowed curl copy: HTTP 200; one through `exec env VAR=… curl` too', async () => {
