@@ -66,12 +66,13 @@ export interface ListResult {
 
 export interface LaunchBeginResult {
   launchId: string;
-  rule: string;
 }
 export interface LaunchConfirmResult {
   rule: string;
   /** The kernel's view of what the process runs, as verified. */
   exe: string;
+  /** Every exec of the launched process, in order (launchers first; the last is `exe`), as `program [script]`. */
+  chain: string[];
 }
 
 /** Who is calling, from the kernel (SO_PEERCRED at connect time), never from the request. */
@@ -223,7 +224,7 @@ export const API = {
       {
         /** The caller's child, stopped before exec, that will run the program. */
         pid,
-        /** The absolute path the caller intends to exec: used to pick a rule, never trusted. */
+        /** The absolute path the caller intends to exec: named in messages, never trusted (each exec is decided on what the kernel runs). */
         path: string({ minLength: 1, maxLength: 4096, pattern: '^/' }),
       },
       ['pid', 'path'],

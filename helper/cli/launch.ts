@@ -1,12 +1,14 @@
 // `tunnelgate run -- CMD…`: start CMD with tunnel access from its first packet.
 //
 // Node cannot exec in place, so a stub (/bin/sh) is started first and waits on a pipe.
-// The helper places the stub in a fresh launch cgroup of the rule CMD falls under,
-// with that cgroup still dropped; then the stub execs CMD, and the helper admits the
-// cgroup only after it has read the kernel's view of what runs there
-// (/proc/PID/exe). A stub that execs anything else stays dropped.
+// The helper holds the stub (ptrace) before it execs CMD; each exec of the process is then
+// decided by the helper on what the kernel runs, before that program runs (helper/core/
+// launches.ts): admitted when a rule allows it; a launcher (a wrapper shell script such as
+// Debian's /usr/bin/chromium, or env) goes on without the tunnel until it execs the real
+// program; anything else is refused, the process ended, and run exits 126 naming the
+// chain of programs it went through.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -28,7 +30,12 @@ export class LaunchError extends Error {
   }
 }
 
-/** execvp's lookup: a name with a slash is a path, anything else is searched in PATH. */
+/**
+ * execvp's lookup: a name with a slash is a path, anything else is searched in PATH. The
+ * absolute path found, symbolic links kept (argv[0] is what the user named, as a shell
+ * would start it; the helper decides on the file the kernel executes).
+ * Throws LaunchError (exit 127) when nothing executable is found.
+ */
 export function resolveCommand(cmd: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
   const isExec = (p: string) => {
     try {
@@ -41,11 +48,11 @@ export function resolveCommand(cmd: string, env: NodeJS.ProcessEnv = process.env
   if (cmd.includes('/')) {
     const p = path.resolve(cwd, cmd);
     if (!isExec(p)) throw new LaunchError(`${cmd}: no such executable file`, EXIT_NOT_FOUND);
-    return realpathSync(p);
+    return p;
   }
   for (const dir of (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
     const p = path.resolve(cwd, dir || '.', cmd);
-    if (isExec(p)) return realpathSync(p);
+    if (isExec(p)) return p;
   }
   throw new LaunchError(`${cmd}: command not found in PATH`, EXIT_NOT_FOUND);
 }
@@ -62,10 +69,16 @@ export async function runWithTunnel(runDir: string, argv: readonly string[]): Pr
   const exited = new Promise<number>((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0)));
   });
+  // The terminal sends SIGINT/SIGQUIT to the child itself; signals aimed at us are passed on.
+  // From here on: a launcher the helper follows may run a while before its program starts.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGQUIT', () => undefined);
+  for (const s of ['SIGTERM', 'SIGHUP'] as const) process.on(s, () => child.kill(s));
   try {
     if (child.pid === undefined) throw new LaunchError('could not start /bin/sh for the launch', 1);
     const { launchId } = await client.call('launch.begin', { pid: child.pid, path: exe });
-    // The helper starts watching for the exec as soon as it reads this request.
+    // The helper starts watching for the exec as soon as it reads this request; it answers
+    // when a program of the exec chain is admitted, or the chain is refused.
     const confirmed = client.call('launch.confirm', { launchId });
     (child.stdio[3] as Writable).end('go\n');
     await confirmed;
@@ -79,9 +92,5 @@ export async function runWithTunnel(runDir: string, argv: readonly string[]): Pr
   } finally {
     client.close();
   }
-  // The terminal sends SIGINT/SIGQUIT to the child itself; signals aimed at us are passed on.
-  process.on('SIGINT', () => undefined);
-  process.on('SIGQUIT', () => undefined);
-  for (const s of ['SIGTERM', 'SIGHUP'] as const) process.on(s, () => child.kill(s));
   return exited;
 }

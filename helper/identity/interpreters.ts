@@ -17,6 +17,7 @@
 //   sitecustomize, so the rest of @INC is root's.
 // node, ruby and the shells are refused (reasons below): each reads code from places its
 // user controls that no option turns off.
+import { interpreterFamily, scriptArgument } from './argv.js';
 import type { Family, ScriptArg } from './argv.js';
 
 /** Why an interpreter can run code besides the script on this command line; undefined when it cannot. */
@@ -34,4 +35,36 @@ export function interpreterUnsafe(family: Family, arg: Extract<ScriptArg, { kind
     case 'shell':
       return 'shell script rules are not supported: a shell imports functions (BASH_FUNC_*), PATH and IFS from its user\'s environment, so the commands a script runs are the user\'s choice; allow the programs the script runs instead';
   }
+}
+
+/**
+ * Launchers: the programs `tunnelgate run` follows through (issue 10, part 5). A process
+ * that runs one of these, and that no rule allows, is let go on without the tunnel, and
+ * its next exec is decided again; any other program no rule allows ends the chain.
+ * - shells (sh, dash, bash, …): the wrappers distributions ship for big programs are shell
+ *   scripts that end in `exec` (Debian's /usr/bin/chromium execs /usr/lib/chromium/chromium;
+ *   firefox, VS Code's `code`, Electron apps). A shell can never be allowed by a script rule
+ *   (interpreterUnsafe refuses them), so for a shell `run` can only mean what it execs.
+ * - env: `#!/usr/bin/env bash` wrappers, and `exec env VAR=value program`.
+ * Other interpreters (python, perl, …) are programs in their own right here: `run -- python3
+ * other.py` that no rule allows is refused before it runs, like any binary. Named by the
+ * file the kernel runs (basename); following a process gives it nothing, so a user's own
+ * file named `sh` that is followed gains nothing but a look at its next exec.
+ * Returns the kind, or undefined for a program that is not a launcher.
+ */
+export function launcherKind(exe: string): 'shell' | 'env' | undefined {
+  if (interpreterFamily(exe) === 'shell') return 'shell';
+  return exe.slice(exe.lastIndexOf('/') + 1) === 'env' ? 'env' : undefined;
+}
+
+/**
+ * One step of an exec chain as the user would recognise it: the program, and for an
+ * interpreter the script file it was given (`/usr/bin/dash /usr/bin/chromium`). `argv` is
+ * /proc/PID/cmdline after the exec (the kernel puts a `#!` script's path there).
+ */
+export function chainStep(exe: string, argv: readonly string[]): string {
+  const family = interpreterFamily(exe);
+  if (!family) return exe;
+  const arg = scriptArgument(family, argv);
+  return arg.kind === 'script' ? `${exe} ${arg.path}` : exe;
 }

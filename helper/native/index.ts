@@ -8,6 +8,7 @@ interface Native {
   ptraceSeize(pid: number): void;
   ptracePollExec(pid: number): 'exec' | 'exited' | 'running';
   ptraceDetach(pid: number): void;
+  ptraceResume(pid: number): void;
 }
 
 function packageRoot(here: string): string {
@@ -76,12 +77,15 @@ export interface ExecTracer {
   seize(pid: number): void;
   pollExec(pid: number): 'exec' | 'exited' | 'running';
   detach(pid: number): void;
+  /** Let a process stopped at its exec go on, still traced: its next exec stops it again. */
+  resume(pid: number): void;
 }
 
 export const ptraceTracer: ExecTracer = {
   seize: (pid) => native().ptraceSeize(pid),
   pollExec: (pid) => native().ptracePollExec(pid),
   detach: (pid) => native().ptraceDetach(pid),
+  resume: (pid) => native().ptraceResume(pid),
 };
 
 interface NativeNetlink {

@@ -127,6 +127,19 @@ static napi_value ptrace_poll_exec(napi_env env, napi_callback_info info) {
   }
 }
 
+/*
+ * `tunnelgate run` follows a launcher's exec chain (a shell script that execs the real
+ * program): a tracee stopped at an exec that admits nothing goes on, still traced with
+ * PTRACE_O_TRACEEXEC, so its next exec stops it again before that program runs.
+ */
+static napi_value ptrace_resume(napi_env env, napi_callback_info info) {
+  int pid = arg_pid(env, info, "ptraceResume");
+  if (pid < 0) return NULL;
+  if (ptrace(PTRACE_CONT, pid, NULL, NULL) != 0)
+    return throw_errno(env, "ptrace(PTRACE_CONT)", errno);
+  return NULL;
+}
+
 static napi_value ptrace_detach(napi_env env, napi_callback_info info) {
   int pid = arg_pid(env, info, "ptraceDetach");
   if (pid < 0) return NULL;
@@ -1041,6 +1054,7 @@ static napi_value init(napi_env env, napi_value exports) {
   export_fn(env, exports, "ptraceSeize", ptrace_seize);
   export_fn(env, exports, "ptracePollExec", ptrace_poll_exec);
   export_fn(env, exports, "ptraceDetach", ptrace_detach);
+  export_fn(env, exports, "ptraceResume", ptrace_resume);
   export_fn(env, exports, "netlinkOpen", netlink_open);
   export_fn(env, exports, "netlinkSend", netlink_send);
   export_fn(env, exports, "netlinkListen", netlink_listen);

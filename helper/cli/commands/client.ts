@@ -32,7 +32,7 @@ function checkAnswer(id: string, decision: string, o: AnswerOptions): PromptDeci
 export function addRunCommand(program: Command): void {
   program
     .command('run')
-    .description('start CMD with tunnel access if its binary is allowed (exit 126 if not)')
+    .description('start CMD with tunnel access if a rule allows the program it runs (a wrapper script is followed to the program it execs); exit 126 if not')
     .addOption(runDirOption())
     .argument('<cmd...>', 'the command and its arguments (after --)')
     .passThroughOptions()
