@@ -12,6 +12,7 @@ import { socketPathOf } from '../common/node/client.js';
 import { peerCred, ptraceTracer, syslog } from './native/index.js';
 import type { ExecTracer } from './native/index.js';
 import { classidMajor, ensureNetClsMount, NetClsTree } from './kernel/netcls.js';
+import type { NetClsChoice } from './kernel/netcls.js';
 import { listeningPorts } from './kernel/sockets.js';
 import { Nft } from './kernel/nft.js';
 import { inspectListeners } from './kernel/sockets.js';
@@ -277,9 +278,11 @@ async function ptraceAvailable(): Promise<boolean> {
   return scope !== '3';
 }
 
-async function buildGate(paths: Paths, events: EventLog, kept: KeptState = {}): Promise<{ gate: Gate; tracer?: ExecTracer; ownMount?: string }> {
+async function buildGate(paths: Paths, events: EventLog, kept: KeptState = {}): Promise<{ gate: Gate; tracer?: ExecTracer; ownMount?: string; netCls: NetClsChoice }> {
   const ownMountPoint = path.join(paths.run, 'net_cls');
-  const { mount, own } = await ensureNetClsMount(run, ownMountPoint);
+  // The system's net_cls mount where it can be written, else our own (read-only or absent).
+  const netCls = await ensureNetClsMount(run, ownMountPoint);
+  const { mount, own } = netCls;
   const tracer = (await ptraceAvailable()) ? ptraceTracer : undefined;
   const gate = new Gate({
     nft: new Nft(run),
@@ -296,7 +299,7 @@ async function buildGate(paths: Paths, events: EventLog, kept: KeptState = {}): 
     version: VERSION,
     ...(tracer ? { tracer } : {}),
   });
-  return { gate, ...(tracer ? { tracer } : {}), ...(own ? { ownMount: mount } : {}) };
+  return { gate, netCls, ...(tracer ? { tracer } : {}), ...(own ? { ownMount: mount } : {}) };
 }
 
 /**
@@ -415,7 +418,8 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // ---- faults (issue 9.0/9.2/9.12/9.13, issue 11): kernel state kept, watched, restored ----
   const nft = new Nft(run);
   await adoptSavedRuleset(paths.state, nft);
-  const { gate, tracer } = await buildGate(paths, events, { gatedIndexes: await loadGatedIndexes(paths.state), persist: gatePersistence(paths.state) });
+  const { gate, tracer, netCls } = await buildGate(paths, events, { gatedIndexes: await loadGatedIndexes(paths.state), persist: gatePersistence(paths.state) });
+  console.error(`tunnelgate: net_cls: ${netCls.reason} (${netCls.mount})`);
   const kernelWatch = await watchKernel(gate);
   // ---- end faults ----
   // Users' decisions, prompts and the audit trail: the policy's user rules come from here.
@@ -456,7 +460,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
     isAdmin: user.isAdmin,
     feeds: user.feeds,
     handlers: {
-      ...statusHandlers({ status: () => gate.status(), launches }),
+      ...statusHandlers({ status: async () => ({ ...(await gate.status()), netCls }), launches }),
       ...user.handlers,
       ...evidenceHandlers({ evidence, current: () => gate.current, inputs }),
       ...appsHandlers(),

@@ -19,7 +19,7 @@ export function formatStatus(s: StatusReport): string {
     `gate:       ${s.state} (mode ${s.mode}, ${s.mechanism})`,
     `interfaces: ${s.interfaces.map(iface).join(', ') || 'none'}`,
     `rules:      ${s.ruleCount}, admitted processes: ${s.admittedProcesses}, dropped: ${s.dropped.packets} packets`,
-    `cgroups:    ${visible(s.cgroupDir)}`,
+    `cgroups:    ${visible(s.cgroupDir)}${s.netCls ? ` (${visible(s.netCls.reason)})` : ''}`,
     `helper:     pid ${s.helper.pid}, version ${visible(s.helper.version)}, since ${s.helper.startedAt}`,
   ];
   if (s.sources.length) {
