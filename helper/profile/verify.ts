@@ -10,12 +10,14 @@
 //   - the profile itself (validate.ts), and its version against the one in force for its id
 //     (no rollback).
 //
+// Not judged: what depends on the other sources of the same round (another file with the
+// same profile id, the drop-all guard of sources.ts): the helper decides that across files.
+//
 // verifyReport is pure (bytes and facts in, the report out); readVerifyInput does the reads.
 import { lstat, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { readTrusted, UntrustedError } from '../kernel/files.js';
 import { MAX_SIGNATURE_BYTES } from './pull.js';
-import type { TrustedKey } from './signing.js';
 import { loadTrustedKeys, verify } from './signing.js';
 import { examine, MAX_PROFILE_BYTES } from './sources.js';
 import type { Candidate, KeyState, VersionRecord } from './sources.js';
@@ -71,7 +73,7 @@ function signatureOf(i: VerifyInput): VerifyReport['signature'] {
   if (i.sig === undefined) return { ...base, state: i.keys.configured ? 'missing' : 'unchecked' };
   if (i.bytes === undefined) return { ...base, state: 'unchecked' };
   if (i.keys.keys.length === 0) return { ...base, state: 'unchecked', detail: `no usable key in ${i.keys.dir} to check it with` };
-  const v = verify(i.bytes, i.sig, i.keys.keys as TrustedKey[]);
+  const v = verify(i.bytes, i.sig, i.keys.keys);
   return v.ok ? { ...base, state: 'good', key: v.key } : { ...base, state: 'bad', detail: v.reason };
 }
 
