@@ -46,6 +46,8 @@ export interface StatusReport {
   mechanism: Mechanism;
   /** Where the rule cgroups live, e.g. /sys/fs/cgroup/net_cls/tunnelgate. */
   cgroupDir: string;
+  /** The net_cls hierarchy in use: the system's mount, or the helper's own (RUN/net_cls) and why (helper/kernel/netcls.ts). */
+  netCls?: { mount: string; own: boolean; reason: string };
   interfaces: InterfaceStatus[];
   /** Rules in the effective policy (allow and deny). */
   ruleCount: number;

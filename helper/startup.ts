@@ -4,6 +4,7 @@
 // reader and the API server with its handlers (helper/api/handlers/*) and feeds, and runs
 // until SIGTERM/SIGINT. uninstallRules takes the kernel state away.
 import { notifyReady, notifyStopping } from './kernel/sd-notify.js';
+import { systemLogRoute } from './kernel/journal.js';
 import { promises as fs, watch as fsWatch } from 'node:fs';
 import path from 'node:path';
 import type { StatusReport } from '../common/api.js';
@@ -11,6 +12,7 @@ import { socketPathOf } from '../common/node/client.js';
 import { peerCred, ptraceTracer, syslog } from './native/index.js';
 import type { ExecTracer } from './native/index.js';
 import { classidMajor, ensureNetClsMount, NetClsTree } from './kernel/netcls.js';
+import type { NetClsChoice } from './kernel/netcls.js';
 import { listeningPorts } from './kernel/sockets.js';
 import { Nft } from './kernel/nft.js';
 import { inspectListeners } from './kernel/sockets.js';
@@ -111,9 +113,14 @@ export interface UserSide {
   close(): Promise<void>;
 }
 
+/** syslog(3) of the addon, else `<priority>` lines on stderr. */
+function defaultSyslog(): Syslog {
+  return syslogWithFallback({ log: syslog }, stderrSyslog(), (why) => console.error(`tunnelgate: syslog(3) failed (${why}); audit lines go to stderr`));
+}
+
 /** The audit trail sees every event, also those emitted before it was opened. Returns its closer. */
 function openAuditTrail(paths: Paths, settings: HelperSettings, events: EventLog, sys: Syslog | undefined): () => Promise<void> {
-  const log = sys ?? syslogWithFallback({ log: syslog }, stderrSyslog(), (why) => console.error(`tunnelgate: syslog(3) failed (${why}); audit lines go to stderr`));
+  const log = sys ?? defaultSyslog();
   const trail = new AuditTrail({ dir: paths.state, ...settings.auditLog, syslog: log });
   for (const e of events.recent()) void trail.record(e);
   const off = events.subscribe((e) => void trail.record(e));
@@ -279,9 +286,11 @@ async function ptraceAvailable(): Promise<boolean> {
   return scope !== '3';
 }
 
-async function buildGate(paths: Paths, events: EventLog, kept: KeptState = {}): Promise<{ gate: Gate; tracer?: ExecTracer; ownMount?: string }> {
+async function buildGate(paths: Paths, events: EventLog, kept: KeptState = {}): Promise<{ gate: Gate; tracer?: ExecTracer; ownMount?: string; netCls: NetClsChoice }> {
   const ownMountPoint = path.join(paths.run, 'net_cls');
-  const { mount, own } = await ensureNetClsMount(run, ownMountPoint);
+  // The system's net_cls mount where it can be written, else our own (read-only or absent).
+  const netCls = await ensureNetClsMount(run, ownMountPoint);
+  const { mount, own } = netCls;
   const tracer = (await ptraceAvailable()) ? ptraceTracer : undefined;
   const gate = new Gate({
     nft: new Nft(run),
@@ -298,7 +307,7 @@ async function buildGate(paths: Paths, events: EventLog, kept: KeptState = {}): 
     version: VERSION,
     ...(tracer ? { tracer } : {}),
   });
-  return { gate, ...(tracer ? { tracer } : {}), ...(own ? { ownMount: mount } : {}) };
+  return { gate, netCls, ...(tracer ? { tracer } : {}), ...(own ? { ownMount: mount } : {}) };
 }
 
 /**
@@ -409,16 +418,20 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   requireRoot();
   const { paths } = opts;
   const pidFile = await prepareDirs(paths);
-  const events = new EventLog();
+  // Each event reaches the journal once: the native protocol where journald is, and the
+  // JSON line on stderr only when stderr is not the journal (helper/kernel/journal.ts).
+  const logs = systemLogRoute({ fallback: defaultSyslog() });
+  const events = logs.eventsToStderr ? new EventLog() : new EventLog(() => undefined);
   events.emit({ type: 'helper.started', pid: process.pid, version: VERSION });
   // ---- faults (issue 9.0/9.2/9.12/9.13, issue 11): kernel state kept, watched, restored ----
   const nft = new Nft(run);
   await adoptSavedRuleset(paths.state, nft);
-  const { gate, tracer } = await buildGate(paths, events, { gatedIndexes: await loadGatedIndexes(paths.state), persist: gatePersistence(paths.state) });
+  const { gate, tracer, netCls } = await buildGate(paths, events, { gatedIndexes: await loadGatedIndexes(paths.state), persist: gatePersistence(paths.state) });
+  console.error(`tunnelgate: net_cls: ${netCls.reason} (${netCls.mount})`);
   const kernelWatch = await watchKernel(gate);
   // ---- end faults ----
   // Users' decisions, prompts and the audit trail: the policy's user rules come from here.
-  const user = await openUserSide({ paths, gate, events, applyPolicy: () => reloads.reload() });
+  const user = await openUserSide({ paths, gate, events, applyPolicy: () => reloads.reload(), syslog: logs.syslog });
   // What was refused (or would be, in audit mode), kept as evidence for people to decide with.
   const { log: evidence, problem: evidenceProblem } = await EvidenceStore.open(paths.state);
   const evidenceProblems = evidenceProblem ? [evidenceProblem] : [];
@@ -455,7 +468,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
     isAdmin: user.isAdmin,
     feeds: user.feeds,
     handlers: {
-      ...statusHandlers({ status: () => gate.status(), launches }),
+      ...statusHandlers({ status: async () => ({ ...(await gate.status()), netCls }), launches }),
       ...user.handlers,
       ...evidenceHandlers({ evidence, current: () => gate.current, inputs }),
       ...appsHandlers(),

@@ -97,7 +97,6 @@ Installed-Size: $installed_size
 Depends: $DEB_DEPENDS
 Section: net
 Priority: optional
-Homepage: https://tunnelgate.invalid/
 Description: $DESCRIPTION_SHORT
  A root helper confines a WireGuard tunnel interface to the programs that a signed IT
  profile allows, with its own nftables table and net_cls cgroups, deciding by the
@@ -111,8 +110,11 @@ echo "==> .rpm"
 rpmtop=$(realpath "$work")/rpm
 mkdir -p "$rpmtop"/{BUILD,RPMS,SPECS,BUILDROOT}
 stage "$rpmtop/tree" /usr/lib/systemd/system
-sed -e "s|@VERSION@|${VERSION//-/_}|g" -e "s|@REQUIRES@|$RPM_REQUIRES|g" -e "s|@SUMMARY@|$DESCRIPTION_SHORT|g" \
-  packaging/rpm/tunnelgate.spec.in > "$rpmtop/SPECS/tunnelgate.spec"
+# Every file under /etc is %config(noreplace), as every one is a conffile of the .deb.
+conffiles=$(cd "$rpmtop/tree" && find etc -type f | sort | sed 's|^|%config(noreplace) /|')
+awk -v conf="$conffiles" '$0 == "@CONFFILES@" { print conf; next } { print }' packaging/rpm/tunnelgate.spec.in |
+  sed -e "s|@VERSION@|${VERSION//-/_}|g" -e "s|@REQUIRES@|$RPM_REQUIRES|g" -e "s|@SUMMARY@|$DESCRIPTION_SHORT|g" \
+  > "$rpmtop/SPECS/tunnelgate.spec"
 rpmbuild -bb --quiet --target "$ARCH_RPM" \
   --define "_topdir $rpmtop" --define "_tree $rpmtop/tree" \
   --define '__os_install_post %{nil}' --define '_build_id_links none' --define 'debug_package %{nil}' \

@@ -17,16 +17,26 @@ the kernel reports for each process. The other commands are clients of the helpe
 socket in */run/tunnelgate/*; users see and change only their own rules, root sees all.
 The offline **profile** commands need no helper.`;
 
+const JSON_ERRORS = `With **--json** every command prints JSON on stdout, also when it fails: a failure after
+the command line was read (the helper is down or refused the call, a file cannot be read)
+is one document \`{"error": {"kind": "helper-unavailable", "message": "..."}}\` (kinds
+**helper-unavailable**, **helper-error** with the helper's **code**, **usage**, **failure**)
+with the exit status it has without **--json**; **status --json** with no helper prints
+\`{"state": "down", "problems": [...]}\`. A command line commander cannot parse is a text
+error on stderr and exit 2.`;
+
 async function main(outdir: string): Promise<void> {
   await mkdir(outdir, { recursive: true });
   const program = buildProgram();
   const version = program.version() ?? '0';
   const cli = cliManMarkdown(program, {
     version,
-    description: CLI_DESCRIPTION,
+    description: `${CLI_DESCRIPTION}
+
+${JSON_ERRORS}`,
     exitStatus: [
       ['0', 'success; for **explain**: the verdict is allow'],
-      ['1', 'failure, a denial, a degraded or stopped gate, or an invalid profile'],
+      ['1', 'failure, a denial, a degraded or stopped gate, an invalid profile, or one **profile verify** finds the helper would refuse'],
       ['2', 'usage error'],
       ['126', '**run**: the program is not allowed to use the tunnel'],
     ],

@@ -11,6 +11,7 @@ import {
 } from '../../common/format.js';
 import type { EffectiveRule } from '../../common/policy.js';
 import type { PromptView, UserDecisionView } from '../../common/prompts.js';
+import type { VerifyReport } from '../profile/verify.js';
 
 export function formatStatus(s: StatusReport): string {
   const iface = (i: StatusReport['interfaces'][number]) => `${visible(i.pattern)}${i.present.length ? ` [${i.present.map(visible).join(', ')}]` : ' [absent]'}`;
@@ -18,7 +19,7 @@ export function formatStatus(s: StatusReport): string {
     `gate:       ${s.state} (mode ${s.mode}, ${s.mechanism})`,
     `interfaces: ${s.interfaces.map(iface).join(', ') || 'none'}`,
     `rules:      ${s.ruleCount}, admitted processes: ${s.admittedProcesses}, dropped: ${s.dropped.packets} packets`,
-    `cgroups:    ${visible(s.cgroupDir)}`,
+    `cgroups:    ${visible(s.cgroupDir)}${s.netCls ? ` (${visible(s.netCls.reason)})` : ''}`,
     `helper:     pid ${s.helper.pid}, version ${visible(s.helper.version)}, since ${s.helper.startedAt}`,
   ];
   if (s.sources.length) {
@@ -165,4 +166,30 @@ export function formatProfileTest(t: ProfileTestResult): string {
   section('would newly ADMIT', t.newlyAdmitted);
   lines.push('', visible(t.coverage));
   return lines.join('\n');
+}
+
+/** `tunnelgate profile verify`: the verdict, then one line per check. */
+export function formatVerify(r: VerifyReport): string {
+  const what = r.profile ? `profile ${r.profile.id} version ${r.profile.version}, ${r.profile.rules} rules` : 'no valid profile';
+  const sig = r.signature;
+  const sigLine = {
+    good: `good, by ${sig.key ?? '?'}.pub in ${sig.keysDir}`,
+    bad: `BAD${sig.detail ? `: ${sig.detail}` : ''}`,
+    missing: `missing, and ${sig.keysDir} holds keys: required`,
+    unchecked: sig.required ? `not checked${sig.detail ? `: ${sig.detail}` : ''}` : `not required (${sig.keysDir} holds no key)${sig.detail ? `; ${sig.detail}` : ''}`,
+  }[sig.state];
+  const v = r.version;
+  const versionLine = !v.checked
+    ? `not checked: ${v.detail ?? ''}`
+    : v.inForce !== undefined
+      ? `${r.profile?.version ?? '?'}, in force: ${v.inForce}`
+      : (v.detail ?? 'no version in force yet');
+  return [
+    `${r.file}: ${r.ok ? 'the helper will accept it' : 'the helper will REFUSE it'} (${what})`,
+    `  owner and modes: ${r.ownership.ok ? 'ok (root, writable by no one else, up to /)' : r.ownership.problems.join('; ')}`,
+    `  signature:       ${sigLine}`,
+    `  version:         ${versionLine}`,
+    ...r.problems.map((p) => `  problem: ${p}`),
+    ...r.warnings.map((w) => `  warning: ${w}`),
+  ].join('\n');
 }

@@ -17,6 +17,9 @@ export const uidOption = () =>
     return Number(v);
   });
 
+export const etcOption = () => new Option('--etc <dir>', 'configuration dir (profiles.d/, trusted-keys/)').env('TUNNELGATE_ETC');
+export const stateOption = () => new Option('--state <dir>', 'state dir of the helper (versions in force)').env('TUNNELGATE_STATE');
+
 export const jsonOption = (what = 'one JSON document') => new Option('--json', what);
 
 /** `--dst SPEC`, repeatable. */

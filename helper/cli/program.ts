@@ -4,6 +4,12 @@
 // `buildProgram()` is the whole command tree (commander), without running anything: the
 // process entry (helper/main.ts) parses argv with it, and packaging generates the man page
 // and shell completion from it.
+//
+// With `--json`, a command that fails after its arguments were parsed (the helper is down,
+// refused the call, a file cannot be read) prints one JSON document on stdout instead of a
+// text message, `{"error": {"kind", "message", "code"?}}`, and exits as it would without
+// (1, 2 for a usage error, 126 not allowed). A mistake commander itself finds in the command
+// line (an unknown option) is text on stderr and exit 2: no command ran.
 import { Command, CommanderError } from 'commander';
 import { ErrorCode } from '../../common/errors.js';
 import { HelperError, HelperUnavailable } from '../../common/node/client.js';
@@ -13,8 +19,19 @@ import { addAllowCommand, addAnswerCommand, addRevokeCommand, addRunCommand } fr
 import { addHelperCommand } from './commands/helper.js';
 import { addProfileCommands } from './commands/profile.js';
 import { addQueryCommand } from './commands/queries.js';
-import { complain, ExitCode } from './io.js';
+import { complain, ExitCode, print } from './io.js';
 import { LaunchError } from './launch.js';
+
+/** What `--json` prints when a command fails (see the header). */
+export interface JsonError {
+  error: {
+    /** helper-unavailable, helper-error (the helper answered with an error), usage, not-allowed, failure. */
+    kind: 'helper-unavailable' | 'helper-error' | 'usage' | 'not-allowed' | 'failure';
+    message: string;
+    /** The helper's error code (common/errors.ts), for helper-error. */
+    code?: number;
+  };
+}
 
 /** The command tree. Parsing throws (exitOverride) instead of exiting the process. */
 export function buildProgram(): Command {
@@ -40,10 +57,25 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** The exit code an error thrown by a command means, after saying what it is on stderr. */
-function exitCodeOf(e: unknown): number {
+/** The --json form of an error a command threw, and its exit code. */
+export function jsonError(e: unknown): { doc: JsonError; exit: number } {
+  const message = (e as Error).message ?? String(e);
+  if (e instanceof UsageError || (e instanceof HelperError && e.code === ErrorCode.InvalidParams)) return { doc: { error: { kind: 'usage', message } }, exit: 2 };
+  if (e instanceof LaunchError) return { doc: { error: { kind: e.exitCode === 126 ? 'not-allowed' : 'failure', message } }, exit: e.exitCode };
+  if (e instanceof HelperUnavailable) return { doc: { error: { kind: 'helper-unavailable', message } }, exit: 1 };
+  if (e instanceof HelperError) return { doc: { error: { kind: 'helper-error', message, code: e.code } }, exit: 1 };
+  return { doc: { error: { kind: 'failure', message } }, exit: 1 };
+}
+
+/** The exit code an error thrown by a command means, after saying what it is on stderr (--json: on stdout, as JSON). */
+function exitCodeOf(e: unknown, json: boolean): number {
   if (e instanceof ExitCode) return e.code;
   if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+  if (json) {
+    const { doc, exit } = jsonError(e);
+    print(true, doc, () => '');
+    return exit;
+  }
   if (e instanceof UsageError || (e instanceof HelperError && e.code === ErrorCode.InvalidParams)) {
     complain(`tunnelgate: ${e.message}`);
     return 2;
@@ -62,10 +94,14 @@ function exitCodeOf(e: unknown): number {
 
 /** Runs the CLI on `argv` (process.argv: node, script, args…) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  let json = false;
+  const program = buildProgram().hook('preAction', (_program, command) => {
+    json = command.opts<{ json?: boolean }>().json === true;
+  });
   try {
-    await buildProgram().parseAsync(argv);
+    await program.parseAsync(argv);
     return 0;
   } catch (e) {
-    return exitCodeOf(e);
+    return exitCodeOf(e, json);
   }
 }

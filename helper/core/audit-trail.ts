@@ -5,7 +5,9 @@
 //
 // The system log is an interface: the native addon's syslog(3) where it exists, else
 // stderrSyslog, which writes `<priority>` prefixed lines to stderr; under systemd the helper's
-// stderr is the journal, and journald reads that prefix as the line's priority.
+// stderr is the journal, and journald reads that prefix as the line's priority. Under
+// systemd (or wherever journald's socket is) start-up passes the journal sink instead
+// (helper/kernel/journal.ts: systemLogRoute), which takes the event itself for its fields.
 import { mkdir, open, rename, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -22,7 +24,8 @@ export const LOG_NOTICE = 5;
 export const LOG_INFO = 6;
 
 export interface Syslog {
-  log(priority: number, message: string): void;
+  /** MESSAGE at PRIORITY; EVENT when the line is one (a structured log keeps its fields). */
+  log(priority: number, message: string, event?: StampedEvent): void;
 }
 
 export const stderrSyslog = (write: (line: string) => void = (l) => process.stderr.write(l)): Syslog => ({
@@ -117,7 +120,7 @@ export class AuditTrail {
    */
   record(e: StampedEvent): Promise<void> {
     const line = JSON.stringify(e);
-    this.opts.syslog.log(priorityOf(e), `tunnelgate audit: ${line}`);
+    this.opts.syslog.log(priorityOf(e), `tunnelgate audit: ${line}`, e);
     this.pending.push(`${line}\n`);
     this.bound();
     return this.flush();

@@ -12,11 +12,15 @@
 //   `systemctl --user status` still shows the app in its scope, stopping tunnelgate's
 //   service kills no app, and revocation puts the process back at the top of the net_cls
 //   hierarchy, which is exactly where it was.
-// - The hierarchy is reused where the system already mounts net_cls, else mounted by us
-//   under the run dir. It works the same on pure cgroup v2 and on hybrid machines.
+// - The hierarchy is reused where the system already mounts net_cls and that mount can be
+//   written, else mounted by us under the run dir (`RUN/net_cls`, source
+//   `tunnelgate-net_cls`): the same hierarchy, writable. A read-only system mount (a
+//   container, ProtectControlGroups=yes, a distribution that mounts /sys/fs/cgroup ro) or
+//   none at all: our own. `status` says which is used and why. It works the same on pure
+//   cgroup v2 and on hybrid machines.
 // - Kernels before 5.15 disabled cgroup v2 socket matching once net_cls was in use; these
 //   machines run 6.x, where both work side by side.
-import { promises as fs } from 'node:fs';
+import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Runner } from './run.js';
 
@@ -26,9 +30,11 @@ export const OWN_MOUNT_SOURCE = 'tunnelgate-net_cls';
 export interface NetClsMount {
   mountPoint: string;
   source: string;
+  /** Mounted read-only (`ro` in the mount's or the superblock's options). */
+  readOnly: boolean;
 }
 
-/** Mounts of cgroup v1 hierarchies carrying net_cls, from /proc/self/mountinfo text. */
+/** Mounts of cgroup v1 hierarchies carrying net_cls, from /proc/self/mountinfo text (proc(5): mountinfo). */
 export function findNetClsMounts(mountinfo: string): NetClsMount[] {
   const out: NetClsMount[] = [];
   for (const line of mountinfo.split('\n')) {
@@ -36,32 +42,69 @@ export function findNetClsMounts(mountinfo: string): NetClsMount[] {
     if (sep < 0) continue;
     const [fstype, source, superOpts] = line.slice(sep + 3).split(' ');
     if (fstype !== 'cgroup' || !superOpts?.split(',').includes('net_cls')) continue;
-    const mountPoint = line.slice(0, sep).split(' ')[4];
-    if (mountPoint) out.push({ mountPoint: unescape(mountPoint), source: source ?? '' });
+    const fields = line.slice(0, sep).split(' ');
+    const mountPoint = fields[4];
+    const readOnly = (fields[5] ?? '').split(',').includes('ro') || superOpts.split(',').includes('ro');
+    if (mountPoint) out.push({ mountPoint: unescape(mountPoint), source: source ?? '', readOnly });
   }
   return out;
 }
 
 const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
-/**
- * The hierarchy to use: the system's mount where there is one, else our own mount point
- * (mounted now if needed). Another helper's mount (another run dir, as in tests) is never
- * borrowed: it may go away with that helper. Mounting net_cls again gives the same hierarchy.
- */
-export function chooseNetClsMount(mounts: readonly NetClsMount[], ownMountPoint: string): { mount: string; own: boolean } | undefined {
-  const ours = mounts.find((m) => m.mountPoint === ownMountPoint);
-  if (ours) return { mount: ours.mountPoint, own: true };
-  const system = mounts.find((m) => m.source !== OWN_MOUNT_SOURCE);
-  return system ? { mount: system.mountPoint, own: false } : undefined;
+/** The hierarchy in use: where, whether it is the helper's own mount, and why (for status). */
+export interface NetClsChoice {
+  mount: string;
+  own: boolean;
+  reason: string;
 }
 
-export async function ensureNetClsMount(run: Runner, ownMountPoint: string): Promise<{ mount: string; own: boolean }> {
-  const chosen = chooseNetClsMount(findNetClsMounts(await fs.readFile('/proc/self/mountinfo', 'utf8')), ownMountPoint);
-  if (chosen) return chosen;
+/**
+ * The hierarchy to use: our own mount when it is already there, else the system's writable
+ * mount; undefined when neither exists (then mount our own: ensureNetClsMount). A read-only
+ * system mount is passed over. Another helper's mount (another run dir, as in tests) is
+ * never borrowed: it may go away with that helper. Mounting net_cls again gives the same
+ * hierarchy. Pure.
+ */
+export function chooseNetClsMount(mounts: readonly NetClsMount[], ownMountPoint: string): NetClsChoice | undefined {
+  const ours = mounts.find((m) => m.mountPoint === ownMountPoint);
+  if (ours) return { mount: ours.mountPoint, own: true, reason: ownReason(mounts) };
+  const system = mounts.find((m) => m.source !== OWN_MOUNT_SOURCE && !m.readOnly);
+  return system ? { mount: system.mountPoint, own: false, reason: "the system's net_cls mount" } : undefined;
+}
+
+/** Why our own mount is used, from what the system has. */
+function ownReason(mounts: readonly NetClsMount[], unwritable?: string): string {
+  if (unwritable) return `the helper's own net_cls mount: the system's ${unwritable}`;
+  const ro = mounts.find((m) => m.source !== OWN_MOUNT_SOURCE && m.readOnly);
+  if (ro) return `the helper's own net_cls mount: the system's ${ro.mountPoint} is read-only`;
+  const system = mounts.find((m) => m.source !== OWN_MOUNT_SOURCE);
+  return system ? `the helper's own net_cls mount` : "the helper's own net_cls mount: the system mounts no net_cls hierarchy";
+}
+
+/**
+ * The hierarchy to use (chooseNetClsMount), with a system mount that the mount table calls
+ * writable checked for write access too (access(2) W_OK: EROFS, EACCES); where none is
+ * usable, our own is mounted at OWN_MOUNT_POINT. @throws the mount's error
+ */
+export async function ensureNetClsMount(
+  run: Runner,
+  ownMountPoint: string,
+  writable: (dir: string) => Promise<void> = (dir) => fs.access(dir, constants.W_OK),
+  mountinfo: () => Promise<string> = () => fs.readFile('/proc/self/mountinfo', 'utf8'),
+): Promise<NetClsChoice> {
+  const mounts = findNetClsMounts(await mountinfo());
+  const chosen = chooseNetClsMount(mounts, ownMountPoint);
+  let unwritable: string | undefined;
+  if (chosen?.own) return chosen;
+  if (chosen) {
+    const why = await writable(chosen.mount).then(() => undefined, (e: Error) => e.message);
+    if (why === undefined) return chosen;
+    unwritable = `${chosen.mount} cannot be written (${why})`;
+  }
   await fs.mkdir(ownMountPoint, { recursive: true, mode: 0o755 });
   await run('mount', ['-t', 'cgroup', '-o', 'net_cls', OWN_MOUNT_SOURCE, ownMountPoint]);
-  return { mount: ownMountPoint, own: true };
+  return { mount: ownMountPoint, own: true, reason: ownReason(mounts, unwritable) };
 }
 
 /** 32-bit classid `major:minor`. The major is derived from the subtree name, so two subtrees do not collide. */

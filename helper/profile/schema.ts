@@ -8,11 +8,18 @@ const IPV4_CIDR = String.raw`(?:\d{1,3}\.){3}\d{1,3}/\d{1,2}`;
 const IPV6_CIDR = String.raw`[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*/\d{1,3}`;
 
 /**
- * Where the schema is published: editors that meet `"$schema": PROFILE_SCHEMA_ID` in a
- * profile bind it. The package also installs it as /usr/share/tunnelgate/profile-v1.schema.json
- * (`"$schema": "file:///usr/share/tunnelgate/profile-v1.schema.json"` works offline).
+ * The schema's name (`$id`): a URN, because the project owns no URL to publish it at, and an
+ * `$id` must not pretend to a location (it was a placeholder under `.invalid`). Stable for
+ * format v1: `tunnelgate/profile@1` in a profile's `schema` key, this schema's `$id`. Editors
+ * bind a profile to the file, not to this name: `"$schema":
+ * "file:///usr/share/tunnelgate/profile-v1.schema.json"` (installed by the package; works
+ * offline) or a copy of schema/profile-v1.schema.json. A profile whose `$schema` is this
+ * URN is accepted too; the helper ignores the key.
  */
-export const PROFILE_SCHEMA_ID = 'https://tunnelgate.invalid/schema/profile-v1.schema.json';
+export const PROFILE_SCHEMA_ID = 'urn:tunnelgate:schema:profile-v1';
+
+/** Where the package installs the schema; what a profile's `$schema` should name for editors. */
+export const PROFILE_SCHEMA_FILE_URL = 'file:///usr/share/tunnelgate/profile-v1.schema.json';
 
 export const profileSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',

@@ -125,6 +125,16 @@ describe('who may do what', () => {
     expect((await fx.helper.cli(['allow', CURL, '--for', 'soon'])).exitCode).toBe(2);
     expect((await fx.helper.cli(['allow', CURL, '--dst', '198.18.0.1/24'])).exitCode).toBe(2);
   });
+
+  it('status says which net_cls hierarchy holds the rule cgroups, and why', async () => {
+    const s = json<{ cgroupDir: string; netCls?: { mount: string; own: boolean; reason: string } }>(await fx.cli(['status', '--json']));
+    expect(s.netCls).toBeDefined();
+    expect(s.cgroupDir.startsWith(`${s.netCls?.mount}/`)).toBe(true);
+    // These machines mount no net_cls hierarchy of their own (LAB-NOTES): the helper's, under its run dir.
+    if (s.netCls?.own) expect(s.netCls).toEqual({ mount: path.join(fx.helper.run, 'net_cls'), own: true, reason: expect.stringMatching(/^the helper's own net_cls mount/) });
+    else expect(s.netCls?.reason).toBe("the system's net_cls mount");
+    expect(String((await fx.cli(['status'])).stdout)).toContain(`(${s.netCls?.reason})`);
+  });
 });
 
 describe('allow and explain on a running program', () => {

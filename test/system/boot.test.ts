@@ -5,7 +5,8 @@
 // after an upgrade to a newer package, and after kill -9 of the helper: a program no rule
 // names never gets anything through the tunnel, from the first moment the tunnel exists
 // (a prober started before the network records every attempt), an allowed one gets HTTP
-// 200, and tunnelgate.service was started before the tunnel (journal order). Then purge
+// 200, and tunnelgate.service was started before the tunnel (journal order); each event
+// reaches the journal once with its TUNNELGATE_ fields. Then purge
 // leaves no table and no cgroups.
 //
 // Needs: root, debootstrap, systemd-nspawn (systemd-container), the packages made by
@@ -205,6 +206,22 @@ describe('the .deb on a booted Debian 12', () => {
     await expectGated('first boot');
     phase('checks after first boot');
   }, 300_000);
+
+  it('each event reaches the journal once, with its fields (native protocol, not stderr + syslog)', async () => {
+    const pid = await helperPid();
+    const entriesOf = async (...match: string[]) => String((await c.exec('journalctl', ['-b', '-o', 'json', '--no-pager', `_PID=${pid}`, ...match])).stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    // helper.started is the first event of this helper: one entry, by field; no copy of it as a line.
+    const started = (await entriesOf()).filter((e) => e.TUNNELGATE_EVENT === 'helper.started' || String(e.MESSAGE).includes('"type":"helper.started"'));
+    expect(started.map((e) => [e.TUNNELGATE_EVENT, e.TUNNELGATE_PID, e.SYSLOG_IDENTIFIER, e._SYSTEMD_UNIT])).toEqual([['helper.started', String(pid), 'tunnelgate', 'tunnelgate.service']]);
+    // A refused launch (by the earlier checks): found by its fields alone.
+    const refused = await entriesOf('TUNNELGATE_EVENT=launch.refused', 'TUNNELGATE_EXE=/usr/bin/curl');
+    expect(refused.length, 'launch.refused entries of /usr/bin/curl').toBeGreaterThan(0);
+    expect(refused[0]).toMatchObject({ TUNNELGATE_UID: '0', PRIORITY: '4' });
+    // No event twice: each sequence number once.
+    const seqs = (await entriesOf()).map((e) => e.TUNNELGATE_SEQ).filter((s) => s !== undefined);
+    expect(seqs.length).toBeGreaterThan(1);
+    expect(new Set(seqs).size, 'journal entries per event').toBe(seqs.length);
+  });
 
   it('gates it again after a reboot, with the kernel state gone', async () => {
     // A real reboot empties the kernel; the lab namespace outlives the container, so the

@@ -1,11 +1,11 @@
 // `tunnelgate events --follow`: the recent events, then each new one as the helper reports it.
 import type { StampedEvent } from '../../../common/events.js';
 import { safeJson } from '../../../common/format.js';
-import { HelperClient } from '../../../common/node/client.js';
+import { HelperClient, HelperUnavailable } from '../../../common/node/client.js';
 import { formatEvent } from '../format.js';
-import { complain, ExitCode, runDirOf, say } from '../io.js';
+import { runDirOf, say } from '../io.js';
 
-/** Prints events until the helper closes the connection, then exits 1. */
+/** Prints events until the helper closes the connection, then throws HelperUnavailable (exit 1). */
 export async function followEvents(o: { run?: string; json?: boolean; limit?: number }): Promise<never> {
   const show = (e: StampedEvent) => (o.json ? process.stdout.write(`${safeJson(e)}\n`) : say(formatEvent(e)));
   const client = await HelperClient.connect(runDirOf(o.run));
@@ -30,6 +30,6 @@ export async function followEvents(o: { run?: string; json?: boolean; limit?: nu
   for (const e of held) showNew(e);
   held = undefined;
   await client.closed;
-  complain('tunnelgate: the helper closed the connection');
-  throw new ExitCode(1);
+  // Said as any lost helper is (program.ts): text on stderr, or with --json a JSON error on stdout.
+  throw new HelperUnavailable('the helper closed the connection');
 }

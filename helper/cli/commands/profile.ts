@@ -1,5 +1,6 @@
-// `tunnelgate profile …`: IT's tools for profiles. validate, keygen and sign work offline,
-// on files; test asks the helper to replay its recorded attempts against a draft.
+// `tunnelgate profile …`: IT's tools for profiles. validate, verify, keygen and sign work
+// offline, on files (verify reads the machine's trusted-keys/ and state dir as the helper
+// would); test asks the helper to replay its recorded attempts against a draft.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -7,7 +8,9 @@ import type { Command } from 'commander';
 import { DEFAULT_KEY_NAME } from '../../profile/signing.js';
 import { formatProfileTest } from '../format.js';
 import { complain, ExitCode, print, say, withClient } from '../io.js';
-import { daysOption, jsonOption, runDirOption } from '../options.js';
+import { resolvePaths, trustedKeysDir } from '../../config.js';
+import { formatVerify } from '../format.js';
+import { daysOption, etcOption, jsonOption, runDirOption, stateOption } from '../options.js';
 
 /** The profile if it is valid; else every problem on stderr, then exit 1. The validator (ajv) is loaded only here. */
 async function validOrExit(text: string, file: string, after?: string) {
@@ -35,18 +38,45 @@ export function addProfileCommands(program: Command): void {
   profile
     .command('validate')
     .description('exit 0, or exit 1 with every problem as FILE: path.to.field: message')
-    .argument('<file>')
-    .action(async (file: string) => {
+    .argument('<file>', 'the profile file')
+    .addOption(jsonOption('one JSON document: {file, ok, problems: [{path, message}], warnings, profile}'))
+    .action(async (file: string, o: { json?: boolean }) => {
+      const { formatProblems, validateProfile, validationReport } = await import('../../profile/validate.js');
       let text: string;
       try {
         text = readFileSync(file, 'utf8');
       } catch (e) {
-        complain(`${file}: cannot read: ${(e as Error).message}`);
+        const message = `cannot read: ${(e as Error).message}`;
+        if (o.json) print(true, { file, ok: false, problems: [{ path: '', message }], warnings: [] }, () => '');
+        else complain(`${file}: ${message}`);
         throw new ExitCode(1);
       }
-      const v = await validOrExit(text, file);
+      const v = validateProfile(text, file);
+      if (o.json) {
+        print(true, validationReport(file, v), () => '');
+        if (!v.ok) throw new ExitCode(1);
+        return;
+      }
+      if (!v.ok) {
+        complain(formatProblems(file, v.problems).join('\n'));
+        throw new ExitCode(1);
+      }
       for (const w of v.warnings) complain(`${file}: warning: ${w}`);
       say(`${file}: ok (profile ${v.profile.id} version ${v.profile.version}, ${v.profile.rules.length} rules)`);
+    });
+  profile
+    .command('verify')
+    .description('what the helper will check: signature against trusted-keys/, owner and modes of the file and its directories, version against the one in force (exit 0: it would be accepted, 1: refused)')
+    .argument('<file>', 'the profile file')
+    .addOption(etcOption())
+    .addOption(stateOption())
+    .addOption(jsonOption())
+    .action(async (file: string, o: { etc?: string; state?: string; json?: boolean }) => {
+      const { readVerifyInput, verifyReport } = await import('../../profile/verify.js');
+      const paths = resolvePaths({ etc: o.etc ?? '', state: o.state ?? '' });
+      const r = verifyReport(await readVerifyInput(file, trustedKeysDir(paths), paths.state));
+      print(o.json, r, () => formatVerify(r));
+      if (!r.ok) throw new ExitCode(1);
     });
   profile
     .command('keygen')

@@ -138,4 +138,13 @@ describe('CLI text output escapes program-chosen text', () => {
     });
     expectEscaped(status, `  - cannot admit ${EXE_SHOWN}`, 'x\\u202e.json');
   });
+
+  it('status says which net_cls hierarchy is in use', () => {
+    const s = formatStatus({
+      state: 'enforcing', mode: 'enforce', mechanism: 'net_cls', cgroupDir: '/run/tunnelgate/net_cls/tunnelgate', interfaces: [], ruleCount: 0, admittedProcesses: 0,
+      dropped: { packets: 0, bytes: 0 }, sources: [], problems: [], helper: { pid: 1, version: '0.1.0', startedAt: 'a' },
+      netCls: { mount: '/run/tunnelgate/net_cls', own: true, reason: "the helper's own net_cls mount: the system's /sys/fs/cgroup/net_cls is read-only" },
+    });
+    expect(s).toContain("cgroups:    /run/tunnelgate/net_cls/tunnelgate (the helper's own net_cls mount: the system's /sys/fs/cgroup/net_cls is read-only)");
+  });
 });

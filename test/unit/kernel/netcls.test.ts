@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { chooseNetClsMount, classid, classidMajor, findNetClsMounts, formatClassid, NetClsTree } from '../../../helper/kernel/netcls.js';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { chooseNetClsMount, classid, classidMajor, ensureNetClsMount, findNetClsMounts, formatClassid, NetClsTree } from '../../../helper/kernel/netcls.js';
 import { parseStat, parseStatusUids } from '../../../helper/kernel/proc.js';
 import { parseProcNet } from '../../../helper/kernel/sockets.js';
 
@@ -9,24 +12,68 @@ const HYBRID = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=75
 `;
 const WITH_NETCLS = `${HYBRID}44 31 0:40 / /sys/fs/cgroup/net_cls,net_prio rw,nosuid - cgroup cgroup rw,net_cls,net_prio
 `;
+const READ_ONLY = `${HYBRID}44 31 0:40 / /sys/fs/cgroup/net_cls ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,net_cls
+`;
 const OURS = `35 24 0:30 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate
 90 26 0:50 / /run/tunnelgate/net_cls rw,relatime - cgroup tunnelgate-net_cls rw,net_cls
 `;
 
 describe('net_cls hierarchy', () => {
   it('finds a system mount (also co-mounted with net_prio) or ours, and nothing on a bare machine', () => {
-    expect(findNetClsMounts(WITH_NETCLS)).toEqual([{ mountPoint: '/sys/fs/cgroup/net_cls,net_prio', source: 'cgroup' }]);
-    expect(findNetClsMounts(OURS)).toEqual([{ mountPoint: '/run/tunnelgate/net_cls', source: 'tunnelgate-net_cls' }]);
+    expect(findNetClsMounts(WITH_NETCLS)).toEqual([{ mountPoint: '/sys/fs/cgroup/net_cls,net_prio', source: 'cgroup', readOnly: false }]);
+    expect(findNetClsMounts(OURS)).toEqual([{ mountPoint: '/run/tunnelgate/net_cls', source: 'tunnelgate-net_cls', readOnly: false }]);
     expect(findNetClsMounts(HYBRID)).toEqual([]);
+    expect(findNetClsMounts(READ_ONLY)).toEqual([{ mountPoint: '/sys/fs/cgroup/net_cls', source: 'cgroup', readOnly: true }]);
   });
 
   it("uses the system's mount or its own, never another helper's", () => {
-    const system = { mountPoint: '/sys/fs/cgroup/net_cls', source: 'cgroup' };
-    const other = { mountPoint: '/tmp/tg-helper-x/run/net_cls', source: 'tunnelgate-net_cls' };
-    const mine = { mountPoint: '/run/tunnelgate/net_cls', source: 'tunnelgate-net_cls' };
-    expect(chooseNetClsMount([other, system], mine.mountPoint)).toEqual({ mount: system.mountPoint, own: false });
-    expect(chooseNetClsMount([other, mine], mine.mountPoint)).toEqual({ mount: mine.mountPoint, own: true });
+    const system = { mountPoint: '/sys/fs/cgroup/net_cls', source: 'cgroup', readOnly: false };
+    const other = { mountPoint: '/tmp/tg-helper-x/run/net_cls', source: 'tunnelgate-net_cls', readOnly: false };
+    const mine = { mountPoint: '/run/tunnelgate/net_cls', source: 'tunnelgate-net_cls', readOnly: false };
+    expect(chooseNetClsMount([other, system], mine.mountPoint)).toEqual({ mount: system.mountPoint, own: false, reason: "the system's net_cls mount" });
+    expect(chooseNetClsMount([other, mine], mine.mountPoint)).toMatchObject({ mount: mine.mountPoint, own: true });
     expect(chooseNetClsMount([other], mine.mountPoint)).toBeUndefined();
+  });
+
+  it("passes over a read-only system mount: its own, and says why", () => {
+    const ro = { mountPoint: '/sys/fs/cgroup/net_cls', source: 'cgroup', readOnly: true };
+    const mine = { mountPoint: '/run/tunnelgate/net_cls', source: 'tunnelgate-net_cls', readOnly: false };
+    expect(chooseNetClsMount([ro], mine.mountPoint)).toBeUndefined();
+    expect(chooseNetClsMount([ro, mine], mine.mountPoint)).toEqual({ mount: mine.mountPoint, own: true, reason: "the helper's own net_cls mount: the system's /sys/fs/cgroup/net_cls is read-only" });
+    expect(chooseNetClsMount([mine], mine.mountPoint)?.reason).toBe("the helper's own net_cls mount: the system mounts no net_cls hierarchy");
+  });
+
+  describe('ensureNetClsMount', () => {
+    const own = '/run/tg-unit-test-never-mounted/net_cls';
+    const mounted: string[][] = [];
+    const run = async (file: string, args: readonly string[]) => {
+      mounted.push([file, ...args]);
+      return { stdout: '', stderr: '', exitCode: 0 };
+    };
+    const noMkdir = { own: path.join(tmpdir(), `tg-netcls-${process.pid}`) };
+    afterAll(() => rmSync(noMkdir.own, { recursive: true, force: true }));
+
+    it('a system mount it can write: used as it is', async () => {
+      mounted.length = 0;
+      const c = await ensureNetClsMount(run, own, async () => undefined, async () => WITH_NETCLS);
+      expect(c).toEqual({ mount: '/sys/fs/cgroup/net_cls,net_prio', own: false, reason: "the system's net_cls mount" });
+      expect(mounted).toEqual([]);
+    });
+
+    it('read-only, refused by access(2), or absent: mounts its own', async () => {
+      for (const [info, writable, reason] of [
+        [READ_ONLY, async () => undefined, "the helper's own net_cls mount: the system's /sys/fs/cgroup/net_cls is read-only"],
+        [WITH_NETCLS, async () => {
+          throw new Error('EROFS: read-only file system');
+        }, "the helper's own net_cls mount: the system's /sys/fs/cgroup/net_cls,net_prio cannot be written (EROFS: read-only file system)"],
+        [HYBRID, async () => undefined, "the helper's own net_cls mount: the system mounts no net_cls hierarchy"],
+      ] as const) {
+        mounted.length = 0;
+        const c = await ensureNetClsMount(run, noMkdir.own, writable, async () => info);
+        expect(c).toEqual({ mount: noMkdir.own, own: true, reason });
+        expect(mounted).toEqual([['mount', '-t', 'cgroup', '-o', 'net_cls', 'tunnelgate-net_cls', noMkdir.own]]);
+      }
+    });
   });
 
   it('derives a major per subtree name and packs classids', () => {

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildProgram } from '../../../helper/cli/program.js';
 import { rewriteEntry } from '../../../packaging/entry-rewrite.js';
 import { bashCompletion, cliManMarkdown, commandTree, fishCompletion, profileManMarkdown } from '../../../packaging/docs.js';
 
@@ -76,6 +77,25 @@ _tg; printf '%s\\n' "\${COMPREPLY[@]}"`;
     expect(fish).toContain("complete -c tg -n '__fish_use_subcommand' -a status -d 'show the state'");
     expect(fish).toContain("complete -c tg -n '__fish_seen_subcommand_from answer' -l scope -x -a 'tunnel destination' -d 'how wide'");
     expect(fish).toContain("complete -c tg -n '__fish_seen_subcommand_from sign; and __fish_seen_subcommand_from profile' -l key -r -F -d 'private key'");
+  });
+});
+
+describe("the real CLI's man page and completion", () => {
+  it('pick up profile verify and the --json of profile validate', () => {
+    const program = buildProgram();
+    const md = cliManMarkdown(program, extras);
+    for (const s of ['## tunnelgate profile verify', '## tunnelgate profile validate']) expect(md).toContain(s);
+    const section = (name: string) => md.slice(md.indexOf(`## tunnelgate ${name}`), md.indexOf('\n## ', md.indexOf(`## tunnelgate ${name}`) + 1));
+    expect(section('profile validate')).toContain('**--json**');
+    for (const s of ['**--etc \\<dir\\>**', 'TUNNELGATE\\_ETC', '**--state \\<dir\\>**', '**--json**', '*FILE*\n:   the profile file']) expect(section('profile verify')).toContain(s);
+    const script = `${bashCompletion(program)}
+for words in "tunnelgate profile ''" "tunnelgate profile verify x --"; do
+  eval "COMP_WORDS=($words)"; COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); COMPREPLY=(); _tunnelgate; echo "\${COMPREPLY[*]}"
+done`;
+    const [profileWords, verifyOptions] = execFileSync('bash', ['-c', script], { encoding: 'utf8' }).split('\n');
+    expect(profileWords?.split(' ')).toContain('verify');
+    expect(verifyOptions?.split(' ').sort()).toEqual(['--etc', '--help', '--json', '--state']);
+    expect(fishCompletion(program)).toContain("complete -c tunnelgate -n '__fish_seen_subcommand_from validate; and __fish_seen_subcommand_from profile' -l json");
   });
 });
 

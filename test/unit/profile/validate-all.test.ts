@@ -3,7 +3,7 @@
 import Ajv from 'ajv';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PROFILE_SCHEMA_ID, profileSchema } from '../../../helper/profile/schema.js';
+import { PROFILE_SCHEMA_FILE_URL, PROFILE_SCHEMA_ID, profileSchema } from '../../../helper/profile/schema.js';
 import { validateProfile, validationReport } from '../../../helper/profile/validate.js';
 import { exampleJson, NOW } from './example.js';
 
@@ -58,12 +58,21 @@ describe('the editor key "$schema" and the schema id', () => {
     expect(r.ok ? [] : r.problems).toEqual([{ path: '$schema', message: 'must be a string' }]);
   });
 
-  it('the published schema has an absolute $id and validates the example by itself', () => {
+  it('the published schema has a stable absolute $id (a URN: no URL is owned) and validates the example by itself', () => {
     const published = JSON.parse(readFileSync(new URL('../../../schema/profile-v1.schema.json', import.meta.url), 'utf8')) as { $id: string };
     expect(published.$id).toBe(PROFILE_SCHEMA_ID);
-    expect(new URL(published.$id).protocol).toBe('https:');
+    expect(published.$id).toBe('urn:tunnelgate:schema:profile-v1');
+    expect(new URL(published.$id).protocol).toBe('urn:');
     const check = new Ajv.default({ strict: true }).compile(profileSchema);
     expect(check({ $schema: PROFILE_SCHEMA_ID, ...exampleJson() })).toBe(true);
+    expect(check({ $schema: PROFILE_SCHEMA_FILE_URL, ...exampleJson() })).toBe(true);
+    expect(check({ ...exampleJson(), mode: 'block' })).toBe(false);
+  });
+
+  it('no shipped text names the old placeholder host', () => {
+    for (const f of ['README.md', 'packaging/man/tunnelgate-profile.5.md', 'schema/profile-v1.schema.json', 'helper/profile/schema.ts']) {
+      expect(readFileSync(new URL(`../../../${f}`, import.meta.url), 'utf8'), f).not.toContain('tunnelgate.invalid');
+    }
   });
 });
 

@@ -1,0 +1,184 @@
+// The CLI in-process (helper/cli/program.ts main): `profile validate --json`, `profile verify`,
+// and every `--json` command printing JSON when the helper is down.
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { buildProgram, main } from '../../../helper/cli/program.js';
+import { encodeSignature, generateKeyPair, sign } from '../../../helper/profile/signing.js';
+import { commandTree } from '../../../packaging/docs.js';
+import { exampleJson } from '../profile/example.js';
+
+let dir: string;
+let out: string;
+let err: string;
+
+/** Runs `tunnelgate ARGS…`: its exit code, stdout and stderr. */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  out = '';
+  err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+  try {
+    const code = await main(['node', 'tunnelgate', ...args]);
+    return { code, stdout: out, stderr: err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+const json = (s: string) => JSON.parse(s) as Record<string, unknown> & { error?: { kind: string; message: string } };
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'tg-cli-'));
+  chmodSync(dir, 0o755);
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function writeProfile(name: string, doc: unknown, mode = 0o644): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, typeof doc === 'string' ? doc : JSON.stringify(doc, null, 2));
+  chmodSync(file, mode);
+  return file;
+}
+
+describe('profile validate --json', () => {
+  it('one document with every problem, exit 1; ok with the profile, exit 0', async () => {
+    const bad = exampleJson();
+    bad.version = 0;
+    bad.mode = 'block';
+    (bad.rules[0] as { binary: { path: string } }).binary.path = 'relative';
+    const r = await cli('profile', 'validate', writeProfile('bad.json', bad), '--json');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('');
+    const doc = json(r.stdout) as unknown as { ok: boolean; problems: Array<{ path: string }> };
+    expect(doc.ok).toBe(false);
+    expect(doc.problems.map((p) => p.path).sort()).toEqual(['mode', 'rules[0].binary.path', 'version']);
+
+    const good = await cli('profile', 'validate', writeProfile('good.json', exampleJson()), '--json');
+    expect(good.code).toBe(0);
+    expect(json(good.stdout)).toMatchObject({ ok: true, problems: [], profile: { id: 'corp-base', version: 7, rules: 6 } });
+  });
+
+  it('a file it cannot read: still one JSON document, exit 1', async () => {
+    const r = await cli('profile', 'validate', path.join(dir, 'absent.json'), '--json');
+    expect(r.code).toBe(1);
+    expect(json(r.stdout)).toMatchObject({ ok: false, problems: [{ path: '', message: expect.stringMatching(/^cannot read: ENOENT/) }] });
+  });
+});
+
+describe('profile verify', () => {
+  let etc: string;
+  let state: string;
+  const key = generateKeyPair();
+  const other = generateKeyPair();
+
+  beforeEach(() => {
+    etc = path.join(dir, 'etc');
+    state = path.join(dir, 'state');
+    mkdirSync(path.join(etc, 'trusted-keys'), { recursive: true });
+    mkdirSync(state, { mode: 0o700 });
+  });
+
+  const withKey = () => writeFileSync(path.join(etc, 'trusted-keys', 'corp.pub'), key.publicKeyPem);
+  const signed = (name: string, by = key.privateKeyPem) => {
+    const file = writeProfile(name, exampleJson());
+    writeFileSync(`${file}.sig`, encodeSignature(sign(Buffer.from(JSON.stringify(exampleJson(), null, 2)), by)));
+    return file;
+  };
+  const verify = (file: string, ...more: string[]) => cli('profile', 'verify', file, '--etc', etc, '--state', state, ...more);
+
+  it('signed by a trusted key, trusted path, no rollback: exit 0', async () => {
+    withKey();
+    const r = await verify(signed('corp.json'), '--json');
+    expect(r.code).toBe(0);
+    expect(json(r.stdout)).toMatchObject({
+      ok: true,
+      profile: { id: 'corp-base', version: 7 },
+      ownership: { ok: true },
+      signature: { required: true, state: 'good', key: 'corp' },
+      version: { checked: true },
+      problems: [],
+    });
+    const text = await verify(path.join(dir, 'corp.json'));
+    expect(text.stdout).toMatch(/corp\.json: the helper will accept it \(profile corp-base version 7, 6 rules\)\n {2}owner and modes: ok/);
+    expect(text.stdout).toContain('signature:       good, by corp.pub in');
+  });
+
+  it('refused: a signature by another key, a missing signature, a changed byte', async () => {
+    withKey();
+    const byOther = await verify(signed('other.json', other.privateKeyPem), '--json');
+    expect(byOther.code).toBe(1);
+    expect(json(byOther.stdout)).toMatchObject({ ok: false, signature: { state: 'bad', detail: expect.stringMatching(/does not match any trusted key/) } });
+
+    const unsigned = await verify(writeProfile('unsigned.json', exampleJson()), '--json');
+    expect(unsigned.code).toBe(1);
+    expect(json(unsigned.stdout)).toMatchObject({ ok: false, signature: { state: 'missing' }, problems: [expect.stringMatching(/^not signed: unsigned\.json\.sig is missing/)] });
+
+    const file = signed('changed.json');
+    writeFileSync(file, JSON.stringify(exampleJson(), null, 2).replace('"version": 7', '"version": 8'));
+    const changed = await verify(file);
+    expect(changed.code).toBe(1);
+    expect(changed.stdout).toMatch(/the helper will REFUSE it/);
+    expect(changed.stdout).toMatch(/signature: {7}BAD/);
+  });
+
+  it('no trusted key: signatures are not required', async () => {
+    const r = await verify(writeProfile('plain.json', exampleJson()), '--json');
+    expect(r.code).toBe(0);
+    expect(json(r.stdout)).toMatchObject({ ok: true, signature: { required: false, state: 'unchecked' } });
+  });
+
+  it('a file others may write is refused, as the helper refuses it', async () => {
+    const r = await verify(writeProfile('open.json', exampleJson(), 0o666), '--json');
+    expect(r.code).toBe(1);
+    expect(json(r.stdout)).toMatchObject({ ok: false, ownership: { ok: false, problems: [expect.stringMatching(/open\.json is writable by others/)] } });
+  });
+
+  it('a lower version than the one in force is a rollback', async () => {
+    writeFileSync(path.join(state, 'profile-versions.json'), JSON.stringify({ format: 1, profiles: { 'corp-base': { version: 9, sha256: 'x', since: '2026-01-01T00:00:00Z' } } }));
+    const r = await verify(writeProfile('old.json', exampleJson()), '--json');
+    expect(r.code).toBe(1);
+    expect(json(r.stdout)).toMatchObject({ ok: false, version: { checked: true, inForce: 9 }, problems: [expect.stringMatching(/rollback from version 9 to 7 refused/)] });
+  });
+});
+
+describe('--json when the helper is down', () => {
+  /** A sample value for each positional argument. */
+  const SAMPLE: Record<string, string> = { file: '', target: '/usr/bin/curl', path: '/usr/bin/curl', id: '0123456789abcdef', decision: 'allow-once' };
+
+  it('every command with --json prints one JSON document on stdout, nothing on stderr, and exits non-zero', async () => {
+    const file = writeProfile('p.json', exampleJson());
+    const withJson = commandTree(buildProgram()).filter((t) => t.cmd.options.some((o) => o.long === '--json'));
+    expect(withJson.map((t) => t.path.join(' ')).sort()).toEqual(
+      ['allow', 'answer', 'audit', 'decisions', 'events', 'explain', 'list', 'profile test', 'profile validate', 'profile verify', 'prompts', 'revoke', 'status'].sort(),
+    );
+    const online = withJson.filter((t) => t.cmd.options.some((o) => o.long === '--run'));
+    for (const t of online) {
+      const args = t.cmd.registeredArguments.map((a) => (a.name() === 'file' ? file : (SAMPLE[a.name()] ?? 'x')));
+      for (const extra of t.path[0] === 'events' ? [[], ['--follow']] : [[]]) {
+        const r = await cli(...t.path, ...args, ...extra, '--run', path.join(dir, 'no-helper'), '--json');
+        const what = `tunnelgate ${t.path.join(' ')} ${extra.join(' ')}`;
+        expect(r.code, what).not.toBe(0);
+        expect(r.stderr, what).toBe('');
+        const doc = json(r.stdout);
+        if (t.path[0] === 'status') expect(doc, what).toMatchObject({ state: 'down' });
+        else expect(doc.error, what).toMatchObject({ kind: 'helper-unavailable', message: expect.stringContaining('no-helper') });
+      }
+    }
+  });
+
+  it('a usage error found by the command: a JSON error too, exit 2', async () => {
+    const r = await cli('answer', 'not-an-id', 'allow-once', '--json', '--run', path.join(dir, 'no-helper'));
+    expect(r.code).toBe(2);
+    expect(json(r.stdout).error).toMatchObject({ kind: 'usage', message: 'invalid prompt id "not-an-id"' });
+  });
+
+  it('without --json: the text message on stderr, as before', async () => {
+    const r = await cli('list', '--run', path.join(dir, 'no-helper'));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^tunnelgate: .*no-helper/);
+  });
+});
