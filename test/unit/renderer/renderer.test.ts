@@ -27,7 +27,7 @@ import { CONTENT_SECURITY_POLICY } from '../../../main/app-protocol.js';
 import type { PromptView } from '../../../common/api.js';
 import { COVERAGE_NOTE } from '../../../common/audit.js';
 import type { StampedEvent } from '../../../common/events.js';
-import { AUDIT_REPORT, RICH, SOME_EVENTS, hostilePrompt, itRule, promptView, statusReport } from '../main/fixtures.js';
+import { AUDIT_REPORT, RICH, SOME_EVENTS, decisionView, hostilePrompt, itRule, promptView, statusReport } from '../main/fixtures.js';
 import { CHROMIUM, CHROMIUM_ARGS, PRELOAD, RENDERER_DIR, installStandIn, preloadScript, servePage } from '../../lab/tray-page.js';
 import type { StandIn } from '../../lab/tray-page.js';
 
@@ -618,18 +618,7 @@ describe('events and audit in Chromium', () => {
 });
 
 describe('managing my rules in Chromium', () => {
-  const mine = {
-    kind: 'allow' as const,
-    id: 'a1b2c3d4e5f60718',
-    key: 'user.1000:a1b2c3d4e5f60718',
-    uid: 1000,
-    path: '/usr/bin/curl',
-    sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
-    lifetime: { kind: 'always' as const },
-    createdAt: '2026-11-22T08:00:00.000Z',
-    createdBy: 1000,
-    via: 'prompt' as const,
-  };
+  const mine = decisionView({ sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08' });
   const never = { ...mine, kind: 'deny' as const, id: 'ffeeddccbbaa9988', key: undefined, sha256: undefined, path: '/usr/bin/nc', destinations: [{ cidr: '198.18.0.0/24', ports: [443], proto: 'tcp' as const }] };
 
   it('lists my rules and deny-always answers; a refused revoke shows the helper’s words; "Why?" asks the helper', { timeout: 30_000 }, async () => {
