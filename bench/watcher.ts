@@ -97,38 +97,37 @@ async function procFull(): Promise<number> {
   return n;
 }
 
-/** The same fields, read synchronously (no thread-pool round trips). */
-function procFullSync(): number {
+/**
+ * Calls `read(pid)` for every pid in /proc, synchronously; counts those it returned for (a
+ * pid gone meanwhile, or a kernel thread without an exe link, makes it throw: not counted).
+ */
+function countPidsSync(read: (pid: string) => void): number {
   let n = 0;
   for (const pid of readdirSync('/proc')) {
     const c = pid.charCodeAt(0);
     if (c < 48 || c > 57) continue;
     try {
-      readFileSync(`/proc/${pid}/stat`, 'latin1');
-      readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-      readFileSync(`/proc/${pid}/status`, 'latin1');
+      read(pid);
       n++;
     } catch {
-      /* gone */
+      /* gone, or a kernel thread */
     }
   }
   return n;
 }
 
+/** The same fields, read synchronously (no thread-pool round trips). */
+function procFullSync(): number {
+  return countPidsSync((pid) => {
+    readFileSync(`/proc/${pid}/stat`, 'latin1');
+    readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+    readFileSync(`/proc/${pid}/status`, 'latin1');
+  });
+}
+
 /** The watcher's sweep: every pid and its exe link (synchronous, as exec-poll.ts does it). */
 function procExeSync(): number {
-  let n = 0;
-  for (const name of readdirSync('/proc')) {
-    const c = name.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
-    try {
-      readlinkSync(`/proc/${name}/exe`);
-      n++;
-    } catch {
-      /* kernel thread or gone */
-    }
-  }
-  return n;
+  return countPidsSync((pid) => readlinkSync(`/proc/${pid}/exe`));
 }
 
 async function procExeAsync(): Promise<number> {

@@ -15,6 +15,7 @@ import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import type { Destination } from '../../common/profile.js';
+import type { RuleLifetime } from '../../common/prompts.js';
 import { ErrorCode } from '../../common/errors.js';
 import { describeWriteError, writeFileAtomic } from '../kernel/files.js';
 import { CallerError } from './errors.js';
@@ -30,11 +31,8 @@ export interface StoredProcess {
   startTime: string;
 }
 
-export type StoredLifetime =
-  | { kind: 'always' }
-  | { kind: 'until'; expires: string }
-  | { kind: 'process'; processes: StoredProcess[] }
-  | { kind: 'session' };
+/** A rule's lifetime as stored: the API's (common/prompts.ts), but an allow-once names its processes by pid and start time. */
+export type StoredLifetime = Exclude<RuleLifetime, { kind: 'process' }> | { kind: 'process'; processes: StoredProcess[] };
 
 export interface StoredAllow {
   id: string;

@@ -4,7 +4,7 @@
 // namespace a DELLINK here). Which indexes to gate is decided in helper/ruleset/interfaces.ts.
 import type { Runner } from './run.js';
 import { startMonitor } from './monitor.js';
-import type { MonitorOptions } from './monitor.js';
+import type { Monitor, MonitorOptions } from './monitor.js';
 
 export interface Link {
   /** The kernel's interface index: stable across renames; kept across a namespace round trip when free. */
@@ -43,31 +43,13 @@ export function parseLinkEvent(line: string): LinkEvent | undefined {
   return { deleted: m[1] !== undefined, index: Number(m[2]), name: m[3] as string };
 }
 
-export interface LinkMonitor {
-  /** Resolves once the kernel has the monitor subscribed: no later change can be missed. */
-  readonly ready: Promise<void>;
-  /** Every link added, changed (renamed, up/down, moved in) or deleted (or moved out). */
-  onEvent(cb: (e: LinkEvent) => void): () => void;
-  /** The monitor died: changes may have been missed; list the links again and restart it. */
-  onLost(cb: (why: string) => void): () => void;
-  close(): Promise<void>;
-}
+/**
+ * Every link added, changed (renamed, up/down, moved in) or deleted (or moved out). Lost:
+ * changes may have been missed; list the links again and restart it.
+ */
+export type LinkMonitor = Monitor<LinkEvent>;
 
 /** Start `ip -o monitor link` (in `opts.netns` if given). */
 export function startLinkMonitor(opts: MonitorOptions = {}): LinkMonitor {
-  const proc = startMonitor('ip', ['-o', 'monitor', 'link'], NETLINK_ROUTE, RTMGRP_LINK, opts);
-  const events = new Set<(e: LinkEvent) => void>();
-  proc.onLine((line) => {
-    const e = parseLinkEvent(line);
-    if (e) for (const cb of events) cb(e);
-  });
-  return {
-    ready: proc.ready,
-    onEvent(cb) {
-      events.add(cb);
-      return () => events.delete(cb);
-    },
-    onLost: (cb) => proc.onExit(cb),
-    close: () => proc.stop(),
-  };
+  return startMonitor({ file: 'ip', args: ['-o', 'monitor', 'link'], protocol: NETLINK_ROUTE, groupMask: RTMGRP_LINK, parse: parseLinkEvent }, opts);
 }

@@ -1,20 +1,20 @@
 // Long-running kernel monitors (`nft monitor`, `ip monitor link`) as child processes: each
-// line they print is an event. Never a shell, array arguments only; the process is ended
-// by its own PID on stop(). Used by nft-monitor.ts and links.ts.
+// line they print is parsed into an event. Never a shell, array arguments only; the process
+// is ended by its own PID on close(). Used by nft-monitor.ts and links.ts.
 import { promises as fs } from 'node:fs';
 import { execa } from 'execa';
 import split2 from 'split2';
 import { socketInodes } from './sockets.js';
 
-export interface MonitorProcess {
-  readonly pid: number;
-  /** Resolves once the process's netlink socket has joined the multicast group (see waitSubscribed). */
+/** A running monitor whose lines are parsed into events of type E. */
+export interface Monitor<E> {
+  /** Resolves once the kernel has the monitor subscribed: no later change can be missed (see subscribedIn). */
   readonly ready: Promise<void>;
-  /** Called for every line the monitor prints. */
-  onLine(cb: (line: string) => void): () => void;
-  /** Called once if the monitor exits by itself (not by stop()): the caller must treat its view as stale. */
-  onExit(cb: (why: string) => void): () => void;
-  stop(): Promise<void>;
+  /** Called for every event the monitor reports. */
+  onEvent(cb: (event: E) => void): () => void;
+  /** Called once if the monitor exits by itself (not by close()): changes may have been missed, so the caller must treat its view as stale. */
+  onLost(cb: (why: string) => void): () => void;
+  close(): Promise<void>;
 }
 
 export interface MonitorOptions {
@@ -39,22 +39,35 @@ export function subscribedIn(netlinkTable: string, inodes: ReadonlySet<string>, 
   return false;
 }
 
+/** What to run and how to read it: `file args`, whose netlink socket of `protocol` joins `groupMask`. */
+export interface MonitorCommand<E> {
+  file: string;
+  args: readonly string[];
+  protocol: number;
+  groupMask: number;
+  /** One printed line to an event, or undefined for a line that is none (called in order, once a line). */
+  parse(line: string): E | undefined;
+}
+
 /**
- * Start `file args` as a monitor. `ready` resolves when the kernel shows its socket of
- * `protocol` in `groupMask` (so an event after that cannot be missed), and rejects when the
- * process exits first or the deadline passes. Throws nothing itself.
+ * Start `monitor.file monitor.args` (in `opts.netns` if given). `ready` resolves when the
+ * kernel shows its socket of `monitor.protocol` in `monitor.groupMask` (so an event after
+ * that cannot be missed), and rejects when the process exits first or the deadline passes.
+ * Throws nothing itself.
  */
-export function startMonitor(file: string, args: readonly string[], protocol: number, groupMask: number, opts: MonitorOptions = {}): MonitorProcess {
+export function startMonitor<E>(monitor: MonitorCommand<E>, opts: MonitorOptions = {}): Monitor<E> {
+  const { file, args, protocol, groupMask, parse } = monitor;
   const [cmd, argv] = opts.netns ? ['nsenter', [`--net=${opts.netns}`, '--', file, ...args]] : [file, [...args]];
   const child = execa(cmd, argv, { buffer: false, reject: false, stdin: 'ignore', stderr: 'pipe', env: { LC_ALL: 'C' }, cleanup: true });
-  const lines = new Set<(line: string) => void>();
+  const events = new Set<(event: E) => void>();
   const exits = new Set<(why: string) => void>();
   let stopping = false;
   let exited = false;
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   child.stdout?.pipe(split2()).on('data', (line: string) => {
-    for (const cb of lines) cb(line);
+    const event = parse(line);
+    if (event !== undefined) for (const cb of events) cb(event);
   });
   const exitedP = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exitedP.then(() => {
@@ -74,17 +87,16 @@ export function startMonitor(file: string, args: readonly string[], protocol: nu
   })();
   ready.catch(() => undefined);
   return {
-    pid,
     ready,
-    onLine(cb) {
-      lines.add(cb);
-      return () => lines.delete(cb);
+    onEvent(cb) {
+      events.add(cb);
+      return () => events.delete(cb);
     },
-    onExit(cb) {
+    onLost(cb) {
       exits.add(cb);
       return () => exits.delete(cb);
     },
-    async stop() {
+    async close() {
       stopping = true;
       if (!exited) child.kill('SIGTERM');
       await exitedP;

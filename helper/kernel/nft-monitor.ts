@@ -80,20 +80,7 @@ export interface NftMonitor {
  * whenever `touchesTable` is set.
  */
 export function startNftMonitor(opts: MonitorOptions = {}): NftMonitor {
-  const proc = startMonitor('nft', ['monitor'], NETLINK_NETFILTER, NFNLGRP_NFTABLES_MASK, opts);
   const assembler = new ChangeAssembler();
-  const changes = new Set<(c: RulesetChange) => void>();
-  proc.onLine((line) => {
-    const c = assembler.push(line);
-    if (c) for (const cb of changes) cb(c);
-  });
-  return {
-    ready: proc.ready,
-    onChange(cb) {
-      changes.add(cb);
-      return () => changes.delete(cb);
-    },
-    onLost: (cb) => proc.onExit(cb),
-    close: () => proc.stop(),
-  };
+  const m = startMonitor({ file: 'nft', args: ['monitor'], protocol: NETLINK_NETFILTER, groupMask: NFNLGRP_NFTABLES_MASK, parse: (line) => assembler.push(line) }, opts);
+  return { ready: m.ready, onChange: (cb) => m.onEvent(cb), onLost: (cb) => m.onLost(cb), close: () => m.close() };
 }

@@ -22,8 +22,11 @@ export const LAST_GOOD_DIR = 'profiles-last-good';
 export const GATED_FILE = 'gated-names.json';
 const FORMAT = 1;
 
+/** What a GoodCopy and its file have alike: every field but the bytes and the signature. */
+type CopyFields = Omit<GoodCopy, 'bytes' | 'sig'>;
+
 /** A GoodCopy as stored in STATE: the bytes and the signature file in base64. */
-type StoredCopy = Omit<GoodCopy, 'bytes' | 'sig'> & {
+type StoredCopy = CopyFields & {
   format: number;
   /** base64 of the exact bytes and of the signature file. */
   bytes: string;
@@ -89,17 +92,9 @@ export class ProfileStore {
         }
         if (this.copyFile(s.key) !== path) throw new Error(`names source ${s.key}, not the one its file name says`);
         const copy: GoodCopy = {
-          key: s.key,
-          file: s.file,
+          ...copyFields(s),
           bytes: Buffer.from(s.bytes, 'base64'),
           ...(s.sig !== undefined ? { sig: Buffer.from(s.sig, 'base64') } : {}),
-          profileId: s.profileId,
-          version: s.version,
-          rules: s.rules,
-          sha256: s.sha256,
-          ...(s.signedBy !== undefined ? { signedBy: s.signedBy } : {}),
-          ...(s.etag !== undefined ? { etag: s.etag } : {}),
-          savedAt: s.savedAt,
         };
         state.lastGood.set(copy.key, copy);
         // The copies were in force, so their versions are floors too (the versions file may be lost).
@@ -153,15 +148,7 @@ export class ProfileStore {
     await mkdir(this.lastGoodDir, { recursive: true, mode: 0o700 });
     const stored: StoredCopy = {
       format: FORMAT,
-      key: copy.key,
-      file: copy.file,
-      profileId: copy.profileId,
-      version: copy.version,
-      rules: copy.rules,
-      sha256: copy.sha256,
-      ...(copy.signedBy !== undefined ? { signedBy: copy.signedBy } : {}),
-      ...(copy.etag !== undefined ? { etag: copy.etag } : {}),
-      savedAt: copy.savedAt,
+      ...copyFields(copy),
       bytes: copy.bytes.toString('base64'),
       ...(copy.sig ? { sig: copy.sig.toString('base64') } : {}),
     };
@@ -176,4 +163,22 @@ export class ProfileStore {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The fields a copy keeps as they are between memory and its file, picked one by one: what
+ * else a file holds is not carried over, and absent optional fields stay absent.
+ */
+function copyFields(c: CopyFields): CopyFields {
+  return {
+    key: c.key,
+    file: c.file,
+    profileId: c.profileId,
+    version: c.version,
+    rules: c.rules,
+    sha256: c.sha256,
+    ...(c.signedBy !== undefined ? { signedBy: c.signedBy } : {}),
+    ...(c.etag !== undefined ? { etag: c.etag } : {}),
+    savedAt: c.savedAt,
+  };
 }

@@ -20,7 +20,8 @@ import { createLab } from '../lab/lab.js';
 import type { Lab } from '../lab/lab.js';
 import { startHelper } from '../lab/helper-proc.js';
 import type { HelperHandle } from '../lab/helper-proc.js';
-import { CHROMIUM, CHROMIUM_ARGS, ROOT, emitTo, openTrayPage, servePage } from './page-harness.js';
+import { CHROMIUM, CHROMIUM_ARGS, ROOT, servePage } from '../lab/tray-page.js';
+import { emitTo, openTrayPage } from './page-harness.js';
 
 const OUT = path.join(ROOT, 'dist/e2e');
 const BRIDGE = path.join(ROOT, 'dist/test/lab/tray-bridge.js');

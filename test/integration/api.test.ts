@@ -20,12 +20,7 @@ const CAROL = 4500;
 
 const fx = labAndHelper({
   helperJson: { adminGroup: ADMIN_GID },
-  profiles: ({ lab }) => ({
-    'corp-test': {
-      schema: 'tunnelgate/profile@1', id: 'corp-test', version: 1, mode: 'enforce', interfaces: [lab.wsIface], userPrompts: 'allow',
-      rules: [{ id: 'ssh', binary: { path: '/usr/bin/ssh' } }],
-    },
-  }),
+  profiles: ({ profile }) => ({ 'corp-test': profile({ rules: [{ id: 'ssh', binary: { path: '/usr/bin/ssh' } }] }) }),
 });
 
 const json = <T>(r: { stdout: unknown }) => JSON.parse(String(r.stdout)) as T;

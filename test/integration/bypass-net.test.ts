@@ -111,8 +111,15 @@ const dropped = async () => {
   return doc.nftables.find((o) => o.counter)?.counter?.packets ?? 0;
 };
 
+/** A running agent: its process, the lines it printed so far, and a wait for a line matching `re`. */
+interface Agent {
+  p: ResultPromise;
+  lines: string[];
+  wait: (re: RegExp, ms?: number) => Promise<string>;
+}
+
 /** A long-running agent in a namespace: admitted (in our rule cgroup from its first instruction), as another uid, or plain. */
-function start(ns: 'ws' | 'corp', args: string[], as: 'admitted' | 'other' | 'root' = 'root'): { p: ResultPromise; lines: string[]; wait: (re: RegExp, ms?: number) => Promise<string> } {
+function start(ns: 'ws' | 'corp', args: string[], as: 'admitted' | 'other' | 'root' = 'root'): Agent {
   const cmd = as === 'admitted'
     ? ['sh', ['-c', `echo $$ > ${path.join(tree.dir, 'app', 'cgroup.procs')} && exec "$@"`, 'sh', PY, '-u', agent, ...args]] as const
     : as === 'other'
@@ -154,6 +161,27 @@ const stop = async (...xs: Array<{ p: ResultPromise }>) => {
   for (const x of xs) if (x.p.pid && x.p.exitCode === null) x.p.kill('SIGTERM');
   await Promise.all(xs.map((x) => x.p.catch(() => undefined)));
 };
+/** Once every agent says `ready`, runs `body`; then, whatever happened, stops the agents and removes the table. */
+async function whenReady(agents: Agent[], body: () => Promise<void>): Promise<void> {
+  try {
+    await Promise.all(agents.map((a) => a.wait(/ready/)));
+    await body();
+  } finally {
+    await stop(...agents);
+    await unload();
+  }
+}
+/** Has a udp-send agent send `n` datagrams `stolen0`… to HOST PORT; resolves to the drop counter before them. */
+async function sendStolen(sender: Agent, host: string, port: number, n = 5): Promise<number> {
+  const before = await dropped();
+  for (let i = 0; i < n; i++) sender.p.stdin?.write(`${host} ${port} stolen${i}\n`);
+  return before;
+}
+/** The `n` datagrams sent since the counter read `before` were dropped (counted), and `thief` got none. */
+async function expectRefused(before: number, n: number, thief: Agent): Promise<void> {
+  expect(await dropped()).toBeGreaterThanOrEqual(before + n);
+  expect(thief.lines.filter((l) => l.startsWith('got'))).toEqual([]);
+}
 const curlFromCorp = (url: string) => lab.exec('corp', 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '3', url], { reject: false, timeout: 10_000 });
 const curlFromWs = (url: string, as: 'admitted' | 'other') => as === 'admitted'
   ? lab.exec('ws', 'sh', ['-c', `echo $$ > ${path.join(tree.dir, 'app', 'cgroup.procs')} && exec curl -s -o /dev/null -w %{http_code} -m 3 "$0"`, url], { reject: false, timeout: 10_000 })
@@ -204,24 +232,18 @@ describe('9.7 an inbound packet reaches only a socket of an admitted process', (
     const ctl = start('ws', ['udp-recv', lab.wsV4, '9501'], 'admitted');
     const thief = start('ws', ['udp-recv', lab.wsV4, '9500'], 'other');
     const sender = start('corp', ['udp-send', lab.corpV4, '9599']);
-    try {
-      await Promise.all([adm.wait(/ready/), ctl.wait(/ready/), thief.wait(/ready/), sender.wait(/ready/)]);
+    await whenReady([adm, ctl, thief, sender], async () => {
       const { listeners, contested } = await listenersOf(adm, ctl);
       expect(listeners).toEqual([{ proto: 'udp', port: 9500, addr: '127.0.0.1' }, { proto: 'udp', port: 9501, addr: lab.wsV4 }]);
       expect(contested).toEqual([]);
       await load({ listeners });
-      const before = await dropped();
-      for (let i = 0; i < 5; i++) sender.p.stdin?.write(`${lab.wsV4} 9500 stolen${i}\n`);
+      const before = await sendStolen(sender, lab.wsV4, 9500);
       sender.p.stdin?.write(`${lab.wsV4} 9501 control\n`);
       await ctl.wait(/got control/);
       await sender.wait(/sent control/);
       // The five went before the control on the same path; each was counted as dropped.
-      expect(await dropped()).toBeGreaterThanOrEqual(before + 5);
-      expect(thief.lines.filter((l) => l.startsWith('got'))).toEqual([]);
-    } finally {
-      await stop(adm, ctl, thief, sender);
-      await unload();
-    }
+      await expectRefused(before, 5, thief);
+    });
   });
 
   it('UDP over IPv6: a socket of another user on the tunnel address gets nothing; the admitted one on ::1 is not reachable from the tunnel', async () => {
@@ -229,21 +251,15 @@ describe('9.7 an inbound packet reaches only a socket of an admitted process', (
     const ctl = start('ws', ['udp-recv', lab.wsV6, '9511'], 'admitted');
     const thief = start('ws', ['udp-recv', lab.wsV6, '9510'], 'other');
     const sender = start('corp', ['udp-send', lab.corpV6, '9596']);
-    try {
-      await Promise.all([adm.wait(/ready/), ctl.wait(/ready/), thief.wait(/ready/), sender.wait(/ready/)]);
+    await whenReady([adm, ctl, thief, sender], async () => {
       const { listeners } = await listenersOf(adm, ctl);
       expect(listeners).toEqual([{ proto: 'udp', port: 9510, addr: '::1' }, { proto: 'udp', port: 9511, addr: lab.wsV6 }]);
       await load({ listeners });
-      const before = await dropped();
-      for (let i = 0; i < 5; i++) sender.p.stdin?.write(`${lab.wsV6} 9510 stolen${i}\n`);
+      const before = await sendStolen(sender, lab.wsV6, 9510);
       sender.p.stdin?.write(`${lab.wsV6} 9511 control\n`);
       await ctl.wait(/got control/);
-      expect(await dropped()).toBeGreaterThanOrEqual(before + 5);
-      expect(thief.lines.filter((l) => l.startsWith('got'))).toEqual([]);
-    } finally {
-      await stop(adm, ctl, thief, sender);
-      await unload();
-    }
+      await expectRefused(before, 5, thief);
+    });
   });
 
   it('UDP: 0.0.0.0 of another user on the port of an admitted v6-only :: gets no IPv4; the admitted socket gets IPv6', async () => {
@@ -251,48 +267,36 @@ describe('9.7 an inbound packet reaches only a socket of an admitted process', (
     const thief = start('ws', ['udp-recv', '0.0.0.0', '9512'], 'other');
     const sender4 = start('corp', ['udp-send', lab.corpV4, '9595']);
     const sender6 = start('corp', ['udp-send', lab.corpV6, '9595']);
-    try {
-      await Promise.all([adm.wait(/ready/), thief.wait(/ready/), sender4.wait(/ready/), sender6.wait(/ready/)]);
+    await whenReady([adm, thief, sender4, sender6], async () => {
       const { listeners, contested } = await listenersOf(adm);
       expect({ listeners, contested }).toEqual({ listeners: [{ proto: 'udp', port: 9512, addr: '::', v6only: true }], contested: [] });
       await load({ listeners });
-      const before = await dropped();
-      for (let i = 0; i < 5; i++) sender4.p.stdin?.write(`${lab.wsV4} 9512 stolen${i}\n`);
+      const before = await sendStolen(sender4, lab.wsV4, 9512);
       await sender4.wait(/sent stolen4/);
       sender6.p.stdin?.write(`${lab.wsV6} 9512 control\n`);
       await adm.wait(/got control/);
       // IPv4 and IPv6 take the same tunnel; the five went first and were counted as dropped.
-      expect(await dropped()).toBeGreaterThanOrEqual(before + 5);
-      expect(thief.lines.filter((l) => l.startsWith('got'))).toEqual([]);
-    } finally {
-      await stop(adm, thief, sender4, sender6);
-      await unload();
-    }
+      await expectRefused(before, 5, thief);
+    });
   });
 
   it('UDP: a more specific bind next to an admitted wildcard (SO_REUSEADDR on both, another user) gets nothing', async () => {
     const adm = start('ws', ['udp-recv', '0.0.0.0', '9502', 'reuseaddr'], 'admitted');
     const thief = start('ws', ['udp-recv', lab.wsV4, '9502', 'reuseaddr'], 'other');
     const sender = start('corp', ['udp-send', lab.corpV4, '9598']);
-    try {
-      await Promise.all([adm.wait(/ready/), thief.wait(/ready/), sender.wait(/ready/)]);
+    await whenReady([adm, thief, sender], async () => {
       const { listeners, contested } = await listenersOf(adm);
       expect({ listeners, contested }).toEqual({ listeners: [{ proto: 'udp', port: 9502, addr: '0.0.0.0' }], contested: [] });
       await load({ listeners });
-      const before = await dropped();
-      for (let i = 0; i < 5; i++) sender.p.stdin?.write(`${lab.wsV4} 9502 stolen${i}\n`);
+      const before = await sendStolen(sender, lab.wsV4, 9502);
       await sender.wait(/sent stolen4/);
       // The positive control: the admitted wildcard socket is reachable once the thief is gone.
       await stop(thief);
       sender.p.stdin?.write(`${lab.wsV4} 9502 control\n`);
       await adm.wait(/got control/);
-      expect(await dropped()).toBeGreaterThanOrEqual(before + 5);
-      expect(thief.lines.filter((l) => l.startsWith('got'))).toEqual([]);
+      await expectRefused(before, 5, thief);
       expect(adm.lines.filter((l) => l.startsWith('got stolen'))).toEqual([]);
-    } finally {
-      await stop(adm, thief, sender);
-      await unload();
-    }
+    });
   });
 
   it('UDP: an SO_REUSEPORT group shared with a process that is not admitted is contested and refused, not split', async () => {
@@ -300,37 +304,30 @@ describe('9.7 an inbound packet reaches only a socket of an admitted process', (
     const ctl = start('ws', ['udp-recv', lab.wsV4, '9504'], 'admitted');
     const thief = start('ws', ['udp-recv', '0.0.0.0', '9503', 'reuseport']);
     const sender = start('corp', ['udp-send', lab.corpV4, '9597']);
-    try {
-      await Promise.all([adm.wait(/ready/), ctl.wait(/ready/), thief.wait(/ready/), sender.wait(/ready/)]);
+    await whenReady([adm, ctl, thief, sender], async () => {
       const { listeners, contested } = await listenersOf(adm, ctl);
       expect({ listeners, contested }).toEqual({
         listeners: [{ proto: 'udp', port: 9504, addr: lab.wsV4 }],
         contested: [{ proto: 'udp', port: 9503, addr: '0.0.0.0' }],
       });
       await load({ listeners });
-      const before = await dropped();
-      for (let i = 0; i < 8; i++) sender.p.stdin?.write(`${lab.wsV4} 9503 stolen${i}\n`);
+      const before = await sendStolen(sender, lab.wsV4, 9503, 8);
       sender.p.stdin?.write(`${lab.wsV4} 9504 control\n`);
       await ctl.wait(/got control/);
-      expect(await dropped()).toBeGreaterThanOrEqual(before + 8);
-      expect(thief.lines.filter((l) => l.startsWith('got'))).toEqual([]);
+      await expectRefused(before, 8, thief);
       // Once the port is the admitted process's alone, it is admitted again.
       await stop(thief);
       await load({ listeners: (await listenersOf(adm, ctl)).listeners });
       sender.p.stdin?.write(`${lab.wsV4} 9503 again\n`);
       await adm.wait(/got again/);
-    } finally {
-      await stop(adm, ctl, thief, sender);
-      await unload();
-    }
+    });
   });
 
   it('TCP: a listener of another user on the tunnel address is not reached even where its answer would pass (alwaysAllow)', async () => {
     const adm = start('ws', ['http', '127.0.0.1', '9600'], 'admitted');
     const ctl = start('ws', ['http', lab.wsV4, '9601'], 'admitted');
     const thief = start('ws', ['http', lab.wsV4, '9600'], 'other');
-    try {
-      await Promise.all([adm.wait(/ready/), ctl.wait(/ready/), thief.wait(/ready/)]);
+    await whenReady([adm, ctl, thief], async () => {
       // The listener exists and answers without the table.
       expect((await curlFromCorp(`http://${lab.wsV4}:9600/`)).stdout).toBe('200');
       const { listeners } = await listenersOf(adm, ctl);
@@ -338,10 +335,7 @@ describe('9.7 an inbound packet reaches only a socket of an admitted process', (
       expect((await curlFromCorp(`http://${lab.wsV4}:9601/`)).stdout).toBe('200');
       const r = await curlFromCorp(`http://${lab.wsV4}:9600/`);
       expect({ out: r.stdout, code: r.exitCode }).toEqual({ out: '000', code: 28 });
-    } finally {
-      await stop(adm, ctl, thief);
-      await unload();
-    }
+    });
   });
 });
 
@@ -388,8 +382,7 @@ describe('9.8 connections of admitted processes that predate the table survive i
     const sender = start('corp', ['udp-send', lab.corpV4, '9801']);
     const conn = start('ws', ['udp-connected', lab.wsV4, '9800', lab.corpV4, '9801'], 'admitted');
     const outsider = start('ws', ['udp-recv', '0.0.0.0', '9804']);
-    try {
-      await Promise.all([sender.wait(/ready/), conn.wait(/ready/), outsider.wait(/ready/)]);
+    await whenReady([sender, conn, outsider], async () => {
       sender.p.stdin?.write(`${lab.wsV4} 9800 before\n`);
       await conn.wait(/got before/);
       // No listener set at all: only the socket the packet is early-demuxed to admits it.
@@ -399,10 +392,7 @@ describe('9.8 connections of admitted processes that predate the table survive i
       await conn.wait(/got after/, 8_000);
       await sender.wait(/sent after/);
       expect(outsider.lines.filter((l) => l.startsWith('got'))).toEqual([]);
-    } finally {
-      await stop(sender, conn, outsider);
-      await unload();
-    }
+    });
   });
 });
 

@@ -13,6 +13,7 @@ import type { HeldExec } from '../../helper/kernel/fanotify.js';
 import { openProcConnector } from '../../helper/kernel/proc-events.js';
 import type { ProcEvent } from '../../helper/kernel/netlink.js';
 import { envOccurrences, loaderValues } from '../../helper/identity/exec-env.js';
+import { buildRawexec } from '../lab/rawexec.js';
 
 const TRUE = realpathSync('/bin/true');
 const PYTHON = realpathSync('/usr/bin/python3');
@@ -65,22 +66,7 @@ beforeAll(() => {
   copyFileSync(TRUE, other);
   chmodSync(held, 0o755);
   chmodSync(other, 0o755);
-  rawexec = path.join(tmp, 'rawexec');
-  writeFileSync(`${rawexec}.c`, `
-#include <string.h>
-#include <unistd.h>
-#include <stdio.h>
-/* rawexec PROG ARG... -- ENV...: execve with exactly this argv and envp. */
-int main(int argc, char **argv) {
-  int sep = 1;
-  while (sep < argc && strcmp(argv[sep], "--")) sep++;
-  argv[sep] = NULL;
-  execve(argv[1], argv + 1, sep < argc ? argv + sep + 1 : argv + argc);
-  perror("execve");
-  return 127;
-}
-`);
-  execFileSync('gcc', ['-O2', '-o', rawexec, `${rawexec}.c`]);
+  rawexec = buildRawexec(tmp);
 });
 
 afterEach(() => {

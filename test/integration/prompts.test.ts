@@ -24,9 +24,7 @@ const TIMEOUT_S = 3;
 const fx = labAndHelper({
   // A short answer clock for the timeout test; read at start-up.
   helperJson: { promptTimeoutSeconds: TIMEOUT_S },
-  profiles: ({ lab }) => ({
-    'corp-test': { schema: 'tunnelgate/profile@1', id: 'corp-test', version: 1, mode: 'enforce', interfaces: [lab.wsIface], userPrompts: 'allow', rules: [] },
-  }),
+  profiles: ({ profile }) => ({ 'corp-test': profile() }),
 });
 
 /** A copy of curl at a path of its own: a program no rule allows. */
@@ -181,7 +179,7 @@ process.stdin.resume();`], { uid: FRANK });
   }, 60_000);
 
   it('where a profile locks user decisions there is no prompt, only the record; allow is refused', async () => {
-    fx.helper.writeProfile('corp-test', { schema: 'tunnelgate/profile@1', id: 'corp-test', version: 2, mode: 'enforce', interfaces: [fx.lab.wsIface], userPrompts: 'deny', rules: [] });
+    fx.helper.writeProfile('corp-test', fx.profile({ version: 2, userPrompts: 'deny' }));
     await waitFor('the locked policy', async () => {
       const l = JSON.parse(String((await fx.helper.cli(['list', '--json'])).stdout)) as { userPrompts: string };
       return l.userPrompts === 'deny' ? true : undefined;

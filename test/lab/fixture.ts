@@ -22,6 +22,8 @@ export interface SetupContext {
    * `uid` (default root): a binary at a path of its own, for rules and denials by path.
    */
   copyBinary(src: string, name: string, uid?: number): string;
+  /** A profile gating the lab's tunnel: id corp-test v1, enforce, userPrompts allow, no rules, then `over`. */
+  profile(over?: Record<string, unknown>): Record<string, unknown>;
 }
 
 export interface FixtureOptions {
@@ -59,8 +61,6 @@ export interface LabAndHelper extends SetupContext {
   events(): StampedEvent[];
   /** Write profiles.d/NAME.json by rename, as config management does. */
   writeProfile(name: string, profile: unknown): string;
-  /** A profile gating the lab's tunnel: enforce, userPrompts allow, no rules, then `over`. */
-  profile(over?: Record<string, unknown>): Record<string, unknown>;
   /** Run `prog ARGS` directly (not through `tunnelgate run`) in the workstation namespace; never rejects. */
   run(prog: string, args: readonly string[], opts?: RunOptions): Promise<Result>;
   /**
@@ -147,7 +147,10 @@ export async function createLabAndHelper(opts: FixtureOptions = {}): Promise<Lab
     return done;
   };
 
-  const ctx: SetupContext = { lab, tmp, copyBinary };
+  const profile = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+    schema: 'tunnelgate/profile@1', id: 'corp-test', version: 1, mode: 'enforce', interfaces: [lab.wsIface], userPrompts: 'allow', rules: [], ...over,
+  });
+  const ctx: SetupContext = { lab, tmp, copyBinary, profile };
   try {
     await opts.prepare?.(ctx);
     helper = await startHelper(lab, {
@@ -193,9 +196,7 @@ export async function createLabAndHelper(opts: FixtureOptions = {}): Promise<Lab
     },
     events: () => jsonLines<StampedEvent>(h.output()),
     writeProfile: (name, profile) => h.writeProfile(name, profile),
-    profile: (over = {}) => ({
-      schema: 'tunnelgate/profile@1', id: 'corp-test', version: 1, mode: 'enforce', interfaces: [lab.wsIface], userPrompts: 'allow', rules: [], ...over,
-    }),
+    profile,
     run: async (prog, args, o = {}) => {
       const [cmd, a] = command(prog, args, o);
       return (await lab.exec('ws', cmd, a, { ...execOpts(o), timeout: o.timeout ?? 30_000 })) as Result;

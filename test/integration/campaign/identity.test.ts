@@ -11,6 +11,7 @@ import type { StampedEvent } from '../../../common/events.js';
 import { row } from '../../lab/campaign.js';
 import { waitFor } from '../../lab/fixture.js';
 import { expectDropped, labAndHelper } from '../../lab/suite.js';
+import { buildRawexec } from '../../lab/rawexec.js';
 
 const CURL = realpathSync('/usr/bin/curl');
 const PYTHON = realpathSync(existsSync('/usr/bin/python3') ? '/usr/bin/python3' : '/usr/bin/python3.11');
@@ -20,20 +21,7 @@ const f: Record<string, string> = {};
 const fx = labAndHelper({
   prepare: ({ tmp }) => {
     // execve with exactly the envp given (duplicates kept), and a harmless preload library.
-    f.rawexec = path.join(tmp, 'rawexec');
-    writeFileSync(`${f.rawexec}.c`, `#include <string.h>
-#include <unistd.h>
-#include <stdio.h>
-int main(int argc, char **argv) {
-  int sep = 1;
-  while (sep < argc && strcmp(argv[sep], "--")) sep++;
-  argv[sep] = NULL;
-  execve(argv[1], argv + 1, sep < argc ? argv + sep + 1 : argv + argc);
-  perror("execve");
-  return 127;
-}
-`);
-    execFileSync('gcc', ['-O2', '-o', f.rawexec, `${f.rawexec}.c`]);
+    f.rawexec = buildRawexec(tmp);
     f.evil = path.join(tmp, 'evil.so');
     writeFileSync(`${f.evil}.c`, 'void __attribute__((constructor)) evil(void) {}\n');
     execFileSync('gcc', ['-shared', '-fPIC', '-o', f.evil, `${f.evil}.c`]);

@@ -9,6 +9,7 @@ import type { PromptView } from '../../../common/prompts.js';
 import {
   formatAudit, formatDecisions, formatEvent, formatExplain, formatList, formatProfileTest, formatPrompts, formatStatus,
 } from '../../../helper/cli/format.js';
+import { decisionView } from '../main/fixtures.js';
 
 /** What a terminal or the bidi algorithm would act on; the line breaks of the output itself aside. */
 // eslint-disable-next-line no-control-regex -- the point of the test
@@ -106,18 +107,7 @@ describe('CLI text output escapes program-chosen text', () => {
   });
 
   it('decisions, list and status problems', () => {
-    const d = {
-      kind: 'allow' as const,
-      id: 'ab12',
-      key: 'user.1000:ab12',
-      uid: 1000,
-      path: EXE,
-      lifetime: { kind: 'always' as const },
-      createdAt: 'a',
-      createdBy: 1000,
-      via: 'api' as const,
-    };
-    expectEscaped(formatDecisions([d]), EXE_SHOWN);
+    expectEscaped(formatDecisions([decisionView({ id: 'ab12', path: EXE, via: 'api' })]), EXE_SHOWN);
     const list = formatList({
       userPrompts: 'allow',
       rules: [{ key: 'user.1000:ab12', id: 'ab12', source: { kind: 'user', uid: 1000 }, action: 'allow', binary: { path: EXE }, kernel: false, mode: 'enforce', locked: false }],

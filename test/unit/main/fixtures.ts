@@ -1,6 +1,6 @@
 // What a helper answers, as the shared types say: used by the main-process tests and
 // by the renderer test's stand-in main process.
-import type { ListResult, PromptView, StatusReport } from '../../../common/api.js';
+import type { ListResult, PromptView, StatusReport, UserDecisionView } from '../../../common/api.js';
 import type { AuditReport } from '../../../common/audit.js';
 import { COVERAGE_NOTE } from '../../../common/audit.js';
 import type { StampedEvent } from '../../../common/events.js';
@@ -113,6 +113,23 @@ export function promptView(over: Partial<PromptView> = {}): PromptView {
     sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
     warnings: [],
     deadline: '2026-11-22T08:05:30.000Z',
+    ...over,
+  };
+}
+
+/** A user's allow-always of curl for the whole tunnel, answered in a prompt (UserDecisionView); its key follows its id. */
+export function decisionView(over: Partial<UserDecisionView> = {}): UserDecisionView {
+  const id = over.id ?? 'a1b2c3d4e5f60718';
+  return {
+    kind: 'allow',
+    id,
+    key: `user.1000:${id}`,
+    uid: 1000,
+    path: '/usr/bin/curl',
+    lifetime: { kind: 'always' },
+    createdAt: '2026-11-22T08:00:00.000Z',
+    createdBy: 1000,
+    via: 'prompt',
     ...over,
   };
 }

@@ -199,6 +199,17 @@ function setup(over: Partial<HelperConnectionOptions> = {}) {
   return { clock, helper, conn, changes, names, last };
 }
 
+/** setup(), the helper behaving as `behaviour` from the first connect; started, and run until it waits. */
+async function started(behaviour: Behaviour = 'up') {
+  const s = setup();
+  s.helper.behaviour = behaviour;
+  s.conn.start();
+  await s.clock.advance(0);
+  return s;
+}
+/** What the connection reports when it cannot reach the helper, and when it tries again. */
+const unavailable = (message: string, retryInMs = 1000): ConnectionChange => ({ name: 'helperUnavailable', payload: { message, retryInMs } });
+
 const ev = (seq: number, over: Partial<StampedEvent> = {}): StampedEvent =>
   ({ seq, time: `2026-11-22T08:10:${String(seq % 60).padStart(2, '0')}.000Z`, type: 'helper.started', pid: 4242, version: '0.1.0', ...over }) as StampedEvent;
 const opened = (prompt: PromptView): ApiNotification => ({ method: 'prompt', params: { change: 'opened', prompt } });
@@ -235,9 +246,7 @@ describe('HelperConnection: the subscription', () => {
   });
 
   it('prompt notifications: opened, updated and closed each give the full list, oldest first', async () => {
-    const { clock, helper, conn, changes, names, last } = setup();
-    conn.start();
-    await clock.advance(0);
+    const { helper, conn, changes, names, last } = await started();
     expect(names()).toEqual(['statusChanged', 'rulesChanged', 'eventsAdded']); // no prompt: nothing to say about prompts
     changes.length = 0;
 
@@ -293,9 +302,7 @@ describe('HelperConnection: the subscription', () => {
   });
 
   it('status notifications and events that change the whitelist: statusChanged, then ONE list after the burst', async () => {
-    const { clock, helper, conn, changes, names } = setup();
-    conn.start();
-    await clock.advance(0);
+    const { clock, helper, conn, changes, names } = await started();
     changes.length = 0;
     helper.calls.length = 0;
 
@@ -317,9 +324,7 @@ describe('HelperConnection: the subscription', () => {
   });
 
   it('malformed notifications are ignored', async () => {
-    const { clock, helper, conn, changes } = setup();
-    conn.start();
-    await clock.advance(0);
+    const { helper, conn, changes } = await started();
     changes.length = 0;
     for (const n of [
       { method: 'prompt', params: { change: 'opened' } },
@@ -336,9 +341,7 @@ describe('HelperConnection: the subscription', () => {
   });
 
   it('polls status and whitelist on the same connection every pollMs; still one subscription', async () => {
-    const { clock, helper, conn, names } = setup();
-    conn.start();
-    await clock.advance(0);
+    const { clock, helper, conn, names } = await started();
     helper.status = statusReport({ dropped: { packets: 12, bytes: 720 } }); // counters change without an event
     await clock.advance(15_000);
     expect(helper.methods()).toEqual(['subscribe', 'list', 'status', 'list']);
@@ -363,7 +366,7 @@ describe('HelperConnection: outages, reconnection and back-off', () => {
     await clock.advance(0);
     expect(changes).toEqual([
       { name: 'promptsChanged', payload: [] },
-      { name: 'helperUnavailable', payload: { message: 'the helper closed the connection', retryInMs: 1000 } },
+      unavailable('the helper closed the connection'),
     ]);
     expect(conn.state).toMatchObject({ kind: 'unavailable', failures: 1 });
     expect(await conn.pendingPrompts()).toEqual({ ok: false, error: { kind: 'unavailable', message: 'the helper closed the connection' } });
@@ -389,12 +392,9 @@ describe('HelperConnection: outages, reconnection and back-off', () => {
   });
 
   it('socket missing: reports helperUnavailable, answers calls with kind "unavailable", backs off 1, 2, 4, 8, 8 s', async () => {
-    const { clock, helper, conn, changes } = setup();
-    helper.behaviour = 'missing';
-    conn.start();
-    await clock.advance(0);
+    const { clock, helper, conn, changes } = await started('missing');
     expect(changes).toEqual([
-      { name: 'helperUnavailable', payload: { message: 'the helper is not running (no /run/tunnelgate/api.sock)', retryInMs: 1000 } },
+      unavailable('the helper is not running (no /run/tunnelgate/api.sock)'),
     ]);
     expect(await conn.status()).toEqual({
       ok: false,
@@ -415,20 +415,15 @@ describe('HelperConnection: outages, reconnection and back-off', () => {
   });
 
   it('a socket root does not own is refused, and says so', async () => {
-    const { clock, helper, conn, changes } = setup();
-    helper.behaviour = 'not-root';
-    conn.start();
-    await clock.advance(0);
+    const { conn, changes } = await started('not-root');
     expect(changes).toEqual([
-      { name: 'helperUnavailable', payload: { message: 'refusing /run/tunnelgate/api.sock: it is not a socket owned by root', retryInMs: 1000 } },
+      unavailable('refusing /run/tunnelgate/api.sock: it is not a socket owned by root'),
     ]);
     conn.stop();
   });
 
   it('a poll that fails drops the connection; the next attempt reconnects and subscribes', async () => {
-    const { clock, helper, conn, names } = setup();
-    conn.start();
-    await clock.advance(0);
+    const { clock, helper, conn, names } = await started();
     helper.behaviour = 'drop';
     await clock.advance(15_000);
     expect(names()).toEqual(['statusChanged', 'rulesChanged', 'eventsAdded', 'helperUnavailable']);
@@ -452,7 +447,7 @@ describe('HelperConnection: outages, reconnection and back-off', () => {
     expect(changes).toEqual([]);
     await clock.advance(1);
     expect(changes).toEqual([
-      { name: 'helperUnavailable', payload: { message: 'the helper did not answer (subscribe) within 3 s', retryInMs: 1000 } },
+      unavailable('the helper did not answer (subscribe) within 3 s'),
     ]);
     expect(helper.closes).toBe(1);
     expect(clock.pending()).toEqual([1000]);
@@ -460,10 +455,7 @@ describe('HelperConnection: outages, reconnection and back-off', () => {
   });
 
   it('a subscription the helper refuses has kind "helper"', async () => {
-    const { clock, helper, conn } = setup();
-    helper.behaviour = 'refuse';
-    conn.start();
-    await clock.advance(0);
+    const { conn } = await started('refuse');
     expect(await conn.status()).toEqual({ ok: false, error: { kind: 'helper', message: 'the helper refused: not allowed' } });
     conn.stop();
   });
@@ -471,9 +463,7 @@ describe('HelperConnection: outages, reconnection and back-off', () => {
 
 describe('HelperConnection: asking on behalf of the page', () => {
   it('answer: exactly the given decision and options go to the helper; the result comes back', async () => {
-    const { clock, helper, conn } = setup();
-    conn.start();
-    await clock.advance(0);
+    const { helper, conn } = await started();
     helper.calls.length = 0;
     expect(await conn.answer('0123456789abcdef', 'allow-once', { scope: 'tunnel' })).toEqual({ ok: true, value: helper.answerResult });
     await conn.answer('0123456789abcdef', 'allow-for', { seconds: 3600, scope: 'destination' });
@@ -489,9 +479,7 @@ describe('HelperConnection: asking on behalf of the page', () => {
   });
 
   it("answer: the helper's refusal comes back as kind \"helper\", and the connection stays", async () => {
-    const { clock, helper, conn } = setup();
-    conn.start();
-    await clock.advance(0);
+    const { helper, conn } = await started();
     helper.answerError = new HelperError('prompt 0123456789abcdef is about a process of another user: only that user or an admin may answer it', ErrorCode.Forbidden);
     expect(await conn.answer('0123456789abcdef', 'allow-always')).toEqual({
       ok: false,
@@ -503,9 +491,7 @@ describe('HelperConnection: asking on behalf of the page', () => {
   });
 
   it('answer: a helper that does not answer in time is a failed result', async () => {
-    const { clock, helper, conn } = setup();
-    conn.start();
-    await clock.advance(0);
+    const { clock, helper, conn } = await started();
     helper.behaviour = 'hang';
     const pending = conn.answer('0123456789abcdef', 'deny');
     await clock.advance(10_000);
@@ -514,9 +500,7 @@ describe('HelperConnection: asking on behalf of the page', () => {
   });
 
   it('audit: the days asked for, the report as the helper made it', async () => {
-    const { clock, helper, conn } = setup();
-    conn.start();
-    await clock.advance(0);
+    const { helper, conn } = await started();
     helper.calls.length = 0;
     expect(await conn.audit({ days: 7 })).toEqual({ ok: true, value: AUDIT_REPORT });
     expect(await conn.audit()).toEqual({ ok: true, value: AUDIT_REPORT });
@@ -536,9 +520,7 @@ describe('HelperConnection: asking on behalf of the page', () => {
 
 describe('HelperConnection: life cycle', () => {
   it('refresh() on demand joins a round under way and restarts the schedule', async () => {
-    const { clock, helper, conn } = setup();
-    conn.start();
-    await clock.advance(0);
+    const { clock, helper, conn } = await started();
     await clock.advance(3000);
     const a = conn.refresh();
     const b = conn.refresh();
@@ -550,9 +532,7 @@ describe('HelperConnection: life cycle', () => {
   });
 
   it('stop(): no timer left, connection closed, later notifications ignored, no more connections', async () => {
-    const { clock, helper, conn, changes } = setup();
-    conn.start();
-    await clock.advance(0);
+    const { clock, helper, conn, changes } = await started();
     const link = helper.link;
     conn.stop();
     expect(clock.pending()).toEqual([]);

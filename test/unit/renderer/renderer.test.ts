@@ -1,17 +1,14 @@
 // The BUILT renderer page (dist/renderer) in real headless Chromium, against the
-// BUILT preload (dist/main/preload.cjs) and a stand-in main process on the same IPC
-// channels (common/ipc.ts), in Mullvad's manner. The page is served over a local
-// http server by the very handler that serves app:// in Electron
-// (main/app-protocol.ts), so the CSP under test is the real one.
+// BUILT preload (dist/main/preload.cjs) and a stand-in main process with canned answers
+// on the same IPC channels (common/ipc.ts), in Mullvad's manner (test/lab/tray-page.ts).
+// The page is served over a local http server by the very handler that serves app:// in
+// Electron (main/app-protocol.ts), so the CSP under test is the real one.
 //
 // Needs `npm run build` first, and Debian's chromium at /usr/bin/chromium; without
 // either it fails and says so (CI installs chromium; this test is never skipped).
 
-import { existsSync, readFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,109 +23,29 @@ import type {
   NotifyPayload,
   TunnelgateApi,
 } from '../../../common/ipc.js';
-import { CONTENT_SECURITY_POLICY, createAppRequestHandler } from '../../../main/app-protocol.js';
+import { CONTENT_SECURITY_POLICY } from '../../../main/app-protocol.js';
 import type { PromptView } from '../../../common/api.js';
 import { COVERAGE_NOTE } from '../../../common/audit.js';
 import type { StampedEvent } from '../../../common/events.js';
-import { AUDIT_REPORT, RICH, SOME_EVENTS, hostilePrompt, itRule, promptView, statusReport } from '../main/fixtures.js';
+import { AUDIT_REPORT, RICH, SOME_EVENTS, decisionView, hostilePrompt, itRule, promptView, statusReport } from '../main/fixtures.js';
+import { CHROMIUM, CHROMIUM_ARGS, PRELOAD, RENDERER_DIR, installStandIn, preloadScript, servePage } from '../../lab/tray-page.js';
+import type { StandIn } from '../../lab/tray-page.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const RENDERER_DIR = path.join(ROOT, 'dist/renderer');
-const PRELOAD = path.join(ROOT, 'dist/main/preload.cjs');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
 const SCREENSHOT = '/tmp/tunnelgate-renderer.png';
 
 /** What the stand-in main process answers, per call, typed by the contract. */
 type Answers = { [K in InvokeName]: IpcResult<InvokeResult<K>> };
 
-interface StandInConfig {
-  invokeChannels: Record<string, string>;
-  notifyChannels: Record<string, string>;
-  answers: Answers;
-}
-
-/** What the stand-in leaves in the page for the test to drive and read. */
-interface StandIn {
-  electron: unknown;
-  calls: { name: string; args: unknown[] }[];
-  violations: string[];
-  emit(name: NotifyName, payload: unknown): void;
-  listenerCount(name: NotifyName): number;
-}
 interface PageGlobal {
   tunnelgate: TunnelgateApi;
   __standIn: StandIn;
   __pwned?: unknown;
 }
 
-/**
- * Runs in the page before anything else (serialized by Playwright: no closures).
- * Plays Electron for the preload: an ipcRenderer whose invoke() answers like our
- * main process on its channels, and a contextBridge that puts the API on the window.
- */
-function installStandInMain(cfg: StandInConfig): void {
-  type Listener = (event: unknown, payload: unknown) => void;
-  const g = globalThis as unknown as Record<string, unknown> & {
-    addEventListener(type: string, fn: (e: { violatedDirective: string; blockedURI: string }) => void): void;
-  };
-  const byChannel = new Map(Object.entries(cfg.invokeChannels).map(([name, channel]) => [channel, name]));
-  const listeners = new Map<string, Set<Listener>>();
-  const calls: { name: string; args: unknown[] }[] = [];
-  const violations: string[] = [];
-  g.addEventListener('securitypolicyviolation', (e) => violations.push(`${e.violatedDirective} ${e.blockedURI}`));
-  const ipcRenderer = {
-    invoke(channel: string, ...args: unknown[]): Promise<unknown> {
-      const name = byChannel.get(channel);
-      if (!name) return Promise.reject(new Error(`No handler registered for '${channel}'`));
-      calls.push({ name, args: structuredClone(args) });
-      return Promise.resolve(structuredClone((cfg.answers as Record<string, unknown>)[name]));
-    },
-    on(channel: string, fn: Listener): void {
-      let set = listeners.get(channel);
-      if (!set) listeners.set(channel, (set = new Set()));
-      set.add(fn);
-    },
-    removeListener(channel: string, fn: Listener): void {
-      listeners.get(channel)?.delete(fn);
-    },
-  };
-  const contextBridge = {
-    exposeInMainWorld(key: string, api: Record<string, unknown>): void {
-      Object.defineProperty(g, key, { value: Object.freeze({ ...api }), writable: false, configurable: false, enumerable: true });
-    },
-  };
-  const standIn: StandIn = {
-    electron: { ipcRenderer, contextBridge },
-    calls,
-    violations,
-    emit(name, payload) {
-      const channel = cfg.notifyChannels[name] ?? '';
-      // What Electron hands a listener first: an IpcRendererEvent. It must not reach the page.
-      const event = { sender: ipcRenderer, senderId: 0, ports: [] };
-      for (const fn of listeners.get(channel) ?? []) fn(event, structuredClone(payload));
-    },
-    listenerCount(name) {
-      return listeners.get(cfg.notifyChannels[name] ?? '')?.size ?? 0;
-    },
-  };
-  g['__standIn'] = standIn;
-}
-
-/** The built preload, run as Electron runs a sandboxed preload: CommonJS with a `require` that knows 'electron'. */
-function preloadScript(): string {
-  const source = readFileSync(PRELOAD, 'utf8');
-  return `(function (require, exports, module) {\n${source}\n})(function (name) {
-  if (name === 'electron') return globalThis.__standIn.electron;
-  throw new Error('a sandboxed preload cannot require ' + name);
-}, {}, { exports: {} });`;
-}
-
 const ok = <T,>(value: T): IpcResult<T> => ({ ok: true, value });
 
 let browser: Browser;
-let server: http.Server;
-let base: string;
+let server: { base: string; close(): Promise<void> } | undefined;
 
 /** Why this test cannot run here, if it cannot: then every test FAILS with it (never skips). */
 function missingPrerequisite(): string | undefined {
@@ -144,21 +61,13 @@ const missing = missingPrerequisite();
 
 beforeAll(async () => {
   if (missing) return;
-  const handle = createAppRequestHandler(RENDERER_DIR);
-  server = http.createServer((req, res) => {
-    void handle({ url: `app://tunnelgate${req.url ?? '/'}`, method: req.method ?? 'GET' }).then(async (r) => {
-      res.writeHead(r.status, Object.fromEntries(r.headers));
-      res.end(Buffer.from(await r.arrayBuffer()));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await servePage();
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  await server?.close();
 });
 
 interface Opened {
@@ -178,9 +87,9 @@ async function openPage(answers: Answers, expectState: string): Promise<Opened> 
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') errors.push(`console.${m.type()}: ${m.text()} (${m.location().url})`);
   });
-  await page.addInitScript(installStandInMain, { invokeChannels: { ...INVOKE_CHANNELS }, notifyChannels: { ...NOTIFY_CHANNELS }, answers });
+  await page.addInitScript(installStandIn, { invokeChannels: { ...INVOKE_CHANNELS }, notifyChannels: { ...NOTIFY_CHANNELS }, answers });
   await page.addInitScript({ content: preloadScript() });
-  const response = await page.goto(`${base}/index.html`);
+  const response = await page.goto(`${server?.base}/index.html`);
   expect(response?.status()).toBe(200);
   expect(response?.headers()['content-security-policy']).toBe(CONTENT_SECURITY_POLICY);
   await page.locator(`#gate[data-state="${expectState}"]`).waitFor({ timeout: 10_000 });
@@ -709,18 +618,7 @@ describe('events and audit in Chromium', () => {
 });
 
 describe('managing my rules in Chromium', () => {
-  const mine = {
-    kind: 'allow' as const,
-    id: 'a1b2c3d4e5f60718',
-    key: 'user.1000:a1b2c3d4e5f60718',
-    uid: 1000,
-    path: '/usr/bin/curl',
-    sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
-    lifetime: { kind: 'always' as const },
-    createdAt: '2026-11-22T08:00:00.000Z',
-    createdBy: 1000,
-    via: 'prompt' as const,
-  };
+  const mine = decisionView({ sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08' });
   const never = { ...mine, kind: 'deny' as const, id: 'ffeeddccbbaa9988', key: undefined, sha256: undefined, path: '/usr/bin/nc', destinations: [{ cidr: '198.18.0.0/24', ports: [443], proto: 'tcp' as const }] };
 
   it('lists my rules and deny-always answers; a refused revoke shows the helper’s words; "Why?" asks the helper', { timeout: 30_000 }, async () => {
