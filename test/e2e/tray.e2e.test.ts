@@ -315,6 +315,14 @@ describe('the tray page against a real helper', () => {
       `Not added: ${exe} stays denied: denied by rule no-unvetted of profile corp-e2e, and an IT deny wins over user rules; ask your administrator`,
     );
     await shoot(page, 'add-app-refused', 800, false);
+    // In a tray pop-up (400×600) the answer is in view without scrolling, as are the buttons.
+    await page.setViewportSize({ width: 400, height: 600 });
+    const inView = async (sel: string) => dialog.locator(sel).evaluate((el) => {
+      const r = el.getBoundingClientRect();
+      return r.top >= 0 && r.bottom <= window.innerHeight && r.height > 0;
+    });
+    expect({ status: await inView('#add-app-status'), add: await inView('#add-app-submit') }).toEqual({ status: true, add: true });
+    await page.setViewportSize({ width: 1024, height: 800 });
     await dialog.locator('#add-app-cancel').click();
     await dialog.waitFor({ state: 'hidden' });
     // The CLI refuses it with the same words, exit 1.
