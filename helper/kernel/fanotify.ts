@@ -124,6 +124,12 @@ interface Mark extends MarkedFile {
   fd: number;
 }
 
+/** Add `cb` to `set`; returns its removal. */
+function subscribe<T>(set: Set<Listener<T>>, cb: Listener<T>): () => void {
+  set.add(cb);
+  return () => void set.delete(cb);
+}
+
 /**
  * A fanotify exec-hold group. Construct with ExecHold.open(); throws FanotifyUnavailable
  * (with the kernel's errno text) where fanotify permission events cannot be had: no
@@ -163,32 +169,27 @@ export class ExecHold {
 
   /** Every held exec of a marked file. Answer with allow(id) (or deny) before the deadline. */
   onExec(cb: Listener<HeldExec>): () => void {
-    this.execs.add(cb);
-    return () => this.execs.delete(cb);
+    return subscribe(this.execs, cb);
   }
 
   /** The reader thread allowed an exec itself: nobody answered within the deadline. */
   onExpired(cb: Listener<{ id: number; tid: number }>): () => void {
-    this.expired.add(cb);
-    return () => this.expired.delete(cb);
+    return subscribe(this.expired, cb);
   }
 
   /** The kernel's event queue overflowed: some execs of marked files went unheld. */
   onOverflow(cb: Listener<void>): () => void {
-    this.overflows.add(cb);
-    return () => this.overflows.delete(cb);
+    return subscribe(this.overflows, cb);
   }
 
   /** An exec by the helper's own child, allowed at once (passOwnChildren). */
   onOwnChild(cb: Listener<{ pid: number; path: string }>): () => void {
-    this.ownChildren.add(cb);
-    return () => this.ownChildren.delete(cb);
+    return subscribe(this.ownChildren, cb);
   }
 
   /** A marked path now names another inode (re-marked: `after`) or nothing (`after` undefined). */
   onReplaced(cb: Listener<{ path: string; before: MarkedFile; after: MarkedFile | undefined }>): () => void {
-    this.replaced.add(cb);
-    return () => this.replaced.delete(cb);
+    return subscribe(this.replaced, cb);
   }
 
   /** Let a held exec go on. False if it was no longer held (deadline passed, closed). */
