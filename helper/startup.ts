@@ -46,6 +46,9 @@ import type { Syslog } from './core/audit-trail.js';
 import { systemClock } from './core/clock.js';
 import type { Clock } from './core/clock.js';
 import { DecisionsStore } from './core/decisions.js';
+import { reportDecisionWrites } from './core/state-writes.js';
+import type { DecisionsPort } from './core/state-writes.js';
+import { ResumingFile, storageHealth } from './kernel/files.js';
 import { EventLog } from './core/event-bus.js';
 import { Gate } from './core/gate.js';
 import { Launches } from './core/launches.js';
@@ -120,15 +123,15 @@ function openAuditTrail(paths: Paths, settings: HelperSettings, events: EventLog
   };
 }
 
-/** The decisions store; a corrupt file is moved aside, reported and emitted as decisions.corrupt. */
-async function openDecisions(paths: Paths, events: EventLog, problems: string[]): Promise<DecisionsStore> {
+/** The decisions store; a corrupt file is moved aside, reported and emitted as decisions.corrupt; save failures show in status. */
+async function openDecisions(paths: Paths, events: EventLog, problems: string[]): Promise<DecisionsPort> {
   const opened = await DecisionsStore.open(paths.state);
   problems.push(...opened.problems);
   for (const p of opened.problems) console.error(`tunnelgate: ${p}`);
   if (opened.corrupt) {
     events.emit({ type: 'decisions.corrupt', file: opened.corrupt.file, ...(opened.corrupt.movedTo ? { movedTo: opened.corrupt.movedTo } : {}), reason: opened.corrupt.reason });
   }
-  return opened.store;
+  return reportDecisionWrites(opened.store);
 }
 
 interface PromptWiring {
@@ -136,7 +139,7 @@ interface PromptWiring {
   clock: Clock;
   procs: ProcessPort;
   settings: HelperSettings;
-  store: DecisionsStore;
+  store: DecisionsPort;
   rules: UserRules;
   hashes: HashCache;
   feeds: SubscriberFeeds;
@@ -197,7 +200,7 @@ export async function openUserSide(o: UserSideOptions): Promise<UserSide> {
   // (Saved only: the first policy is built from what is left.)
   await rules.sweep({ apply: false }).catch((e: Error) => problems.push(`ending user rules: ${e.message}`));
 
-  const feeds = new SubscriberFeeds({ clock, events: o.events, status: () => o.gate.status() });
+  const feeds = new SubscriberFeeds({ clock, events: o.events, status: () => o.gate.status(), statusChanges: (fn) => storageHealth.onChange(fn) });
   const prompts = buildPrompts({ o, clock, procs, settings, store, rules, hashes, feeds });
   // Denied attempts arrive as events (startup's NFLOG reader emits attempt.denied).
   const offCore = o.events.subscribe((e) => {
@@ -406,7 +409,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // ---- faults (issue 9.0/9.2/9.12/9.13, issue 11): kernel state kept, watched, restored ----
   const nft = new Nft(run);
   await adoptSavedRuleset(paths.state, nft);
-  const { gate, tracer } = await buildGate(paths, events, { gatedIndexes: await loadGatedIndexes(paths.state), persist: gatePersistence(paths.state) });
+  const { gate, tracer } = await buildGate(paths, events, { gatedIndexes: await loadGatedIndexes(paths.state), persist: gatePersistence(paths.state), storageProblems: () => storageHealth.problems() });
   const kernelWatch = await watchKernel(gate);
   // ---- end faults ----
   // Users' decisions, prompts and the audit trail: the policy's user rules come from here.
@@ -473,7 +476,8 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   exec.source.close();
   await server.close();
   await user.close();
-  await evidence.close();
+  await evidence.close().catch(() => undefined);
+  storageHealth.close();
   await fs.rm(pidFile, { force: true });
 }
 
@@ -483,30 +487,20 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
 interface KeptState {
   gatedIndexes?: readonly GatedIndex[];
   persist?: GatePersistence;
-}
-
-/** Write `file` whole or not at all: a temporary file in the same directory, fsync'd, renamed over it. */
-async function writeAtomic(file: string, text: string, mode: number): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fh = await fs.open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(text);
-    await fh.chmod(mode);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fs.rename(tmp, file);
+  storageProblems?: () => readonly string[];
 }
 
 const GATED_FILE = 'gated-interfaces.json';
 /** The last ruleset in force, for an early boot unit (`nft -f STATE/ruleset.nft` before the network; issue 11). */
 export const RULESET_FILE = 'ruleset.nft';
 
+/** Saved whole (writeFileAtomic); a failed save shows in status and is retried with the latest until it works (issue 9.10). */
 function gatePersistence(state: string): GatePersistence {
+  const gated = new ResumingFile(path.join(state, GATED_FILE), 'gated interfaces');
+  const ruleset = new ResumingFile(path.join(state, RULESET_FILE), 'saved ruleset');
   return {
-    gatedIndexes: (gated) => writeAtomic(path.join(state, GATED_FILE), `${JSON.stringify(gated, null, 2)}\n`, 0o600),
-    ruleset: (text) => writeAtomic(path.join(state, RULESET_FILE), text, 0o600),
+    gatedIndexes: (g) => gated.write(`${JSON.stringify(g, null, 2)}\n`),
+    ruleset: (text) => ruleset.write(text),
   };
 }
 

@@ -19,7 +19,8 @@ import type { Destination } from '../../common/profile.js';
 import type { Verdict } from '../policy/decide.js';
 import type { UserRule } from '../policy/merge.js';
 import type { Clock } from './clock.js';
-import type { DecisionsStore, StoredAllow, StoredDeny, StoredLifetime, StoredProcess } from './decisions.js';
+import type { StoredAllow, StoredDeny, StoredLifetime, StoredProcess } from './decisions.js';
+import type { DecisionsPort } from './state-writes.js';
 import { newId } from './decisions.js';
 import { covers, formatRuleDestination, unionDestinations } from '../policy/destinations.js';
 import { ApiError } from './errors.js';
@@ -35,7 +36,7 @@ export interface GatePort {
 }
 
 export interface UserRulesDeps {
-  store: DecisionsStore;
+  store: DecisionsPort;
   gate: GatePort;
   events: EventSink;
   /** Rebuild the policy (profiles + user rules) and put it in force; resolves when done. */
