@@ -4,7 +4,7 @@
 // reader and the API server with its handlers (helper/api/handlers/*) and feeds, and runs
 // until SIGTERM/SIGINT. uninstallRules takes the kernel state away.
 import { notifyReady, notifyStopping } from './kernel/sd-notify.js';
-import { promises as fs, watch as fsWatch } from 'node:fs';
+import { closeSync, promises as fs, watch as fsWatch } from 'node:fs';
 import path from 'node:path';
 import type { StatusReport } from '../common/api.js';
 import { socketPathOf } from '../common/node/client.js';
@@ -18,7 +18,7 @@ import { listLinks, startLinkMonitor } from './kernel/links.js';
 import type { LinkMonitor } from './kernel/links.js';
 import { startNftMonitor } from './kernel/nft-monitor.js';
 import type { NftMonitor } from './kernel/nft-monitor.js';
-import { takeRunLock } from './kernel/lock.js';
+import { LockHeld, takeRunLock } from './kernel/lock.js';
 import type { GatedIndex } from './ruleset/interfaces.js';
 import type { GatePersistence } from './core/gate.js';
 import { HashCache } from './kernel/proc.js';
@@ -314,9 +314,26 @@ function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('the helper must run as root (it owns an nftables table and a cgroup subtree)');
 }
 
-/** `tunnelgate helper --uninstall-rules`: our table and cgroups go; nothing else is touched. Throws unless root. */
+/**
+ * `tunnelgate helper --uninstall-rules`: our table and cgroups go; nothing else is touched.
+ * Takes the run dir's lock first (issue 9.11): while a helper runs on it, nothing is changed.
+ * @throws Error unless root; Error naming the running helper's pid when one holds the lock
+ */
 export async function uninstallRules(opts: HelperOptions): Promise<void> {
   requireRoot();
+  await fs.mkdir(opts.paths.run, { recursive: true, mode: 0o755 });
+  const lock = await takeRunLock(path.join(opts.paths.run, 'helper.lock')).catch((e: unknown) => {
+    if (!(e instanceof LockHeld)) throw e;
+    throw new Error(`refusing to uninstall the rules: a tunnelgate helper runs on ${opts.paths.run} (pid ${e.pid ?? 'unknown'} holds ${e.file}) and would put them back; stop it first (systemctl stop tunnelgate). Nothing was changed.`);
+  });
+  try {
+    await uninstallUnlocked(opts);
+  } finally {
+    closeSync(lock);
+  }
+}
+
+async function uninstallUnlocked(opts: HelperOptions): Promise<void> {
   const { gate, ownMount } = await buildGate(opts.paths, new EventLog(() => undefined));
   await gate.uninstall();
   // ---- faults: nothing left for an early boot unit or the next start to put back (issue 9.1, 11) ----
