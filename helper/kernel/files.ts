@@ -207,7 +207,10 @@ export class ResumingFile {
 // ---------------------------------------------------------------------------------------
 // Trusted reads (issue 9.3): a file the helper takes policy or keys from is used only if it
 // and every directory above it up to / are owned by root (or the helper's own uid) and
-// writable by no one else. A directory writable by others is safe only with the sticky bit
+// writable by no one else: not by others, and by a group only if it is root's own group
+// (gid 0; or the helper's own gid). There is no exception for helper.json's adminGroup: its
+// members may use the API as root does, but a file they can write is not trusted (README,
+// "Which files the helper trusts"). A directory writable by others is safe only with the sticky bit
 // (like /tmp): only the owner of an entry (root, checked next) can rename or remove it.
 // Checked on what is actually opened: each component is opened with O_NOFOLLOW below the
 // directory opened before it (through /proc/self/fd/N, an openat(2) from Node), and the
@@ -227,13 +230,18 @@ function trustedOwner(uid: number): boolean {
   return uid === 0 || uid === (process.geteuid?.() ?? 0);
 }
 
+/** The groups that may have write access to a trusted path: root's (gid 0), and the helper's own gid (tests as non-root). */
+function trustedGroup(gid: number): boolean {
+  return gid === 0 || gid === (process.getegid?.() ?? 0);
+}
+
 /** Why `st` (of `shown`) is not trusted, or undefined when it is. Pure. */
 export function untrustedBecause(st: Pick<Stats, 'uid' | 'gid' | 'mode'> & { isDirectory(): boolean }, shown: string): string | undefined {
   if (!trustedOwner(st.uid)) return `${shown} is owned by uid ${st.uid}, not root: not trusted (chown root)`;
   const sticky = st.isDirectory() && (st.mode & 0o1000) !== 0;
   if (sticky) return undefined;
   if ((st.mode & 0o002) !== 0) return `${shown} is writable by others: not trusted (chmod o-w)`;
-  if ((st.mode & 0o020) !== 0 && !trustedOwner(st.gid)) return `${shown} is writable by group ${st.gid}: not trusted (chmod g-w)`;
+  if ((st.mode & 0o020) !== 0 && !trustedGroup(st.gid)) return `${shown} is writable by group ${st.gid}: not trusted (chmod g-w; no group but root's may write what the helper trusts, the admin group neither)`;
   return undefined;
 }
 

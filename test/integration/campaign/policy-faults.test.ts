@@ -11,10 +11,13 @@ import { expectDropped, labAndHelper } from '../../lab/suite.js';
 
 const CURL = realpathSync('/usr/bin/curl');
 const USER = 4711;
+/** helper.json's adminGroup: its members may do what root may over the API, but not write what the helper trusts. */
+const ADMIN_GID = 4712;
 let allowed = '';
 let other = '';
 
 const fx = labAndHelper({
+  helperJson: { adminGroup: ADMIN_GID },
   prepare: (ctx) => {
     allowed = ctx.copyBinary(CURL, 'bin/allowed-curl');
     other = ctx.copyBinary(CURL, 'bin/other-curl');
@@ -111,6 +114,27 @@ row('a profile is trusted only on a root-owned path nobody else can write', 'a p
   });
   expect(s.state).toBe('degraded');
   expectDropped(await get(other), 'the program the user\'s profile names');
+  await reaches(allowed); // the last good copies stay in force
+  rmSync(file);
+  chmodSync(d, 0o755);
+  chownSync(d, 0, 0);
+  await until('profiles.d trusted again', async () => ((await fx.status()).state === 'enforcing' ? true : undefined));
+});
+
+row('a profile is trusted only on a root-owned path nobody else can write', 'a profiles.d group-writable by the configured admin group (no exception)', async () => {
+  const d = path.join(fx.helper.etc, 'profiles.d');
+  chownSync(d, 0, ADMIN_GID);
+  chmodSync(d, 0o775);
+  const file = path.join(d, 'admin.json');
+  writeFileSync(file, `${JSON.stringify(fx.profile({ id: 'admin', version: 1, rules: [{ id: 'x', binary: { path: other } }] }))}\n`, { mode: 0o644 });
+  chownSync(file, USER, ADMIN_GID); // written by a member of the admin group
+  const s = await until('the directory the admin group can write is refused', async () => {
+    const st = await fx.status();
+    return st.sources.find((x) => x.file === d && x.state === 'rejected') ? st : undefined;
+  });
+  expect(s.state).toBe('degraded');
+  expect(s.sources.find((x) => x.file === d)?.problems.join(' ')).toMatch(new RegExp(`writable by group ${ADMIN_GID}: not trusted`));
+  expectDropped(await get(other), 'the program the admin group member\'s profile names');
   await reaches(allowed); // the last good copies stay in force
   rmSync(file);
   chmodSync(d, 0o755);
