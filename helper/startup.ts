@@ -5,7 +5,7 @@
 // until SIGTERM/SIGINT. uninstallRules takes the kernel state away.
 import { notifyReady, notifyStopping } from './kernel/sd-notify.js';
 import { systemLogRoute } from './kernel/journal.js';
-import { promises as fs, watch as fsWatch } from 'node:fs';
+import { closeSync, promises as fs, watch as fsWatch } from 'node:fs';
 import path from 'node:path';
 import type { StatusReport } from '../common/api.js';
 import { socketPathOf } from '../common/node/client.js';
@@ -20,7 +20,7 @@ import { listLinks, startLinkMonitor } from './kernel/links.js';
 import type { LinkMonitor } from './kernel/links.js';
 import { startNftMonitor } from './kernel/nft-monitor.js';
 import type { NftMonitor } from './kernel/nft-monitor.js';
-import { takeRunLock } from './kernel/lock.js';
+import { LockHeld, takeRunLock } from './kernel/lock.js';
 import type { GatedIndex } from './ruleset/interfaces.js';
 import type { GatePersistence } from './core/gate.js';
 import { HashCache } from './kernel/proc.js';
@@ -48,6 +48,9 @@ import type { Syslog } from './core/audit-trail.js';
 import { systemClock } from './core/clock.js';
 import type { Clock } from './core/clock.js';
 import { DecisionsStore } from './core/decisions.js';
+import { reportDecisionWrites } from './core/state-writes.js';
+import type { DecisionsPort } from './core/state-writes.js';
+import { ResumingFile, storageHealth } from './kernel/files.js';
 import { EventLog } from './core/event-bus.js';
 import { Gate } from './core/gate.js';
 import { Launches } from './core/launches.js';
@@ -130,15 +133,15 @@ function openAuditTrail(paths: Paths, settings: HelperSettings, events: EventLog
   };
 }
 
-/** The decisions store; a corrupt file is moved aside, reported and emitted as decisions.corrupt. */
-async function openDecisions(paths: Paths, events: EventLog, problems: string[]): Promise<DecisionsStore> {
+/** The decisions store; a corrupt file is moved aside, reported and emitted as decisions.corrupt; save failures show in status. */
+async function openDecisions(paths: Paths, events: EventLog, problems: string[]): Promise<DecisionsPort> {
   const opened = await DecisionsStore.open(paths.state);
   problems.push(...opened.problems);
   for (const p of opened.problems) console.error(`tunnelgate: ${p}`);
   if (opened.corrupt) {
     events.emit({ type: 'decisions.corrupt', file: opened.corrupt.file, ...(opened.corrupt.movedTo ? { movedTo: opened.corrupt.movedTo } : {}), reason: opened.corrupt.reason });
   }
-  return opened.store;
+  return reportDecisionWrites(opened.store);
 }
 
 interface PromptWiring {
@@ -146,7 +149,7 @@ interface PromptWiring {
   clock: Clock;
   procs: ProcessPort;
   settings: HelperSettings;
-  store: DecisionsStore;
+  store: DecisionsPort;
   rules: UserRules;
   hashes: HashCache;
   feeds: SubscriberFeeds;
@@ -211,7 +214,7 @@ export async function openUserSide(o: UserSideOptions): Promise<UserSide> {
   // (Saved only: the first policy is built from what is left.)
   await rules.sweep({ apply: false }).catch((e: Error) => problems.push(`ending user rules: ${e.message}`));
 
-  const feeds = new SubscriberFeeds({ clock, events: o.events, status: () => o.gate.status() });
+  const feeds = new SubscriberFeeds({ clock, events: o.events, status: () => o.gate.status(), statusChanges: (fn) => storageHealth.onChange(fn) });
   const prompts = buildPrompts({ o, clock, procs, settings, store, rules, hashes, feeds });
   // Denied attempts arrive as events (startup's NFLOG reader emits attempt.denied).
   const offCore = o.events.subscribe((e) => {
@@ -328,9 +331,26 @@ function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('the helper must run as root (it owns an nftables table and a cgroup subtree)');
 }
 
-/** `tunnelgate helper --uninstall-rules`: our table and cgroups go; nothing else is touched. Throws unless root. */
+/**
+ * `tunnelgate helper --uninstall-rules`: our table and cgroups go; nothing else is touched.
+ * Takes the run dir's lock first (issue 9.11): while a helper runs on it, nothing is changed.
+ * @throws Error unless root; Error naming the running helper's pid when one holds the lock
+ */
 export async function uninstallRules(opts: HelperOptions): Promise<void> {
   requireRoot();
+  await fs.mkdir(opts.paths.run, { recursive: true, mode: 0o755 });
+  const lock = await takeRunLock(path.join(opts.paths.run, 'helper.lock')).catch((e: unknown) => {
+    if (!(e instanceof LockHeld)) throw e;
+    throw new Error(`refusing to uninstall the rules: a tunnelgate helper runs on ${opts.paths.run} (pid ${e.pid ?? 'unknown'} holds ${e.file}) and would put them back; stop it first (systemctl stop tunnelgate). Nothing was changed.`);
+  });
+  try {
+    await uninstallUnlocked(opts);
+  } finally {
+    closeSync(lock);
+  }
+}
+
+async function uninstallUnlocked(opts: HelperOptions): Promise<void> {
   const { gate, ownMount } = await buildGate(opts.paths, new EventLog(() => undefined));
   await gate.uninstall();
   // ---- faults: nothing left for an early boot unit or the next start to put back (issue 9.1, 11) ----
@@ -426,7 +446,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // ---- faults (issue 9.0/9.2/9.12/9.13, issue 11): kernel state kept, watched, restored ----
   const nft = new Nft(run);
   await adoptSavedRuleset(paths.state, nft);
-  const { gate, tracer, netCls } = await buildGate(paths, events, { gatedIndexes: await loadGatedIndexes(paths.state), persist: gatePersistence(paths.state) });
+  const { gate, tracer, netCls } = await buildGate(paths, events, { gatedIndexes: await loadGatedIndexes(paths.state), persist: gatePersistence(paths.state), storageProblems: () => storageHealth.problems() });
   console.error(`tunnelgate: net_cls: ${netCls.reason} (${netCls.mount})`);
   const kernelWatch = await watchKernel(gate);
   // ---- end faults ----
@@ -494,7 +514,8 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   exec.source.close();
   await server.close();
   await user.close();
-  await evidence.close();
+  await evidence.close().catch(() => undefined);
+  storageHealth.close();
   await fs.rm(pidFile, { force: true });
 }
 
@@ -504,30 +525,20 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
 interface KeptState {
   gatedIndexes?: readonly GatedIndex[];
   persist?: GatePersistence;
-}
-
-/** Write `file` whole or not at all: a temporary file in the same directory, fsync'd, renamed over it. */
-async function writeAtomic(file: string, text: string, mode: number): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fh = await fs.open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(text);
-    await fh.chmod(mode);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fs.rename(tmp, file);
+  storageProblems?: () => readonly string[];
 }
 
 const GATED_FILE = 'gated-interfaces.json';
 /** The last ruleset in force, for an early boot unit (`nft -f STATE/ruleset.nft` before the network; issue 11). */
 export const RULESET_FILE = 'ruleset.nft';
 
+/** Saved whole (writeFileAtomic); a failed save shows in status and is retried with the latest until it works (issue 9.10). */
 function gatePersistence(state: string): GatePersistence {
+  const gated = new ResumingFile(path.join(state, GATED_FILE), 'gated interfaces');
+  const ruleset = new ResumingFile(path.join(state, RULESET_FILE), 'saved ruleset');
   return {
-    gatedIndexes: (gated) => writeAtomic(path.join(state, GATED_FILE), `${JSON.stringify(gated, null, 2)}\n`, 0o600),
-    ruleset: (text) => writeAtomic(path.join(state, RULESET_FILE), text, 0o600),
+    gatedIndexes: (g) => gated.write(`${JSON.stringify(g, null, 2)}\n`),
+    ruleset: (text) => ruleset.write(text),
   };
 }
 

@@ -180,7 +180,7 @@ export class AuditTrail {
       const msg = `tunnelgate: cannot write the audit log ${this.file}: ${reason}; keeping its lines in memory until it can`;
       if (msg !== this.lastError) (this.opts.onError ?? ((m) => console.error(m)))(msg);
       this.lastError = msg;
-      this.health.fail(HEALTH_KEY, reason, () => `${this.pending.length} line(s) kept in memory${this.dropped ? `, ${this.dropped} dropped` : ''}`);
+      this.health.fail(HEALTH_KEY, reason, { file: this.file, detail: () => `${this.pending.length} line(s) kept in memory${this.dropped ? `, ${this.dropped} dropped` : ''}` });
       await this.fh?.close().catch(() => undefined);
       this.fh = undefined;
       return false;
@@ -195,12 +195,19 @@ export class AuditTrail {
   }
 
   /**
-   * Append one chunk. A short or failed write leaves part of a line at the end: cut back
-   * to the size before it, so that a retry does not write a line twice or half.
+   * Append one chunk. write(2) on a nearly full file system writes what fits and returns
+   * the count (a short write, no error): the rest is written again, and then fails with the
+   * real errno (ENOSPC). A failed write leaves part of a line at the end: cut back to the
+   * size before it, so that a retry does not write a line twice or half.
    */
   private async writeChunk(fh: FileHandle, chunk: string): Promise<void> {
     try {
-      await fh.write(chunk);
+      const buf = Buffer.from(chunk);
+      for (let off = 0; off < buf.length; ) {
+        const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+        if (bytesWritten <= 0) throw Object.assign(new Error(`no progress writing ${this.file}`), { code: 'ENOSPC' });
+        off += bytesWritten;
+      }
       await fh.datasync();
     } catch (e) {
       await fh.truncate(this.size).catch(() => undefined);

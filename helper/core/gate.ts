@@ -51,6 +51,8 @@ export interface GateDeps {
   gatedIndexes?: readonly GatedIndex[];
   /** Where what is in force is saved after each transaction (atomically, by startup). */
   persist?: GatePersistence;
+  /** Write failures of the state dir now, read at every status (helper/kernel/files.ts storageHealth). */
+  storageProblems?: () => readonly string[];
   version: string;
   /**
    * The tracer launches use (helper/core/launches.ts), here only for status: without one
@@ -474,6 +476,7 @@ export class Gate {
       tableIntact: this.kernel.intact,
       kernelProblems: [this.kernel.problem, this.cgroupProblem].filter((p): p is string => p !== undefined),
       notes: [...this.notes],
+      storageProblems: this.deps.storageProblems?.() ?? [],
       contested: this.contested.map(listenerText),
       ...(this.deps.listLinks ? { links, gated: this.gated } : {}),
       hasTracer: this.deps.tracer !== undefined,

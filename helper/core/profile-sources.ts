@@ -21,7 +21,8 @@ import { IFACE_PATTERN } from '../../common/profile.js';
 import { ProfileStore } from '../profile/store.js';
 import type { Paths } from '../config.js';
 import { profilesDir, trustedKeysDir } from '../config.js';
-import { listTrusted, readTrusted, storageHealth, UntrustedError } from '../kernel/files.js';
+import { describeWriteError, listTrusted, readTrusted, storageHealth, UntrustedError } from '../kernel/files.js';
+import type { StorageHealth } from '../kernel/files.js';
 import type { EventSink } from './event-bus.js';
 
 /** How often the files are compared with what was last loaded, in case a watch event was missed. */
@@ -40,7 +41,12 @@ export interface ProfileSourcesOptions {
   /** The HTTPS client of the remote pull (tests). */
   get?: typeof httpsGet;
   now?: () => Date;
+  /** Where failures to record the profiles in force are shown (default: the helper's storageHealth). */
+  health?: StorageHealth;
 }
+
+/** The StorageHealth key of the records of the profiles in force (versions, last good copies, gated interfaces). */
+export const PROFILE_RECORDS = 'records of the profiles in force';
 
 const sourceKey = (name: string) => `profiles.d/${name}`;
 
@@ -51,6 +57,11 @@ export class ProfileSources {
   private lastGood = new Map<string, GoodCopy>();
   private gated: string[] = [];
   private storeProblems: string[] = [];
+  /** The versions changed and are not saved yet. */
+  private versionsDirty = false;
+  /** The policy last committed (a failed commit is retried with it) and the commits, one at a time. */
+  private committed: Policy | undefined;
+  private commits: Promise<void> = Promise.resolve();
   private last: Selection | undefined;
   private readonly reported = new Map<string, string>();
   private fingerprint = '';
@@ -106,9 +117,8 @@ export class ProfileSources {
     this.last = sel;
     rejected.push(...sel.rejected);
     if (this.storeProblems.length) rejected.push({ file: this.paths.state, state: 'rejected', problems: [...this.storeProblems] });
-    // Write failures of the state dir: shown as a failed source, so that status says degraded.
-    const storage = storageHealth.problems();
-    if (storage.length) rejected.push({ file: this.paths.state, state: 'rejected', problems: storage });
+    // Write failures of the state dir are not a source's fault: status reads them from
+    // storageHealth directly (degraded at once, enforcing again when a write works; issue 9.10).
     this.reportRejections(sel.rejected);
     // The copies that were good before may no longer hold (a trust change): what they named stays gated.
     const gated = [...new Set([...this.gated, ...[...this.lastGood.values()].flatMap((g) => interfacesOf(g.bytes))])];
@@ -187,14 +197,25 @@ export class ProfileSources {
   /**
    * The policy built from the last load() is in force: remember what of it came from
    * fresh candidates (versions, last good copies), and forget the sources that are gone.
-   * Problems writing the state dir are added to the policy's problems (status shows them).
+   * A failure to write the state dir is shown in storageHealth (status: degraded, naming the
+   * file and errno) and the commit is retried until it works, which clears it. Never throws.
    */
-  async commit(policy: Policy): Promise<void> {
+  commit(policy: Policy): Promise<void> {
+    this.committed = policy;
+    this.commits = this.commits.then(() => this.commitNow(policy));
+    return this.commits;
+  }
+
+  private get health(): StorageHealth {
+    return this.opts.health ?? storageHealth;
+  }
+
+  private async commitNow(policy: Policy): Promise<void> {
     const sel = this.last;
-    if (!sel) return;
+    if (!sel || policy !== this.committed) return; // a newer commit supersedes this one
     const now = this.now().toISOString();
     const active = policy.sources.filter((s) => s.state === 'active');
-    let versionsChanged = this.storeProblems.length > 0;
+    if (this.storeProblems.length) this.versionsDirty = true;
     try {
       for (const [key, fresh] of sel.accepted) {
         if (!active.some((s) => s.file === fresh.file && s.profileId === fresh.profileId && s.version === fresh.version)) continue;
@@ -226,7 +247,7 @@ export class ProfileSources {
         const floor = this.versions.get(copy.profileId);
         if (!floor || copy.version > floor.version || (copy.version === floor.version && copy.sha256 !== floor.sha256)) {
           this.versions.set(copy.profileId, { version: copy.version, sha256: copy.sha256, since: now });
-          versionsChanged = true;
+          this.versionsDirty = true;
         }
       }
       for (const [key, prev] of [...this.lastGood]) {
@@ -235,17 +256,22 @@ export class ProfileSources {
         this.lastGood.delete(key);
         this.events.emit({ type: 'profile.removed', file: prev.file, profileId: prev.profileId, version: prev.version });
       }
-      if (versionsChanged) await this.store.writeVersions(this.versions);
+      if (this.versionsDirty) {
+        await this.store.writeVersions(this.versions);
+        this.versionsDirty = false;
+      }
       if (!sameList(this.gated, policy.interfaces)) {
         await this.store.writeGated(policy.interfaces);
         this.gated = [...policy.interfaces];
       }
       this.storeProblems = [];
     } catch (e) {
-      const msg = `cannot record the profiles in force in ${this.paths.state} (${(e as Error).message}): rollback protection and last good copies may not survive a restart`;
-      console.error(`tunnelgate: ${msg}`);
-      policy.problems.push(msg);
+      const reason = `${describeWriteError(e, this.paths.state)}: rollback protection and last good copies may not survive a restart`;
+      if (!this.health.isFailing(PROFILE_RECORDS)) console.error(`tunnelgate: cannot record the profiles in force: ${reason}`);
+      this.health.fail(PROFILE_RECORDS, reason, { file: this.paths.state, retry: () => (this.committed ? this.commit(this.committed) : Promise.resolve()) });
+      return;
     }
+    this.health.ok(PROFILE_RECORDS);
   }
 
   /** Watch profiles.d, trusted-keys/ and the etc dir, rescan now and then, and pull. */
@@ -289,11 +315,9 @@ export class ProfileSources {
     }, RESCAN_MS);
     rescan.unref();
     this.puller.start();
-    const offStorage = storageHealth.onChange(() => onChange('state dir writes'));
     return {
       close: () => {
         closed = true;
-        offStorage();
         clearInterval(rescan);
         this.puller.stop();
         for (const w of watchers.values()) w.close();

@@ -28,6 +28,12 @@ export interface StatusSnapshot {
   /** Links present now with their indexes, and the indexes gated (issue 9.2); absent: by name only. */
   links?: readonly Link[];
   gated?: readonly GatedIndex[];
+  /**
+   * Write failures of the state dir now (helper/kernel/files.ts StorageHealth.problems():
+   * audit log, attempt records, decisions, saved ruleset, profile records): each one makes
+   * the gate `degraded` until a later write works (issue 9.10).
+   */
+  storageProblems?: readonly string[];
   /** Whether launches are held by ptrace (else verified by polling). */
   hasTracer: boolean;
   /** The net_cls directory of the rule cgroups. */
@@ -61,8 +67,9 @@ export function statusReport(s: StatusSnapshot): StatusReport {
   if (s.tableThere && !intact) problems.unshift('the tunnelgate table in the kernel is not the one the helper applied');
   problems.unshift(...(s.kernelProblems ?? []));
   for (const c of s.contested ?? []) problems.push(`${c} of an admitted program is shared with another process's socket: new inbound flows to it are refused`);
+  problems.push(...(s.storageProblems ?? []));
   problems.push(...(s.notes ?? []));
-  const degraded = !intact || ifDegraded || (s.kernelProblems?.length ?? 0) > 0 || (s.contested?.length ?? 0) > 0 || s.applyProblem !== undefined || !policy?.sources.length || policy.sources.some((src) => src.state !== 'active');
+  const degraded = !intact || (s.storageProblems?.length ?? 0) > 0 || ifDegraded || (s.kernelProblems?.length ?? 0) > 0 || (s.contested?.length ?? 0) > 0 || s.applyProblem !== undefined || !policy?.sources.length || policy.sources.some((src) => src.state !== 'active');
   return {
     state: !policy || !s.tableThere ? 'down' : degraded ? 'degraded' : policy.mode === 'audit' ? 'audit' : 'enforcing',
     mode: policy?.mode ?? 'enforce',

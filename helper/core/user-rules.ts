@@ -19,7 +19,8 @@ import type { Destination } from '../../common/profile.js';
 import type { Verdict } from '../policy/decide.js';
 import type { UserRule } from '../policy/merge.js';
 import type { Clock } from './clock.js';
-import type { DecisionsStore, StoredAllow, StoredDeny, StoredLifetime, StoredProcess } from './decisions.js';
+import type { StoredAllow, StoredDeny, StoredLifetime, StoredProcess } from './decisions.js';
+import type { DecisionsPort } from './state-writes.js';
 import { newId } from './decisions.js';
 import { covers, formatRuleDestination, unionDestinations } from '../policy/destinations.js';
 import { ApiError } from './errors.js';
@@ -35,7 +36,7 @@ export interface GatePort {
 }
 
 export interface UserRulesDeps {
-  store: DecisionsStore;
+  store: DecisionsPort;
   gate: GatePort;
   events: EventSink;
   /** Rebuild the policy (profiles + user rules) and put it in force; resolves when done. */
@@ -130,13 +131,22 @@ export class UserRules {
   private expiryTimer: unknown;
   private lastSessionCheck = 0;
   private closed = false;
+  /**
+   * Allow rules whose end could not be saved (a full state dir; issue 9.10): out of force
+   * anyway, so a rule never outlives its end because a file cannot be written. Kept until the
+   * store no longer holds them (the sweep saves the removal once it can).
+   */
+  private readonly endedUnsaved = new Map<string, RuleRemovalReason>();
 
   constructor(private readonly deps: UserRulesDeps) {}
 
   /** User rules for mergePolicy: the stored allows whose lifetime is not over. */
   userRules(): UserRule[] {
     const now = this.deps.clock.now();
-    return this.deps.store.current.allows
+    const stored = this.deps.store.current.allows;
+    for (const id of this.endedUnsaved.keys()) if (!stored.some((r) => r.id === id)) this.endedUnsaved.delete(id);
+    return stored
+      .filter((r) => !this.endedUnsaved.has(r.id))
       .filter((r) => r.lifetime.kind !== 'until' || Date.parse(r.lifetime.expires) > now)
       .map((r) => ({
         id: r.id,
@@ -294,12 +304,20 @@ export class UserRules {
     opts: { apply?: boolean } = {},
   ): Promise<{ removed: UserDecisionView[]; released: number }> {
     const before = await this.deps.gate.admitted().catch(() => new Map<string, number[]>());
-    const { allows, denies } = await this.deps.store.update((doc) => {
-      const out = { allows: doc.allows.filter((r) => ids.has(r.id)), denies: doc.denies.filter((d) => ids.has(d.id)) };
-      doc.allows = doc.allows.filter((r) => !ids.has(r.id));
-      doc.denies = doc.denies.filter((d) => !ids.has(d.id));
-      return out;
-    });
+    const { allows, denies } = await this.deps.store
+      .update((doc) => {
+        const out = { allows: doc.allows.filter((r) => ids.has(r.id)), denies: doc.denies.filter((d) => ids.has(d.id)) };
+        doc.allows = doc.allows.filter((r) => !ids.has(r.id));
+        doc.denies = doc.denies.filter((d) => !ids.has(d.id));
+        return out;
+      })
+      .catch(async (e: unknown) => {
+        // Not saved (the caller is told): the allow rules end in force all the same (fail closed).
+        const ending = this.deps.store.current.allows.filter((r) => ids.has(r.id) && !this.endedUnsaved.has(r.id));
+        for (const r of ending) this.endedUnsaved.set(r.id, reason);
+        if (ending.length && opts.apply !== false) await this.deps.applyPolicy().catch(() => undefined);
+        throw e;
+      });
     if (allows.length && opts.apply !== false) await this.deps.applyPolicy();
     let released = 0;
     for (const r of allows) {
@@ -339,18 +357,25 @@ export class UserRules {
         if (!sessionAlive.get(r.uid)) ended.set(r.id, 'session-ended');
       }
     }
-    if (shrunk.size) {
-      await this.deps.store.update((doc) => {
-        for (const r of doc.allows) {
-          const live = shrunk.get(r.id);
-          if (live && r.lifetime.kind === 'process') r.lifetime = { kind: 'process', processes: live };
-        }
-      });
-    }
+    // Rules that ended before but whose end could not be saved: saved now, for the same reason.
+    for (const [id, reason] of this.endedUnsaved) if (!ended.has(id)) ended.set(id, reason);
+    // Every ending is tried (and in force) even when an earlier save fails; the first failure is thrown.
+    const failures: unknown[] = [];
     for (const reason of new Set(ended.values())) {
       const ids = new Set([...ended].filter(([, why]) => why === reason).map(([id]) => id));
-      await this.remove(ids, undefined, reason, opts);
+      await this.remove(ids, undefined, reason, opts).catch((e: unknown) => failures.push(e));
     }
+    if (shrunk.size) {
+      await this.deps.store
+        .update((doc) => {
+          for (const r of doc.allows) {
+            const live = shrunk.get(r.id);
+            if (live && r.lifetime.kind === 'process') r.lifetime = { kind: 'process', processes: live };
+          }
+        })
+        .catch((e: unknown) => failures.push(e));
+    }
+    if (failures.length) throw failures[0];
   }
 
   /** Start the periodic sweep and the timer of the next expiry. */

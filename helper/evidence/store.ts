@@ -112,7 +112,7 @@ export class EvidenceStore {
     } catch (e) {
       this.dirty = true;
       const reason = describeWriteError(e, path.dirname(this.file));
-      this.health.fail(HEALTH_KEY, reason, () => `${this.records.size} record(s) kept in memory`);
+      this.health.fail(HEALTH_KEY, reason, { file: this.file, detail: () => `${this.records.size} record(s) kept in memory` });
       throw e;
     }
     this.health.ok(HEALTH_KEY);

@@ -60,35 +60,64 @@ export function describeWriteError(e: unknown, dir: string): string {
   }
 }
 
+/** What StorageHealth.fail is told besides the reason. */
+export interface WriteFailure {
+  /** The file that could not be written (shown in the problem). */
+  file?: string;
+  /** Figures read when status asks (lines queued, records kept). */
+  detail?: () => string;
+  /**
+   * Try the write again (latest data); StorageHealth calls it every retryMs while the failure
+   * lasts. It reports its own outcome (ok/fail); its rejection is ignored. Writers that retry
+   * on their own (the audit trail, the evidence store) pass none.
+   */
+  retry?: () => Promise<unknown>;
+}
+
 /**
  * Write failures of the state dir, by what failed to be written (`audit log`, `attempt
- * records`, …): the problems status shows while they last. One shared instance
- * (storageHealth); listeners hear when the set of failing writers or their reason changes.
+ * records`, `saved ruleset`, …): the problems status shows while they last (status is
+ * `degraded`). One shared instance (storageHealth); listeners hear at once when the set of
+ * failing writers or their reason changes (the API pushes status to subscribers then).
  */
 export class StorageHealth {
-  private readonly failing = new Map<string, string>();
-  private readonly extra = new Map<string, () => string>();
+  private readonly failing = new Map<string, { reason: string } & WriteFailure>();
   private readonly listeners = new Set<() => void>();
+  private timer: NodeJS.Timeout | undefined;
+  private retrying = false;
 
-  /** `what` cannot be written, because of `reason`; `detail` adds figures read when asked (queued, dropped). */
-  fail(what: string, reason: string, detail?: () => string): void {
-    if (detail) this.extra.set(what, detail);
-    if (this.failing.get(what) === reason) return;
-    this.failing.set(what, reason);
+  /** @param retryMs how often the retries of failing writers run, in ms */
+  constructor(private readonly retryMs = 2_000) {}
+
+  /** `what` cannot be written, because of `reason` (describeWriteError: names the errno). */
+  fail(what: string, reason: string, o: WriteFailure = {}): void {
+    const prev = this.failing.get(what);
+    this.failing.set(what, { reason, ...o });
+    this.arm();
+    if (prev?.reason === reason && prev.file === o.file) return;
     this.notify();
   }
 
   /** `what` was written again. */
   ok(what: string): void {
-    this.extra.delete(what);
-    if (this.failing.delete(what)) this.notify();
+    if (!this.failing.delete(what)) return;
+    this.arm();
+    this.notify();
   }
 
-  /** One line per failing writer, e.g. `cannot write the audit log: the state directory … is full (ENOSPC); 12 lines kept in memory`. */
+  /** Whether `what` is failing now. */
+  isFailing(what: string): boolean {
+    return this.failing.has(what);
+  }
+
+  /**
+   * One line per failing writer, e.g. `cannot write the audit log (/var/lib/tunnelgate/audit.log):
+   * the state directory … is full (ENOSPC); 12 line(s) kept in memory`.
+   */
   problems(): string[] {
-    return [...this.failing].map(([what, reason]) => {
-      const d = this.extra.get(what)?.();
-      return `cannot write the ${what}: ${reason}${d ? `; ${d}` : ''}`;
+    return [...this.failing].map(([what, f]) => {
+      const d = f.detail?.();
+      return `cannot write the ${what}${f.file ? ` (${f.file})` : ''}: ${f.reason}${d ? `; ${d}` : ''}`;
     });
   }
 
@@ -98,18 +127,90 @@ export class StorageHealth {
     return () => this.listeners.delete(fn);
   }
 
+  /** Stop the retry timer (the helper's end; tests). */
+  close(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The retry timer runs while some failing writer has a retry. */
+  private arm(): void {
+    const need = [...this.failing.values()].some((f) => f.retry);
+    if (need && !this.timer) {
+      this.timer = setInterval(() => void this.retryAll(), this.retryMs);
+      this.timer.unref?.();
+    } else if (!need && this.timer) this.close();
+  }
+
+  private async retryAll(): Promise<void> {
+    if (this.retrying) return;
+    this.retrying = true;
+    try {
+      for (const f of [...this.failing.values()]) await f.retry?.().catch(() => undefined);
+    } finally {
+      this.retrying = false;
+    }
+  }
+
   private notify(): void {
     for (const fn of this.listeners) fn();
   }
 }
 
-/** The helper's one StorageHealth: the audit trail, evidence and decisions report to it; the profile sources show it. */
+/** The helper's one StorageHealth: every writer of the state dir reports to it; status shows it. */
 export const storageHealth = new StorageHealth();
+
+/**
+ * A state-dir file written whole (writeFileAtomic) whose write failures are reported to
+ * `health` as `what` (naming the file and the errno) and retried with the latest data
+ * until a write works, which clears the problem. For files whose newest contents are all
+ * that matters (the saved ruleset, the gated interfaces). Writes run one at a time, in order.
+ */
+export class ResumingFile {
+  private latest: { data: string | Buffer } | undefined;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly file: string,
+    private readonly what: string,
+    private readonly health: StorageHealth = storageHealth,
+    private readonly mode = 0o600,
+  ) {}
+
+  /**
+   * Write `data`; resolves when it is on disk, or when writing failed (then it is reported
+   * and retried: never throws). A newer write replaces a pending one.
+   */
+  write(data: string | Buffer): Promise<void> {
+    const mine = { data };
+    this.latest = mine;
+    this.queue = this.queue.then(async () => {
+      if (this.latest !== mine) return; // a newer write supersedes this one
+      try {
+        await writeFileAtomic(this.file, mine.data, this.mode);
+      } catch (e) {
+        this.health.fail(this.what, describeWriteError(e, dirname(this.file)), { file: this.file, retry: () => (this.latest === mine ? this.write(mine.data) : Promise.resolve()) });
+        return;
+      }
+      if (this.latest === mine) this.latest = undefined;
+      this.health.ok(this.what);
+    });
+    return this.queue;
+  }
+
+  /** Data not yet on disk (a failed write waiting for its retry). */
+  get pending(): boolean {
+    return this.latest !== undefined;
+  }
+}
 
 // ---------------------------------------------------------------------------------------
 // Trusted reads (issue 9.3): a file the helper takes policy or keys from is used only if it
 // and every directory above it up to / are owned by root (or the helper's own uid) and
-// writable by no one else. A directory writable by others is safe only with the sticky bit
+// writable by no one else: not by others, and by a group only if it is root's own group
+// (gid 0; or the helper's own gid). There is no exception for helper.json's adminGroup: its
+// members may use the API as root does, but a file they can write is not trusted (README,
+// "Which files the helper trusts"). A directory writable by others is safe only with the sticky bit
 // (like /tmp): only the owner of an entry (root, checked next) can rename or remove it.
 // Checked on what is actually opened: each component is opened with O_NOFOLLOW below the
 // directory opened before it (through /proc/self/fd/N, an openat(2) from Node), and the
@@ -129,13 +230,18 @@ function trustedOwner(uid: number): boolean {
   return uid === 0 || uid === (process.geteuid?.() ?? 0);
 }
 
+/** The groups that may have write access to a trusted path: root's (gid 0), and the helper's own gid (tests as non-root). */
+function trustedGroup(gid: number): boolean {
+  return gid === 0 || gid === (process.getegid?.() ?? 0);
+}
+
 /** Why `st` (of `shown`) is not trusted, or undefined when it is. Pure. */
 export function untrustedBecause(st: Pick<Stats, 'uid' | 'gid' | 'mode'> & { isDirectory(): boolean }, shown: string): string | undefined {
   if (!trustedOwner(st.uid)) return `${shown} is owned by uid ${st.uid}, not root: not trusted (chown root)`;
   const sticky = st.isDirectory() && (st.mode & 0o1000) !== 0;
   if (sticky) return undefined;
   if ((st.mode & 0o002) !== 0) return `${shown} is writable by others: not trusted (chmod o-w)`;
-  if ((st.mode & 0o020) !== 0 && !trustedOwner(st.gid)) return `${shown} is writable by group ${st.gid}: not trusted (chmod g-w)`;
+  if ((st.mode & 0o020) !== 0 && !trustedGroup(st.gid)) return `${shown} is writable by group ${st.gid}: not trusted (chmod g-w; no group but root's may write what the helper trusts, the admin group neither)`;
   return undefined;
 }
 

@@ -40,6 +40,8 @@ import type { Policy, EffectiveRule } from '../../common/policy.js';
 import type { Destination } from '../../common/profile.js';
 import type { Listener } from '../kernel/sockets.js';
 import { FAMILY, TABLE } from '../kernel/nft.js';
+import { addressElements, addressPortElements, cidrRange } from './intervals.js';
+import type { Box, Family } from './intervals.js';
 
 export interface RenderInput {
   policy: Policy;
@@ -61,8 +63,6 @@ export const LOG_PREFIX_DENY = 'tunnelgate deny: ';
 export const LOG_PREFIX_AUDIT = 'tunnelgate audit: ';
 export const LOG_RATE = 'limit rate 20/second burst 50 packets';
 
-type Family = 4 | 6;
-const famOf = (cidr: string): Family => (cidr.includes(':') ? 6 : 4);
 const ipOf = (f: Family) => (f === 4 ? 'ip' : 'ip6');
 
 const SAFE = /^[A-Za-z0-9_.:/*-]+$/;
@@ -84,27 +84,57 @@ function hex(id: number): string {
   return `0x${id.toString(16).padStart(8, '0')}`;
 }
 
-/** Set elements for destinations: `[key .] addr [. proto . port]`, split by family and by port-scoping. */
+/**
+ * Destinations of set elements `[key .] addr [. proto . port]`, split by family and by
+ * port-scoping, kept as ranges by key (and protocol) until rendered: elements() turns each
+ * group into disjoint elements, since nft refuses overlapping ones (helper/ruleset/intervals.ts).
+ */
 interface Elements {
-  any: Record<Family, string[]>;
-  port: Record<Family, string[]>;
+  /** By key (`''`: none): address ranges. */
+  any: Record<Family, Map<string, Box[]>>;
+  /** By key and protocol (`KEY\0tcp`): address × port ranges. */
+  port: Record<Family, Map<string, Box[]>>;
 }
-const emptyElements = (): Elements => ({ any: { 4: [], 6: [] }, port: { 4: [], 6: [] } });
+const emptyElements = (): Elements => ({ any: { 4: new Map(), 6: new Map() }, port: { 4: new Map(), 6: new Map() } });
+
+function push(m: Map<string, Box[]>, k: string, b: Box): void {
+  const l = m.get(k);
+  if (l) l.push(b);
+  else m.set(k, [b]);
+}
+
+function portNumber(p: number): number {
+  if (!Number.isInteger(p) || p < 0 || p > 0xffff) throw new Error(`refusing to render port ${p}`);
+  return p;
+}
 
 function addDestinations(into: Elements, key: string | undefined, dests: readonly Destination[]): void {
-  const head = key === undefined ? '' : `${key} . `;
+  const head = key ?? '';
   for (const d of dests) {
-    const f = famOf(d.cidr);
-    const addr = cidrText(d.cidr);
+    const { family: f, lo, hi } = cidrRange(cidrText(d.cidr));
     if (!d.proto && !d.ports?.length) {
-      into.any[f].push(`${head}${addr}`);
+      push(into.any[f], head, { lo, hi, plo: 0, phi: 0xffff });
       continue;
     }
-    const protos = d.proto ? [d.proto] : ['tcp', 'udp'];
-    const ports = d.ports?.length ? d.ports.map(String) : ['0-65535'];
-    for (const p of protos) for (const port of ports) into.port[f].push(`${head}${addr} . ${p} . ${port}`);
+    const protos = d.proto ? [q(d.proto).slice(1, -1)] : ['tcp', 'udp'];
+    const ports = d.ports?.length ? d.ports.map((p) => [portNumber(p), p] as const) : [[0, 0xffff] as const];
+    for (const p of protos) for (const [plo, phi] of ports) push(into.port[f], `${head}\0${p}`, { lo, hi, plo, phi });
   }
 }
+
+/** The set elements of one family's groups, disjoint within each key (and protocol). */
+function elements(groups: Map<string, Box[]>, f: Family, withPorts: boolean): string[] {
+  const out: string[] = [];
+  for (const [k, boxes] of groups) {
+    const [key = '', proto = ''] = k.split('\0');
+    const head = key ? `${key} . ` : '';
+    if (!withPorts) for (const a of addressElements(f, boxes)) out.push(`${head}${a}`);
+    else for (const [a, p] of addressPortElements(f, boxes)) out.push(`${head}${a} . ${proto} . ${p}`);
+  }
+  return out;
+}
+const anyOf = (e: Elements, f: Family) => elements(e.any[f], f, false);
+const portOf = (e: Elements, f: Family) => elements(e.port[f], f, true);
 
 function set(name: string, typeOf: string, elements: readonly string[], interval: boolean): string {
   const lines = [`\tset ${name} {`, `\t\ttypeof ${typeOf}`];
@@ -218,26 +248,26 @@ export function renderTable(input: RenderInput): string {
   const sets: string[] = [set('rules_any', 'meta cgroup', unscoped, false)];
   const out: string[] = [];
   for (const f of [4, 6] as const) {
-    sets.push(set(`always${f}`, `${ipOf(f)} daddr`, always.any[f], true));
-    sets.push(set(`always${f}_port`, portKey(f), always.port[f], true));
+    sets.push(set(`always${f}`, `${ipOf(f)} daddr`, anyOf(always, f), true));
+    sets.push(set(`always${f}_port`, portKey(f), portOf(always, f), true));
     out.push(`\t\t${ipOf(f)} daddr @always${f} accept`, `\t\t${portKey(f)} @always${f}_port accept`);
   }
   for (const f of [4, 6] as const) {
-    sets.push(set(`deny${f}`, `meta cgroup . ${ipOf(f)} daddr`, denied.any[f], true));
-    sets.push(set(`deny${f}_port`, `meta cgroup . ${portKey(f)}`, denied.port[f], true));
+    sets.push(set(`deny${f}`, `meta cgroup . ${ipOf(f)} daddr`, anyOf(denied, f), true));
+    sets.push(set(`deny${f}_port`, `meta cgroup . ${portKey(f)}`, portOf(denied, f), true));
     out.push(`\t\tmeta cgroup . ${ipOf(f)} daddr @deny${f} goto refuse`, `\t\tmeta cgroup . ${portKey(f)} @deny${f}_port goto refuse`);
   }
   const kernelSk = 'meta skuid 0 meta cgroup 0';
   if (kernelWhole) out.push(`\t\t${kernelSk} accept`);
   for (const f of [4, 6] as const) {
-    sets.push(set(`kernel${f}`, `${ipOf(f)} daddr`, kernel.any[f], true));
-    sets.push(set(`kernel${f}_port`, portKey(f), kernel.port[f], true));
+    sets.push(set(`kernel${f}`, `${ipOf(f)} daddr`, anyOf(kernel, f), true));
+    sets.push(set(`kernel${f}_port`, portKey(f), portOf(kernel, f), true));
     out.push(`\t\t${kernelSk} ${ipOf(f)} daddr @kernel${f} accept`, `\t\t${kernelSk} ${portKey(f)} @kernel${f}_port accept`);
   }
   out.push('\t\tmeta cgroup @rules_any accept');
   for (const f of [4, 6] as const) {
-    sets.push(set(`scope${f}`, `meta cgroup . ${ipOf(f)} daddr`, scoped.any[f], true));
-    sets.push(set(`scope${f}_port`, `meta cgroup . ${portKey(f)}`, scoped.port[f], true));
+    sets.push(set(`scope${f}`, `meta cgroup . ${ipOf(f)} daddr`, anyOf(scoped, f), true));
+    sets.push(set(`scope${f}_port`, `meta cgroup . ${portKey(f)}`, portOf(scoped, f), true));
     out.push(`\t\tmeta cgroup . ${ipOf(f)} daddr @scope${f} accept`, `\t\tmeta cgroup . ${portKey(f)} @scope${f}_port accept`);
   }
   out.push('\t\tgoto refuse');

@@ -2,7 +2,7 @@
 // helpers on one run dir. Each row acts as root in the lab's workstation namespace, then
 // asserts with packets (a copy of curl no rule names: dropped, curl exit 28; curl, allowed:
 // HTTP 200) and with `status --json` telling the truth. Waits are on events, never on time.
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect } from 'vitest';
 import type { StampedEvent } from '../../../common/events.js';
@@ -64,6 +64,32 @@ describe('gate faults (issue 9: 0, 2, 7, 11, 12, 13; issue 11 saved ruleset)', (
     expect({ state: s.state, pid: s.helper.pid }).toEqual({ state: 'enforcing', pid });
     expect((await tableText()).replace(/packets \d+ bytes \d+/g, '')).toBe(before.replace(/packets \d+ bytes \d+/g, ''));
     await gateHolds();
+  }, 180_000);
+
+  /** `helper --uninstall-rules` with `run` as the run dir, while the helper runs: refused, nothing changed. */
+  async function uninstallRefused(run: string): Promise<void> {
+    await statusIs('enforcing');
+    const before = await tableText();
+    const pid = fx.helper.pid;
+    const r = await fx.cli(['helper', '--uninstall-rules', '--etc', fx.helper.etc, '--state', fx.helper.state, '--run', run, '--cgroup-root', fx.helper.cgroupRoot], { timeout: LONG });
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr)).toMatch(new RegExp(`refusing to uninstall the rules: a tunnelgate helper runs on .* \\(pid ${pid} holds .*helper\\.lock\\)`));
+    expect(String(r.stderr)).not.toContain('removed');
+    expect((await tableText()).replace(/packets \d+ bytes \d+/g, '')).toBe(before.replace(/packets \d+ bytes \d+/g, ''));
+    expect(existsSync(path.join(fx.helper.state, 'ruleset.nft'))).toBe(true);
+    const s = await fx.status();
+    expect({ state: s.state, pid: s.helper.pid }).toEqual({ state: 'enforcing', pid });
+    await gateHolds();
+  }
+
+  row('one helper per run dir (9.11)', '`helper --uninstall-rules` on the same --run while the helper runs exits 1 naming it and changes nothing', async () => {
+    await uninstallRefused(fx.helper.run);
+  }, 180_000);
+
+  row('one helper per run dir (9.11)', '`helper --uninstall-rules` on the run dir through a symlink: the same lock, refused', async () => {
+    const link = path.join(fx.tmp, 'run-link');
+    symlinkSync(fx.helper.run, link);
+    await uninstallRefused(link);
   }, 180_000);
 
   row('the table removed by another tool (9.13)', '`nft flush ruleset` (Debian nftables.service): put back at once, reported', async () => {

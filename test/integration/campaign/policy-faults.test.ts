@@ -1,19 +1,23 @@
 // Campaign rows (issue 9): policy faults that must never open the gate, and state-dir write
 // failures that must be visible and lose nothing. One lab and helper for the file; the rows
 // run in order and each leaves the helper in a known state for the next.
-import { chmodSync, chownSync, copyFileSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { waitFor } from '../../lab/fixture.js';
 import { row } from '../../lab/campaign.js';
 import { expectDropped, labAndHelper } from '../../lab/suite.js';
 
 const CURL = realpathSync('/usr/bin/curl');
 const USER = 4711;
+/** helper.json's adminGroup: its members may do what root may over the API, but not write what the helper trusts. */
+const ADMIN_GID = 4712;
 let allowed = '';
 let other = '';
 
 const fx = labAndHelper({
+  helperJson: { adminGroup: ADMIN_GID },
   prepare: (ctx) => {
     allowed = ctx.copyBinary(CURL, 'bin/allowed-curl');
     other = ctx.copyBinary(CURL, 'bin/other-curl');
@@ -117,7 +121,113 @@ row('a profile is trusted only on a root-owned path nobody else can write', 'a p
   await until('profiles.d trusted again', async () => ((await fx.status()).state === 'enforcing' ? true : undefined));
 });
 
-// Issue 9.10 (state dir write failures) has no row here yet: its two tmpfs rows (ENOSPC, no
-// inodes) failed on the last run — status learns of the audit-trail queue only at the next
-// reload, and did not return to enforcing once space came back. The product code and its unit
-// tests are in; the rows come back with the fix (see the closing note of stop 7).
+row('a profile is trusted only on a root-owned path nobody else can write', 'a profiles.d group-writable by the configured admin group (no exception)', async () => {
+  const d = path.join(fx.helper.etc, 'profiles.d');
+  chownSync(d, 0, ADMIN_GID);
+  chmodSync(d, 0o775);
+  const file = path.join(d, 'admin.json');
+  writeFileSync(file, `${JSON.stringify(fx.profile({ id: 'admin', version: 1, rules: [{ id: 'x', binary: { path: other } }] }))}\n`, { mode: 0o644 });
+  chownSync(file, USER, ADMIN_GID); // written by a member of the admin group
+  const s = await until('the directory the admin group can write is refused', async () => {
+    const st = await fx.status();
+    return st.sources.find((x) => x.file === d && x.state === 'rejected') ? st : undefined;
+  });
+  expect(s.state).toBe('degraded');
+  expect(s.sources.find((x) => x.file === d)?.problems.join(' ')).toMatch(new RegExp(`writable by group ${ADMIN_GID}: not trusted`));
+  expectDropped(await get(other), 'the program the admin group member\'s profile names');
+  await reaches(allowed); // the last good copies stay in force
+  rmSync(file);
+  chmodSync(d, 0o755);
+  chownSync(d, 0, 0);
+  await until('profiles.d trusted again', async () => ((await fx.status()).state === 'enforcing' ? true : undefined));
+});
+
+let mounted = '';
+// Registered after the fixture, so it runs before the fixture's teardown: never leave the tmpfs mounted.
+afterAll(() => {
+  if (mounted) execFileSync('umount', ['-l', mounted]);
+});
+async function onTmpfs(): Promise<void> {
+  await fx.helper.kill('SIGTERM');
+  const st = fx.helper.state;
+  const aside = `${st}.aside`;
+  execFileSync('cp', ['-a', st, aside]);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tg-test-state', st]);
+  mounted = st;
+  execFileSync('cp', ['-a', `${aside}/.`, st]);
+  rmSync(aside, { recursive: true, force: true });
+  await fx.helper.restart();
+  await until('the helper on the small state dir', async () => ((await fx.status().catch(() => undefined))?.state === 'enforcing' ? true : undefined));
+}
+
+row('state dir write failures are visible and lose nothing acknowledged', 'the state dir fills up (ENOSPC)', async () => {
+  await onTmpfs();
+  const filler = path.join(fx.helper.state, 'filler');
+  // Every last page: 64k blocks first, then what is left 4k at a time (a small audit line still fits otherwise).
+  for (const [name, bs] of [[filler, '64k'], [`${filler}2`, '4k']] as const) {
+    try {
+      execFileSync('dd', ['if=/dev/zero', `of=${name}`, `bs=${bs}`], { stdio: 'ignore' });
+    } catch {
+      /* dd ends with ENOSPC: that is the point */
+    }
+  }
+  const since = new Date().toISOString();
+  const r = await fx.cli(['allow', other]);
+  expect(r.exitCode).not.toBe(0);
+  expect(String(r.stderr)).toMatch(/cannot save your rule: the state directory .* is full \(ENOSPC\); nothing was changed/);
+  expect(String(r.stderr)).not.toMatch(/internal error/);
+  expectDropped(await get(other), 'the program whose allow failed');
+  // A reload while full: the policy goes in force, but the ruleset in force cannot be saved.
+  process.kill(fx.helper.pid, 'SIGHUP');
+  const s = await until('status says the audit log and the saved ruleset cannot be written', async () => {
+    const st = await fx.status();
+    const said = (re: RegExp) => st.problems.some((p) => re.test(p));
+    return st.state === 'degraded' && said(/cannot write the audit log \(.*\/audit\.log\): .*full \(ENOSPC\)/) && said(/cannot write the saved ruleset \(.*\/ruleset\.nft\): .*full \(ENOSPC\)/) ? st : undefined;
+  });
+  expect(s.problems.join('\n')).toMatch(/line\(s\) kept in memory/);
+  // A write failure is the state dir's, not a profile's: every source is still in force.
+  expect(s.sources.filter((x) => x.state !== 'active')).toEqual([]);
+  expectDropped(await get(other), 'the program whose allow failed, while degraded');
+  rmSync(filler);
+  rmSync(`${filler}2`, { force: true });
+  await until('writing resumes and status is enforcing again', async () => ((await fx.status()).state === 'enforcing' ? true : undefined));
+  // Nothing was lost: the lines kept in memory are in the file, and the ruleset in force is saved.
+  const lines = readFileSync(path.join(fx.helper.state, 'audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; time: string });
+  expect(lines.filter((e) => e.time >= since).map((e) => e.type)).toContain('policy.applied');
+  expect(statSync(path.join(fx.helper.state, 'ruleset.nft')).mtime.toISOString() >= since).toBe(true);
+}, 180_000);
+
+row('state dir write failures are visible and lose nothing acknowledged', 'the state dir runs out of inodes', async () => {
+  execFileSync('mount', ['-o', 'remount,nr_inodes=400', mounted]);
+  const many = path.join(mounted, 'inodes');
+  mkdirSync(many);
+  try {
+    for (let i = 0; ; i++) writeFileSync(path.join(many, String(i)), '');
+  } catch {
+    /* ENOSPC: no inode left */
+  }
+  const r = await fx.cli(['allow', other]);
+  expect(r.exitCode).not.toBe(0);
+  expect(String(r.stderr)).toMatch(/cannot save your rule: the state directory .* is full \(ENOSPC\); nothing was changed/);
+  expect(String(r.stderr)).not.toMatch(/internal error/);
+  expectDropped(await get(other), 'the program whose allow failed');
+  await until('status says the decisions and the attempt records cannot be written', async () => {
+    const st = await fx.status();
+    const said = (re: RegExp) => st.problems.some((p) => re.test(p));
+    return st.state === 'degraded' && said(/cannot write the user decisions \(.*\/decisions\.json\): .*ENOSPC/) && said(/cannot write the attempt records \(.*\/attempts\.json\): .*ENOSPC/) ? st : undefined;
+  });
+  rmSync(many, { recursive: true, force: true });
+  await until('writing resumes', async () => ((await fx.status()).state === 'enforcing' ? true : undefined));
+  const ok = await fx.cli(['allow', other]);
+  expect(ok.exitCode, String(ok.stderr)).toBe(0);
+  await reaches(other); // positive control: the saved rule is in force
+  await fx.helper.kill('SIGTERM');
+  // Back on the real dir, so that the fixture's teardown finds it as it left it.
+  const st = fx.helper.state;
+  execFileSync('cp', ['-a', st, `${st}.aside`]);
+  execFileSync('umount', [st]);
+  mounted = '';
+  rmSync(st, { recursive: true, force: true });
+  execFileSync('mv', [`${st}.aside`, st]);
+  await fx.helper.restart();
+}, 180_000);

@@ -88,7 +88,7 @@ describe('AuditTrail', () => {
     await log.record(refused(2));
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/cannot write the audit log/);
-    expect(health.problems()).toEqual([expect.stringMatching(/^cannot write the audit log: the state directory .* cannot be written .*; 2 line\(s\) kept in memory$/)]);
+    expect(health.problems()).toEqual([expect.stringMatching(/^cannot write the audit log \(.*audit\.log\): the state directory .* cannot be written .*; 2 line\(s\) kept in memory$/)]);
     rmSync(path.join(dir, 'f'));
     await log.record(refused(3));
     expect(lines(path.join(dir, 'f', 'sub', AUDIT_FILE)).map((e) => e.seq)).toEqual([seq - 2, seq - 1, seq]);

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { GateEvent } from '../../../common/events.js';
 import type { Paths } from '../../../helper/config.js';
-import { ProfileSources } from '../../../helper/core/profile-sources.js';
+import { PROFILE_RECORDS, ProfileSources } from '../../../helper/core/profile-sources.js';
+import { StorageHealth } from '../../../helper/kernel/files.js';
 import { mergePolicy } from '../../../helper/policy/merge.js';
 import { encodeSignature, generateKeyPair, sign } from '../../../helper/profile/signing.js';
 
@@ -112,7 +113,7 @@ describe('ProfileSources across restarts', () => {
     chmodSync(join(t.paths.etc, 'profiles.d'), 0o775);
     chownSync(join(t.paths.etc, 'profiles.d'), 0, 4242);
     p = await t.cycle(await t.open());
-    expect(p.sources[0]?.problems[0]).toMatch(/profiles\.d is writable by group 4242: not trusted \(chmod g-w\)/);
+    expect(p.sources[0]?.problems[0]).toMatch(/profiles\.d is writable by group 4242: not trusted \(chmod g-w; no group but root.s may write what the helper trusts, the admin group neither\)/);
     expect(p.rules).toEqual([]);
   });
 
@@ -193,5 +194,27 @@ describe('ProfileSources.start: what calls for a reload', () => {
     const p = mergePolicy({ ...loaded, userRules: [], now: new Date(Date.now() + 7_200_000) });
     expect(p.rules).toEqual([]);
     expect(p.interfaces).toContain('corpvpn');
+  });
+});
+
+describe('ProfileSources when the state dir cannot be written (issue 9.10)', () => {
+  it('the policy stays as loaded (no rejected source), storageHealth names the failure, and the retry records the versions once it can', async () => {
+    const t = setup();
+    const health = new StorageHealth(10);
+    t.write('corp.json', 4);
+    const s = await ProfileSources.open(t.paths, { emit: (e: GateEvent) => void t.events.push(e) }, { health });
+    writeFileSync(t.paths.state, 'a file where the state directory should be'); // after the start: every write fails
+    const p = await t.cycle(s);
+    expect(versionsOf(p)).toEqual(['active:4']);
+    expect(p.problems.join('\n')).not.toMatch(/cannot record/);
+    expect(health.problems()).toEqual([expect.stringMatching(new RegExp(`^cannot write the ${PROFILE_RECORDS} \\(${t.paths.state}\\): the state directory .* cannot be written`))]);
+    // A reload meanwhile does not turn the write failure into a rejected source either.
+    expect(versionsOf(await t.cycle(s))).toEqual(['active:4']);
+    const cleared = new Promise<void>((resolve) => health.onChange(() => health.problems().length === 0 && resolve()));
+    rmSync(t.paths.state);
+    await cleared;
+    const versions = JSON.parse(readFileSync(join(t.paths.state, 'profile-versions.json'), 'utf8')) as { profiles: Record<string, { version: number }> };
+    expect(versions.profiles.corp?.version).toBe(4);
+    health.close();
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -135,6 +135,43 @@ describe('UserRules', () => {
     await rules.sweep();
     expect(rules.views()).toEqual([]);
     expect(events.at(-1)).toMatchObject({ type: 'rule.removed', reason: 'session-ended' });
+  });
+
+  it('a rule whose end cannot be saved (a full state dir) ends in force all the same; the removal is saved once it can be (issue 9.10)', async () => {
+    const { view } = await rules.allow(req({ lifetime: { kind: 'session' } }));
+    expect([...gate.admittedPids.keys()]).toEqual([11, 12]);
+    // Every save fails from now on: the state dir is a file.
+    rmSync(dir, { recursive: true, force: true });
+    writeFileSync(dir, 'in the way');
+    procs.kill(11);
+    procs.kill(12);
+    clock.advance(10_000);
+    await expect(rules.sweep()).rejects.toThrow(/cannot save your rule/);
+    expect(gate.current?.rules).toEqual([]);
+    expect(rules.userRules()).toEqual([]);
+    procs.add(13, 1000, WGET); // a new login of that user: not admitted by the ended rule
+    expect(await gate.verdictFor(gate.current!, 13)).toMatchObject({ allow: false });
+    rmSync(dir);
+    mkdirSync(dir);
+    clock.advance(10_000);
+    await rules.sweep();
+    expect(events.at(-1)).toMatchObject({ type: 'rule.removed', key: view.key, reason: 'session-ended' });
+    expect((await DecisionsStore.open(dir)).store.current.allows).toEqual([]);
+  });
+
+  it('a duration that ends while the state dir is full: out of force on time, its processes off the tunnel', async () => {
+    const { view } = await rules.allow(req({ lifetime: { kind: 'until', expires: new Date(clock.now() + 60_000).toISOString() } }));
+    rmSync(dir, { recursive: true, force: true });
+    writeFileSync(dir, 'in the way');
+    clock.advance(60_000);
+    await expect(rules.sweep()).rejects.toThrow(/cannot save your rule/);
+    expect(gate.current?.rules).toEqual([]);
+    expect(gate.admittedPids.size).toBe(0);
+    expect(events.some((e) => e.type === 'rule.removed')).toBe(false); // not saved: not announced as removed yet
+    rmSync(dir);
+    mkdirSync(dir);
+    await rules.sweep();
+    expect(events.at(-1)).toMatchObject({ type: 'rule.removed', key: view.key, reason: 'expired' });
   });
 
   it('userRules() leaves out durations that are over even before the sweep', async () => {

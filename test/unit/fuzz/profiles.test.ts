@@ -176,23 +176,21 @@ describe('fuzz: profiles through validate → merge → render', () => {
     );
   }, 60_000);
 
-  it('a sample of the rendered tables passes `nft -c` in a throwaway network namespace (but for the known overlap bug)', () => {
+  it('a sample of the rendered tables passes `nft -c` in a throwaway network namespace', () => {
     expect(rendered.length).toBeGreaterThan(20);
     const refused = rendered.flatMap((table) => {
       const why = nftCheck(table);
       return why === undefined ? [] : [{ why, table }];
     });
-    const unknown = refused.filter((r) => !isKnownOverlap(r.why));
-    console.log(`fuzz profiles: ${rendered.length} rendered tables checked by nft -c; ${refused.length} refused, all by the known overlap bug: ${unknown.length === 0}`);
-    expect(unknown.map((r) => `${r.why}\n${r.table}`)).toEqual([]);
+    console.log(`fuzz profiles: ${rendered.length} rendered tables checked by nft -c; ${refused.length} refused`);
+    expect(refused.map((r) => `${r.why}\n${r.table}`)).toEqual([]);
   }, 60_000);
 
-  // KNOWN BUG (found by this fuzzer, helper/ruleset/render.ts): a destination without ports
-  // (rendered as ports 0-65535) and one with ports on the same cidr and proto become
-  // overlapping elements of one interval set, which nft refuses ("File exists"): a valid
-  // profile that can never be applied. it.fails: this turns red when render is fixed, and
-  // then becomes a plain it() and the filter above goes.
-  it.fails('KNOWN BUG: overlapping destinations of one profile render a table nft refuses', () => {
+  // Found by this fuzzer: a destination without ports (ports 0-65535) and one with ports on
+  // the same cidr and proto were overlapping elements of one interval set, which nft refuses
+  // ("File exists"). render now normalises each set's elements to disjoint ones
+  // (helper/ruleset/intervals.ts); test/integration/ruleset.test.ts applies such tables.
+  it('overlapping destinations of one profile render a table nft accepts', () => {
     const p = { schema: 'tunnelgate/profile@1', id: 'x', version: 1, mode: 'enforce', interfaces: ['wg0'], userPrompts: 'allow', rules: [],
       alwaysAllow: [{ cidr: '10.0.0.0/8', proto: 'tcp' }, { cidr: '10.0.0.0/8', proto: 'tcp', ports: [952] }] };
     const r = validateProfile(JSON.stringify(p), 'x.json', { now: NOW });
@@ -211,5 +209,3 @@ function nftCheck(table: string): string | undefined {
   }
 }
 
-/** nft's refusal of overlapping interval elements (see the KNOWN BUG above). */
-const isKnownOverlap = (why: string): boolean => /Could not process rule: File exists|conflicting intervals/.test(why);

@@ -45,6 +45,14 @@ describe('trusted reads', () => {
     expect(untrustedBecause(st(1000, 0, 0o100644), '/f')).toMatch(/owned by uid 1000/);
   });
 
+  it('no exception for the admin group (README, "Which files the helper trusts"): only root\'s group may have write access', () => {
+    const st = (gid: number, mode: number) => ({ uid: 0, gid, mode, isDirectory: () => true });
+    // helper.json's adminGroup (here gid 4712) is not consulted: its group write is refused like any user's.
+    expect(untrustedBecause(st(4712, 0o40775), '/etc/tunnelgate/profiles.d')).toMatch(/writable by group 4712: not trusted .*the admin group neither/);
+    expect(untrustedBecause(st(4712, 0o40755), '/etc/tunnelgate/profiles.d')).toBeUndefined(); // owned by that group, not writable by it: fine
+    expect(untrustedBecause(st(0, 0o40775), '/etc/tunnelgate/profiles.d')).toBeUndefined(); // root's own group
+  });
+
   it('says what a write failure means', () => {
     const err = (code: string) => Object.assign(new Error(code), { code });
     expect(describeWriteError(err('ENOSPC'), '/var/lib/tunnelgate')).toBe('the state directory /var/lib/tunnelgate is full (ENOSPC)');
