@@ -1,11 +1,31 @@
-// Attribution of a packet to a process: the socket that owns its local port (/proc/net/tcp,
-// udp, tcp6, udp6 of our namespace) -> socket inode -> the PID holding it (/proc/PID/fd)
-// -> its parents (/proc/PID/stat). From the kernel's tables, never from anything the
-// process says. helper/kernel/nflog-reader.ts reads the NFLOG records this is applied to.
+// Attribution of a dropped packet to the process that sent it, from the kernel's tables,
+// never from anything the process says. helper/kernel/nflog-reader.ts reads the NFLOG
+// records this is applied to.
+//
+// Sources, best first:
+// 1. The kernel's record made at the packet (helper/kernel/send-trace.ts, an eBPF program on
+//    the netfilter drop: the task that was sending, its tgid and kernel-resolved binary),
+//    when it loaded. It is the only source that names a program that sent and exited before
+//    the helper looked (a burst of datagrams from a process that ends at once).
+// 2. The socket, looked up while it exists: sock_diag (helper/kernel/sock-diag.ts) by the
+//    packet's 4-tuple (TCP: one exact lookup in the established hash) or local port (UDP:
+//    a dump filtered in the kernel), in both address families, so a dual-stack AF_INET6
+//    socket sending IPv4 is found; /proc/net/{tcp,udp}[6] (all four tables) where sock_diag
+//    cannot be used. Then the process holding the socket inode (/proc/PID/fd, processes of
+//    the socket's uid only) and its parents (/proc/PID/stat).
+// Never a guess: a socket that two equally good candidates could be (SO_REUSEPORT), a socket
+// whose owner differs from the record's uid, or one held by processes of different binaries
+// names nobody.
+//
+// Measured (bench/attribution.ts, bench/RESULTS.md): sock_diag TCP exact lookup ~0.2-0.5 ms
+// including the hop through the reader thread, against a TCP dump that walks the whole
+// established hash (2-20 ms here); UDP dump by port ~0.4-0.6 ms.
 import { promises as fs } from 'node:fs';
 import type { PacketInfo } from '../kernel/netlink.js';
 import { readCmdline, readExe, parseStat } from '../kernel/proc.js';
-import { parseProcNet, socketInodes } from '../kernel/sockets.js';
+import { pickSocket, SockDiag } from '../kernel/sock-diag.js';
+import type { DiagSocket } from '../kernel/sock-diag.js';
+import { parseSocketTable, socketInodes } from '../kernel/sockets.js';
 
 /** Who sent a packet: the owning process, its exe and argv, and up to 4 ancestors (nearest first). */
 export interface Attribution {
@@ -15,25 +35,85 @@ export interface Attribution {
   parents?: Array<{ pid: number; exe: string }>;
 }
 
-/** The socket inode owning local port `sport` of `proto`, from /proc/net of our namespace. */
-export async function socketInodeOf(p: PacketInfo): Promise<string | undefined> {
-  if (p.sport === undefined || (p.proto !== 'tcp' && p.proto !== 'udp')) return undefined;
-  const file = `/proc/net/${p.proto}${p.family === 6 ? '6' : ''}`;
-  const rows = parseProcNet(await fs.readFile(file, 'utf8').catch(() => ''));
-  return rows.find((r) => r.port === p.sport && r.inode !== '0')?.inode;
+/** The socket behind a packet: its inode and owner uid. */
+export interface SocketOwner {
+  inode: string;
+  uid?: number;
 }
 
-/** PID of the process holding socket `inode`, looking first at processes of `uid`. */
+let diag: SockDiag | undefined;
+let diagBroken = false;
+
+/**
+ * The socket that sent packet `p` in our namespace, by sock_diag (see the header); undefined
+ * when there is none or it is ambiguous. Throws when sock_diag itself fails.
+ */
+export async function socketByDiag(p: PacketInfo, d: SockDiag): Promise<SocketOwner | undefined> {
+  if (p.sport === undefined || (p.proto !== 'tcp' && p.proto !== 'udp')) return undefined;
+  let s: DiagSocket | undefined;
+  if (p.proto === 'tcp') {
+    s = await d.tcpSocket(p);
+    if (s && s.inode === 0) s = undefined;
+  } else {
+    s = pickSocket(await d.socketsOnPort('udp', p.sport), p);
+  }
+  return s ? { inode: String(s.inode), uid: s.uid } : undefined;
+}
+
+/**
+ * The socket inode owning local port `sport` of `proto`, from /proc/net of our namespace:
+ * the IPv4 and the IPv6 table for an IPv4 packet (a dual-stack socket is listed in tcp6/udp6),
+ * the IPv6 table for IPv6. Undefined when no socket, or several, hold the port.
+ */
+export async function socketInodeOf(p: PacketInfo): Promise<string | undefined> {
+  if (p.sport === undefined || (p.proto !== 'tcp' && p.proto !== 'udp')) return undefined;
+  const files = p.family === 6 ? [`${p.proto}6`] : [p.proto, `${p.proto}6`];
+  const inodes = new Set<string>();
+  for (const f of files) {
+    for (const r of parseSocketTable(await fs.readFile(`/proc/net/${f}`, 'utf8').catch(() => ''), p.proto)) {
+      if (r.port !== p.sport || r.inode === '0') continue;
+      // A v4 packet from an AF_INET6 socket: bound to :: or to a v4-mapped address.
+      if (f.endsWith('6') && p.family === 4 && r.addr !== '::' && !r.addr.startsWith('::ffff:')) continue;
+      inodes.add(r.inode);
+    }
+  }
+  return inodes.size === 1 ? [...inodes][0] : undefined;
+}
+
+/**
+ * The process holding socket `inode`, among the processes of `uid` (every process if
+ * undefined), described as soon as it is found (a short-lived sender may exit while the rest
+ * of /proc is read). Undefined when none holds it, or processes of different binaries do (a
+ * socket shared across an exec: which one sent is not known). Of several processes of one
+ * binary, the newest.
+ */
+export async function ownerOfSocket(inode: string, uid: number | undefined): Promise<Attribution | undefined> {
+  // Newest first: the sender of a connection attempt is most often a recent process.
+  const pids = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => b - a);
+  let first: Promise<Attribution> | undefined;
+  const others: number[] = [];
+  for (let i = 0; i < pids.length; i += 32) {
+    const batch = pids.slice(i, i + 32);
+    const found = await Promise.all(batch.map(async (pid) => {
+      if (uid !== undefined && (await fs.stat(`/proc/${pid}`).catch(() => undefined))?.uid !== uid) return undefined;
+      return (await socketInodes(pid)).has(inode) ? pid : undefined;
+    }));
+    for (const pid of found) {
+      if (pid === undefined) continue;
+      if (!first) first = describePid(pid);
+      else others.push(pid);
+    }
+  }
+  if (!first) return undefined;
+  const who = await first;
+  if (!others.length) return who;
+  const exes = await Promise.all(others.map((pid) => readExe(pid).then((e) => e.exe, () => undefined)));
+  return exes.every((e) => e === undefined || e === who.exe) ? who : undefined;
+}
+
+/** PID of the process holding socket `inode` (ownerOfSocket). */
 export async function pidOfSocket(inode: string, uid: number | undefined): Promise<number | undefined> {
-  // Newest first: the sender of a connection attempt is most often a recent process, and a
-  // short-lived one may exit while older processes' descriptors are read.
-  const pids = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(b) - Number(a));
-  const owned = uid === undefined
-    ? pids
-    : (await Promise.all(pids.map(async (p) => ((await fs.stat(`/proc/${p}`).catch(() => undefined))?.uid === uid ? p : undefined))))
-        .filter((p): p is string => p !== undefined);
-  for (const p of owned) if ((await socketInodes(Number(p))).has(inode)) return Number(p);
-  return undefined;
+  return (await ownerOfSocket(inode, uid))?.pid;
 }
 
 async function parentsOf(pid: number, depth = 4): Promise<Array<{ pid: number; exe: string }>> {
@@ -51,20 +131,52 @@ async function parentsOf(pid: number, depth = 4): Promise<Array<{ pid: number; e
   return out;
 }
 
-/**
- * The process that sent packet `p` (of kernel uid `uid`, from the NFLOG record, if known).
- * Empty when the socket is gone or no process holds it any more; never throws for a
- * vanished process (/proc reads that fail count as not found).
- */
-export async function attribute(p: PacketInfo, uid: number | undefined): Promise<Attribution> {
+/** The socket behind `p` (sock_diag, else /proc/net); sock_diag failing once switches to /proc/net for good. */
+async function socketOf(p: PacketInfo): Promise<SocketOwner | undefined> {
+  if (!diagBroken) {
+    try {
+      diag ??= new SockDiag();
+      return await socketByDiag(p, diag);
+    } catch (e) {
+      if (!diag) return undefined; // closed: the helper is stopping
+      diagBroken = true;
+      console.error(`tunnelgate: sock_diag unavailable (${(e as Error).message}); attributing from /proc/net`);
+    }
+  }
   const inode = await socketInodeOf(p);
-  if (!inode) return {};
-  const pid = await pidOfSocket(inode, uid);
-  if (pid === undefined) return {};
+  return inode ? { inode } : undefined;
+}
+
+/** Whether attribution uses sock_diag ('sock_diag') or has fallen back to /proc/net. */
+export function socketSource(): 'sock_diag' | '/proc/net' {
+  return diagBroken ? '/proc/net' : 'sock_diag';
+}
+
+/** The process facts of `pid`: exe, argv and parents, each absent when it could not be read (the process has gone). */
+export async function describePid(pid: number): Promise<Attribution> {
   const [exe, cmdline, parents] = await Promise.all([
     readExe(pid).then((e) => e.exe, () => undefined),
     readCmdline(pid).catch(() => undefined),
     parentsOf(pid),
   ]);
   return { pid, ...(exe ? { exe } : {}), ...(cmdline ? { cmdline } : {}), parents };
+}
+
+/**
+ * The process that sent packet `p` (of kernel uid `uid`, from the NFLOG record, if known),
+ * from the socket while it exists. Empty when the socket is gone, ambiguous, owned by another
+ * uid than the record's, or no process holds it any more; never throws for a vanished
+ * process (/proc reads that fail count as not found).
+ */
+export async function attribute(p: PacketInfo, uid: number | undefined): Promise<Attribution> {
+  const sock = await socketOf(p);
+  if (!sock) return {};
+  if (uid !== undefined && sock.uid !== undefined && sock.uid !== uid) return {};
+  return (await ownerOfSocket(sock.inode, sock.uid ?? uid)) ?? {};
+}
+
+/** Closes the sock_diag socket (the helper's stop). */
+export function closeAttribution(): void {
+  diag?.close();
+  diag = undefined;
 }

@@ -15,6 +15,8 @@ export interface AttemptReaderDeps {
   onError: (message: string) => void;
   /** The process behind a packet (kernel uid from the record, if any); {} when none is found. */
   attribute: (p: PacketInfo, uid: number | undefined) => Promise<Pick<DeniedAttempt, 'pid' | 'exe' | 'cmdline' | 'parents'>>;
+  /** Releases what `attribute` holds open (its sock_diag socket and reader thread); called by stop(). */
+  release?: () => void;
   /** The log prefix of the refuse chain's audit-mode rule (helper/ruleset/render.ts LOG_PREFIX_AUDIT). */
   auditPrefix: string;
 }
@@ -61,5 +63,6 @@ export class AttemptReader {
   stop(): void {
     this.sock?.close();
     this.sock = undefined;
+    this.deps.release?.();
   }
 }
