@@ -3,10 +3,12 @@
 // records this is applied to.
 //
 // Sources, best first:
-// 1. The kernel's record made at the packet (helper/kernel/send-trace.ts, an eBPF program on
-//    the netfilter drop: the task that was sending, its tgid and kernel-resolved binary),
-//    when it loaded. It is the only source that names a program that sent and exited before
-//    the helper looked (a burst of datagrams from a process that ends at once).
+// 1. The kernel's record made at the packet (helper/kernel/send-trace.ts, eBPF programs on
+//    the netfilter drop: the task that was sending, its tgid and exe path), when it loaded:
+//    used when recent (2 s), not shared by two processes, complete and of the record's uid.
+//    It is the only source that names a program that sent and exited before the helper
+//    looked (a burst of datagrams from a process that ends at once). argv and parents are
+//    added from /proc only while the same process (pid and start time) still runs.
 // 2. The socket, looked up while it exists: sock_diag (helper/kernel/sock-diag.ts) by the
 //    packet's 4-tuple (TCP: one exact lookup in the established hash) or local port (UDP:
 //    a dump filtered in the kernel), in both address families, so a dual-stack AF_INET6
@@ -23,6 +25,8 @@
 import { promises as fs } from 'node:fs';
 import type { PacketInfo } from '../kernel/netlink.js';
 import { readCmdline, readExe, parseStat } from '../kernel/proc.js';
+import { SendTrace } from '../kernel/send-trace.js';
+import type { SendRecord } from '../kernel/send-trace.js';
 import { pickSocket, SockDiag } from '../kernel/sock-diag.js';
 import type { DiagSocket } from '../kernel/sock-diag.js';
 import { parseSocketTable, socketInodes } from '../kernel/sockets.js';
@@ -43,6 +47,57 @@ export interface SocketOwner {
 
 let diag: SockDiag | undefined;
 let diagBroken = false;
+let trace: SendTrace | undefined;
+
+/** A kernel record counts for a packet read this long after the record's last drop (ns). */
+const RECORD_FRESH_NS = 2_000_000_000n;
+/** USER_HZ: /proc/PID/stat's start time is in these ticks since boot. */
+const TICK_NS = 10_000_000n;
+
+/**
+ * Loads the kernel's record of senders (helper/kernel/send-trace.ts). Returns undefined when
+ * it is in force, or the sentence `status` shows when it is not (attribution then reads sockets
+ * only, and a program that exits at once stays unnamed).
+ */
+export function startSendTrace(load: () => SendTrace = () => SendTrace.load()): string | undefined {
+  if (trace) return undefined;
+  try {
+    trace = load();
+    return undefined;
+  } catch (e) {
+    const why = (e as Error).message.split('\n')[0];
+    return `denied attempts are attributed from sockets only (the kernel's record of senders could not be loaded: ${why}): a program that sends and exits at once is not named`;
+  }
+}
+
+/**
+ * Whether record `r` names the sender of a packet read now (`nowNs`, CLOCK_MONOTONIC) with
+ * record uid `uid`: recent, not shared by two processes, its exe path complete, the same uid.
+ * Pure.
+ */
+export function recordNames(r: SendRecord, uid: number | undefined, nowNs: bigint): boolean {
+  return !r.shared && r.exe !== undefined && nowNs - r.lastNs <= RECORD_FRESH_NS && (uid === undefined || r.uid === uid);
+}
+
+/** The attribution from a kernel record; argv and parents only while the same process (by start time) lives. */
+async function fromRecord(r: SendRecord): Promise<Attribution> {
+  const stat = await fs.readFile(`/proc/${r.tgid}/stat`, 'utf8').catch(() => '');
+  const same = stat !== '' && BigInt(parseStat(stat).startTime) === r.startNs / TICK_NS;
+  if (!same) return { pid: r.tgid, exe: r.exe as string };
+  const [cmdline, parents] = await Promise.all([readCmdline(r.tgid).catch(() => undefined), parentsOf(r.tgid)]);
+  return { pid: r.tgid, exe: r.exe as string, ...(cmdline ? { cmdline } : {}), parents };
+}
+
+/** The kernel's record for packet `p`, if it names the sender (recordNames). */
+function recordFor(p: PacketInfo, uid: number | undefined): SendRecord | undefined {
+  if (!trace || (p.family !== 4 && p.family !== 6)) return undefined;
+  try {
+    const r = trace.lookup(p);
+    return r && recordNames(r, uid, process.hrtime.bigint()) ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The socket that sent packet `p` in our namespace, by sock_diag (see the header); undefined
@@ -163,20 +218,27 @@ export async function describePid(pid: number): Promise<Attribution> {
 }
 
 /**
- * The process that sent packet `p` (of kernel uid `uid`, from the NFLOG record, if known),
- * from the socket while it exists. Empty when the socket is gone, ambiguous, owned by another
+ * The process that sent packet `p` (of kernel uid `uid`, from the NFLOG record, if known):
+ * from the kernel's record of the drop when it names one, else from the socket while it
+ * exists. Empty when the socket is gone, ambiguous, owned by another
  * uid than the record's, or no process holds it any more; never throws for a vanished
  * process (/proc reads that fail count as not found).
  */
 export async function attribute(p: PacketInfo, uid: number | undefined): Promise<Attribution> {
+  const rec = recordFor(p, uid);
+  if (rec) return fromRecord(rec);
   const sock = await socketOf(p);
-  if (!sock) return {};
-  if (uid !== undefined && sock.uid !== undefined && sock.uid !== uid) return {};
-  return (await ownerOfSocket(sock.inode, sock.uid ?? uid)) ?? {};
+  const who = sock && (uid === undefined || sock.uid === undefined || sock.uid === uid) ? await ownerOfSocket(sock.inode, sock.uid ?? uid) : undefined;
+  if (who) return who;
+  // The NFLOG record can reach us before the kernel finished recording the drop that follows it.
+  const late = recordFor(p, uid);
+  return late ? fromRecord(late) : {};
 }
 
-/** Closes the sock_diag socket (the helper's stop). */
+/** Closes the sock_diag socket and unloads the kernel's record of senders (the helper's stop). */
 export function closeAttribution(): void {
   diag?.close();
   diag = undefined;
+  trace?.close();
+  trace = undefined;
 }
