@@ -24,7 +24,7 @@ import type { GatePersistence } from './core/gate.js';
 import { HashCache } from './kernel/proc.js';
 import { run } from './kernel/run.js';
 import { AttemptReader } from './kernel/nflog-reader.js';
-import { attribute, closeAttribution, startSendTrace } from './identity/attribution.js';
+import { attribute, closeAttribution, startSendTrace, unreportedDrops } from './identity/attribution.js';
 import { LOG_PREFIX_AUDIT } from './ruleset/render.js';
 import { mergePolicy } from './policy/merge.js';
 import type { UserRule } from './policy/merge.js';
@@ -387,6 +387,7 @@ function readAttempts(evidence: EvidenceStore, events: EventLog, refusals: Refus
     group: NFLOG_GROUP,
     ifaceName: interfaceNames(),
     attribute,
+    unreported: unreportedDrops,
     release: closeAttribution,
     auditPrefix: LOG_PREFIX_AUDIT,
     onAttempt: (attempt) => {

@@ -37,6 +37,8 @@ export interface Attribution {
   exe?: string;
   cmdline?: string[];
   parents?: Array<{ pid: number; exe: string }>;
+  /** Drops this packet stands for (common/attempts.ts DeniedAttempt.repeats), when the kernel counted more than one. */
+  repeats?: number;
 }
 
 /** The socket behind a packet: its inode and owner uid. */
@@ -79,13 +81,32 @@ export function recordNames(r: SendRecord, uid: number | undefined, nowNs: bigin
   return !r.shared && r.exe !== undefined && nowNs - r.lastNs <= RECORD_FRESH_NS && (uid === undefined || r.uid === uid);
 }
 
+/** Per flow and process (key, tgid, first drop): the kernel's count when last reported. */
+const reported = new Map<string, { firstNs: bigint; count: number }>();
+const MAX_REPORTED = 4096;
+
+/**
+ * How many drops an attempt with record `r` stands for: those the kernel counted since the
+ * previous attempt of the same flow and process (the log is rate-limited), at least 1 (a
+ * retransmission from a timer is not counted by the kernel). Updates `seen`. Pure but for it.
+ */
+export function repeatsOf(seen: Map<string, { firstNs: bigint; count: number }>, key: string, r: Pick<SendRecord, 'firstNs' | 'count'>): number {
+  const prev = seen.get(key);
+  const before = prev && prev.firstNs === r.firstNs ? prev.count : 0;
+  if (seen.size >= MAX_REPORTED && !prev) seen.clear();
+  seen.set(key, { firstNs: r.firstNs, count: Math.max(before, r.count) });
+  return Math.max(1, r.count - before);
+}
+
 /** The attribution from a kernel record; argv and parents only while the same process (by start time) lives. */
-async function fromRecord(r: SendRecord): Promise<Attribution> {
+async function fromRecord(r: SendRecord, key: string): Promise<Attribution> {
+  const n = repeatsOf(reported, `${key}/${r.tgid}`, r);
+  const base = { pid: r.tgid, exe: r.exe as string, ...(n > 1 ? { repeats: n } : {}) };
   const stat = await fs.readFile(`/proc/${r.tgid}/stat`, 'utf8').catch(() => '');
   const same = stat !== '' && BigInt(parseStat(stat).startTime) === r.startNs / TICK_NS;
-  if (!same) return { pid: r.tgid, exe: r.exe as string };
+  if (!same) return base;
   const [cmdline, parents] = await Promise.all([readCmdline(r.tgid).catch(() => undefined), parentsOf(r.tgid)]);
-  return { pid: r.tgid, exe: r.exe as string, ...(cmdline ? { cmdline } : {}), parents };
+  return { ...base, ...(cmdline ? { cmdline } : {}), parents };
 }
 
 /** The kernel's record for packet `p`, if it names the sender (recordNames). */
@@ -225,14 +246,35 @@ export async function describePid(pid: number): Promise<Attribution> {
  * process (/proc reads that fail count as not found).
  */
 export async function attribute(p: PacketInfo, uid: number | undefined): Promise<Attribution> {
+  const key = `${p.family}/${p.protoNumber}/${p.src}/${p.sport ?? 0}/${p.dst}/${p.dport ?? 0}`;
   const rec = recordFor(p, uid);
-  if (rec) return fromRecord(rec);
+  if (rec) return fromRecord(rec, key);
   const sock = await socketOf(p);
   const who = sock && (uid === undefined || sock.uid === undefined || sock.uid === uid) ? await ownerOfSocket(sock.inode, sock.uid ?? uid) : undefined;
   if (who) return who;
   // The NFLOG record can reach us before the kernel finished recording the drop that follows it.
   const late = recordFor(p, uid);
-  return late ? fromRecord(late) : {};
+  return late ? fromRecord(late, key) : {};
+}
+
+/**
+ * Drops of packet `p`'s flow by process `pid` that the kernel counted since the last
+ * attempt reported for them (0 if none, or no record): the log is rate-limited, so the rest
+ * of a burst is only seen here, later.
+ */
+export function unreportedDrops(p: PacketInfo, pid: number): number {
+  const key = `${p.family}/${p.protoNumber}/${p.src}/${p.sport ?? 0}/${p.dst}/${p.dport ?? 0}/${pid}`;
+  if (!trace || !reported.has(key)) return 0;
+  let r: SendRecord | undefined;
+  try {
+    r = trace.lookup(p);
+  } catch {
+    return 0;
+  }
+  if (!r || r.tgid !== pid) return 0;
+  const prev = reported.get(key);
+  if (!prev || prev.firstNs !== r.firstNs || r.count <= prev.count) return 0;
+  return repeatsOf(reported, key, r);
 }
 
 /** Closes the sock_diag socket and unloads the kernel's record of senders (the helper's stop). */
