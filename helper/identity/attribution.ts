@@ -81,21 +81,23 @@ export function recordNames(r: SendRecord, uid: number | undefined, nowNs: bigin
   return !r.shared && r.exe !== undefined && nowNs - r.lastNs <= RECORD_FRESH_NS && (uid === undefined || r.uid === uid);
 }
 
-/** Per flow and process (key, tgid, first drop): the kernel's count when last reported. */
+/** Per flow and process (key, tgid, first drop): how many drops its attempts have stood for so far. */
 const reported = new Map<string, { firstNs: bigint; count: number }>();
 const MAX_REPORTED = 4096;
 
 /**
- * How many drops an attempt with record `r` stands for: those the kernel counted since the
- * previous attempt of the same flow and process (the log is rate-limited), at least 1 (a
- * retransmission from a timer is not counted by the kernel). Updates `seen`. Pure but for it.
+ * How many drops an attempt with record `r` stands for: those the kernel counted that no
+ * earlier attempt of the same flow and process stood for (the log is rate-limited), and at
+ * least itself (a retransmission from a timer is not counted by the kernel). Summed over a
+ * flow's attempts: the kernel's count, or the number of attempts if that is more. Updates `seen`.
  */
-export function repeatsOf(seen: Map<string, { firstNs: bigint; count: number }>, key: string, r: Pick<SendRecord, 'firstNs' | 'count'>): number {
+export function repeatsOf(seen: Map<string, { firstNs: bigint; count: number }>, key: string, r: Pick<SendRecord, 'firstNs' | 'count'>, atLeast = 1): number {
   const prev = seen.get(key);
   const before = prev && prev.firstNs === r.firstNs ? prev.count : 0;
   if (seen.size >= MAX_REPORTED && !prev) seen.clear();
-  seen.set(key, { firstNs: r.firstNs, count: Math.max(before, r.count) });
-  return Math.max(1, r.count - before);
+  const n = Math.max(atLeast, r.count - before);
+  seen.set(key, { firstNs: r.firstNs, count: before + n });
+  return n;
 }
 
 /** The attribution from a kernel record; argv and parents only while the same process (by start time) lives. */
@@ -273,8 +275,8 @@ export function unreportedDrops(p: PacketInfo, pid: number): number {
   }
   if (!r || r.tgid !== pid) return 0;
   const prev = reported.get(key);
-  if (!prev || prev.firstNs !== r.firstNs || r.count <= prev.count) return 0;
-  return repeatsOf(reported, key, r);
+  if (!prev || prev.firstNs !== r.firstNs) return 0;
+  return repeatsOf(reported, key, r, 0);
 }
 
 /** Closes the sock_diag socket and unloads the kernel's record of senders (the helper's stop). */

@@ -142,3 +142,18 @@ describe('send-trace', () => {
     expect(recordNames(parseSendRecord(value({ state: 2, lastNs: 10_000_000_000n })), 1000, 11_000_000_000n)).toBe(false);
   });
 });
+
+describe('what an attempt stands for', () => {
+  it('sums to the kernel\'s count over a flow\'s attempts, each at least itself', async () => {
+    const { repeatsOf } = await import('../../../helper/identity/attribution.js');
+    const seen = new Map<string, { firstNs: bigint; count: number }>();
+    // Records read while a burst goes on: counts 3, 10, 10 (two records read together), then a late look 1,000.
+    expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 3 })).toBe(3);
+    expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 10 })).toBe(7);
+    expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 10 })).toBe(1);
+    expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 1000 }, 0)).toBe(989);
+    expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 1000 }, 0)).toBe(0);
+    // Another record for the tuple (a new process, or after the LRU forgot it) starts anew.
+    expect(repeatsOf(seen, 'f', { firstNs: 2n, count: 1 })).toBe(1);
+  });
+});
