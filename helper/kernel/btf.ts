@@ -19,39 +19,47 @@ interface Member {
  * string-section offsets (BTF strings are deduplicated) and decoded only for the structs asked.
  */
 export class Btf {
-  /** Byte offset of each type's record (index = type id; 0: void). */
-  private readonly at: number[] = [0];
-  private readonly buf: Buffer;
-  private readonly strOff: number;
+  /** The blob as 32-bit words (BTF records are 4-byte aligned). */
+  private readonly w: Uint32Array;
+  /** Word index of each type's record (index = type id; 0: void). */
+  private readonly at: Uint32Array;
+  private readonly count: number;
   private readonly strs: Buffer;
 
   /** Parses a BTF blob. Throws on a bad magic or a kind this parser does not know. */
   constructor(buf: Buffer) {
     if (buf.length < 24 || buf.readUInt16LE(0) !== MAGIC) throw new Error('not BTF (bad magic)');
-    this.buf = buf;
     const hdrLen = buf.readUInt32LE(4);
     const typeOff = hdrLen + buf.readUInt32LE(8);
     const typeLen = buf.readUInt32LE(12);
-    this.strOff = hdrLen + buf.readUInt32LE(16);
-    this.strs = buf.subarray(this.strOff, this.strOff + buf.readUInt32LE(20));
-    let off = typeOff;
-    const end = typeOff + typeLen;
-    while (off < end) {
-      this.at.push(off);
-      const info = buf.readUInt32LE(off + 4);
+    const strOff = hdrLen + buf.readUInt32LE(16);
+    this.strs = buf.subarray(strOff, strOff + buf.readUInt32LE(20));
+    if (typeOff % 4) throw new Error('BTF types are not 4-byte aligned');
+    const aligned = new Uint8Array(typeLen + 12);
+    aligned.set(buf.subarray(typeOff, typeOff + typeLen));
+    this.w = new Uint32Array(aligned.buffer, 0, aligned.length >> 2);
+    const at = new Uint32Array((typeLen / 12 + 2) | 0);
+    let n = 1;
+    let i = 0;
+    const end = typeLen >> 2;
+    while (i < end) {
+      at[n++] = i;
+      const info = this.w[i + 1] as number;
       const kind = (info >>> 24) & 0x1f;
       const vlen = info & 0xffff;
-      off += 12;
+      i += 3;
       switch (kind) {
-        case KIND.int: case KIND.var: case KIND.declTag: off += 4; break;
-        case KIND.array: off += 12; break;
-        case KIND.struct: case KIND.union: case KIND.datasec: case KIND.enum64: off += 12 * vlen; break;
-        case KIND.enum: case KIND.funcProto: off += 8 * vlen; break;
+        case KIND.int: case KIND.var: case KIND.declTag: i += 1; break;
+        case KIND.array: i += 3; break;
+        case KIND.struct: case KIND.union: case KIND.datasec: case KIND.enum64: i += 3 * vlen; break;
+        case KIND.enum: case KIND.funcProto: i += 2 * vlen; break;
         case KIND.ptr: case KIND.fwd: case KIND.typedef: case KIND.volatile: case KIND.const: case KIND.restrict:
         case KIND.func: case KIND.float: case KIND.typeTag: break;
         default: throw new Error(`BTF kind ${kind} unknown to this parser`);
       }
     }
+    this.at = at;
+    this.count = n;
   }
 
   private str(off: number): string {
@@ -66,11 +74,11 @@ export class Btf {
   }
 
   private kindOf(id: number): number {
-    return (this.buf.readUInt32LE((this.at[id] as number) + 4) >>> 24) & 0x1f;
+    return ((this.w[(this.at[id] as number) + 1] as number) >>> 24) & 0x1f;
   }
 
   private ref(id: number): number {
-    return this.buf.readUInt32LE((this.at[id] as number) + 8);
+    return this.w[(this.at[id] as number) + 2] as number;
   }
 
   /** The ids of the types of `kind` named `name`. */
@@ -78,8 +86,8 @@ export class Btf {
     const so = this.strIndex(name);
     const out: number[] = [];
     if (so < 0) return out;
-    for (let id = 1; id < this.at.length; id++) {
-      if (this.buf.readUInt32LE(this.at[id] as number) === so && kinds.includes(this.kindOf(id))) out.push(id);
+    for (let id = 1; id < this.count; id++) {
+      if (this.w[this.at[id] as number] === so && kinds.includes(this.kindOf(id))) out.push(id);
     }
     return out;
   }
@@ -101,15 +109,15 @@ export class Btf {
   /** The value of enumerator `name` (in any enum). Throws when absent. */
   enumValue(name: string): number {
     const so = this.strIndex(name);
-    for (let id = 1; so >= 0 && id < this.at.length; id++) {
+    for (let id = 1; so >= 0 && id < this.count; id++) {
       const kind = this.kindOf(id);
       if (kind !== KIND.enum && kind !== KIND.enum64) continue;
       const base = this.at[id] as number;
-      const vlen = this.buf.readUInt32LE(base + 4) & 0xffff;
-      const step = kind === KIND.enum ? 8 : 12;
+      const vlen = (this.w[base + 1] as number) & 0xffff;
+      const step = kind === KIND.enum ? 2 : 3;
       for (let i = 0; i < vlen; i++) {
-        const e = base + 12 + i * step;
-        if (this.buf.readUInt32LE(e) === so) return kind === KIND.enum ? this.buf.readInt32LE(e + 4) : this.buf.readUInt32LE(e + 4);
+        const e = base + 3 + i * step;
+        if (this.w[e] === so) return kind === KIND.enum ? (this.w[e + 1] as number) | 0 : (this.w[e + 1] as number);
       }
     }
     throw new Error(`the kernel has no enumerator ${name} in its BTF`);
@@ -126,12 +134,12 @@ export class Btf {
     const kind = this.kindOf(id);
     if (kind !== KIND.struct && kind !== KIND.union) return [];
     const base = this.at[id] as number;
-    const info = this.buf.readUInt32LE(base + 4);
+    const info = this.w[base + 1] as number;
     const out: Member[] = [];
     for (let i = 0; i < (info & 0xffff); i++) {
-      const m = base + 12 + i * 12;
-      const raw = this.buf.readUInt32LE(m + 8);
-      out.push({ name: this.str(this.buf.readUInt32LE(m)), type: this.buf.readUInt32LE(m + 4), bits: info >>> 31 ? raw & 0xffffff : raw });
+      const m = base + 3 + i * 3;
+      const raw = this.w[m + 2] as number;
+      out.push({ name: this.str(this.w[m] as number), type: this.w[m + 1] as number, bits: info >>> 31 ? raw & 0xffffff : raw });
     }
     return out;
   }
