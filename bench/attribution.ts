@@ -6,8 +6,8 @@
 //   2. Loading the eBPF programs: BTF parse and load+attach, ms.
 //   3. The sender's cost per dropped datagram (python sendto, EPERM from the drop), without
 //      and with the programs attached, rounds alternating (the baseline is this run's).
-//   4. The cost per datagram that is not dropped (veth to another namespace: a softirq per
-//      packet on the receiving side, where softirq_entry/exit run), without and with.
+//   4. The cost per datagram that is not dropped (veth to another namespace; the program
+//      runs only on drops, so this is the control), without and with.
 // Everything runs in two network namespaces this bench makes (joined by a veth pair, the
 // first with an nftables table that drops 10.9.9.9) and removes at the end. Figures only.
 //

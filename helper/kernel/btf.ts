@@ -180,6 +180,13 @@ export class Btf {
     return bits / 8;
   }
 
+  /** Size in bytes of struct (or union) `name`. Throws when absent. */
+  sizeOf(name: string): number {
+    const id = this.findAll(name, [KIND.struct, KIND.union])[0];
+    if (id === undefined) throw new Error(`the kernel has no struct ${name} in its BTF`);
+    return this.ref(id);
+  }
+
   /** Size in bytes of a member's type (8 for a pointer). */
   sizeOfMember(struct: string, path: string): number {
     const { type } = this.walk(struct, path);

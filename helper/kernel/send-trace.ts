@@ -11,20 +11,20 @@
 // What this kernel lets us attach (measured on 6.18 here): raw tracepoints only. BPF LSM and
 // fentry programs are refused at load (EPERM, before the verifier), kprobes are not built
 // (CONFIG_KPROBES unset), and per-CPU kernel variables are not resolvable (no
-// `__preempt_count` in kallsyms). So, three raw tracepoint programs, all observers (they
-// change nothing, and no packet waits on them):
-// - `softirq_entry` / `softirq_exit`: a per-CPU state, 1 inside a softirq, 2 outside. A CPU
-//   whose state is not yet known (the helper attached during a softirq) records nothing.
-// - `kfree_skb` with reason SKB_DROP_REASON_NETFILTER_DROP, outside softirq (a netfilter
-//   drop on the output path runs in the sender's system call: a UDP datagram or the first
-//   SYN is dropped synchronously inside sendmsg/connect), of a packet that has a socket:
-//   the current task is the one sending it. Records, by the packet's (family, protocol,
-//   addresses, ports): tgid, tid, uid, comm, the process's start time, its executable's path
-//   (current->mm->exe_file, walked dentry by dentry across mounts, what /proc/PID/exe shows;
-//   marked incomplete when a name or the depth does not fit), a count and first/last times;
-//   marks the entry shared when another tgid sent with that tuple within the last second.
-//   A drop in softirq (a TCP retransmission from a timer) is not recorded: there the current
-//   task is whatever was running. Kernel threads (no mm) are not recorded.
+// `__preempt_count` in kallsyms, so no in_task() test). So one raw tracepoint program, an
+// observer (it changes nothing, and no packet waits on it), on `kfree_skb` with reason
+// SKB_DROP_REASON_NETFILTER_DROP, for a packet that has a socket, when the current task is
+// in a system call whose first argument is a file descriptor of that very socket (its user
+// registers, then its fd table: sendto, sendmsg, sendmmsg, connect, write): a netfilter drop
+// on the output path runs inside the sender's system call (a UDP datagram, the first SYN).
+// A drop anywhere else (a TCP retransmission from a timer in softirq on top of an unrelated
+// task; a reply the kernel makes while wireguard-go writes to its TUN device; io_uring) is
+// not recorded: there the current task is not the sender. It records, by the packet's
+// (family, protocol, addresses, ports): tgid, tid, uid, comm, the process's start time, its
+// executable's path (current->mm->exe_file, walked dentry by dentry across mounts: what
+// /proc/PID/exe shows; marked incomplete when a name or the depth does not fit), a count and
+// first/last times; and marks the entry shared when another tgid sent with that tuple within
+// the last second. Kernel threads (no mm) are not recorded.
 // The helper looks the tuple of each NFLOG record up (one bpf(2) call) and names the process
 // only from a recent, unshared, complete record of the same uid; otherwise attribution goes
 // on to the socket (helper/identity/attribution.ts).
@@ -47,9 +47,6 @@ const MAP_PERCPU_ARRAY = 6;
 const MAP_LRU_HASH = 9;
 const PROG_RAW_TRACEPOINT = 17;
 const H = { lookup: 1, update: 2, ktimeGetNs: 5, pidTgid: 14, uidGid: 15, comm: 16, currentTask: 35, probeReadKernel: 113, probeReadKernelStr: 115 } as const;
-/** Per-CPU context state: inside a softirq, outside (0: not known yet). */
-const IN_SOFTIRQ = 1;
-const IN_TASK = 2;
 
 /** Path components recorded (deeper paths are marked incomplete), and bytes per component with its NUL. */
 export const PATH_DEPTH = 16;
@@ -84,8 +81,21 @@ export interface KernelLayout {
   mountMountpoint: number;
   dentryParent: number;
   dentryName: number;
+  /** Where the current task's user registers are: task->stack + THREAD_SIZE - sizeof(pt_regs) (x86-64). */
+  taskStack: number;
+  ptRegsFromStack: number;
+  ptRegsArg0: number;
+  taskFiles: number;
+  filesFdt: number;
+  fdtMaxFds: number;
+  fdtFd: number;
+  filePrivateData: number;
+  socketSk: number;
   netfilterDropReason: number;
 }
+
+/** x86-64 THREAD_SIZE without KASAN (arch/x86/include/asm/page_64_types.h); a wrong guess records nothing, never a wrong name. */
+const THREAD_SIZE = 16384;
 
 /** Reads the layout from BTF. Throws naming what this kernel lacks. */
 export function kernelLayout(btf: Btf): KernelLayout {
@@ -107,23 +117,17 @@ export function kernelLayout(btf: Btf): KernelLayout {
     mountMountpoint: btf.offsetOf('mount', 'mnt_mountpoint'),
     dentryParent: btf.offsetOf('dentry', 'd_parent'),
     dentryName: btf.offsetOf('dentry', 'd_name') + btf.offsetOf('qstr', 'name'),
+    taskStack: btf.offsetOf('task_struct', 'stack'),
+    ptRegsFromStack: THREAD_SIZE - btf.sizeOf('pt_regs'),
+    ptRegsArg0: btf.offsetOf('pt_regs', 'di'),
+    taskFiles: btf.offsetOf('task_struct', 'files'),
+    filesFdt: btf.offsetOf('files_struct', 'fdt'),
+    fdtMaxFds: btf.offsetOf('fdtable', 'max_fds'),
+    fdtFd: btf.offsetOf('fdtable', 'fd'),
+    filePrivateData: btf.offsetOf('file', 'private_data'),
+    socketSk: btf.offsetOf('socket', 'sk'),
     netfilterDropReason: btf.enumValue('SKB_DROP_REASON_NETFILTER_DROP'),
   };
-}
-
-/** `softirq_entry` (state IN_SOFTIRQ) or `softirq_exit` (IN_TASK) on the per-CPU map `ctxState`. */
-export function softirqProgram(ctxState: number, state: typeof IN_SOFTIRQ | typeof IN_TASK): Insn[] {
-  const { aluK, movX, movK, st, jK, call, exit, ldImm64, label } = asm;
-  return [
-    st(4, 10, -4, 0),
-    ldImm64(1, ctxState, PSEUDO_MAP_FD),
-    movX(2, 10), aluK('add', 2, -4),
-    call(H.lookup),
-    jK('jeq', 0, 0, 'out'),
-    st(4, 0, 0, state),
-    label('out', movK(0, 0)),
-    exit(),
-  ];
 }
 
 /**
@@ -171,9 +175,53 @@ function pathWalk(l: KernelLayout): Insn[] {
   return out;
 }
 
-/** drop, part 1: a netfilter drop outside softirq of a packet with a socket; its tuple as the key at -40. */
-function dropKeyPart(l: KernelLayout, ctxState: number): Insn[] {
-  const { aluK, aluX, movX, movK, ldx, stx, st, jK, ja, call, ldImm64, label } = asm;
+/**
+ * The sender check: the current task is in a system call whose first argument is a file
+ * descriptor of the very socket of the packet (sk at -128): sendto, sendmsg, sendmmsg,
+ * connect, write, writev. Reads the task's user registers and walks its fd table. Anything
+ * else (softirq on top of an unrelated task, wireguard-go's write to its TUN device that
+ * makes the kernel answer for another socket, io_uring) goes to `out`: not recorded.
+ */
+function senderCheck(l: KernelLayout): Insn[] {
+  const { aluK, aluX, movX, movK, ldx, st, jK, jX, call } = asm;
+  const read = (dstOff: number, size: number): Insn[] => [movX(1, 10), aluK('add', 1, dstOff), movK(2, size), call(H.probeReadKernel), jK('jne', 0, 0, 'out')];
+  const at = (base: 1 | 8, off: number): Insn[] => [movX(3, base), aluK('add', 3, off)];
+  return [
+    call(H.currentTask),
+    movX(8, 0), // r8 = task
+    ...at(8, l.taskStack), ...read(-120, 8),
+    ldx(8, 1, 10, -120),
+    jK('jeq', 1, 0, 'out'),
+    ...at(1, l.ptRegsFromStack + l.ptRegsArg0), ...read(-120, 8),
+    ldx(8, 9, 10, -120), // r9 = the system call's first argument
+    ...at(8, l.taskFiles), ...read(-120, 8),
+    ldx(8, 8, 10, -120),
+    jK('jeq', 8, 0, 'out'),
+    ...at(8, l.filesFdt), ...read(-120, 8),
+    ldx(8, 8, 10, -120), // r8 = fdtable
+    jK('jeq', 8, 0, 'out'),
+    st(4, 10, -104, 0),
+    ...at(8, l.fdtMaxFds), ...read(-104, 4),
+    ldx(4, 1, 10, -104),
+    jX('jge', 9, 1, 'out'), // not an open fd (unsigned: a negative one too)
+    ...at(8, l.fdtFd), ...read(-120, 8),
+    ldx(8, 3, 10, -120),
+    aluK('lsh', 9, 3), aluX('add', 3, 9), ...read(-120, 8),
+    ldx(8, 1, 10, -120), // struct file *
+    jK('jeq', 1, 0, 'out'),
+    ...at(1, l.filePrivateData), ...read(-120, 8),
+    ldx(8, 1, 10, -120), // struct socket * (if it is a socket)
+    jK('jeq', 1, 0, 'out'),
+    ...at(1, l.socketSk), ...read(-120, 8),
+    ldx(8, 1, 10, -120),
+    ldx(8, 2, 10, -128),
+    jX('jne', 1, 2, 'out'),
+  ];
+}
+
+/** drop, part 1: a netfilter drop of a packet whose socket the current task is sending on; its tuple as the key at -40. */
+function dropKeyPart(l: KernelLayout): Insn[] {
+  const { aluK, aluX, movX, movK, ldx, stx, st, jK, ja, call, label } = asm;
   const probe = (dstOff: number, size: number, base: 6 | 7 | 8 | 9, off: number): Insn[] => [
     movX(1, 10), aluK('add', 1, dstOff), movK(2, size), movX(3, base), aluK('add', 3, off), call(H.probeReadKernel),
   ];
@@ -182,18 +230,13 @@ function dropKeyPart(l: KernelLayout, ctxState: number): Insn[] {
     movX(6, 1), // r6 = ctx (u64 args: skb, location, reason, rx_sk)
     ldx(8, 2, 6, 16),
     jK('jne', 2, l.netfilterDropReason, 'out'),
-    st(4, 10, -112, 0),
-    ldImm64(1, ctxState, PSEUDO_MAP_FD),
-    movX(2, 10), aluK('add', 2, -112),
-    call(H.lookup),
-    jK('jeq', 0, 0, 'out'),
-    ldx(4, 1, 0, 0),
-    jK('jne', 1, IN_TASK, 'out'),
     ldx(8, 7, 6, 0), // r7 = skb
     ...probe(-88, 8, 7, l.skbSk),
     jK('jne', 0, 0, 'out'),
     ldx(8, 1, 10, -88),
     jK('jeq', 1, 0, 'out'), // no socket: not a process's packet
+    stx(8, 10, -128, 1),
+    ...senderCheck(l),
     ...probe(-88, 8, 7, l.skbHead),
     jK('jne', 0, 0, 'out'),
     ldx(8, 8, 10, -88), // r8 = head
@@ -331,9 +374,9 @@ function dropExePart(l: KernelLayout, drops: number): Insn[] {
 }
 
 
-/** The `drop` program (see the header). `drops`, `scratch`, `ctxState`: map fds. */
-export function dropProgram(l: KernelLayout, drops: number, scratch: number, ctxState: number): Insn[] {
-  return [...dropKeyPart(l, ctxState), ...dropRecordPart(drops, scratch), ...dropExePart(l, drops), asm.exit()];
+/** The `drop` program (see the header). `drops`, `scratch`: map fds. */
+export function dropProgram(l: KernelLayout, drops: number, scratch: number): Insn[] {
+  return [...dropKeyPart(l), ...dropRecordPart(drops, scratch), ...dropExePart(l, drops), asm.exit()];
 }
 
 /** The drop map key of a packet as NFLOG shows it (see KEY_BYTES). */
@@ -419,15 +462,9 @@ export class SendTrace {
         fds.push(fd);
         return fd;
       };
-      const ctxState = open(bpf.bpfMapCreate(MAP_PERCPU_ARRAY, 4, 4, 1, 0, 'tg_ctx'));
       const drops = open(bpf.bpfMapCreate(MAP_LRU_HASH, KEY_BYTES, VALUE_BYTES, 2048, 0, 'tg_drops'));
       const scratch = open(bpf.bpfMapCreate(MAP_PERCPU_ARRAY, 4, VALUE_BYTES, 1, 0, 'tg_drop_tmp'));
-      const entry = open(bpf.bpfProgLoad(PROG_RAW_TRACEPOINT, 0, 0, assemble(softirqProgram(ctxState, IN_SOFTIRQ)), 'tg_sirq_in'));
-      const exit = open(bpf.bpfProgLoad(PROG_RAW_TRACEPOINT, 0, 0, assemble(softirqProgram(ctxState, IN_TASK)), 'tg_sirq_out'));
-      const drop = open(bpf.bpfProgLoad(PROG_RAW_TRACEPOINT, 0, 0, assemble(dropProgram(layout, drops, scratch, ctxState)), 'tg_drop'));
-      // The context first: the drop program records nothing on a CPU until it is known.
-      open(bpf.bpfRawTracepointOpen('softirq_entry', entry));
-      open(bpf.bpfRawTracepointOpen('softirq_exit', exit));
+      const drop = open(bpf.bpfProgLoad(PROG_RAW_TRACEPOINT, 0, 0, assemble(dropProgram(layout, drops, scratch)), 'tg_drop'));
       open(bpf.bpfRawTracepointOpen('kfree_skb', drop));
       return new SendTrace(bpf, fds, drops);
     } catch (e) {
