@@ -28,7 +28,8 @@ export interface DeniedAttempt {
   /**
    * How many dropped packets this record stands for (absent: 1). The log is rate-limited
    * (20/s, burst 50); where the kernel counts the sender's drops (helper/kernel/send-trace.ts)
-   * a record also carries the unlogged drops of the same process and flow since the last one.
+   * a record also carries the unlogged drops of the same process and flow since the last one,
+   * and 0 when an earlier record already counted its drop. Summed: the flow's drops.
    */
   repeats?: number;
   dst: AttemptDestination;

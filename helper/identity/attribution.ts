@@ -81,29 +81,34 @@ export function recordNames(r: SendRecord, uid: number | undefined, nowNs: bigin
   return !r.shared && r.exe !== undefined && nowNs - r.lastNs <= RECORD_FRESH_NS && (uid === undefined || r.uid === uid);
 }
 
-/** Per flow and process (key, tgid, first drop): how many drops its attempts have stood for so far. */
-const reported = new Map<string, { firstNs: bigint; count: number }>();
+/** Per flow and process (key, tgid, first drop): attempts seen, and drops they have stood for. */
+type Reported = Map<string, { firstNs: bigint; attempts: number; count: number }>;
+const reported: Reported = new Map();
 const MAX_REPORTED = 4096;
 
 /**
- * How many drops an attempt with record `r` stands for: those the kernel counted that no
- * earlier attempt of the same flow and process stood for (the log is rate-limited), and at
- * least itself (a retransmission from a timer is not counted by the kernel). Summed over a
- * flow's attempts: the kernel's count, or the number of attempts if that is more. Updates `seen`.
+ * How many drops an attempt with record `r` stands for (`attempt` false: a later look with
+ * no attempt of its own). A flow's attempts stand, together, for max(the kernel's count,
+ * the number of attempts): the log is rate-limited (the kernel counted drops it did not
+ * show), and the kernel does not count retransmissions from a timer (the log showed drops
+ * it did not count). So an attempt whose drop an earlier attempt already counted stands for
+ * 0. Updates `seen`.
  */
-export function repeatsOf(seen: Map<string, { firstNs: bigint; count: number }>, key: string, r: Pick<SendRecord, 'firstNs' | 'count'>, atLeast = 1): number {
+export function repeatsOf(seen: Reported, key: string, r: Pick<SendRecord, 'firstNs' | 'count'>, attempt = true): number {
   const prev = seen.get(key);
-  const before = prev && prev.firstNs === r.firstNs ? prev.count : 0;
+  const same = prev !== undefined && prev.firstNs === r.firstNs;
+  const attempts = (same ? prev.attempts : 0) + (attempt ? 1 : 0);
+  const before = same ? prev.count : 0;
+  const total = Math.max(before, r.count, attempts);
   if (seen.size >= MAX_REPORTED && !prev) seen.clear();
-  const n = Math.max(atLeast, r.count - before);
-  seen.set(key, { firstNs: r.firstNs, count: before + n });
-  return n;
+  seen.set(key, { firstNs: r.firstNs, attempts, count: total });
+  return total - before;
 }
 
 /** The attribution from a kernel record; argv and parents only while the same process (by start time) lives. */
 async function fromRecord(r: SendRecord, key: string): Promise<Attribution> {
   const n = repeatsOf(reported, `${key}/${r.tgid}`, r);
-  const base = { pid: r.tgid, exe: r.exe as string, ...(n > 1 ? { repeats: n } : {}) };
+  const base = { pid: r.tgid, exe: r.exe as string, ...(n !== 1 ? { repeats: n } : {}) };
   const stat = await fs.readFile(`/proc/${r.tgid}/stat`, 'utf8').catch(() => '');
   const same = stat !== '' && BigInt(parseStat(stat).startTime) === r.startNs / TICK_NS;
   if (!same) return base;
@@ -276,7 +281,7 @@ export function unreportedDrops(p: PacketInfo, pid: number): number {
   if (!r || r.tgid !== pid) return 0;
   const prev = reported.get(key);
   if (!prev || prev.firstNs !== r.firstNs) return 0;
-  return repeatsOf(reported, key, r, 0);
+  return repeatsOf(reported, key, r, false);
 }
 
 /** Closes the sock_diag socket and unloads the kernel's record of senders (the helper's stop). */

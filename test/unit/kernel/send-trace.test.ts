@@ -144,15 +144,19 @@ describe('send-trace', () => {
 });
 
 describe('what an attempt stands for', () => {
-  it('sums to the kernel\'s count over a flow\'s attempts, each at least itself', async () => {
+  it('a flow\'s attempts stand for max(the kernel\'s count, the attempts): a burst once, retransmissions each', async () => {
     const { repeatsOf } = await import('../../../helper/identity/attribution.js');
-    const seen = new Map<string, { firstNs: bigint; count: number }>();
-    // Records read while a burst goes on: counts 3, 10, 10 (two records read together), then a late look 1,000.
+    const seen = new Map<string, { firstNs: bigint; attempts: number; count: number }>();
+    // Records read while a burst goes on (counts 3, 10), one read after it ended (1,000),
+    // two more of its logged drops (already counted), then a later look.
     expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 3 })).toBe(3);
     expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 10 })).toBe(7);
-    expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 10 })).toBe(1);
-    expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 1000 }, 0)).toBe(989);
-    expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 1000 }, 0)).toBe(0);
+    expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 1000 })).toBe(990);
+    expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 1000 })).toBe(0);
+    expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 1000 })).toBe(0);
+    expect(repeatsOf(seen, 'f', { firstNs: 1n, count: 1000 }, false)).toBe(0);
+    // A TCP SYN (counted) and its retransmissions (from a timer: logged, not counted).
+    expect([1, 1, 1].map(() => repeatsOf(seen, 's', { firstNs: 7n, count: 1 }))).toEqual([1, 1, 1]);
     // Another record for the tuple (a new process, or after the LRU forgot it) starts anew.
     expect(repeatsOf(seen, 'f', { firstNs: 2n, count: 1 })).toBe(1);
   });
