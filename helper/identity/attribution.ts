@@ -57,12 +57,14 @@ const RECORD_FRESH_NS = 2_000_000_000n;
 const TICK_NS = 10_000_000n;
 
 /**
- * Loads the kernel's record of senders (helper/kernel/send-trace.ts). Returns undefined when
+ * Loads the kernel's record of senders (helper/kernel/send-trace.ts); not with
+ * TUNNELGATE_SEND_TRACE=off in the environment. Returns undefined when
  * it is in force, or the sentence `status` shows when it is not (attribution then reads sockets
  * only, and a program that exits at once stays unnamed).
  */
 export function startSendTrace(load: () => SendTrace = () => SendTrace.load()): string | undefined {
   if (trace) return undefined;
+  if (process.env.TUNNELGATE_SEND_TRACE === 'off') return 'denied attempts are attributed from sockets only (TUNNELGATE_SEND_TRACE=off): a program that sends and exits at once is not named';
   try {
     trace = load();
     return undefined;
