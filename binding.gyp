@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "tunnelgate_native",
-      "sources": ["helper/native/native.c"],
+      "sources": ["helper/native/native.c", "helper/native/bpf.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     },
     {

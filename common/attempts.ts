@@ -25,6 +25,13 @@ export interface DeniedAttempt {
   cmdline?: string[];
   /** Nearest parent first. */
   parents?: Array<{ pid: number; exe: string }>;
+  /**
+   * How many dropped packets this record stands for (absent: 1). The log is rate-limited
+   * (20/s, burst 50); where the kernel counts the sender's drops (helper/kernel/send-trace.ts)
+   * a record also carries the unlogged drops of the same process and flow since the last one,
+   * and 0 when an earlier record already counted its drop. Summed: the flow's drops.
+   */
+  repeats?: number;
   dst: AttemptDestination;
   /** The gated interface the packet was leaving by. */
   iface: string;

@@ -26,7 +26,7 @@ import type { GatePersistence } from './core/gate.js';
 import { HashCache } from './kernel/proc.js';
 import { run } from './kernel/run.js';
 import { AttemptReader } from './kernel/nflog-reader.js';
-import { attribute } from './identity/attribution.js';
+import { attribute, closeAttribution, startSendTrace, unreportedDrops } from './identity/attribution.js';
 import { LOG_PREFIX_AUDIT } from './ruleset/render.js';
 import { mergePolicy } from './policy/merge.js';
 import type { UserRule } from './policy/merge.js';
@@ -68,6 +68,8 @@ import { openExecSource, Watcher } from './core/watcher.js';
 import { ExecAdmission } from './core/exec-admission.js';
 import { ExecHold, FanotifyUnavailable } from './kernel/fanotify.js';
 import type { ExecEvents } from './kernel/proc-events.js';
+import { isRefusal } from './evidence/refusals.js';
+import type { RefusalDeps } from './evidence/refusals.js';
 import { EvidenceStore } from './evidence/store.js';
 import type { Paths } from './config.js';
 import { NFLOG_GROUP, profilesDir } from './config.js';
@@ -417,14 +419,17 @@ function stopSignal(events: EventLog): Promise<void> {
 }
 
 /** Denied attempts: the refuse chain's NFLOG records, attributed, kept as evidence and emitted. */
-function readAttempts(evidence: EvidenceStore, events: EventLog): AttemptReader {
+function readAttempts(evidence: EvidenceStore, events: EventLog, refusals: RefusalDeps): AttemptReader {
   const attempts = new AttemptReader({
     group: NFLOG_GROUP,
     ifaceName: interfaceNames(),
     attribute,
+    unreported: unreportedDrops,
+    release: closeAttribution,
     auditPrefix: LOG_PREFIX_AUDIT,
     onAttempt: (attempt) => {
-      evidence.add(attempt);
+      // A drop of an allowed program before its admission is no refusal: no evidence row.
+      void isRefusal(attempt, refusals).then((refused) => refused && evidence.add(attempt));
       events.emit({ type: 'attempt.denied', attempt });
     },
     onError: (message) => console.error(`tunnelgate: denied attempts: ${message}`),
@@ -455,6 +460,9 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // What was refused (or would be, in audit mode), kept as evidence for people to decide with.
   const { log: evidence, problem: evidenceProblem } = await EvidenceStore.open(paths.state);
   const evidenceProblems = evidenceProblem ? [evidenceProblem] : [];
+  // Who sent each dropped packet, recorded by the kernel (eBPF); without it, from sockets (said in status).
+  const traceProblem = startSendTrace();
+  if (traceProblem) evidenceProblems.push(traceProblem);
   const inputs: PolicyInputs = { profiles: [], userRules: [] };
 
   // Adopt what a previous helper left, then put the policy in force in one transaction.
@@ -471,7 +479,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   const watcher = sources.start(reloads.schedule);
   process.on('SIGHUP', reloads.schedule);
   process.on('SIGHUP', () => void gate.verify('SIGHUP'));
-  const attempts = readAttempts(evidence, events);
+  const attempts = readAttempts(evidence, events, { policy: () => gate.current, verdictFor: (p, pid) => gate.verdictFor(p, pid) });
 
   // Processes started any way get their rule's cgroup, and lose it when no rule allows them.
   const exec = await openExecSource();

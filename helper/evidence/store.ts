@@ -17,21 +17,21 @@ export function recordKey(a: Pick<AttemptRecord, 'mode' | 'uid' | 'exe' | 'dst'>
   return JSON.stringify([a.mode, a.uid, a.exe ?? null, a.dst.addr, a.dst.proto, a.dst.port ?? null]);
 }
 
-/** Fold one attempt into the records (pure). Ephemeral source ports are not part of the key. */
+/** Fold one attempt (and the drops it stands for, `repeats`) into the records (pure). Ephemeral source ports are not part of the key. */
 export function fold(records: Map<string, AttemptRecord>, a: DeniedAttempt, max = MAX_RECORDS): void {
   const rec: AttemptRecord = {
     mode: a.mode,
     uid: a.uid,
     ...(a.exe !== undefined ? { exe: a.exe } : {}),
     dst: { ...a.dst },
-    count: 1,
+    count: a.repeats ?? 1,
     firstSeen: a.time,
     lastSeen: a.time,
   };
   const key = recordKey(rec);
   const old = records.get(key);
   if (old) {
-    old.count++;
+    old.count += a.repeats ?? 1;
     if (a.time > old.lastSeen) old.lastSeen = a.time;
     if (a.time < old.firstSeen) old.firstSeen = a.time;
     return;

@@ -197,3 +197,19 @@ export function openNetlinkFiltered(
     },
   };
 }
+
+// ---- bpf(2) (native bpf.c; used by helper/kernel/send-trace.ts) ----
+
+/** The bpf(2) commands the helper uses; each throws an Error with `errno` (and the verifier's log for a load). */
+export interface NativeBpf {
+  bpfMapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags: number, name: string): number;
+  bpfProgLoad(type: number, expectedAttachType: number, attachBtfId: number, insns: Buffer, name: string): number;
+  bpfRawTracepointOpen(name: string | null, progFd: number): number;
+  bpfMapLookup(mapFd: number, key: Buffer, valueSize: number): Buffer | null;
+  bpfClose(fd: number): void;
+}
+
+/** The addon's bpf(2) functions. Throws when the addon cannot be loaded. */
+export function nativeBpf(): NativeBpf {
+  return native() as unknown as NativeBpf;
+}

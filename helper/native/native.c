@@ -1049,6 +1049,8 @@ static void export_fn(napi_env env, napi_value exports, const char *name, napi_c
   napi_set_named_property(env, exports, name, fn);
 }
 
+void bpf_exports(napi_env env, napi_value exports); /* bpf.c */
+
 static napi_value init(napi_env env, napi_value exports) {
   export_fn(env, exports, "peerCred", peer_cred);
   export_fn(env, exports, "ptraceSeize", ptrace_seize);
@@ -1061,6 +1063,7 @@ static napi_value init(napi_env env, napi_value exports) {
   export_fn(env, exports, "netlinkSetFilter", netlink_set_filter);
   export_fn(env, exports, "fanotifyOpen", fanotify_open);
   export_fn(env, exports, "syslog", syslog_msg);
+  bpf_exports(env, exports);
   return exports;
 }
 
