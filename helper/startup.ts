@@ -27,6 +27,7 @@ import { AttemptReader } from './kernel/nflog-reader.js';
 import { attribute } from './identity/attribution.js';
 import { LOG_PREFIX_AUDIT } from './ruleset/render.js';
 import { mergePolicy } from './policy/merge.js';
+import type { Policy } from '../common/policy.js';
 import type { UserRule } from './policy/merge.js';
 import { adminCheck, resolveAdminGroup } from './api/authorization.js';
 import type { PeerCred } from './api/authorization.js';
@@ -59,8 +60,8 @@ import { loadSettings } from './core/settings.js';
 import type { HelperSettings } from './core/settings.js';
 import { UserRules } from './core/user-rules.js';
 import type { GatePort } from './core/user-rules.js';
-import { openExecSource, Watcher } from './core/watcher.js';
-import { ExecAdmission } from './core/exec-admission.js';
+import { holdCovers, openExecSource, Watcher } from './core/watcher.js';
+import { ExecAdmission, type ExecHoldPort } from './core/exec-admission.js';
 import { ExecHold, FanotifyUnavailable } from './kernel/fanotify.js';
 import type { ExecEvents } from './kernel/proc-events.js';
 import { EvidenceStore } from './evidence/store.js';
@@ -435,9 +436,17 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // Processes started any way get their rule's cgroup, and lose it when no rule allows them.
   const exec = await openExecSource();
   if (exec.note) console.error(`tunnelgate: ${exec.note}`);
-  const processes = new Watcher({ gate, events, hashes: new HashCache(), source: exec.source });
+  const hold: { covers?: (p: Policy) => boolean } = {};
+  const processes = new Watcher({ gate, events, hashes: new HashCache(), source: exec.source, holdCovers: (p) => hold.covers?.(p) ?? false });
+  // The watcher follows every admitted process in the kernel filter (issue 10.6) from
+  // BEFORE its move, whoever admits it (hold, watcher, run, a prompt answer): a child it
+  // forks from then on is reported. (A Gate hook would say this better than a wrapper.)
+  const admit = gate.admit.bind(gate);
+  gate.admit = (pid, key, missing) => (processes.track(pid), admit(pid, key, missing));
   await processes.start();
-  const held = await openExecAdmission({ gate, events, source: exec.source });
+  const held = await openExecAdmission({ gate, events, source: exec.source, follow: (pid) => processes.track(pid) });
+  if (held.covers) hold.covers = held.covers;
+  processes.hearExecs();
 
   const launches = new Launches({ gate, procs: procPort(new HashCache()), events, ...(tracer ? { tracer } : {}) });
   const server = new ApiServer({
@@ -613,7 +622,7 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
  * before: said on stderr ("exec hold off: reason"). TUNNELGATE_EXEC_HOLD=off turns it off
  * (measurements against the watcher alone). Returns stop().
  */
-async function openExecAdmission(o: { gate: Gate; events: EventLog; source: ExecEvents }): Promise<{ stop: () => void; note?: string }> {
+async function openExecAdmission(o: { gate: Gate; events: EventLog; source: ExecEvents; follow: (pid: number) => void }): Promise<{ stop: () => void; note?: string; covers?: (p: Policy) => boolean }> {
   let hold: ExecHold;
   try {
     if (process.env.TUNNELGATE_EXEC_HOLD === 'off') throw new Error('TUNNELGATE_EXEC_HOLD=off');
@@ -623,10 +632,24 @@ async function openExecAdmission(o: { gate: Gate; events: EventLog; source: Exec
     console.error(`tunnelgate: ${note}`);
     return { stop: () => undefined, note };
   }
-  const admission = new ExecAdmission({ hold, gate: o.gate, events: o.events, hashes: new HashCache(), log: (l) => console.error(`tunnelgate: ${l}`) });
+  // Each held process is followed by the watcher before it is judged, so its exec event
+  // reaches the watcher even when unrelated execs are filtered out in the kernel.
+  const followed: ExecHoldPort = {
+    onExec: (cb) => hold.onExec((e) => (o.follow(e.pid), cb(e))),
+    onOverflow: (cb) => hold.onOverflow(cb),
+    onExpired: (cb) => hold.onExpired(cb),
+    allow: (id) => hold.allow(id),
+    mark: (file, opts) => hold.mark(file, opts),
+    unmark: (file) => hold.unmark(file),
+    marked: () => hold.marked(),
+    refresh: () => hold.refresh(),
+    close: () => hold.close(),
+  };
+  const admission = new ExecAdmission({ hold: followed, gate: o.gate, events: o.events, hashes: new HashCache(), log: (l) => console.error(`tunnelgate: ${l}`) });
   const off = o.source.onExec((pid) => admission.execSeen(pid));
   await admission.start();
   return {
+    covers: (p) => holdCovers(p, hold.marked()),
     stop: () => {
       off();
       admission.stop();
