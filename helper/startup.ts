@@ -61,6 +61,7 @@ import type { HelperSettings } from './core/settings.js';
 import { UserRules } from './core/user-rules.js';
 import type { GatePort } from './core/user-rules.js';
 import { holdCovers, openExecSource, Watcher } from './core/watcher.js';
+import { withProcessWatch } from './core/status.js';
 import { ExecAdmission, type ExecHoldPort } from './core/exec-admission.js';
 import { ExecHold, FanotifyUnavailable } from './kernel/fanotify.js';
 import type { ExecEvents } from './kernel/proc-events.js';
@@ -266,6 +267,13 @@ function interfaceNames(): (index: number) => Promise<string> {
   };
 }
 
+/** Yama's ptrace_scope now (0-3), or undefined when the kernel has no Yama (for status). */
+async function yamaScope(): Promise<number | undefined> {
+  const text = await fs.readFile('/proc/sys/kernel/yama/ptrace_scope', 'utf8').catch(() => undefined);
+  const n = text === undefined ? NaN : Number(text.trim());
+  return Number.isInteger(n) ? n : undefined;
+}
+
 /** Yama's ptrace_scope 3 forbids ptrace even to root; then launches are verified by polling. */
 async function ptraceAvailable(): Promise<boolean> {
   const scope = (await fs.readFile('/proc/sys/kernel/yama/ptrace_scope', 'utf8').catch(() => '0')).trim();
@@ -456,7 +464,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
     isAdmin: user.isAdmin,
     feeds: user.feeds,
     handlers: {
-      ...statusHandlers({ status: () => gate.status(), launches }),
+      ...statusHandlers({ status: async () => withProcessWatch(await gate.status(), { execHoldOff: held.off, yamaPtraceScope: await yamaScope() }), launches }),
       ...user.handlers,
       ...evidenceHandlers({ evidence, current: () => gate.current, inputs }),
       ...appsHandlers(),
@@ -622,15 +630,16 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
  * before: said on stderr ("exec hold off: reason"). TUNNELGATE_EXEC_HOLD=off turns it off
  * (measurements against the watcher alone). Returns stop().
  */
-async function openExecAdmission(o: { gate: Gate; events: EventLog; source: ExecEvents; follow: (pid: number) => void }): Promise<{ stop: () => void; note?: string; covers?: (p: Policy) => boolean }> {
+async function openExecAdmission(o: { gate: Gate; events: EventLog; source: ExecEvents; follow: (pid: number) => void }): Promise<{ stop: () => void; note?: string; off?: string; covers?: (p: Policy) => boolean }> {
   let hold: ExecHold;
   try {
     if (process.env.TUNNELGATE_EXEC_HOLD === 'off') throw new Error('TUNNELGATE_EXEC_HOLD=off');
     hold = ExecHold.open({ deadlineMs: 250 });
   } catch (e) {
-    const note = `exec hold off: ${e instanceof FanotifyUnavailable ? e.message : String(e)}; programs are admitted just after their exec`;
+    const off = e instanceof FanotifyUnavailable ? e.message : e instanceof Error ? e.message : String(e);
+    const note = `exec hold off: ${off}; programs are admitted just after their exec`;
     console.error(`tunnelgate: ${note}`);
-    return { stop: () => undefined, note };
+    return { stop: () => undefined, note, off };
   }
   // Each held process is followed by the watcher before it is judged, so its exec event
   // reaches the watcher even when unrelated execs are filtered out in the kernel.

@@ -26,7 +26,7 @@
 //   rule that still names its path; under a sha256-pinned rule it goes.
 // - Start: the first full scan admits everything eligible that already runs (the gate's
 //   adopt() has already re-checked what a previous helper left in the rule cgroups).
-import { promises as fs, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync, readlinkSync, statSync } from 'node:fs';
 import type { EffectiveRule, Policy } from '../../common/policy.js';
 import type { GatheredProcess } from '../identity/gather.js';
 import { gatherIdentity } from '../identity/gather.js';
@@ -186,7 +186,7 @@ export class Watcher {
   /**
    * Follow `pid` from now on (its forks, execs, exit, ptrace), before it is moved into a
    * rule cgroup or while its held exec is judged. Call it BEFORE the move: a child forked
-   * after this returns is reported by the kernel. Synchronous.
+   * after this returns is reported by the kernel. Synchronous. It is followed until it exits.
    */
   track(pid: number): void {
     if (!this.watch || this.followed.has(pid)) return;
@@ -241,8 +241,11 @@ export class Watcher {
       const admitted = await this.deps.gate.admitted().catch(() => new Map<string, number[]>());
       const admittedPids = [...admitted.values()].flat();
       if (this.watch) {
-        // What is in the rule cgroups now is what to follow (plus what is being judged).
+        // What is in the rule cgroups now is followed. A followed process stops being
+        // followed only when it exits (its exit event; here, after lost events, when it is
+        // gone): never on a look that found it outside, which may race its admission.
         for (const pid of admittedPids) this.followed.add(pid);
+        for (const pid of this.followed) if (!existsSync(`/proc/${pid}`)) this.followed.delete(pid);
         this.watch.setWatched(this.followed);
       }
       await Promise.all(admittedPids.map((pid) => this.examineNow(pid, true)));
@@ -298,13 +301,10 @@ export class Watcher {
       while (again && !this.stopped) {
         this.busy.set(pid, false);
         const f = force || this.forced.delete(pid);
-        const inside = await this.look(pid, f).catch((e: NodeJS.ErrnoException) => {
+        await this.look(pid, f).catch((e: NodeJS.ErrnoException) => {
           // A process that exits while it is looked at is not an error.
           if (e.code !== 'ENOENT' && e.code !== 'ESRCH' && e.code !== 'EINVAL') this.deps.log?.(`watcher: process ${pid}: ${e.message}`);
-          return true; // unknown: keep following it
         });
-        // A process judged to be outside every rule cgroup needs no following.
-        if (!inside) this.untrack(pid);
         again = this.busy.get(pid) === true;
         force = false;
       }
@@ -314,19 +314,16 @@ export class Watcher {
     }
   }
 
-  /**
-   * Look at one process and put it where its verdict says. Returns whether it may be in a
-   * rule cgroup afterwards (false: outside every rule cgroup, or gone: no need to follow it).
-   */
-  private async look(pid: number, force: boolean): Promise<boolean> {
+  /** Look at one process and put it where its verdict says. */
+  private async look(pid: number, force: boolean): Promise<void> {
     const full = this.deps.gate.current;
-    if (!full || pid === this.selfPid) return false;
+    if (!full || pid === this.selfPid) return;
     // Hot path: one readlink, then a lookup of the path among the names the rules use.
     let exe: string;
     try {
       exe = readlinkSync(`/proc/${pid}/exe`);
     } catch {
-      return false; // gone, or a kernel thread
+      return; // gone, or a kernel thread
     }
     if (exe.endsWith(' (deleted)')) exe = exe.slice(0, -' (deleted)'.length);
     const named = this.namesOf(full).mayName(exe);
@@ -335,26 +332,27 @@ export class Watcher {
     // not at the next re-check). Following in the kernel, the watcher knows which processes
     // may be inside without reading their cgroup; without it, a cgroup read says.
     if (!named && !force) {
-      if (this.watch ? !this.followed.has(pid) : !full.rules.some((r) => r.action === 'allow')) return false;
+      if (this.watch ? !this.followed.has(pid) : !full.rules.some((r) => r.action === 'allow')) return;
     }
     const policy = inForce(full, this.now());
     const candidates = named ? candidateRules(policy, exe) : [];
-    if (!this.inOwnNetns(pid)) return false;
+    if (!this.inOwnNetns(pid)) return;
     const current = this.currentRule(pid);
-    if (!candidates.length && !force && current === undefined) return false;
+    if (!candidates.length && !force && current === undefined) return;
     if (!candidates.length) {
-      if (current === undefined) return false;
+      if (current === undefined) return;
       const tracer = await this.tracerOf(pid);
       if (tracer !== undefined) {
         await this.deps.gate.releasePid(pid);
         this.deps.events.emit({ type: 'process.released', pid, path: exe, rule: current, reason: `it is being traced by process ${tracer}, which can change its code` });
-        return false;
+        return;
       }
-      return this.settle(pid, exe, policy, current, undefined);
+      await this.settle(pid, exe, policy, current, undefined);
+      return;
     }
     const gathered = await gatherIdentity(pid, policy, { hashes: this.deps.hashes, selfPid: this.selfPid });
-    if (gathered.tgid !== pid) return true; // a thread: its process is looked at on its own
-    return this.settle(pid, exe, policy, current, gathered);
+    if (gathered.tgid !== pid) return; // a thread: its process is looked at on its own
+    await this.settle(pid, exe, policy, current, gathered);
   }
 
   private namesOf(policy: Policy): RuleNames {
@@ -397,7 +395,7 @@ export class Watcher {
   }
 
   /** Put the process where its verdict says: its rule's cgroup, left as inherited, or out. */
-  private async settle(pid: number, exe: string, policy: Policy, current: string | undefined, g: GatheredProcess | undefined): Promise<boolean> {
+  private async settle(pid: number, exe: string, policy: Policy, current: string | undefined, g: GatheredProcess | undefined): Promise<void> {
     const { gate, events } = this.deps;
     let verdict = g ? decide(policy, g.identity) : undefined;
     const uid = g?.identity.uid;
@@ -408,7 +406,7 @@ export class Watcher {
       verdict = { allow: false, rule: verdict.rule, reason: `it runs in a user namespace of its own, where /proc/${pid}/exe can be re-pointed (PR_SET_MM): admitted only at its exec, by the exec hold` };
     }
     if (verdict?.allow) {
-      if (current === verdict.rule.key) return true;
+      if (current === verdict.rule.key) return;
       this.track(pid); // before the move: its forks from then on are reported
       await gate.admit(pid, verdict.rule.key);
       events.emit({ type: 'process.admitted', pid, uid: uid as number, path: exe, rule: verdict.rule.key });
@@ -417,7 +415,7 @@ export class Watcher {
       // allowed exec (`sh -c 'evil & exec curl'`) is not a descendant of the allowed program,
       // and from here the two cannot be told apart (issue 10, part 3). The exec hold admits
       // before the exec, so only the fallback loses children forked in between.
-      return true;
+      return;
     }
     if (current === undefined) {
       // A rule names the program but a check failed: say so once per process.
@@ -429,21 +427,21 @@ export class Watcher {
           events.emit({ type: 'process.refused', pid, uid: uid as number, path: exe, reason: verdict.reason, rule: verdict.rule.key });
         }
       }
-      return false;
+      return;
     }
     const rule: EffectiveRule | undefined = policy.rules.find((r) => r.key === current);
     // Admitted earlier, and its binary has been replaced since (an upgrade): a path-only rule
     // that still names the path keeps it; the bytes it runs were checked when it was admitted.
     // A sha256-pinned rule does not (issue 4): the pin is about the file, which is gone.
     const b = rule?.binary;
-    if (g?.identity.exeDeleted && b?.path !== undefined && b.sha256 === undefined && b.script === undefined && pathMatches(b.path, exe) && !g.identity.traced) return true;
+    if (g?.identity.exeDeleted && b?.path !== undefined && b.sha256 === undefined && b.script === undefined && pathMatches(b.path, exe) && !g.identity.traced) return;
     // In a rule's cgroup without being allowed on its own: inherited from its parent? Never
     // for a traced process: its tracer can run any code in it (issue 10, part 3).
     if (rule && rule.children !== 'confine' && !g?.identity.traced) {
       const ppid = g?.ppid ?? (await this.parentOf(pid));
-      if (ppid !== undefined && this.currentRule(ppid) === current) return true; // inherited, and the rule allows that
+      if (ppid !== undefined && this.currentRule(ppid) === current) return; // inherited, and the rule allows that
     }
-    if (g === undefined && !(await this.isProcess(pid))) return true;
+    if (g === undefined && !(await this.isProcess(pid))) return;
     const reason = !rule
       ? `rule ${current} is no longer in force`
       : rule.children === 'confine' && verdict === undefined
@@ -453,7 +451,7 @@ export class Watcher {
           : (verdict?.reason ?? `no rule allows ${exe}`);
     await gate.releasePid(pid);
     events.emit({ type: 'process.released', pid, ...(uid !== undefined ? { uid } : {}), path: exe, rule: current, reason });
-    return false;
+    return;
   }
 
   /** The process tracing `pid` (ptrace), unless none or the helper itself. */
