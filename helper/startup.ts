@@ -452,7 +452,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   const admit = gate.admit.bind(gate);
   gate.admit = (pid, key, missing) => (processes.track(pid), admit(pid, key, missing));
   await processes.start();
-  const held = await openExecAdmission({ gate, events, source: exec.source, follow: (pid) => processes.track(pid) });
+  const held = await openExecAdmission({ gate, events, source: exec.source, follow: (pid) => processes.track(pid), letGo: (tid) => processes.execLetGo(tid) });
   if (held.covers) hold.covers = held.covers;
   processes.hearExecs();
 
@@ -475,7 +475,16 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // systemd (Type=notify): ready only now that the first transaction is in force and the API
   // answers, so units ordered after tunnelgate.service start with the gate shut (issues 9.0, 11).
   notifyReady(`gate ${(await gate.status()).state}`);
-  const sweeper = setInterval(() => void gate.refreshListeners().catch((e: Error) => console.error(`tunnelgate: listeners: ${e.message}`)), 2_000);
+  // Listeners of admitted processes (no kernel notification for listen()): looked for only
+  // while some process is followed, i.e. may be admitted (issue 10.6: nothing at idle); one
+  // more look after the last one went empties the set.
+  let listening = true;
+  const sweeper = setInterval(() => {
+    const any = exec.kind !== 'proc-connector' || processes.following > 0;
+    if (!any && !listening) return;
+    listening = any;
+    void gate.refreshListeners().catch((e: Error) => console.error(`tunnelgate: listeners: ${e.message}`));
+  }, 2_000);
 
   await stopSignal(events);
   notifyStopping();
@@ -594,8 +603,11 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
   };
   await Promise.all([startNft(), startLinks()]);
   const watchers: Array<{ close(): void }> = [];
-  const timer = setInterval(() => void gate.verify('timer'), 5_000);
+  // A safety net only: nft monitor and the cgroup watches announce every change at once, and
+  // each look spawns nft (it was most of the idle helper's CPU every 5 s; issue 10.6).
+  const timer = setInterval(() => void gate.verify('timer'), 60_000);
   timer.unref();
+  let fast: NodeJS.Timeout | undefined;
   return {
     watchCgroups(dir) {
       // A removed directory's watch is dead: after each look, watch the (recreated) one again.
@@ -609,6 +621,8 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
           watchers.push(w);
         } catch (e) {
           console.error(`tunnelgate: cannot watch ${d} (${(e as Error).message}); rule cgroups are checked every 5 s`);
+          fast ??= setInterval(() => void gate.verify('timer'), 5_000);
+          fast.unref();
         }
       };
       arm(dir);
@@ -617,6 +631,7 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
     async close() {
       closed = true;
       clearInterval(timer);
+      clearInterval(fast);
       for (const w of watchers) w.close();
       await Promise.all([nftMon?.close(), linkMon?.close()]);
     },
@@ -630,7 +645,7 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
  * before: said on stderr ("exec hold off: reason"). TUNNELGATE_EXEC_HOLD=off turns it off
  * (measurements against the watcher alone). Returns stop().
  */
-async function openExecAdmission(o: { gate: Gate; events: EventLog; source: ExecEvents; follow: (pid: number) => void }): Promise<{ stop: () => void; note?: string; off?: string; covers?: (p: Policy) => boolean }> {
+async function openExecAdmission(o: { gate: Gate; events: EventLog; source: ExecEvents; follow: (pid: number) => void; letGo: (tid: number) => void }): Promise<{ stop: () => void; note?: string; off?: string; covers?: (p: Policy) => boolean }> {
   let hold: ExecHold;
   try {
     if (process.env.TUNNELGATE_EXEC_HOLD === 'off') throw new Error('TUNNELGATE_EXEC_HOLD=off');
@@ -642,11 +657,12 @@ async function openExecAdmission(o: { gate: Gate; events: EventLog; source: Exec
     return { stop: () => undefined, note, off };
   }
   // Each held process is followed by the watcher before it is judged, so its exec event
-  // reaches the watcher even when unrelated execs are filtered out in the kernel.
+  // reaches the watcher even when unrelated execs are filtered out in the kernel; one let go
+  // at the deadline (maybe before that) is followed and looked at then.
   const followed: ExecHoldPort = {
     onExec: (cb) => hold.onExec((e) => (o.follow(e.pid), cb(e))),
     onOverflow: (cb) => hold.onOverflow(cb),
-    onExpired: (cb) => hold.onExpired(cb),
+    onExpired: (cb) => hold.onExpired((e) => (o.letGo(e.tid), cb(e))),
     allow: (id) => hold.allow(id),
     mark: (file, opts) => hold.mark(file, opts),
     unmark: (file) => hold.unmark(file),

@@ -194,6 +194,22 @@ export class Watcher {
     this.watch.setWatched(this.followed);
   }
 
+  /**
+   * A held exec that the hold let go at its deadline, unanswered (task `tid`): the exec may
+   * have run before the watcher followed its process, so its exec event may have been
+   * dropped in the kernel. Follow the process now, then look at it once.
+   */
+  execLetGo(tid: number): void {
+    let tgid = tid;
+    try {
+      tgid = Number(/^Tgid:\s*(\d+)/m.exec(readFileSync(`/proc/${tid}/status`, 'latin1'))?.[1] ?? tid);
+    } catch {
+      /* the exec is done: the thread is the process now */
+    }
+    this.track(tgid);
+    this.examine(tgid);
+  }
+
   private untrack(pid: number): void {
     if (!this.watch || !this.followed.delete(pid)) return;
     this.watch.setWatched(this.followed);
