@@ -110,18 +110,22 @@ async function measure(config: ConfigName, driver: string, o: { pairs: number; l
       await sleep(ms);
       return (cpuNs(helper.pid) - c0) / (performance.now() - t0); // ns per ms
     };
-    const idle0 = await idleRate(o.idleSeconds * 500);
-    // 2. per unrelated fork+exec+exit, per thread
-    const per = async (args: string[], n: number, rate: number) => {
+    // 2. per unrelated fork+exec+exit, per thread: the helper's CPU over the driver's run
+    // minus its idle rate (the mean of the rates just before and just after: the machine is
+    // shared, and in "before" every other process's events reach the helper too).
+    const per = async (args: string[], n: number) => {
+      const before = await idleRate(o.idleSeconds * 300);
       const c0 = cpuNs(helper.pid);
       const t0 = performance.now();
       await run(args);
       await sleep(300); // let queued events reach JS
-      const used = cpuNs(helper.pid) - c0 - rate * (performance.now() - t0);
-      return used / n / 1000; // µs
+      const used = cpuNs(helper.pid) - c0;
+      const ms = performance.now() - t0;
+      const after = await idleRate(o.idleSeconds * 300);
+      return (used - ((before + after) / 2) * ms) / n / 1000; // µs
     };
-    const usPerExec = await per(['exec', String(o.loops), other], o.loops, idle0);
-    const usPerThread = await per(['threads', String(o.loops)], o.loops, idle0);
+    const usPerExec = await per(['exec', String(o.loops), other], o.loops);
+    const usPerThread = await per(['threads', String(o.loops)], o.loops);
     // 1. exec delay added for the allowed binary (paired against the unallowed copy)
     await run(['pair', '20', allowed, other]); // warm
     const pairs = (await run(['pair', String(o.pairs), allowed, other])).trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number]);
