@@ -16,8 +16,8 @@
 // Figures only, never pass/fail. Root (fanotify). Every process it starts is ended by PID.
 //
 //   node dist/bench/exec.js [--execs N] [--loops N] [--idle-seconds S]
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, promises as fs, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, promises as fs, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -28,51 +28,9 @@ import { NETLINK_CONNECTOR, parseExecEvent, parseMessages, PROC_CONNECTOR_GROUP,
 import { openProcConnector } from '../helper/kernel/proc-events.js';
 import { openNetlink } from '../helper/native/index.js';
 import { flags } from './lib/args.js';
+import { buildDriver } from './lib/driver.js';
 import { num, table } from './lib/stats.js';
 
-const DRIVER = String.raw`
-#define _GNU_SOURCE
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-static void *nothing(void *a) { return a; }
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e3 + t.tv_nsec / 1e6; }
-static double run(char *path) {
-  char *args[] = {path, NULL}, *env[] = {"PATH=/bin", NULL};
-  double t0 = now();
-  pid_t p = fork();
-  if (p == 0) { execve(path, args, env); _exit(127); }
-  int st; waitpid(p, &st, 0);
-  return now() - t0;
-}
-/* driver exec N PATH: N fork+exec+exit+wait (durations printed with a 4th argument).
-   driver pair N A B: N times A then B, alternating, "msA msB" per line: load hits both alike.
-   driver threads N: N threads created and joined, one after another. */
-int main(int argc, char **argv) {
-  int n = atoi(argv[2]);
-  if (!strcmp(argv[1], "pair")) {
-    for (int i = 0; i < n; i++) { double a = run(argv[3]); double b = run(argv[4]); printf("%.4f %.4f\n", a, b); }
-    return 0;
-  }
-  if (!strcmp(argv[1], "threads")) {
-    for (int i = 0; i < n; i++) { pthread_t t; pthread_create(&t, NULL, nothing, NULL); pthread_join(t, NULL); }
-    return 0;
-  }
-  char *args[] = {argv[3], NULL}, *env[] = {"PATH=/bin", NULL};
-  for (int i = 0; i < n; i++) {
-    double t0 = now();
-    pid_t p = fork();
-    if (p == 0) { execve(argv[3], args, env); _exit(127); }
-    int st; waitpid(p, &st, 0);
-    if (argc > 4) printf("%.4f\n", now() - t0);
-  }
-  return 0;
-}
-`;
 
 function quantile(xs: readonly number[], q: number): number {
   if (!xs.length) return NaN;
@@ -238,9 +196,7 @@ export async function main(argv: string[]): Promise<void> {
   const tmp = mkdtempSync('/tmp/tg-bench-exec-');
   try {
     chmodSync(tmp, 0o755);
-    const driver = path.join(tmp, 'driver');
-    writeFileSync(`${driver}.c`, DRIVER);
-    execFileSync('gcc', ['-O2', '-pthread', '-o', driver, `${driver}.c`]);
+    const driver = buildDriver(tmp);
     const marked = path.join(tmp, 'marked');
     const unmarked = path.join(tmp, 'unmarked');
     for (const p of [marked, unmarked]) {

@@ -57,6 +57,11 @@ export interface StatusReport {
   dropped: { packets: number; bytes: number };
   sources: SourceStatus[];
   problems: string[];
+  /**
+   * How processes are watched (issue 10): whether execs are held for admission (fanotify)
+   * and what the kernel's Yama setting lets users ptrace. Absent from an older helper.
+   */
+  processes?: { execHold: string; ptrace: string };
   /** netns: inode of the helper's network namespace (/proc/self/ns/net): a client in another one is warned. */
   helper: { pid: number; version: string; startedAt: string; appliedAt?: string; netns?: number };
 }

@@ -29,6 +29,7 @@ import { AttemptReader } from './kernel/nflog-reader.js';
 import { attribute, closeAttribution, startSendTrace, unreportedDrops } from './identity/attribution.js';
 import { LOG_PREFIX_AUDIT } from './ruleset/render.js';
 import { mergePolicy } from './policy/merge.js';
+import type { Policy } from '../common/policy.js';
 import type { UserRule } from './policy/merge.js';
 import { adminCheck, resolveAdminGroup } from './api/authorization.js';
 import type { PeerCred } from './api/authorization.js';
@@ -64,8 +65,9 @@ import { loadSettings } from './core/settings.js';
 import type { HelperSettings } from './core/settings.js';
 import { UserRules } from './core/user-rules.js';
 import type { GatePort } from './core/user-rules.js';
-import { openExecSource, Watcher } from './core/watcher.js';
-import { ExecAdmission } from './core/exec-admission.js';
+import { holdCovers, openExecSource, Watcher } from './core/watcher.js';
+import { withProcessWatch } from './core/status.js';
+import { ExecAdmission, type ExecHoldPort } from './core/exec-admission.js';
 import { ExecHold, FanotifyUnavailable } from './kernel/fanotify.js';
 import type { ExecEvents } from './kernel/proc-events.js';
 import { isRefusal } from './evidence/refusals.js';
@@ -285,6 +287,13 @@ function interfaceNames(): (index: number) => Promise<string> {
   };
 }
 
+/** Yama's ptrace_scope now (0-3), or undefined when the kernel has no Yama (for status). */
+async function yamaScope(): Promise<number | undefined> {
+  const text = await fs.readFile('/proc/sys/kernel/yama/ptrace_scope', 'utf8').catch(() => undefined);
+  const n = text === undefined ? NaN : Number(text.trim());
+  return Number.isInteger(n) ? n : undefined;
+}
+
 /** Yama's ptrace_scope 3 forbids ptrace even to root; then launches are verified by polling. */
 async function ptraceAvailable(): Promise<boolean> {
   const scope = (await fs.readFile('/proc/sys/kernel/yama/ptrace_scope', 'utf8').catch(() => '0')).trim();
@@ -484,9 +493,17 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // Processes started any way get their rule's cgroup, and lose it when no rule allows them.
   const exec = await openExecSource();
   if (exec.note) console.error(`tunnelgate: ${exec.note}`);
-  const processes = new Watcher({ gate, events, hashes: new HashCache(), source: exec.source });
+  const hold: { covers?: (p: Policy) => boolean } = {};
+  const processes = new Watcher({ gate, events, hashes: new HashCache(), source: exec.source, holdCovers: (p) => hold.covers?.(p) ?? false });
+  // The watcher follows every admitted process in the kernel filter (issue 10.6) from
+  // BEFORE its move, whoever admits it (hold, watcher, run, a prompt answer): a child it
+  // forks from then on is reported. (A Gate hook would say this better than a wrapper.)
+  const admit = gate.admit.bind(gate);
+  gate.admit = (pid, key, missing) => (processes.track(pid), admit(pid, key, missing));
   await processes.start();
-  const held = await openExecAdmission({ gate, events, source: exec.source, deadlineMs: user.settings.execHoldDeadlineMs });
+  const held = await openExecAdmission({ gate, events, source: exec.source, deadlineMs: user.settings.execHoldDeadlineMs, follow: (pid) => processes.track(pid), letGo: (tid) => processes.execLetGo(tid) });
+  if (held.covers) hold.covers = held.covers;
+  processes.hearExecs();
 
   const launches = new Launches({ gate, procs: procPort(new HashCache()), events, ...(tracer ? { tracer } : {}) });
   const server = new ApiServer({
@@ -496,7 +513,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
     isAdmin: user.isAdmin,
     feeds: user.feeds,
     handlers: {
-      ...statusHandlers({ status: async () => ({ ...(await gate.status()), netCls }), launches }),
+      ...statusHandlers({ status: async () => withProcessWatch({ ...(await gate.status()), netCls }, { execHoldOff: held.off, yamaPtraceScope: await yamaScope() }), launches }),
       ...user.handlers,
       ...evidenceHandlers({ evidence, current: () => gate.current, inputs }),
       ...appsHandlers(),
@@ -507,7 +524,16 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // systemd (Type=notify): ready only now that the first transaction is in force and the API
   // answers, so units ordered after tunnelgate.service start with the gate shut (issues 9.0, 11).
   notifyReady(`gate ${(await gate.status()).state}`);
-  const sweeper = setInterval(() => void gate.refreshListeners().catch((e: Error) => console.error(`tunnelgate: listeners: ${e.message}`)), 2_000);
+  // Listeners of admitted processes (no kernel notification for listen()): looked for only
+  // while some process is followed, i.e. may be admitted (issue 10.6: nothing at idle); one
+  // more look after the last one went empties the set.
+  let listening = true;
+  const sweeper = setInterval(() => {
+    const any = exec.kind !== 'proc-connector' || processes.following > 0;
+    if (!any && !listening) return;
+    listening = any;
+    void gate.refreshListeners().catch((e: Error) => console.error(`tunnelgate: listeners: ${e.message}`));
+  }, 2_000);
 
   await stopSignal(events);
   notifyStopping();
@@ -617,8 +643,11 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
   };
   await Promise.all([startNft(), startLinks()]);
   const watchers: Array<{ close(): void }> = [];
-  const timer = setInterval(() => void gate.verify('timer'), 5_000);
+  // A safety net only: nft monitor and the cgroup watches announce every change at once, and
+  // each look spawns nft (it was most of the idle helper's CPU every 5 s; issue 10.6).
+  const timer = setInterval(() => void gate.verify('timer'), 60_000);
   timer.unref();
+  let fast: NodeJS.Timeout | undefined;
   return {
     watchCgroups(dir) {
       // A removed directory's watch is dead: after each look, watch the (recreated) one again.
@@ -632,6 +661,8 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
           watchers.push(w);
         } catch (e) {
           console.error(`tunnelgate: cannot watch ${d} (${(e as Error).message}); rule cgroups are checked every 5 s`);
+          fast ??= setInterval(() => void gate.verify('timer'), 5_000);
+          fast.unref();
         }
       };
       arm(dir);
@@ -640,6 +671,7 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
     async close() {
       closed = true;
       clearInterval(timer);
+      clearInterval(fast);
       for (const w of watchers) w.close();
       await Promise.all([nftMon?.close(), linkMon?.close()]);
     },
@@ -653,20 +685,43 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
  * before: said on stderr ("exec hold off: reason"). TUNNELGATE_EXEC_HOLD=off turns it off
  * (measurements against the watcher alone). Returns stop().
  */
-async function openExecAdmission(o: { gate: Gate; events: EventLog; source: ExecEvents; deadlineMs: number }): Promise<{ stop: () => void; note?: string }> {
+async function openExecAdmission(o: {
+  gate: Gate;
+  events: EventLog;
+  source: ExecEvents;
+  deadlineMs: number;
+  follow: (pid: number) => void;
+  letGo: (tid: number) => void;
+}): Promise<{ stop: () => void; note?: string; off?: string; covers?: (p: Policy) => boolean }> {
   let hold: ExecHold;
   try {
     if (process.env.TUNNELGATE_EXEC_HOLD === 'off') throw new Error('TUNNELGATE_EXEC_HOLD=off');
     hold = ExecHold.open({ deadlineMs: o.deadlineMs });
   } catch (e) {
-    const note = `exec hold off: ${e instanceof FanotifyUnavailable ? e.message : String(e)}; programs are admitted just after their exec`;
+    const off = e instanceof FanotifyUnavailable ? e.message : e instanceof Error ? e.message : String(e);
+    const note = `exec hold off: ${off}; programs are admitted just after their exec`;
     console.error(`tunnelgate: ${note}`);
-    return { stop: () => undefined, note };
+    return { stop: () => undefined, note, off };
   }
-  const admission = new ExecAdmission({ hold, gate: o.gate, events: o.events, hashes: new HashCache(), log: (l) => console.error(`tunnelgate: ${l}`) });
+  // Each held process is followed by the watcher before it is judged, so its exec event
+  // reaches the watcher even when unrelated execs are filtered out in the kernel; one let go
+  // at the deadline (maybe before that) is followed and looked at then.
+  const followed: ExecHoldPort = {
+    onExec: (cb) => hold.onExec((e) => (o.follow(e.pid), cb(e))),
+    onOverflow: (cb) => hold.onOverflow(cb),
+    onExpired: (cb) => hold.onExpired((e) => (o.letGo(e.tid), cb(e))),
+    allow: (id) => hold.allow(id),
+    mark: (file, opts) => hold.mark(file, opts),
+    unmark: (file) => hold.unmark(file),
+    marked: () => hold.marked(),
+    refresh: () => hold.refresh(),
+    close: () => hold.close(),
+  };
+  const admission = new ExecAdmission({ hold: followed, gate: o.gate, events: o.events, hashes: new HashCache(), log: (l) => console.error(`tunnelgate: ${l}`) });
   const off = o.source.onExec((pid) => admission.execSeen(pid));
   await admission.start();
   return {
+    covers: (p) => holdCovers(p, hold.marked()),
     stop: () => {
       off();
       admission.stop();

@@ -21,6 +21,7 @@ export function formatStatus(s: StatusReport): string {
     `rules:      ${s.ruleCount}, admitted processes: ${s.admittedProcesses}, dropped: ${s.dropped.packets} packets`,
     `cgroups:    ${visible(s.cgroupDir)}${s.netCls ? ` (${visible(s.netCls.reason)})` : ''}`,
     `helper:     pid ${s.helper.pid}, version ${visible(s.helper.version)}, since ${s.helper.startedAt}`,
+    ...(s.processes ? [`exec hold:  ${visible(s.processes.execHold)}`, `ptrace:     ${visible(s.processes.ptrace)}`] : []),
   ];
   if (s.sources.length) {
     lines.push('profiles:');

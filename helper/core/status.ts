@@ -90,3 +90,41 @@ export function statusReport(s: StatusSnapshot): StatusReport {
     },
   };
 }
+
+/** What the helper knows of how it watches processes (issue 10); plain values. */
+export interface ProcessWatchFacts {
+  /** Why the exec hold is off (fanotify permission events unavailable, or turned off); undefined: on. */
+  execHoldOff: string | undefined;
+  /** /proc/sys/kernel/yama/ptrace_scope (0-3); undefined: the kernel has no Yama. */
+  yamaPtraceScope: number | undefined;
+}
+
+const YAMA: Record<number, string> = {
+  0: 'Yama ptrace_scope 0 (classic): any process may ptrace the processes of its own user',
+  1: 'Yama ptrace_scope 1 (restricted): a process may ptrace only its own descendants (or one that allowed it); root may ptrace any',
+  2: 'Yama ptrace_scope 2 (admin-only): only processes with CAP_SYS_PTRACE may ptrace',
+  3: 'Yama ptrace_scope 3 (no attach): no process may ptrace, not even root',
+};
+
+/** What Yama's ptrace_scope (undefined: no Yama) lets processes trace, in words. */
+export function ptraceAllowed(scope: number | undefined): string {
+  if (scope === undefined) return 'no Yama in this kernel: any process may ptrace the processes of its own user';
+  return YAMA[scope] ?? `Yama ptrace_scope ${scope} (unknown value)`;
+}
+
+/**
+ * The status report with how processes are watched (pure): the `processes` facts (the exec
+ * hold, what Yama lets processes ptrace: a fact of the machine, not a fault, so not a problem
+ * line: a traced process loses the tunnel at the attach whatever Yama allows), and a problem
+ * line when the exec hold is off (programs started directly are admitted just after their
+ * exec, so their first packets can be dropped), as for `run` without ptrace.
+ */
+export function withProcessWatch(r: StatusReport, f: ProcessWatchFacts): StatusReport {
+  const ptrace = ptraceAllowed(f.yamaPtraceScope);
+  const execHold = f.execHoldOff === undefined ? 'on: each exec of an allowed binary is held until its process is admitted' : `off: ${f.execHoldOff}`;
+  const problems = [...r.problems];
+  if (f.execHoldOff !== undefined) {
+    problems.push(`exec hold off (${f.execHoldOff}): programs started directly are admitted by the watcher just after their exec, so their first packets may be dropped`);
+  }
+  return { ...r, problems, processes: { execHold, ptrace } };
+}

@@ -26,12 +26,12 @@
 //   rule that still names its path; under a sha256-pinned rule it goes.
 // - Start: the first full scan admits everything eligible that already runs (the gate's
 //   adopt() has already re-checked what a previous helper left in the rule cgroups).
-import { promises as fs, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync, readlinkSync, statSync } from 'node:fs';
 import type { EffectiveRule, Policy } from '../../common/policy.js';
 import type { GatheredProcess } from '../identity/gather.js';
 import { gatherIdentity } from '../identity/gather.js';
 import type { HashCache } from '../kernel/proc.js';
-import type { ExecEvents } from '../kernel/proc-events.js';
+import type { ExecEvents, WatchEvents } from '../kernel/proc-events.js';
 import type { ProcEvent } from '../kernel/netlink.js';
 import { ruleKeyOf } from '../kernel/netcls.js';
 import { inForce, nextExpiry } from '../policy/expiry.js';
@@ -53,7 +53,17 @@ export interface WatcherDeps {
   gate: WatcherGate;
   events: EventSink;
   hashes: HashCache;
-  source: ExecEvents;
+  /**
+   * Exec events. A WatchEvents source (openWatchEvents) also reports the forks, exits and
+   * ptrace attaches of the processes the watcher follows, filtered in the kernel; with a
+   * plain ExecEvents source (polling) every exec costs a cgroup read, as before.
+   */
+  source: ExecEvents | WatchEvents;
+  /**
+   * Whether the exec hold (fanotify) holds every exec this policy could admit, so that the
+   * execs of processes the watcher does not follow need not reach it. Absent: no hold.
+   */
+  holdCovers?: (policy: Policy) => boolean;
   /** Default: process.pid. */
   selfPid?: number;
   now?: () => number;
@@ -63,6 +73,67 @@ export interface WatcherDeps {
 }
 
 const MAX_TIMER = 2 ** 31 - 1;
+
+/**
+ * Whether an exec hold with these marks holds every exec this policy could admit (pure but
+ * for `inodeOf`): each allow rule names one exact path (no glob, script, package, app
+ * identity: the hold leaves those to the watcher or cannot mark them all), and that path's
+ * file now is the marked inode. False means the watcher must hear every exec.
+ * `inodeOf`: the file's dev:ino now, undefined when absent (default: stat).
+ */
+export function holdCovers(
+  policy: Policy,
+  marks: ReadonlyArray<{ path: string; dev: bigint; ino: bigint; children: boolean }>,
+  inodeOf: (file: string) => { dev: bigint; ino: bigint } | undefined = statInode,
+): boolean {
+  const byPath = new Map(marks.filter((m) => !m.children).map((m) => [m.path, m]));
+  for (const r of policy.rules) {
+    const b = r.binary;
+    if (r.kernel || r.action !== 'allow') continue;
+    if (!b || b.path === undefined || b.path.endsWith('*')) return false;
+    if (b.script !== undefined || b.package !== undefined || b.flatpak !== undefined || b.snap !== undefined || b.appimage !== undefined) return false;
+    const m = byPath.get(b.path);
+    const now = m && inodeOf(b.path);
+    if (!m || !now || now.dev !== m.dev || now.ino !== m.ino) return false;
+  }
+  return true;
+}
+
+function statInode(file: string): { dev: bigint; ino: bigint } | undefined {
+  try {
+    const st = statSync(file, { bigint: true });
+    return { dev: st.dev, ino: st.ino };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether any rule could name a program by its path: the first look at every exec. */
+export interface RuleNames {
+  mayName(exe: string): boolean;
+}
+
+/**
+ * The names the rules of a policy use, for a look that costs one hash lookup per exec
+ * (pure). True is "maybe" (candidateRules then says which rules); false is "no rule
+ * names this path". Rules past their expiry are kept: a superset is still exact for "no".
+ */
+export function ruleNames(policy: Policy): RuleNames {
+  const exact = new Set<string>();
+  const prefixes: string[] = [];
+  let any = false; // a rule that may name any path (package, flatpak: candidateRules decides)
+  for (const r of policy.rules) {
+    const b = r.binary;
+    if (r.kernel || !b) continue;
+    if (b.path !== undefined) {
+      if (b.path.endsWith('*')) prefixes.push(b.path.slice(0, -1));
+      else exact.add(b.path);
+    } else if (b.snap !== undefined) prefixes.push(`/snap/${b.snap}/`);
+    else if (b.package !== undefined || b.appimage !== undefined || b.flatpak !== undefined) any = true;
+  }
+  if (any) return { mayName: () => true };
+  return { mayName: (exe) => exact.has(exe) || prefixes.some((p) => exe.startsWith(p)) };
+}
 
 export class Watcher {
   private readonly unsubscribe: Array<() => void> = [];
@@ -76,25 +147,100 @@ export class Watcher {
   private stopped = false;
   private readonly selfPid: number;
   private readonly now: () => number;
+  /**
+   * Followed processes (tgids): every process in a rule cgroup, the children they forked
+   * since, and processes about to be admitted or judged (track()). Only with a WatchEvents
+   * source, whose kernel filter passes exactly their forks, exits, execs and ptrace events;
+   * an exec of anything else is dismissed without a cgroup read unless a rule names it.
+   */
+  private readonly followed = new Set<number>();
+  private readonly watch: WatchEvents | undefined;
+  /** The cheap first look of the current policy (by identity of the policy object). */
+  private index: { policy: Policy; names: RuleNames } | undefined;
 
   constructor(private readonly deps: WatcherDeps) {
     this.selfPid = deps.selfPid ?? process.pid;
     this.now = deps.now ?? Date.now;
+    this.watch = 'setWatched' in deps.source ? deps.source : undefined;
   }
 
   /** Subscribe, then admit everything eligible that already runs. */
   async start(): Promise<void> {
     const { source, gate } = this.deps;
     this.unsubscribe.push(source.onExec((pid) => this.examine(pid)));
-    // A ptrace attach (tracer != 0) to any process: decide it again at once; a traced
-    // process loses the tunnel whatever its rule or parent (gather reports TracerPid).
-    if ('onEvent' in source) {
+    if (this.watch) this.unsubscribe.push(this.watch.onEvent((e) => this.onEvent(e)));
+    else if ('onEvent' in source) {
+      // A ptrace attach to any process (a source without follow-up: every event): as below.
       const withEvents = source as ExecEvents & { onEvent(cb: (e: ProcEvent) => void): () => void };
       this.unsubscribe.push(withEvents.onEvent((e) => e.kind === 'ptrace' && e.tracerTgid !== 0 && e.tracerTgid !== this.selfPid && void this.examineNow(e.tgid, true)));
     }
     this.unsubscribe.push(source.onOverrun(() => void this.recheck('events were lost')));
-    this.unsubscribe.push(gate.onPolicyChange(() => void this.recheck('policy changed')));
+    this.unsubscribe.push(gate.onPolicyChange(() => {
+      // Every exec is heard again until the hold is known to cover the new policy (recheck).
+      this.watch?.setAllExecs(true);
+      void this.recheck('policy changed');
+    }));
     await this.recheck('helper started');
+  }
+
+  /**
+   * Follow `pid` from now on (its forks, execs, exit, ptrace), before it is moved into a
+   * rule cgroup or while its held exec is judged. Call it BEFORE the move: a child forked
+   * after this returns is reported by the kernel. Synchronous. It is followed until it exits.
+   */
+  track(pid: number): void {
+    if (!this.watch || this.followed.has(pid)) return;
+    this.followed.add(pid);
+    this.watch.setWatched(this.followed);
+  }
+
+  /**
+   * A held exec that the hold let go at its deadline, unanswered (task `tid`): the exec may
+   * have run before the watcher followed its process, so its exec event may have been
+   * dropped in the kernel. Follow the process now, then look at it once.
+   */
+  execLetGo(tid: number): void {
+    let tgid = tid;
+    try {
+      tgid = Number(/^Tgid:\s*(\d+)/m.exec(readFileSync(`/proc/${tid}/status`, 'latin1'))?.[1] ?? tid);
+    } catch {
+      /* the exec is done: the thread is the process now */
+    }
+    this.track(tgid);
+    this.examine(tgid);
+  }
+
+  private untrack(pid: number): void {
+    if (!this.watch || !this.followed.delete(pid)) return;
+    this.watch.setWatched(this.followed);
+  }
+
+  /** Processes followed now (tests, bench). */
+  get following(): number {
+    return this.followed.size;
+  }
+
+  /** A fork, exec, exit or ptrace event of a followed process (the kernel filtered the rest). */
+  private onEvent(e: ProcEvent): void {
+    switch (e.kind) {
+      case 'fork':
+        if (e.childPid !== e.childTgid || !this.followed.has(e.parentTgid)) return;
+        // The child may have exec'd before the filter knew it (its exec event was dropped):
+        // one look after the filter is updated covers that; later execs are reported.
+        this.track(e.childTgid);
+        void this.examineNow(e.childTgid, true);
+        return;
+      case 'exit':
+        if (e.pid === e.tgid) this.untrack(e.tgid);
+        return;
+      case 'ptrace':
+        // A ptrace attach (tracer != 0): decide it again at once; a traced process loses
+        // the tunnel whatever its rule or parent (gather reports TracerPid).
+        if (e.tracerTgid !== 0 && e.tracerTgid !== this.selfPid) void this.examineNow(e.tgid, true);
+        return;
+      default:
+        return;
+    }
   }
 
   stop(): void {
@@ -110,15 +256,36 @@ export class Watcher {
       const t0 = performance.now();
       const admitted = await this.deps.gate.admitted().catch(() => new Map<string, number[]>());
       const admittedPids = [...admitted.values()].flat();
+      if (this.watch) {
+        // What is in the rule cgroups now is followed. A followed process stops being
+        // followed only when it exits (its exit event; here, after lost events, when it is
+        // gone): never on a look that found it outside, which may race its admission.
+        for (const pid of admittedPids) this.followed.add(pid);
+        for (const pid of this.followed) if (!existsSync(`/proc/${pid}`)) this.followed.delete(pid);
+        this.watch.setWatched(this.followed);
+      }
       await Promise.all(admittedPids.map((pid) => this.examineNow(pid, true)));
       const pids = (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number);
       // In batches: a machine has thousands of processes, and most are dismissed by one readlink.
       for (let i = 0; i < pids.length; i += 64) await Promise.all(pids.slice(i, i + 64).map((pid) => this.examineNow(pid, false)));
       this.armExpiry();
+      this.hearExecs();
       this.deps.log?.(`watcher: re-checked ${admittedPids.length} admitted and ${pids.length} processes (${why}) in ${Math.round(performance.now() - t0)} ms`);
     };
     this.rechecking = this.rechecking.then(run, run);
     return this.rechecking;
+  }
+
+  /**
+   * Execs of processes the watcher does not follow reach it only while something could be
+   * missed: no exec hold, or a policy with a rule the hold does not cover (scripts,
+   * packages, app identities, globs, a binary not marked yet). Only with the kernel filter.
+   * Called after every re-check, and by startup once the hold's marks are placed.
+   */
+  hearExecs(): void {
+    const policy = this.deps.gate.current;
+    if (!this.watch || this.watch.filter !== 'kernel' || !policy) return;
+    this.watch.setAllExecs(!(this.deps.holdCovers?.(policy) ?? false));
   }
 
   private armExpiry(): void {
@@ -163,11 +330,11 @@ export class Watcher {
     }
   }
 
+  /** Look at one process and put it where its verdict says. */
   private async look(pid: number, force: boolean): Promise<void> {
     const full = this.deps.gate.current;
     if (!full || pid === this.selfPid) return;
-    const policy = inForce(full, this.now());
-    // Hot path: one readlink, then the rules whose path could match it.
+    // Hot path: one readlink, then a lookup of the path among the names the rules use.
     let exe: string;
     try {
       exe = readlinkSync(`/proc/${pid}/exe`);
@@ -175,11 +342,16 @@ export class Watcher {
       return; // gone, or a kernel thread
     }
     if (exe.endsWith(' (deleted)')) exe = exe.slice(0, -' (deleted)'.length);
-    const candidates = candidateRules(policy, exe);
+    const named = this.namesOf(full).mayName(exe);
     // A program no rule names matters only inside a rule cgroup (one verdict whenever it is
     // taken: an admitted process that execs such a program is decided again at that exec,
-    // not at the next re-check); everything else ends at the cgroup read.
-    if (!candidates.length && !force && !policy.rules.some((r) => r.action === 'allow')) return;
+    // not at the next re-check). Following in the kernel, the watcher knows which processes
+    // may be inside without reading their cgroup; without it, a cgroup read says.
+    if (!named && !force) {
+      if (this.watch ? !this.followed.has(pid) : !full.rules.some((r) => r.action === 'allow')) return;
+    }
+    const policy = inForce(full, this.now());
+    const candidates = named ? candidateRules(policy, exe) : [];
     if (!this.inOwnNetns(pid)) return;
     const current = this.currentRule(pid);
     if (!candidates.length && !force && current === undefined) return;
@@ -197,6 +369,11 @@ export class Watcher {
     const gathered = await gatherIdentity(pid, policy, { hashes: this.deps.hashes, selfPid: this.selfPid });
     if (gathered.tgid !== pid) return; // a thread: its process is looked at on its own
     await this.settle(pid, exe, policy, current, gathered);
+  }
+
+  private namesOf(policy: Policy): RuleNames {
+    if (this.index?.policy !== policy) this.index = { policy, names: ruleNames(policy) };
+    return this.index.names;
   }
 
   private readonly ownNetns = readlinkSync('/proc/self/ns/net');
@@ -246,6 +423,7 @@ export class Watcher {
     }
     if (verdict?.allow) {
       if (current === verdict.rule.key) return;
+      this.track(pid); // before the move: its forks from then on are reported
       await gate.admit(pid, verdict.rule.key);
       events.emit({ type: 'process.admitted', pid, uid: uid as number, path: exe, rule: verdict.rule.key });
       this.deps.onAdmitted?.(pid, verdict.rule.key);
@@ -289,6 +467,7 @@ export class Watcher {
           : (verdict?.reason ?? `no rule allows ${exe}`);
     await gate.releasePid(pid);
     events.emit({ type: 'process.released', pid, ...(uid !== undefined ? { uid } : {}), path: exe, rule: current, reason });
+    return;
   }
 
   /** The process tracing `pid` (ptrace), unless none or the helper itself. */
@@ -314,14 +493,19 @@ export class Watcher {
 }
 
 /**
- * Where exec events come from: the proc connector, else polling /proc.
- * TUNNELGATE_WATCH=poll forces polling (measurements, machines where the connector misbehaves).
+ * Where exec events come from: the proc connector (openWatchEvents: filtered in the kernel),
+ * else polling /proc. TUNNELGATE_WATCH=poll forces polling (measurements, machines where the
+ * connector misbehaves); TUNNELGATE_WATCH_FILTER=none turns the kernel filter off, so every
+ * event of the machine reaches JS (the bench's baseline: the watcher before issue 10).
  */
-export async function openExecSource(mode = process.env.TUNNELGATE_WATCH ?? 'auto'): Promise<{ source: ExecEvents; kind: 'proc-connector' | 'poll'; note?: string }> {
+export async function openExecSource(
+  mode = process.env.TUNNELGATE_WATCH ?? 'auto',
+  filter = process.env.TUNNELGATE_WATCH_FILTER === 'none' ? ('none' as const) : ('kernel' as const),
+): Promise<{ source: ExecEvents | WatchEvents; kind: 'proc-connector' | 'poll'; note?: string }> {
   if (mode !== 'poll') {
-    const { openProcConnector } = await import('../kernel/proc-events.js');
-    const r = await openProcConnector({ kinds: ['exec', 'ptrace'] }).catch((e: Error) => ({ error: e.message }));
-    if ('events' in r) return { source: r.events, kind: 'proc-connector' };
+    const { openWatchEvents } = await import('../kernel/proc-events.js');
+    const r = await openWatchEvents({ filter }).catch((e: Error) => ({ error: e.message }));
+    if ('events' in r) return { source: r.events, kind: 'proc-connector', ...(filter === 'none' ? { note: 'process events are not filtered in the kernel (TUNNELGATE_WATCH_FILTER=none)' } : {}) };
     return { source: new PollingExecEvents(), kind: 'poll', note: `${r.error}; watching processes by polling /proc` };
   }
   return { source: new PollingExecEvents(), kind: 'poll', note: 'watching processes by polling /proc (TUNNELGATE_WATCH=poll)' };
