@@ -330,7 +330,8 @@ export class PromptManager {
   }
 
   private add(p: Prompt, a: DeniedAttempt): void {
-    p.count++;
+    // A burst the log showed only part of carries the drops the kernel counted (repeats).
+    p.count += a.repeats ?? 1;
     p.lastSeen = Math.max(p.lastSeen, this.timeOf(a));
     if (a.pid !== undefined) {
       if (!p.processes.has(a.pid) && p.processes.size < MAX_PIDS) p.processes.set(a.pid, undefined);

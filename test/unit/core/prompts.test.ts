@@ -126,6 +126,14 @@ describe('deduplication', () => {
     expect(changes.filter(([c]) => c === 'updated')).toHaveLength(1);
   });
 
+  it('a burst the log showed only in part counts every drop the kernel counted (repeats)', async () => {
+    pm.attempt(attempt());
+    pm.attempt(attempt({ repeats: 949 }));
+    pm.attempt(attempt({ repeats: 0 }));
+    await settle();
+    expect(pm.list(user).map((p) => p.count)).toEqual([950]);
+  });
+
   it('one prompt per (user, binary): two binaries, or two users, are two prompts', async () => {
     procs.add(6000, 1000, '/usr/bin/curl');
     pm.attempt(attempt());
