@@ -27,7 +27,7 @@ import type { Caller } from '../../common/api.js';
 import { ErrorCode } from '../../common/api.js';
 import type { GateEvent } from '../../common/events.js';
 import { eventUid } from '../../common/events.js';
-import { ApiError } from '../core/errors.js';
+import { ApiError } from '../../common/errors.js';
 
 /** SO_PEERCRED of a connection: pid, uid and gid of the peer at connect time. */
 export interface PeerCred {

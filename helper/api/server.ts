@@ -33,7 +33,7 @@ import split2 from 'split2';
 import type { ApiNotifications, Caller, MethodName, NotificationName, Params, Result, SubscribeResult, Topic } from '../../common/api.js';
 import { API, ErrorCode, MAX_MESSAGE_BYTES } from '../../common/api.js';
 import type { PeerCred } from './authorization.js';
-import { ApiError, CallerError } from '../core/errors.js';
+import { ApiError, CallerError } from '../../common/errors.js';
 import type { EventSink } from '../core/event-bus.js';
 
 export type HandledMethod = Exclude<MethodName, 'subscribe'>;

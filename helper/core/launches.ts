@@ -40,7 +40,7 @@ import type { Verdict } from '../policy/decide.js';
 import { inForce } from '../policy/expiry.js';
 import { chainStep, launcherKind } from '../identity/interpreters.js';
 import type { ExecTracer } from '../native/index.js';
-import { ApiError } from './errors.js';
+import { ApiError } from '../../common/errors.js';
 import type { EventSink } from './event-bus.js';
 import type { ProcPort } from './ports.js';
 

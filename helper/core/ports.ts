@@ -7,7 +7,7 @@ import type { HashCache, ProcInfo } from '../kernel/proc.js';
 import { parseStatusUids, readCmdline, readExe, readProc, startTimeOf } from '../kernel/proc.js';
 import { promises as fs } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { StoredProcess } from './decisions.js';
+import type { StoredProcess } from '../store/decisions.js';
 import type { ProcessIdentity } from '../policy/decide.js';
 
 /** What the core reads about live processes (the kernel's answer, never the process's claim). */

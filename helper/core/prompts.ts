@@ -27,12 +27,12 @@ import type { PromptCloseReason } from '../../common/events.js';
 import type { EffectiveRule, Policy } from '../../common/policy.js';
 import type { Destination } from '../../common/profile.js';
 import type { Clock } from './clock.js';
-import type { SeenBinary, StoredDeny, StoredProcess } from './decisions.js';
-import { newId } from './decisions.js';
+import type { SeenBinary, StoredDeny, StoredProcess } from '../store/decisions.js';
+import { newId } from '../store/decisions.js';
 import { covers, destinationOf, unionDestinations } from '../policy/destinations.js';
-import { ApiError } from './errors.js';
+import { ApiError } from '../../common/errors.js';
 import type { EventSink } from './event-bus.js';
-import type { ProcessFacts } from './program-info.js';
+import type { ProcessFacts } from '../identity/program-info.js';
 import type { AllowRequest } from './user-rules.js';
 import { lockedReason, requestedLifetime } from './user-rules.js';
 

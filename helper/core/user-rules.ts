@@ -19,11 +19,11 @@ import type { Destination } from '../../common/profile.js';
 import type { Verdict } from '../policy/decide.js';
 import type { UserRule } from '../policy/merge.js';
 import type { Clock } from './clock.js';
-import type { StoredAllow, StoredDeny, StoredLifetime, StoredProcess } from './decisions.js';
-import type { DecisionsPort } from './state-writes.js';
-import { newId } from './decisions.js';
+import type { StoredAllow, StoredDeny, StoredLifetime, StoredProcess } from '../store/decisions.js';
+import type { DecisionsPort } from '../store/state-writes.js';
+import { newId } from '../store/decisions.js';
 import { covers, formatRuleDestination, unionDestinations } from '../policy/destinations.js';
-import { ApiError } from './errors.js';
+import { ApiError } from '../../common/errors.js';
 import type { EventSink } from './event-bus.js';
 import type { ProcessPort } from './ports.js';
 

@@ -52,7 +52,7 @@ export function within(records: Iterable<AttemptRecord>, now: Date, days: number
 
 /**
  * The evidence store: attempt records kept in memory, written to STATE/attempts.json at most
- * every `flushMs` (milliseconds), atomically. Not the audit trail (core/audit-trail.ts), and
+ * every `flushMs` (milliseconds), atomically. Not the audit trail (helper/store/audit-trail.ts), and
  * not the policy's audit mode.
  */
 export class EvidenceStore {

@@ -175,7 +175,7 @@ function fallbackText(event: StampedEvent, message: string): string {
   return message || `tunnelgate audit: ${JSON.stringify(event)}`;
 }
 
-/** The audit trail's system log (helper/core/audit-trail.ts: Syslog), with the event when there is one. */
+/** The audit trail's system log (helper/store/audit-trail.ts: Syslog), with the event when there is one. */
 export interface SystemLog {
   log(priority: number, message: string, event?: StampedEvent): void;
 }

@@ -10,7 +10,7 @@ import type { UserRule } from '../../policy/merge.js';
 import { replay } from '../../policy/replay.js';
 import type { LoadedProfile } from '../../profile/loaded.js';
 import { formatProblems, validateProfile } from '../../profile/validate.js';
-import { ApiError } from '../../core/errors.js';
+import { ApiError } from '../../../common/errors.js';
 import type { Handlers } from '../server.js';
 
 /** Days of evidence `audit` and `profile test` look at unless asked otherwise. */

@@ -11,7 +11,7 @@ import { needsHash } from '../../policy/decide.js';
 import type { ProcessIdentity, Verdict } from '../../policy/decide.js';
 import { explain, explainRule } from '../../policy/explain.js';
 import { requireOwn } from '../authorization.js';
-import { ApiError } from '../../core/errors.js';
+import { ApiError } from '../../../common/errors.js';
 import type { Handlers } from '../server.js';
 import { pathIdentity } from './path-identity.js';
 import type { PathFactsDeps } from './path-identity.js';

@@ -3,7 +3,7 @@ import { ErrorCode } from '../../../common/api.js';
 import type { Destination } from '../../../common/profile.js';
 import type { PromptManager } from '../../core/prompts.js';
 import { checkDestinations } from '../../policy/destinations.js';
-import { ApiError } from '../../core/errors.js';
+import { ApiError } from '../../../common/errors.js';
 import type { Handlers } from '../server.js';
 
 /** Throws ApiError InvalidParams when a destination list does not parse. */

@@ -14,7 +14,7 @@ import type { AllowParams, Caller } from '../../../common/api.js';
 import { normalRuleKey } from '../../../common/format.js';
 import { decide, describe } from '../../policy/decide.js';
 import { readableBy, requireOwn } from '../authorization.js';
-import { ApiError } from '../../core/errors.js';
+import { ApiError } from '../../../common/errors.js';
 import type { Handlers } from '../server.js';
 import { installedApps } from './apps.js';
 import type { AppsDeps } from './apps.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { adminCheck, gidOfGroup, parseStatusCreds, resolveAdminGroup } from '../../../helper/api/authorization.js';
-import { DEFAULT_SETTINGS, parseSettings } from '../../../helper/core/settings.js';
+import { DEFAULT_SETTINGS, parseSettings } from '../../../helper/settings.js';
 
 const status = (uid: number, gid: number, groups: string) => `Name:\tbash\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\nGid:\t${gid}\t${gid}\t${gid}\t${gid}\nGroups:\t${groups}\n`;
 const io = (files: Record<string, string>) => ({

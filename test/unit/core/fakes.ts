@@ -7,7 +7,7 @@ import type { Policy } from '../../../common/policy.js';
 import type { DeniedAttempt } from '../../../common/attempts.js';
 import { decide } from '../../../helper/policy/decide.js';
 import type { Clock } from '../../../helper/core/clock.js';
-import type { StoredProcess } from '../../../helper/core/decisions.js';
+import type { StoredProcess } from '../../../helper/store/decisions.js';
 import type { ProcessPort } from '../../../helper/core/ports.js';
 import type { UserApiGate } from '../../../helper/startup.js';
 

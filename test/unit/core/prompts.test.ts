@@ -4,7 +4,7 @@ import type { GateEvent } from '../../../common/events.js';
 import type { Policy } from '../../../common/policy.js';
 import type { Destination } from '../../../common/profile.js';
 import type { DeniedAttempt } from '../../../common/attempts.js';
-import type { SeenBinary, StoredDeny } from '../../../helper/core/decisions.js';
+import type { SeenBinary, StoredDeny } from '../../../helper/store/decisions.js';
 import { covers } from '../../../helper/policy/destinations.js';
 import { MAX_PROMPTS_PER_USER, PromptManager } from '../../../helper/core/prompts.js';
 import type { PromptChange } from '../../../helper/core/prompts.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { GateEvent } from '../../../common/events.js';
 import type { Profile } from '../../../common/profile.js';
-import { DecisionsStore } from '../../../helper/core/decisions.js';
+import { DecisionsStore } from '../../../helper/store/decisions.js';
 import { UserRules } from '../../../helper/core/user-rules.js';
 import type { AllowRequest } from '../../../helper/core/user-rules.js';
 import { mergePolicy } from '../../../helper/policy/merge.js';

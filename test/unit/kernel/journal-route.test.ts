@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditTrail } from '../../../helper/core/audit-trail.js';
+import { AuditTrail } from '../../../helper/store/audit-trail.js';
 import { EventLog } from '../../../helper/core/event-bus.js';
 import { systemLogRoute } from '../../../helper/kernel/journal.js';
 import type { SystemLog } from '../../../helper/kernel/journal.js';

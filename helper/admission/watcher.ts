@@ -37,7 +37,7 @@ import { ruleKeyOf } from '../kernel/netcls.js';
 import { inForce, nextExpiry } from '../policy/expiry.js';
 import { candidateRules, decide, describe, pathMatches } from '../policy/decide.js';
 import { PollingExecEvents } from '../identity/exec-poll.js';
-import type { EventSink } from './event-bus.js';
+import type { EventSink } from '../core/event-bus.js';
 
 /** What the watcher needs of the gate (helper/core/gate.ts). */
 export interface WatcherGate {

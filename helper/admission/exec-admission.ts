@@ -6,7 +6,7 @@
 // Rules of this path:
 // - It only ever ALLOWS the exec, and answers in every case (finally): a refusal, an error,
 //   a process it cannot judge all end in allow() without admission, and the watcher
-//   (helper/core/watcher.ts) then decides after the exec as before (check-after-exec is the
+//   (helper/admission/watcher.ts) then decides after the exec as before (check-after-exec is the
 //   fallback, and the only path that reports refusals, so nothing is said twice).
 // - Identity comes from the event, never from /proc/PID/exe (which still names the OLD
 //   program during the hold): exe = the file the kernel opened, its dev:ino checked against
@@ -36,7 +36,7 @@ import { ancestry, pathWritableByNonRoot } from '../identity/writable.js';
 import type { ProcessIdentity } from '../policy/decide.js';
 import { candidateRules, decide, needsHash, packagesNamed } from '../policy/decide.js';
 import { inForce } from '../policy/expiry.js';
-import type { EventSink } from './event-bus.js';
+import type { EventSink } from '../core/event-bus.js';
 import type { WatcherGate } from './watcher.js';
 
 /** What this module needs of helper/kernel/fanotify.ts ExecHold. */

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { statusReport } from '../../../helper/core/status.js';
 import type { StatusSnapshot } from '../../../helper/core/status.js';
-import { DecisionsStore } from '../../../helper/core/decisions.js';
-import { DECISIONS_KEY, reportDecisionWrites } from '../../../helper/core/state-writes.js';
+import { DecisionsStore } from '../../../helper/store/decisions.js';
+import { DECISIONS_KEY, reportDecisionWrites } from '../../../helper/store/state-writes.js';
 import { ResumingFile, StorageHealth } from '../../../helper/kernel/files.js';
 import { policyOf, profile } from '../policy/fixtures.js';
 

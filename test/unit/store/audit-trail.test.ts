@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GateEvent, StampedEvent } from '../../../common/events.js';
 import { StorageHealth } from '../../../helper/kernel/files.js';
-import { AUDIT_FILE, auditFiles, AuditTrail, LOG_ERR, LOG_NOTICE, LOG_WARNING, priorityOf, stderrSyslog, syslogWithFallback } from '../../../helper/core/audit-trail.js';
+import { AUDIT_FILE, auditFiles, AuditTrail, LOG_ERR, LOG_NOTICE, LOG_WARNING, priorityOf, stderrSyslog, syslogWithFallback } from '../../../helper/store/audit-trail.js';
 
 let dir: string;
 let syslog: Array<[number, string]>;

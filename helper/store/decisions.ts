@@ -18,7 +18,7 @@ import type { Destination } from '../../common/profile.js';
 import type { RuleLifetime } from '../../common/prompts.js';
 import { ErrorCode } from '../../common/errors.js';
 import { describeWriteError, writeFileAtomic } from '../kernel/files.js';
-import { CallerError } from './errors.js';
+import { CallerError } from '../../common/errors.js';
 
 export const DECISIONS_FILE = 'decisions.json';
 const FORMAT = 1;

@@ -2,7 +2,7 @@ import { chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePasswd, ProgramInfo } from '../../../helper/core/program-info.js';
+import { parsePasswd, ProgramInfo } from '../../../helper/identity/program-info.js';
 
 describe('.desktop entries', () => {
   it('parses /etc/passwd', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EffectiveRule, Policy } from '../../../common/policy.js';
 import type { BinaryMatcher } from '../../../common/profile.js';
-import { marksOf } from '../../../helper/core/exec-admission.js';
+import { marksOf } from '../../../helper/admission/exec-admission.js';
 
 const rule = (id: string, binary: BinaryMatcher, over: Partial<EffectiveRule> = {}): EffectiveRule => ({
   key: `p:${id}`, id, source: { kind: 'profile', profileId: 'p', version: 1, file: '/x' }, action: 'allow', binary, kernel: false, mode: 'enforce', locked: true, ...over,

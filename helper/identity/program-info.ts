@@ -12,8 +12,8 @@ import type { DeniedAttempt } from '../../common/attempts.js';
 import type { PromptProgram } from '../../common/api.js';
 import type { HashCache } from '../kernel/proc.js';
 import { readCmdline, readProc } from '../kernel/proc.js';
-import { execProgram, parseDesktopEntry } from '../identity/apps.js';
-import type { DesktopEntry } from '../identity/apps.js';
+import { execProgram, parseDesktopEntry } from './apps.js';
+import type { DesktopEntry } from './apps.js';
 
 const MAX_ENTRY_BYTES = 64 * 1024;
 /** Re-read a directory at most this often even if its mtime did not change (entries edited in place). */

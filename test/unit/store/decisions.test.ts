@@ -2,8 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkDoc, DECISIONS_FILE, DecisionsStore, emptyDoc, MAX_SEEN, newId } from '../../../helper/core/decisions.js';
-import type { StoredAllow } from '../../../helper/core/decisions.js';
+import { checkDoc, DECISIONS_FILE, DecisionsStore, emptyDoc, MAX_SEEN, newId } from '../../../helper/store/decisions.js';
+import type { StoredAllow } from '../../../helper/store/decisions.js';
 
 let dir: string;
 const file = () => path.join(dir, DECISIONS_FILE);

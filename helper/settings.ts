@@ -12,7 +12,7 @@
 //
 // Read at start-up. A file that does not validate is reported in `status` and ignored as a
 // whole: the defaults are the safe choice (no admin group: only root is an admin).
-import { readTrusted } from '../kernel/files.js';
+import { readTrusted } from './kernel/files.js';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { Policy } from '../../../common/policy.js';
 import type { ProcEvent } from '../../../helper/kernel/netlink.js';
 import type { WatchEvents } from '../../../helper/kernel/proc-events.js';
-import { holdCovers, ruleNames, Watcher, type WatcherGate } from '../../../helper/core/watcher.js';
+import { holdCovers, ruleNames, Watcher, type WatcherGate } from '../../../helper/admission/watcher.js';
 import { HashCache } from '../../../helper/kernel/proc.js';
 import { policyOf, profile } from '../policy/fixtures.js';
 
