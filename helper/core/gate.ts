@@ -24,10 +24,6 @@ import { procPort } from './ports.js';
 import type { ProcPort } from './ports.js';
 import { statusReport } from './status.js';
 
-
-/** How many admissions recentAdmission() remembers, and for how long (ms). */
-const RECENT_ADMISSIONS = 4096;
-const RECENT_ADMISSION_MS = 60_000;
 export interface GateDeps {
   nft: Nft;
   cgroups: NetClsTree;
@@ -268,20 +264,23 @@ export class Gate {
       this.populated.add(ruleKey);
       this.recent.delete(pid);
       this.recent.set(pid, { key: ruleKey, at: this.now() });
-      if (this.recent.size > RECENT_ADMISSIONS) this.recent.delete(this.recent.keys().next().value as number);
+      if (this.recent.size > Gate.RECENT_ADMISSIONS) this.recent.delete(this.recent.keys().next().value as number);
     });
   }
 
   /**
-   * The rule process `pid` was admitted under within the last RECENT_ADMISSION_MS, also if
+   * The rule process `pid` was admitted under within the last minute (RECENT_ADMISSION_MS), also if
    * it has exited since: a packet it sent before that admission and read only now (its drop
    * is logged asynchronously) is not a refusal. Undefined when no such admission is known.
    */
   recentAdmission(pid: number): string | undefined {
     const r = this.recent.get(pid);
-    return r && this.now() - r.at <= RECENT_ADMISSION_MS ? r.key : undefined;
+    return r && this.now() - r.at <= Gate.RECENT_ADMISSION_MS ? r.key : undefined;
   }
 
+  /** How many admissions recentAdmission() remembers, and for how long (ms). */
+  private static readonly RECENT_ADMISSIONS = 4096;
+  private static readonly RECENT_ADMISSION_MS = 60_000;
   /** Admissions by pid, oldest first (bounded: RECENT_ADMISSIONS). */
   private readonly recent = new Map<number, { key: string; at: number }>();
   private readonly now = (): number => Date.now();

@@ -18,6 +18,7 @@
 // exec at once; about eight reads per process), and a sweep over all of /proc every few
 // seconds catches the rest. The proc connector needs
 // none of this: it reports every exec as it happens.
+import { subscribe } from '../../common/listeners.js';
 import { closeSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import type { ExecEvents } from '../kernel/proc-events.js';
 
@@ -93,13 +94,11 @@ export class PollingExecEvents implements ExecEvents {
   }
 
   onExec(cb: (pid: number) => void): () => void {
-    this.execs.add(cb);
-    return () => this.execs.delete(cb);
+    return subscribe(this.execs, cb);
   }
 
   onOverrun(cb: () => void): () => void {
-    this.overruns.add(cb);
-    return () => this.overruns.delete(cb);
+    return subscribe(this.overruns, cb);
   }
 
   close(): void {

@@ -42,6 +42,7 @@
 // a deadlock against its own permission event until the deadline). Events of the helper's
 // own children are therefore answered at once by the reader thread (`passOwnChildren`,
 // default true) and reported as onOwnChild.
+import { subscribe } from '../../common/listeners.js';
 import { watch, type FSWatcher, statSync } from 'node:fs';
 import path from 'node:path';
 import { openFanotifyGroup } from '../native/index.js';
@@ -122,12 +123,6 @@ type Listener<T> = (x: T) => void;
 
 interface Mark extends MarkedFile {
   fd: number;
-}
-
-/** Add `cb` to `set`; returns its removal. */
-function subscribe<T>(set: Set<Listener<T>>, cb: Listener<T>): () => void {
-  set.add(cb);
-  return () => void set.delete(cb);
 }
 
 /**

@@ -1,4 +1,5 @@
 // Files the helper must never leave half-written: state, decisions, logs' metadata.
+import { subscribe } from '../../common/listeners.js';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import type { Stats } from 'node:fs';
@@ -123,8 +124,7 @@ export class StorageHealth {
 
   /** Call `fn` whenever the failures change; returns the unsubscribe function. */
   onChange(fn: () => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
+    return subscribe(this.listeners, fn);
   }
 
   /** Stop the retry timer (the helper's end; tests). */

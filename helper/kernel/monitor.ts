@@ -1,6 +1,7 @@
 // Long-running kernel monitors (`nft monitor`, `ip monitor link`) as child processes: each
 // line they print is parsed into an event. Never a shell, array arguments only; the process
 // is ended by its own PID on close(). Used by nft-monitor.ts and links.ts.
+import { subscribe } from '../../common/listeners.js';
 import { promises as fs } from 'node:fs';
 import { execa } from 'execa';
 import split2 from 'split2';
@@ -88,14 +89,8 @@ export function startMonitor<E>(monitor: MonitorCommand<E>, opts: MonitorOptions
   ready.catch(() => undefined);
   return {
     ready,
-    onEvent(cb) {
-      events.add(cb);
-      return () => events.delete(cb);
-    },
-    onLost(cb) {
-      exits.add(cb);
-      return () => exits.delete(cb);
-    },
+    onEvent: (cb) => subscribe(events, cb),
+    onLost: (cb) => subscribe(exits, cb),
     async close() {
       stopping = true;
       if (!exited) child.kill('SIGTERM');

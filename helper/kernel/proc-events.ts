@@ -12,6 +12,7 @@
 //   set (setTgids); works on any kernel with the connector;
 // - the reader thread hands JS every datagram already queued in one call (batch).
 // Documentation: Documentation/driver-api/connector.rst, include/uapi/linux/cn_proc.h.
+import { subscribe } from '../../common/listeners.js';
 import { readlinkSync, promises as fs } from 'node:fs';
 import { release } from 'node:os';
 import { openNetlink, openNetlinkFiltered } from '../native/index.js';
@@ -114,18 +115,9 @@ export async function openProcConnector(opts: ProcConnectorOptions = {}): Promis
   const s = sock;
   return {
     events: {
-      onExec(cb) {
-        execs.add(cb);
-        return () => execs.delete(cb);
-      },
-      onOverrun(cb) {
-        overruns.add(cb);
-        return () => overruns.delete(cb);
-      },
-      onEvent(cb) {
-        listeners.add(cb);
-        return () => listeners.delete(cb);
-      },
+      onExec: (cb) => subscribe(execs, cb),
+      onOverrun: (cb) => subscribe(overruns, cb),
+      onEvent: (cb) => subscribe(listeners, cb),
       setTgids(tgids) {
         if (!reattach) throw new Error('proc connector: the kernel filter is off (filter: none)');
         fdFilter = procEventFilter({ kinds, leadersOnly, ...(tgids ? { tgids } : {}) });
@@ -199,9 +191,9 @@ export async function openWatchEvents(opts: { filter?: 'kernel' | 'none' } = {})
     });
     return {
       events: {
-        onExec: (cb) => (execs.add(cb), () => execs.delete(cb)),
-        onOverrun: (cb) => (overruns.add(cb), () => overruns.delete(cb)),
-        onEvent: (cb) => (listeners.add(cb), () => listeners.delete(cb)),
+        onExec: (cb) => subscribe(execs, cb),
+        onOverrun: (cb) => subscribe(overruns, cb),
+        onEvent: (cb) => subscribe(listeners, cb),
         setWatched: (t) => void (watched = new Set(t)),
         setAllExecs: () => undefined,
         filter,
@@ -230,9 +222,9 @@ export async function openWatchEvents(opts: { filter?: 'kernel' | 'none' } = {})
     if (e.kind === 'exec' && !watched.has(e.tgid)) toExec(e.tgid);
   });
   const events: WatchEvents = {
-    onExec: (cb) => (execs.add(cb), () => execs.delete(cb)),
-    onOverrun: (cb) => (overruns.add(cb), () => overruns.delete(cb)),
-    onEvent: (cb) => (listeners.add(cb), () => listeners.delete(cb)),
+    onExec: (cb) => subscribe(execs, cb),
+    onOverrun: (cb) => subscribe(overruns, cb),
+    onEvent: (cb) => subscribe(listeners, cb),
     setWatched(t) {
       watched = new Set(t);
       w.events.setTgids(watched.size > MAX_WATCHED ? undefined : [...watched]);

@@ -6,6 +6,7 @@
 // union of what they admit, as disjoint elements (measured with nft 1.0.6 in the lab;
 // test/integration/render-nft.test.ts). Pure.
 import { isIPv4, isIPv6 } from 'node:net';
+import { formatAddress as formatBytes } from '../profile/cidr.js';
 
 export type Family = 4 | 6;
 
@@ -53,20 +54,12 @@ function v6Value(addr: string): bigint {
   return words.reduce((v, w) => (v << 16n) | BigInt(w), 0n);
 }
 
-/** An address as nft reads it: dotted quad, or IPv6 in RFC 5952 form. */
+/** An address as nft reads it: dotted quad, or IPv6 in RFC 5952 form (helper/profile/cidr.ts). */
 export function formatAddress(f: Family, v: bigint): string {
-  if (f === 4) return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 0xffn)).join('.');
-  const words = Array.from({ length: 8 }, (_, i) => Number((v >> BigInt(112 - 16 * i)) & 0xffffn));
-  let best = { start: -1, len: 0 };
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > best.len) best = { start: i, len: j - i };
-    i = j === i ? i + 1 : j;
-  }
-  const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(':');
-  if (best.len < 2) return hex(words);
-  return `${hex(words.slice(0, best.start))}::${hex(words.slice(best.start + best.len))}`;
+  const n = f === 4 ? 4 : 16;
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) bytes[i] = Number((v >> BigInt(8 * (n - 1 - i))) & 0xffn);
+  return formatBytes(bytes);
 }
 
 /** `net/len` where lo..hi is exactly one prefix (a single address is `/32` or `/128`), else `lo-hi`. */

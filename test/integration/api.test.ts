@@ -12,8 +12,7 @@ import { expectDropped, labAndHelper } from '../lab/suite.js';
 
 const CURL = realpathSync('/usr/bin/curl');
 const NODE = realpathSync(process.execPath);
-const ALICE = 4321;
-const BOB = 4322;
+const [ALICE, BOB] = [4321, 4322];
 /** Admin group 4500 (helper.json); Carol's primary group is it (setpriv --regid=4500). */
 const ADMIN_GID = 4500;
 const CAROL = 4500;

@@ -12,10 +12,7 @@ import { labAndHelper } from '../lab/suite.js';
 const PYTHON = realpathSync('/usr/bin/python3');
 const NODE = realpathSync(process.execPath);
 /** Users made up by this test: each scenario its own, so prompts do not mix. */
-const TCP_USER = 4441;
-const UDP_USER = 4442;
-const BURST_USER = 4443;
-const MARK_USER = 4444;
+const [TCP_USER, UDP_USER, BURST_USER, MARK_USER] = [4441, 4442, 4443, 4444];
 
 const fx = labAndHelper({
   profiles: ({ lab }) => ({

@@ -227,11 +227,20 @@ describe('the rendered table in the kernel', () => {
 });
 
 describe('9.7 an inbound packet reaches only a socket of an admitted process', () => {
+  /**
+   * The agents of an inbound UDP case: the admitted program's socket on `own`:`port`, its
+   * control socket on `tunnel`:`port`+1, another user's thief on `tunnel`:`port`, and corp's
+   * sender (from `corp`:`senderPort`).
+   */
+  const udpAgents = (own: string, tunnel: string, corp: string, port: number, senderPort: number) => ({
+    adm: start('ws', ['udp-recv', own, String(port)], 'admitted'),
+    ctl: start('ws', ['udp-recv', tunnel, String(port + 1)], 'admitted'),
+    thief: start('ws', ['udp-recv', tunnel, String(port)], 'other'),
+    sender: start('corp', ['udp-send', corp, String(senderPort)]),
+  });
+
   it('UDP: a socket of another user on the tunnel address gets nothing; the admitted one on its own address does', async () => {
-    const adm = start('ws', ['udp-recv', '127.0.0.1', '9500'], 'admitted');
-    const ctl = start('ws', ['udp-recv', lab.wsV4, '9501'], 'admitted');
-    const thief = start('ws', ['udp-recv', lab.wsV4, '9500'], 'other');
-    const sender = start('corp', ['udp-send', lab.corpV4, '9599']);
+    const { adm, ctl, thief, sender } = udpAgents('127.0.0.1', lab.wsV4, lab.corpV4, 9500, 9599);
     await whenReady([adm, ctl, thief, sender], async () => {
       const { listeners, contested } = await listenersOf(adm, ctl);
       expect(listeners).toEqual([{ proto: 'udp', port: 9500, addr: '127.0.0.1' }, { proto: 'udp', port: 9501, addr: lab.wsV4 }]);
@@ -247,10 +256,7 @@ describe('9.7 an inbound packet reaches only a socket of an admitted process', (
   });
 
   it('UDP over IPv6: a socket of another user on the tunnel address gets nothing; the admitted one on ::1 is not reachable from the tunnel', async () => {
-    const adm = start('ws', ['udp-recv', '::1', '9510'], 'admitted');
-    const ctl = start('ws', ['udp-recv', lab.wsV6, '9511'], 'admitted');
-    const thief = start('ws', ['udp-recv', lab.wsV6, '9510'], 'other');
-    const sender = start('corp', ['udp-send', lab.corpV6, '9596']);
+    const { adm, ctl, thief, sender } = udpAgents('::1', lab.wsV6, lab.corpV6, 9510, 9596);
     await whenReady([adm, ctl, thief, sender], async () => {
       const { listeners } = await listenersOf(adm, ctl);
       expect(listeners).toEqual([{ proto: 'udp', port: 9510, addr: '::1' }, { proto: 'udp', port: 9511, addr: lab.wsV6 }]);

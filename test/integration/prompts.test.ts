@@ -13,12 +13,7 @@ import { expectDropped, labAndHelper } from '../lab/suite.js';
 const CURL = realpathSync('/usr/bin/curl');
 const NODE = realpathSync(process.execPath);
 /** Users made up by this test: each scenario its own, so prompts do not mix. */
-const ALICE = 4331;
-const BOB = 4332;
-const CAROL = 4333;
-const DAVE = 4334;
-const ERIN = 4335;
-const FRANK = 4336;
+const [ALICE, BOB, CAROL, DAVE, ERIN, FRANK] = [4331, 4332, 4333, 4334, 4335, 4336];
 const TIMEOUT_S = 3;
 
 const fx = labAndHelper({

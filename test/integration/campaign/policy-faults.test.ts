@@ -101,45 +101,39 @@ row('a profile is trusted only on a root-owned path nobody else can write', 'a s
   rmSync(link);
 });
 
-row('a profile is trusted only on a root-owned path nobody else can write', 'a profiles.d group-writable by a user\'s group', async () => {
+/**
+ * profiles.d made group-writable by `gid`, holding a profile `name` that user USER wrote and
+ * that names `other`: refused (with `problem`, if given), `other` stays dropped, the last good
+ * copies stay in force; put back, enforcing again.
+ */
+async function groupWritableRefused(gid: number, name: string, problem?: RegExp): Promise<void> {
   const d = path.join(fx.helper.etc, 'profiles.d');
-  chownSync(d, 0, USER);
+  chownSync(d, 0, gid);
   chmodSync(d, 0o775);
-  const file = path.join(d, 'user.json');
-  writeFileSync(file, `${JSON.stringify(fx.profile({ id: 'user', version: 1, rules: [{ id: 'x', binary: { path: other } }] }))}\n`, { mode: 0o644 });
-  chownSync(file, USER, USER);
+  const file = path.join(d, `${name}.json`);
+  writeFileSync(file, `${JSON.stringify(fx.profile({ id: name, version: 1, rules: [{ id: 'x', binary: { path: other } }] }))}\n`, { mode: 0o644 });
+  chownSync(file, USER, gid);
   const s = await until('the group-writable directory is refused', async () => {
     const st = await fx.status();
     return st.sources.find((x) => x.file === d && x.state === 'rejected') ? st : undefined;
   });
   expect(s.state).toBe('degraded');
-  expectDropped(await get(other), 'the program the user\'s profile names');
+  if (problem) expect(s.sources.find((x) => x.file === d)?.problems.join(' ')).toMatch(problem);
+  expectDropped(await get(other), `the program the profile ${name} names`);
   await reaches(allowed); // the last good copies stay in force
   rmSync(file);
   chmodSync(d, 0o755);
   chownSync(d, 0, 0);
   await until('profiles.d trusted again', async () => ((await fx.status()).state === 'enforcing' ? true : undefined));
+}
+
+row('a profile is trusted only on a root-owned path nobody else can write', 'a profiles.d group-writable by a user\'s group', async () => {
+  await groupWritableRefused(USER, 'user');
 });
 
 row('a profile is trusted only on a root-owned path nobody else can write', 'a profiles.d group-writable by the configured admin group (no exception)', async () => {
-  const d = path.join(fx.helper.etc, 'profiles.d');
-  chownSync(d, 0, ADMIN_GID);
-  chmodSync(d, 0o775);
-  const file = path.join(d, 'admin.json');
-  writeFileSync(file, `${JSON.stringify(fx.profile({ id: 'admin', version: 1, rules: [{ id: 'x', binary: { path: other } }] }))}\n`, { mode: 0o644 });
-  chownSync(file, USER, ADMIN_GID); // written by a member of the admin group
-  const s = await until('the directory the admin group can write is refused', async () => {
-    const st = await fx.status();
-    return st.sources.find((x) => x.file === d && x.state === 'rejected') ? st : undefined;
-  });
-  expect(s.state).toBe('degraded');
-  expect(s.sources.find((x) => x.file === d)?.problems.join(' ')).toMatch(new RegExp(`writable by group ${ADMIN_GID}: not trusted`));
-  expectDropped(await get(other), 'the program the admin group member\'s profile names');
-  await reaches(allowed); // the last good copies stay in force
-  rmSync(file);
-  chmodSync(d, 0o755);
-  chownSync(d, 0, 0);
-  await until('profiles.d trusted again', async () => ((await fx.status()).state === 'enforcing' ? true : undefined));
+  // Written by a member of the admin group.
+  await groupWritableRefused(ADMIN_GID, 'admin', new RegExp(`writable by group ${ADMIN_GID}: not trusted`));
 });
 
 let mounted = '';

@@ -10,6 +10,8 @@ import type { Clock } from '../../../helper/core/clock.js';
 import type { StoredProcess } from '../../../helper/store/decisions.js';
 import type { ProcessPort } from '../../../helper/core/ports.js';
 import type { UserApiGate } from '../../../helper/startup.js';
+import type { StatusSnapshot } from '../../../helper/core/status.js';
+import { policyOf, profile } from '../policy/fixtures.js';
 
 export class FakeClock implements Clock {
   private t: number;
@@ -176,3 +178,17 @@ export function takeDue(timers: Map<number, { at: number; fn: () => void }>, end
   timers.delete(due[0]);
   return due[1];
 }
+
+/** The snapshot of a healthy helper gating wg0 with one ssh rule (helper/core/status.ts); `over` replaces fields. */
+export const statusSnapshot = (over: Partial<StatusSnapshot> = {}): StatusSnapshot => ({
+  policy: policyOf([profile({ interfaces: ['wg0'], rules: [{ id: 'ssh', binary: { path: '/usr/bin/ssh' } }] })]),
+  presentInterfaces: ['lo', 'wg0'],
+  applyProblem: undefined,
+  tableThere: true,
+  hasTracer: true,
+  cgroupDir: '/sys/fs/cgroup/net_cls/tunnelgate',
+  admittedProcesses: 0,
+  dropped: { packets: 0, bytes: 0 },
+  helper: { pid: 42, version: '0.1.0', startedAt: new Date('2026-11-22T10:00:00Z') },
+  ...over,
+});

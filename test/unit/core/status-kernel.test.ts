@@ -3,23 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { statusReport } from '../../../helper/core/status.js';
 import type { StatusSnapshot } from '../../../helper/core/status.js';
-import { policyOf, profile } from '../policy/fixtures.js';
+import { statusSnapshot } from './fakes.js';
 
-const snap = (over: Partial<StatusSnapshot> = {}): StatusSnapshot => ({
-  policy: policyOf([profile({ interfaces: ['wg0'], rules: [{ id: 'ssh', binary: { path: '/usr/bin/ssh' } }] })]),
-  presentInterfaces: ['lo', 'wg0'],
-  applyProblem: undefined,
-  tableThere: true,
-  tableIntact: true,
-  links: [{ index: 1, name: 'lo' }, { index: 7, name: 'wg0' }],
-  gated: [{ index: 7, pattern: 'wg0', name: 'wg0' }],
-  hasTracer: true,
-  cgroupDir: '/sys/fs/cgroup/net_cls/tunnelgate',
-  admittedProcesses: 0,
-  dropped: { packets: 0, bytes: 0 },
-  helper: { pid: 42, version: '0.1.0', startedAt: new Date('2026-11-22T10:00:00Z') },
-  ...over,
-});
+const snap = (over: Partial<StatusSnapshot> = {}): StatusSnapshot =>
+  statusSnapshot({ tableIntact: true, links: [{ index: 1, name: 'lo' }, { index: 7, name: 'wg0' }], gated: [{ index: 7, pattern: 'wg0', name: 'wg0' }], ...over });
 
 describe('statusReport and the kernel', () => {
   it('enforcing only while the table is there and is what was applied', () => {

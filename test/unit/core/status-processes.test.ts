@@ -2,21 +2,10 @@
 // what the machine's Yama setting lets processes ptrace.
 import { describe, expect, it } from 'vitest';
 import { ptraceAllowed, statusReport, withProcessWatch } from '../../../helper/core/status.js';
-import type { StatusSnapshot } from '../../../helper/core/status.js';
 import { formatStatus } from '../../../helper/cli/format.js';
-import { policyOf, profile } from '../policy/fixtures.js';
+import { statusSnapshot } from './fakes.js';
 
-const report = () => statusReport({
-  policy: policyOf([profile({ interfaces: ['wg0'], rules: [{ id: 'ssh', binary: { path: '/usr/bin/ssh' } }] })]),
-  presentInterfaces: ['wg0'],
-  applyProblem: undefined,
-  tableThere: true,
-  hasTracer: true,
-  cgroupDir: '/sys/fs/cgroup/net_cls/tunnelgate',
-  admittedProcesses: 0,
-  dropped: { packets: 0, bytes: 0 },
-  helper: { pid: 42, version: '0.1.0', startedAt: new Date('2026-11-22T10:00:00Z') },
-} satisfies StatusSnapshot);
+const report = () => statusReport(statusSnapshot({ presentInterfaces: ['wg0'] }));
 
 describe('withProcessWatch', () => {
   it('hold on: said in the facts, no problem line; the state is unchanged', () => {

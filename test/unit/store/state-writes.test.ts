@@ -6,24 +6,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { statusReport } from '../../../helper/core/status.js';
-import type { StatusSnapshot } from '../../../helper/core/status.js';
 import { DecisionsStore } from '../../../helper/store/decisions.js';
 import { DECISIONS_KEY, reportDecisionWrites } from '../../../helper/store/state-writes.js';
 import { ResumingFile, StorageHealth } from '../../../helper/kernel/files.js';
 import { policyOf, profile } from '../policy/fixtures.js';
+import { statusSnapshot } from '../core/fakes.js';
 
-const snap = (over: Partial<StatusSnapshot> = {}): StatusSnapshot => ({
-  policy: policyOf([profile({ interfaces: ['wg0'], rules: [{ id: 'ssh', binary: { path: '/usr/bin/ssh' } }] })]),
-  presentInterfaces: ['lo', 'wg0'],
-  applyProblem: undefined,
-  tableThere: true,
-  hasTracer: true,
-  cgroupDir: '/sys/fs/cgroup/net_cls/tunnelgate',
-  admittedProcesses: 0,
-  dropped: { packets: 0, bytes: 0 },
-  helper: { pid: 42, version: '0.1.0', startedAt: new Date('2026-11-22T10:00:00Z') },
-  ...over,
-});
+const snap = statusSnapshot;
 
 /** The next change of `health` (a write failing or working again). */
 const changed = (health: StorageHealth) =>
@@ -58,12 +47,17 @@ describe('status and state-dir write failures', () => {
   });
 });
 
+/** A ResumingFile `name` (`what`) in a state dir that a plain file stands in for: its writes fail (ENOTDIR). */
+function blockedFile(health: StorageHealth, name: string, what: string): { sub: string; f: ResumingFile } {
+  const sub = path.join(dir, 'state');
+  writeFileSync(sub, 'a file where the state directory should be');
+  return { sub, f: new ResumingFile(path.join(sub, name), what, health) };
+}
+
 describe('ResumingFile (the saved ruleset, the gated interfaces)', () => {
   it('a failed save is shown naming the file and errno, never thrown, and retried with the latest data until it works', async () => {
     const health = new StorageHealth(10);
-    const sub = path.join(dir, 'state');
-    writeFileSync(sub, 'a file where the state directory should be');
-    const f = new ResumingFile(path.join(sub, 'ruleset.nft'), 'saved ruleset', health);
+    const { sub, f } = blockedFile(health, 'ruleset.nft', 'saved ruleset');
     await f.write('table inet tunnelgate { # 1\n}\n');
     await f.write('table inet tunnelgate { # 2\n}\n');
     expect(f.pending).toBe(true);
@@ -80,9 +74,7 @@ describe('ResumingFile (the saved ruleset, the gated interfaces)', () => {
 
   it('a later write that works clears the problem at once (no retry needed)', async () => {
     const health = new StorageHealth(60_000);
-    const sub = path.join(dir, 'state');
-    writeFileSync(sub, 'in the way');
-    const f = new ResumingFile(path.join(sub, 'gated-interfaces.json'), 'gated interfaces', health);
+    const { sub, f } = blockedFile(health, 'gated-interfaces.json', 'gated interfaces');
     await f.write('[]\n');
     expect(health.isFailing('gated interfaces')).toBe(true);
     rmSync(sub);
