@@ -21,9 +21,9 @@ import type { UserRule } from '../policy/merge.js';
 import type { Clock } from './clock.js';
 import type { StoredAllow, StoredDeny, StoredLifetime, StoredProcess } from '../store/decisions.js';
 import type { DecisionsPort } from '../store/state-writes.js';
-import { newId } from '../store/decisions.js';
+import { DecisionsNotSaved, newId } from '../store/decisions.js';
 import { covers, formatRuleDestination, unionDestinations } from '../policy/destinations.js';
-import { ApiError } from '../../common/errors.js';
+import { ApiError, CallerError } from '../../common/errors.js';
 import type { EventSink } from './event-bus.js';
 import type { ProcessPort } from './ports.js';
 
@@ -316,6 +316,10 @@ export class UserRules {
         const ending = this.deps.store.current.allows.filter((r) => ids.has(r.id) && !this.endedUnsaved.has(r.id));
         for (const r of ending) this.endedUnsaved.set(r.id, reason);
         if (ending.length && opts.apply !== false) await this.deps.applyPolicy().catch(() => undefined);
+        if (ending.length && e instanceof DecisionsNotSaved) {
+          const n = ending.length === 1 ? 'the rule has' : `${ending.length} rules have`;
+          throw new CallerError(e.code, `cannot save the removal: ${e.detail}; ${n} ended in force all the same, and the removal is saved once the state directory can be written`);
+        }
         throw e;
       });
     if (allows.length && opts.apply !== false) await this.deps.applyPolicy();

@@ -158,6 +158,13 @@ export function checkDoc(doc: unknown): string | undefined {
   return `${e?.instancePath || '(top)'} ${e?.message ?? 'does not match the format'}`;
 }
 
+/** The decisions file could not be written (`detail`: which directory, which errno); nothing was changed. */
+export class DecisionsNotSaved extends CallerError {
+  constructor(readonly detail: string) {
+    super(ErrorCode.Internal, `cannot save your rule: ${detail}; nothing was changed`);
+  }
+}
+
 export interface OpenResult {
   store: DecisionsStore;
   /** Loud problems for `status` (a corrupt file set aside, a state dir that cannot be read). */
@@ -239,7 +246,7 @@ export class DecisionsStore {
       try {
         await writeFileAtomic(this.file, `${JSON.stringify(draft, null, 2)}\n`);
       } catch (e) {
-        throw new CallerError(ErrorCode.Internal, `cannot save your rule: ${describeWriteError(e, path.dirname(this.file))}; nothing was changed`);
+        throw new DecisionsNotSaved(describeWriteError(e, path.dirname(this.file)));
       }
       this.doc = draft;
       return result;

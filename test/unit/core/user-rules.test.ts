@@ -146,7 +146,7 @@ describe('UserRules', () => {
     procs.kill(11);
     procs.kill(12);
     clock.advance(10_000);
-    await expect(rules.sweep()).rejects.toThrow(/cannot save your rule/);
+    await expect(rules.sweep()).rejects.toThrow(/cannot save the removal: .*ended in force all the same/);
     expect(gate.current?.rules).toEqual([]);
     expect(rules.userRules()).toEqual([]);
     procs.add(13, 1000, WGET); // a new login of that user: not admitted by the ended rule
@@ -164,7 +164,7 @@ describe('UserRules', () => {
     rmSync(dir, { recursive: true, force: true });
     writeFileSync(dir, 'in the way');
     clock.advance(60_000);
-    await expect(rules.sweep()).rejects.toThrow(/cannot save your rule/);
+    await expect(rules.sweep()).rejects.toThrow(/cannot save/);
     expect(gate.current?.rules).toEqual([]);
     expect(gate.admittedPids.size).toBe(0);
     expect(events.some((e) => e.type === 'rule.removed')).toBe(false); // not saved: not announced as removed yet
@@ -172,6 +172,16 @@ describe('UserRules', () => {
     mkdirSync(dir);
     await rules.sweep();
     expect(events.at(-1)).toMatchObject({ type: 'rule.removed', key: view.key, reason: 'expired' });
+  });
+
+  it('a revoke while the state dir is full: the rule ends in force, and the error says so (not "nothing was changed")', async () => {
+    const { view } = await rules.allow(req());
+    rmSync(dir, { recursive: true, force: true });
+    writeFileSync(dir, 'in the way');
+    const err = await rules.remove(new Set([view.id]), 1000, 'revoked').catch((e: Error) => e);
+    expect(String((err as Error).message)).toMatch(/^cannot save the removal: .*; the rule has ended in force all the same, and the removal is saved once the state directory can be written$/);
+    expect(gate.current?.rules).toEqual([]);
+    expect(gate.admittedPids.size).toBe(0);
   });
 
   it('userRules() leaves out durations that are over even before the sweep', async () => {
