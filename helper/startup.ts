@@ -296,8 +296,7 @@ async function yamaScope(): Promise<number | undefined> {
 
 /** Yama's ptrace_scope 3 forbids ptrace even to root; then launches are verified by polling. */
 async function ptraceAvailable(): Promise<boolean> {
-  const scope = (await fs.readFile('/proc/sys/kernel/yama/ptrace_scope', 'utf8').catch(() => '0')).trim();
-  return scope !== '3';
+  return (await yamaScope()) !== 3;
 }
 
 async function buildGate(paths: Paths, events: EventLog, kept: KeptState = {}): Promise<{ gate: Gate; tracer?: ExecTracer; ownMount?: string; netCls: NetClsChoice }> {
@@ -497,9 +496,8 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   const processes = new Watcher({ gate, events, hashes: new HashCache(), source: exec.source, holdCovers: (p) => hold.covers?.(p) ?? false });
   // The watcher follows every admitted process in the kernel filter (issue 10.6) from
   // BEFORE its move, whoever admits it (hold, watcher, run, a prompt answer): a child it
-  // forks from then on is reported. (A Gate hook would say this better than a wrapper.)
-  const admit = gate.admit.bind(gate);
-  gate.admit = (pid, key, missing) => (processes.track(pid), admit(pid, key, missing));
+  // forks from then on is reported.
+  gate.onAdmit((pid) => processes.track(pid));
   await processes.start();
   const held = await openExecAdmission({ gate, events, source: exec.source, deadlineMs: user.settings.execHoldDeadlineMs, follow: (pid) => processes.track(pid), letGo: (tid) => processes.execLetGo(tid) });
   if (held.covers) hold.covers = held.covers;

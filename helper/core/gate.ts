@@ -3,6 +3,7 @@
 // inbound rules current. Decisions come from helper/policy (pure), text from
 // helper/ruleset (pure), /proc through a port (ports.ts); this class sequences the I/O and
 // keeps the last good state when anything fails. The `run` protocol is launches.ts.
+import { subscribe } from '../../common/listeners.js';
 import { statSync } from 'node:fs';
 import type { StatusReport } from '../../common/api.js';
 import type { Policy } from '../../common/policy.js';
@@ -237,8 +238,17 @@ export class Gate {
 
   /** Called after each policy is in force (and removed rules are retired): the watcher re-checks then. */
   onPolicyChange(cb: (policy: Policy) => void): () => void {
-    this.policyListeners.add(cb);
-    return () => this.policyListeners.delete(cb);
+    return subscribe(this.policyListeners, cb);
+  }
+
+  private readonly admitListeners = new Set<(pid: number) => void>();
+
+  /**
+   * Called with each pid admit() is about to move, before the move, whoever admits it (the
+   * exec hold, the watcher, `run`, a prompt answer): the watcher follows it from then on.
+   */
+  onAdmit(cb: (pid: number) => void): () => void {
+    return subscribe(this.admitListeners, cb);
   }
 
   /** The net_cls directory of the rule cgroups (watched by startup for removals). */
@@ -258,6 +268,7 @@ export class Gate {
    * `missing()` (default: an Error) when the rule has no cgroup (not an allow rule in force).
    */
   admit(pid: number, ruleKey: string, missing?: () => Error): Promise<void> {
+    for (const cb of this.admitListeners) cb(pid);
     return this.serial(async () => {
       if (!this.classids.has(ruleKey)) throw missing?.() ?? new Error(`rule ${ruleKey} has no cgroup (not an allow rule in force)`);
       await this.deps.cgroups.move(pid, ruleKey);
