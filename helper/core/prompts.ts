@@ -29,7 +29,7 @@ import type { Destination } from '../../common/profile.js';
 import type { Clock } from './clock.js';
 import type { SeenBinary, StoredDeny, StoredProcess } from '../store/decisions.js';
 import { newId } from '../store/decisions.js';
-import { covers, destinationOf, unionDestinations } from '../policy/destinations.js';
+import { covers, destinationOf, scopeCovers, unionDestinations } from '../policy/destinations.js';
 import { ApiError } from '../../common/errors.js';
 import type { EventSink } from './event-bus.js';
 import type { ProcessFacts } from '../identity/program-info.js';
@@ -121,7 +121,6 @@ interface DeniedEntry {
 }
 
 const keyOf = (uid: number, exe: string) => `${uid}\0${exe}`;
-const inScope = (scope: Destination[] | undefined, dst: AttemptDestination) => !scope || scope.some((d) => covers(d, dst));
 
 export class PromptManager {
   private readonly prompts = new Map<string, Prompt>();
@@ -314,9 +313,9 @@ export class PromptManager {
   private suppressed(d: DeniedEntry, a: DeniedAttempt): boolean {
     if (a.pid !== undefined) {
       const e = d.procs.get(a.pid);
-      return e !== undefined && inScope(e.scope, a.dst);
+      return e !== undefined && scopeCovers(e.scope, a.dst);
     }
-    return this.deps.clock.now() < d.cooldownUntil && inScope(d.cooldownScope, a.dst);
+    return this.deps.clock.now() < d.cooldownUntil && scopeCovers(d.cooldownScope, a.dst);
   }
 
   private promptOfPid(uid: number, pid: number): Prompt | undefined {
@@ -406,7 +405,7 @@ export class PromptManager {
       const found = (await this.deps.admitIfAllowed(pid).catch(() => undefined)) ?? (await this.admittedBeforeExit(pid));
       if (!found) continue;
       if (found.now) this.deps.events.emit({ type: 'attempt.admitted', uid: p.uid, pid, exe: p.exe, rule: found.rule.key });
-      if (inScope(found.rule.destinations, a.dst)) p.processes.delete(pid);
+      if (scopeCovers(found.rule.destinations, a.dst)) p.processes.delete(pid);
     }
     if (p.state !== 'opening') return;
     // (A prompt closed before it was shown leaves no trace but the attempt events.)

@@ -25,6 +25,14 @@ export function covers(d: Destination, dst: { addr: string; port?: number; proto
   return true;
 }
 
+/**
+ * Does a scope include this destination? A scope is a rule's (or an answer's) destinations:
+ * absent or empty means the whole tunnel, as the ruleset renders it.
+ */
+export function scopeCovers(scope: readonly Destination[] | undefined, dst: { addr: string; port?: number; proto?: string }): boolean {
+  return !scope?.length || scope.some((d) => covers(d, dst));
+}
+
 /** `198.18.0.0/24:22,443/tcp` */
 export function formatRuleDestination(d: Destination): string {
   return `${d.cidr}${d.ports?.length ? `:${d.ports.join(',')}` : ''}${d.proto ? `/${d.proto}` : ''}`;
