@@ -101,3 +101,22 @@ export async function toExplainDst(text: string, resolve: Resolver): Promise<Exp
   const port = spec.ports?.[0];
   return { addr, ...(port !== undefined ? { port } : {}), proto: spec.proto ?? 'tcp' };
 }
+
+/** The largest pid Linux can hand out (PID_MAX_LIMIT on 64-bit; /proc/sys/kernel/pid_max is at most this). */
+export const PID_MAX_LIMIT = 4_194_304;
+
+/**
+ * explain's TARGET read as a PID: digits only, 1 (init) up to PID_MAX_LIMIT. Undefined when
+ * TARGET is not written as a number (a path or a rule). A number with a sign (`+5`, `-5`),
+ * 0, or one above the limit is a usage error: it names no process (write `./+5` for a file
+ * of that name). Whether the process exists is the helper's to say. Pure.
+ * @throws UsageError
+ */
+export function parsePid(target: string): number | undefined {
+  if (!/^[+-]?\d+$/.test(target)) return undefined;
+  const pid = /^\d{1,8}$/.test(target) ? Number(target) : NaN;
+  if (!(pid >= 1 && pid <= PID_MAX_LIMIT)) {
+    throw new UsageError(`invalid PID "${target}": a process id is a number from 1 to ${PID_MAX_LIMIT}, without a sign (a file of that name: ./${target})`);
+  }
+  return pid;
+}

@@ -1,6 +1,6 @@
 // `explain`: the subject (a live process through the /proc port, or a path for a user) is
 // gathered here; the verdict and its reasons are the pure helper/policy/explain.ts.
-import { promises as fs } from 'node:fs';
+import fsSync, { promises as fs } from 'node:fs';
 import type { Caller, ExplainParams, ExplainResult } from '../../../common/api.js';
 import { ErrorCode } from '../../../common/api.js';
 import { normalRuleKey } from '../../../common/format.js';
@@ -33,10 +33,24 @@ interface Subject {
   notes: string[];
 }
 
+/**
+ * Why /proc/PID could not be read, told apart: no such process (ENOENT, ESRCH: NotFound);
+ * a process without an executable (a kernel thread: /proc/PID exists, its exe link does
+ * not); anything else (EACCES under hidepid, …): Internal with the errno, never "no process".
+ */
+export function processError(pid: number, e: NodeJS.ErrnoException, exists = () => fsSync.existsSync(`/proc/${pid}`)): Error {
+  if (e.code === 'ENOENT' || e.code === 'ESRCH') {
+    return exists()
+      ? ApiError(ErrorCode.NotFound, `process ${pid} has no program to explain (a kernel thread, or it is exiting): the gate decides by a process's executable`)
+      : ApiError(ErrorCode.NotFound, `no process ${pid}`);
+  }
+  return ApiError(ErrorCode.Internal, `cannot read process ${pid}: ${e.code ?? e.message}`);
+}
+
 /** A live process: its identity from /proc (the caller's own, or any for admins). */
 async function processSubject(d: ExplainDeps, policy: Policy, caller: Caller, pid: number): Promise<Subject> {
-  const proc = await d.procs.process(pid).catch(() => {
-    throw ApiError(ErrorCode.NotFound, `no process ${pid}`);
+  const proc = await d.procs.process(pid).catch((e: NodeJS.ErrnoException) => {
+    throw processError(pid, e);
   });
   requireOwn(caller, proc.uid, 'explain processes');
   const id: ProcessIdentity = { exe: proc.exe, exeDeleted: proc.exeDeleted, uid: proc.uid };

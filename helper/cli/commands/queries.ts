@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import type { MethodName, Params, Result, StatusReport } from '../../../common/api.js';
 import { safeJson } from '../../../common/format.js';
 import { HelperUnavailable } from '../../../common/node/client.js';
-import { toExplainDst, UsageError } from '../args.js';
+import { parsePid, toExplainDst, UsageError } from '../args.js';
 import { formatAudit, formatDecisions, formatEvent, formatExplain, formatList, formatProblemList, formatPrompts, formatStatus } from '../format.js';
 import { ExitCode, print, programPath, resolveHost, say, withClient } from '../io.js';
 import { daysOption, jsonOption, runDirOption, uidOption, uidParams } from '../options.js';
@@ -59,8 +59,7 @@ async function explainParams(o: QueryOptions, target: string): Promise<Params<'e
     if (o.dst !== undefined || o.uid !== undefined) throw new UsageError('a rule is explained on its own: no --dst, no --uid');
     return { rule: target };
   }
-  const pid = /^\d+$/.test(target) ? Number(target) : undefined;
-  if (pid !== undefined && (pid < 2 || pid > 4194304)) throw new UsageError(`invalid PID ${target}`);
+  const pid = parsePid(target);
   const subject = pid !== undefined ? { pid } : { path: await programPath(target) };
   return { ...subject, ...(dst ? { dst } : {}), ...uidParams(o.uid) };
 }

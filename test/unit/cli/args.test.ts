@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDstSpec, parseDuration, toDestinations, toExplainDst, UsageError } from '../../../helper/cli/args.js';
+import { parseDstSpec, parseDuration, parsePid, PID_MAX_LIMIT, toDestinations, toExplainDst, UsageError } from '../../../helper/cli/args.js';
 
 const resolve = async (h: string) => (h === 'intranet.corp' ? ['198.18.0.2', 'fd00:7467::2'] : []);
 
@@ -44,5 +44,24 @@ describe('destination specs', () => {
     expect(await toExplainDst('intranet.corp:80', resolve)).toEqual({ addr: '198.18.0.2', port: 80, proto: 'tcp' });
     expect(await toExplainDst('[fd00:7467::2]:53/udp', resolve)).toEqual({ addr: 'fd00:7467::2', port: 53, proto: 'udp' });
     await expect(toExplainDst('198.18.0.0/24', resolve)).rejects.toThrow(UsageError);
+  });
+});
+
+describe('explain PID (parsePid)', () => {
+  it.each([
+    ['1', 1], // init: a real process
+    ['2', 2],
+    ['4321', 4321],
+    ['007', 7],
+    [String(PID_MAX_LIMIT), PID_MAX_LIMIT],
+  ])('%s is pid %i', (text, pid) => expect(parsePid(text)).toBe(pid));
+
+  it.each(['0', '-1', '-42', '+1', '+42', String(PID_MAX_LIMIT + 1), '99999999999999999999', '1'.repeat(400)])('%s names no process: a usage error', (text) => {
+    expect(() => parsePid(text)).toThrow(UsageError);
+    expect(() => parsePid(text)).toThrow(/from 1 to 4194304, without a sign/);
+  });
+
+  it.each(['/usr/bin/curl', 'curl', './1', '1.5', '0x10', '1e3', ' 1', 'corp:ssh', ''])('%j is not a PID (a path or a rule)', (text) => {
+    expect(parsePid(text)).toBeUndefined();
   });
 });

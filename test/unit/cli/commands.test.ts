@@ -182,3 +182,17 @@ describe('--json when the helper is down', () => {
     expect(r.stderr).toMatch(/^tunnelgate: .*no-helper/);
   });
 });
+
+describe('explain PID', () => {
+  it('pid 1 (init) is a PID the helper is asked about; 0, -1, +1 and a huge number are usage errors', async () => {
+    const noHelper = path.join(dir, 'no-helper');
+    const one = await cli('explain', '1', '--json', '--run', noHelper);
+    expect(one.code).toBe(1);
+    expect(json(one.stdout).error).toMatchObject({ kind: 'helper-unavailable' });
+    for (const bad of ['0', '-1', '+1', '99999999999']) {
+      const r = await cli('explain', bad, '--json', '--run', noHelper);
+      expect(r.code, bad).toBe(2);
+      expect(json(r.stdout).error, bad).toMatchObject({ kind: 'usage', message: expect.stringContaining(`invalid PID "${bad}"`) });
+    }
+  });
+});
