@@ -46,6 +46,8 @@ export interface Policy {
   interfaces: string[];
   alwaysAllow: Destination[];
   userPrompts: 'allow' | 'deny';
+  /** The ids of the profiles in force that set userPrompts "deny" (the ones that lock the machine; absent: none). */
+  lockedBy?: string[];
   rules: EffectiveRule[];
   sources: SourceStatus[];
   /** Human-readable problems found while building the policy (conflicts, rejections). */

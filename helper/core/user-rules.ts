@@ -120,8 +120,10 @@ function sameLifetime(a: StoredLifetime, b: StoredLifetime): boolean {
 export function lockedReason(policy: Policy | undefined): string | undefined {
   if (!policy) return 'the helper has no policy in force yet';
   if (policy.userPrompts === 'deny') {
-    const by = policy.sources.filter((s) => s.state === 'active').map((s) => s.profileId ?? s.file).join(', ');
-    return `user decisions are not allowed here: a profile (${by || 'IT policy'}) sets userPrompts to "deny", so only IT profiles decide; ask your administrator`;
+    // Only the profiles that set the lock: one that merely allows prompts is not the reason.
+    const by = policy.lockedBy ?? [];
+    const who = by.length === 0 ? 'a profile' : by.length === 1 ? `profile ${by[0]}` : `profiles ${by.join(', ')}`;
+    return `user decisions are not allowed here: ${who} ${by.length > 1 ? 'set' : 'sets'} userPrompts to "deny", so only IT profiles decide; ask your administrator`;
   }
   return undefined;
 }

@@ -93,7 +93,8 @@ export function mergePolicy(input: MergeInput): Policy {
     }
   }
 
-  const locked = active.some((p) => p.profile.userPrompts === 'deny');
+  const lockedBy = active.filter((p) => p.profile.userPrompts === 'deny').map((p) => p.profile.id);
+  const locked = lockedBy.length > 0;
   for (const u of input.userRules) {
     if (u.expires && Date.parse(u.expires) <= input.now.getTime()) continue;
     if (locked) continue;
@@ -113,7 +114,7 @@ export function mergePolicy(input: MergeInput): Policy {
     });
   }
   if (locked && input.userRules.length) {
-    problems.push(`${input.userRules.length} user rule(s) not in force: a profile locks this machine (userPrompts: deny)`);
+    problems.push(`${input.userRules.length} user rule(s) not in force: profile ${lockedBy.join(', ')} locks this machine (userPrompts: deny)`);
   }
 
   const modes = active.map((p) => p.profile.mode);
@@ -125,6 +126,7 @@ export function mergePolicy(input: MergeInput): Policy {
     interfaces,
     alwaysAllow: dedupeDestinations(active.flatMap((p) => p.profile.alwaysAllow ?? [])),
     userPrompts: locked ? 'deny' : 'allow',
+    ...(locked ? { lockedBy } : {}),
     rules,
     sources,
     problems,

@@ -273,7 +273,7 @@ describe('authorization: root, a user, another user', () => {
     try {
       const e = await refusal(ALICE, 'allow', { path: bin.curl });
       expect(e.code).toBe(1003);
-      expect(e.message).toBe('user decisions are not allowed here: a profile (corp-base) sets userPrompts to "deny", so only IT profiles decide; ask your administrator');
+      expect(e.message).toBe('user decisions are not allowed here: profile corp-base sets userPrompts to "deny", so only IT profiles decide; ask your administrator');
       expect((await refusal(ROOT, 'allow', { path: bin.curl })).code).toBe(1003);
     } finally {
       profiles = [profile({ rules: [{ id: 'ssh', binary: { path: bin.ssh } }] })];

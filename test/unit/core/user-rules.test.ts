@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { GateEvent } from '../../../common/events.js';
 import type { Profile } from '../../../common/profile.js';
 import { DecisionsStore } from '../../../helper/store/decisions.js';
-import { UserRules } from '../../../helper/core/user-rules.js';
+import { lockedReason, UserRules } from '../../../helper/core/user-rules.js';
 import type { AllowRequest } from '../../../helper/core/user-rules.js';
 import { mergePolicy } from '../../../helper/policy/merge.js';
 import { profile } from '../policy/fixtures.js';
@@ -189,5 +189,29 @@ describe('UserRules', () => {
     expect(rules.userRules()).toHaveLength(1);
     clock.advance(1000);
     expect(rules.userRules()).toEqual([]);
+  });
+});
+
+describe('the lock message names only the profiles that set the lock', () => {
+  const merged = (...ps: Profile[]) => mergePolicy({ profiles: ps.map((p) => ({ file: `${p.id}.json`, profile: p })), rejected: [], userRules: [], now: new Date() });
+
+  it('a profile that merely allows prompts is not named', () => {
+    const policy = merged(profile({ id: 'corp-lock', userPrompts: 'deny' }), profile({ id: 'team-tools', userPrompts: 'allow' }));
+    const why = lockedReason(policy) ?? '';
+    expect(why).toMatch(/profile corp-lock sets userPrompts to "deny"/);
+    expect(why).not.toContain('team-tools');
+  });
+
+  it('two profiles that both lock: both named; none: no refusal', () => {
+    const policy = merged(profile({ id: 'a-lock', userPrompts: 'deny' }), profile({ id: 'b-open' }), profile({ id: 'c-lock', userPrompts: 'deny' }));
+    expect(lockedReason(policy)).toMatch(/profiles a-lock, c-lock set userPrompts to "deny"/);
+    expect(lockedReason(merged(profile({ id: 'a' }), profile({ id: 'b' })))).toBeUndefined();
+  });
+
+  it('the user rules the lock keeps out of force: the problem names the locking profile only', async () => {
+    await rules.allow(req());
+    profiles = [profile({ id: 'corp-lock', userPrompts: 'deny' }), profile({ id: 'team-tools' })];
+    await applyPolicy();
+    expect(gate.current?.problems).toContain('1 user rule(s) not in force: profile corp-lock locks this machine (userPrompts: deny)');
   });
 });
