@@ -17,7 +17,7 @@ import { VERSION } from '../version.js';
 import { UsageError } from './args.js';
 import { addAllowCommand, addAnswerCommand, addRevokeCommand, addRunCommand } from './commands/client.js';
 import { addHelperCommand } from './commands/helper.js';
-import { addProfileCommands } from './commands/profile.js';
+import { addProfileCommands, InvalidProfile } from './commands/profile.js';
 import { addQueryCommand } from './commands/queries.js';
 import { complain, ExitCode, print } from './io.js';
 import { LaunchError } from './launch.js';
@@ -25,9 +25,11 @@ import { LaunchError } from './launch.js';
 /** What `--json` prints when a command fails (see the header). */
 export interface JsonError {
   error: {
-    /** helper-unavailable, helper-error (the helper answered with an error), usage, not-allowed, failure. */
-    kind: 'helper-unavailable' | 'helper-error' | 'usage' | 'not-allowed' | 'failure';
+    /** helper-unavailable, helper-error (the helper answered with an error), usage, not-allowed, invalid-profile, failure. */
+    kind: 'helper-unavailable' | 'helper-error' | 'usage' | 'not-allowed' | 'invalid-profile' | 'failure';
     message: string;
+    /** invalid-profile: every problem, as `FILE: path.to.field: message`. */
+    problems?: string[];
     /** The helper's error code (common/errors.ts), for helper-error. */
     code?: number;
   };
@@ -63,6 +65,7 @@ export function jsonError(e: unknown): { doc: JsonError; exit: number } {
   if (e instanceof UsageError || (e instanceof HelperError && e.code === ErrorCode.InvalidParams)) return { doc: { error: { kind: 'usage', message } }, exit: 2 };
   if (e instanceof LaunchError) return { doc: { error: { kind: e.exitCode === 126 ? 'not-allowed' : 'failure', message } }, exit: e.exitCode };
   if (e instanceof HelperUnavailable) return { doc: { error: { kind: 'helper-unavailable', message } }, exit: 1 };
+  if (e instanceof InvalidProfile) return { doc: { error: { kind: 'invalid-profile', message, problems: e.problems } }, exit: 1 };
   if (e instanceof HelperError) return { doc: { error: { kind: 'helper-error', message, code: e.code } }, exit: 1 };
   return { doc: { error: { kind: 'failure', message } }, exit: 1 };
 }
@@ -83,6 +86,10 @@ function exitCodeOf(e: unknown, json: boolean): number {
   if (e instanceof LaunchError) {
     complain(e.message);
     return e.exitCode;
+  }
+  if (e instanceof InvalidProfile) {
+    complain(e.message);
+    return 1;
   }
   if (e instanceof HelperUnavailable || e instanceof HelperError) {
     complain(`tunnelgate: ${e.message}`);

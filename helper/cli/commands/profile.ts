@@ -12,13 +12,24 @@ import { resolvePaths, trustedKeysDir } from '../../config.js';
 import { formatVerify } from '../format.js';
 import { daysOption, etcOption, jsonOption, runDirOption, stateOption } from '../options.js';
 
-/** The profile if it is valid; else every problem on stderr, then exit 1. The validator (ajv) is loaded only here. */
-async function validOrExit(text: string, file: string, after?: string) {
+/** A profile that does not validate, where a command needs a valid one (sign): with --json, `{"error": {kind: "invalid-profile", message, problems}}`. */
+export class InvalidProfile extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+    after?: string,
+  ) {
+    super([...problems, ...(after ? [after] : [])].join('\n'));
+    this.name = 'InvalidProfile';
+  }
+}
+
+/** The profile if it is valid; else throws InvalidProfile with every problem (program.ts shows them: stderr, or JSON). The validator (ajv) is loaded only here. */
+async function validOrThrow(text: string, file: string, after?: string) {
   const { formatProblems, validateProfile } = await import('../../profile/validate.js');
   const v = validateProfile(text, file);
   if (v.ok) return v;
-  complain([...formatProblems(file, v.problems), ...(after ? [after] : [])].join('\n'));
-  throw new ExitCode(1);
+  throw new InvalidProfile(file, formatProblems(file, v.problems), after);
 }
 
 export function addProfileCommands(program: Command): void {
@@ -83,22 +94,31 @@ export function addProfileCommands(program: Command): void {
     .description('make an ed25519 key pair: NAME.key (private, 0600) and NAME.pub (for trusted-keys/)')
     .requiredOption('--out <dir>', 'directory to write the key pair into')
     .option('--name <name>', 'file name of the pair', DEFAULT_KEY_NAME)
-    .action(async (o: { out: string; name: string }) => {
+    .addOption(jsonOption('one JSON document: {privateKey, publicKey} (the paths written)'))
+    .action(async (o: { out: string; name: string; json?: boolean }) => {
       const { keygen } = await import('../../profile/signing.js');
       const k = await keygen(o.out, o.name);
-      say(`private key: ${k.privateKeyPath} (keep it off the workstations)`);
-      say(`public key:  ${k.publicKeyPath} (install it in trusted-keys/ on each workstation)`);
+      print(o.json, { privateKey: path.resolve(k.privateKeyPath), publicKey: path.resolve(k.publicKeyPath) }, () =>
+        [
+          `private key: ${k.privateKeyPath} (keep it off the workstations)`,
+          `public key:  ${k.publicKeyPath} (install it in trusted-keys/ on each workstation)`,
+        ].join('\n'),
+      );
     });
   profile
     .command('sign')
     .description('write FILE.sig, an ed25519 signature of the exact bytes of FILE')
     .argument('<file>')
     .requiredOption('--key <key>', 'private key file (from profile keygen)')
-    .action(async (file: string, o: { key: string }) => {
+    .addOption(jsonOption('one JSON document: {file, signature, profile: {id, version}}'))
+    .action(async (file: string, o: { key: string; json?: boolean }) => {
       const [bytes, keyPem] = await Promise.all([readFile(file), readFile(o.key, 'utf8')]);
-      const v = await validOrExit(bytes.toString('utf8'), file, `${file}: not signed: fix the problems first`);
+      const v = await validOrThrow(bytes.toString('utf8'), file, `${file}: not signed: fix the problems first`);
       const [{ encodeSignature, sign }, { writeFileAtomic }] = await Promise.all([import('../../profile/signing.js'), import('../../profile/store.js')]);
       await writeFileAtomic(`${file}.sig`, encodeSignature(sign(bytes, keyPem)), 0o644);
-      say(`${file}.sig: signed profile ${v.profile.id} version ${v.profile.version}`);
+      const sig = `${file}.sig`;
+      print(o.json, { file: path.resolve(file), signature: path.resolve(sig), profile: { id: v.profile.id, version: v.profile.version } }, () =>
+        `${sig}: signed profile ${v.profile.id} version ${v.profile.version}`,
+      );
     });
 }

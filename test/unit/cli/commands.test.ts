@@ -1,6 +1,6 @@
 // The CLI in-process (helper/cli/program.ts main): `profile validate --json`, `profile verify`,
 // and every `--json` command printing JSON when the helper is down.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -152,7 +152,7 @@ describe('--json when the helper is down', () => {
     const file = writeProfile('p.json', exampleJson());
     const withJson = commandTree(buildProgram()).filter((t) => t.cmd.options.some((o) => o.long === '--json'));
     expect(withJson.map((t) => t.path.join(' ')).sort()).toEqual(
-      ['allow', 'answer', 'audit', 'decisions', 'events', 'explain', 'list', 'profile test', 'profile validate', 'profile verify', 'prompts', 'revoke', 'status'].sort(),
+      ['allow', 'answer', 'audit', 'decisions', 'events', 'explain', 'list', 'profile keygen', 'profile sign', 'profile test', 'profile validate', 'profile verify', 'prompts', 'revoke', 'status'].sort(),
     );
     const online = withJson.filter((t) => t.cmd.options.some((o) => o.long === '--run'));
     for (const t of online) {
@@ -194,5 +194,51 @@ describe('explain PID', () => {
       expect(r.code, bad).toBe(2);
       expect(json(r.stdout).error, bad).toMatchObject({ kind: 'usage', message: expect.stringContaining(`invalid PID "${bad}"`) });
     }
+  });
+});
+
+describe('every command with output for scripts takes --json', () => {
+  it('all but the helper itself and run (which execs CMD) have --json', () => {
+    const tree = commandTree(buildProgram()).filter((t) => t.cmd.commands.length === 0);
+    const without = tree.filter((t) => !t.cmd.options.some((o) => o.long === '--json')).map((t) => t.path.join(' '));
+    expect(without.sort()).toEqual(['helper', 'run']);
+  });
+
+  it('profile keygen --json: the paths written, one document; an existing pair: a JSON error, exit 1', async () => {
+    const out = path.join(dir, 'keys');
+    const r = await cli('profile', 'keygen', '--out', out, '--name', 'corp', '--json');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(json(r.stdout)).toEqual({ privateKey: path.join(out, 'corp.key'), publicKey: path.join(out, 'corp.pub') });
+    const again = await cli('profile', 'keygen', '--out', out, '--name', 'corp', '--json');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe('');
+    expect(json(again.stdout).error).toMatchObject({ kind: 'failure', message: expect.stringMatching(/already exists/) });
+  });
+
+  it('profile sign --json: what was signed; an invalid profile: a JSON error with every problem, no .sig', async () => {
+    const keys = path.join(dir, 'keys');
+    await cli('profile', 'keygen', '--out', keys, '--name', 'corp');
+    const file = writeProfile('p.json', exampleJson());
+    const r = await cli('profile', 'sign', file, '--key', path.join(keys, 'corp.key'), '--json');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(json(r.stdout)).toEqual({ file, signature: `${file}.sig`, profile: { id: 'corp-base', version: 7 } });
+
+    const bad = exampleJson();
+    bad.version = 0;
+    bad.mode = 'block';
+    const badFile = writeProfile('bad.json', bad);
+    const refused = await cli('profile', 'sign', badFile, '--key', path.join(keys, 'corp.key'), '--json');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe('');
+    const err = json(refused.stdout).error as { kind: string; problems: string[] };
+    expect(err.kind).toBe('invalid-profile');
+    expect(err.problems).toHaveLength(2);
+    expect(existsSync(`${badFile}.sig`)).toBe(false);
+    // Without --json: the problems on stderr, as before.
+    const text = await cli('profile', 'sign', badFile, '--key', path.join(keys, 'corp.key'));
+    expect(text.code).toBe(1);
+    expect(text.stderr).toMatch(/bad\.json: not signed: fix the problems first/);
   });
 });
