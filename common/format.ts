@@ -7,6 +7,15 @@
 // admin reads; a bidi override (U+202E) turns "gpj.exe" around to pass for another program;
 // a line break forges a line of output. Every such string goes through `visible` (or
 // `oneLine`, for one-line labels) before it is shown.
+//
+// The same holds for the logs an admin reads (the helper's stderr and the journal, STATE/
+// audit.log, the JSON files of the state dir): the writer escapes, with the functions here.
+//   - text lines (stderr, syslog, journal MESSAGE): `logLine` — `visible`, so a line break
+//     in a program's path cannot forge a second log line;
+//   - JSON (audit.log lines, events on stderr, decisions.json, TUNNELGATE_JSON, --json):
+//     `safeJson` — JSON's own escaping covers C0 (\n, \u001b) but leaves DEL, C1 controls,
+//     the bidi marks and overrides and U+2028/9 raw, so those are written as \uXXXX too.
+//     Still valid JSON, and JSON.parse gives back the exact original string.
 
 import type { Destination } from './profile.js';
 import type { RuleLifetime } from './prompts.js';
@@ -129,13 +138,22 @@ export function shortHash(sha256: string): string {
   return `${sha256.slice(0, 12)}…`;
 }
 
+/** UNSAFE less C0: JSON.stringify escapes those inside strings itself, and the line breaks of indented JSON stand outside strings. */
+const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
 /**
- * JSON for a terminal: `JSON.stringify`, with the unsafe characters it leaves raw (DEL, C1
- * controls, direction marks) written as `\uXXXX` escapes too. The same JSON value; only
- * inside strings, as those characters never stand outside one.
+ * JSON for a terminal or a log: `JSON.stringify` (with `space` as it takes it), with the
+ * unsafe characters it leaves raw (DEL, C1 controls, direction marks, U+2028/9) written as
+ * `\uXXXX` escapes too. The same JSON value; only inside strings, as those characters never
+ * stand outside one.
  */
-export function safeJson(value: unknown): string {
-  return JSON.stringify(value).replace(UNSAFE, unicodeEscape);
+export function safeJson(value: unknown, space?: number): string {
+  return JSON.stringify(value, null, space).replace(JSON_UNSAFE, unicodeEscape);
+}
+
+/** One line of a text log (stderr, syslog, a journal MESSAGE): every unsafe character escaped, line breaks included, so it stays one line. */
+export function logLine(text: string): string {
+  return visible(text);
 }
 
 /** Every line of a text made `visible`, the line breaks between them kept. */

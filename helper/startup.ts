@@ -76,6 +76,7 @@ import { EvidenceStore } from './evidence/store.js';
 import type { Paths } from './config.js';
 import { NFLOG_GROUP, profilesDir } from './config.js';
 import { VERSION } from './version.js';
+import { logError } from '../common/node/log.js';
 
 /** What the user side needs of the gate (helper/core/gate.ts). */
 export interface UserApiGate extends GatePort {
@@ -715,7 +716,7 @@ async function openExecAdmission(o: {
     refresh: () => hold.refresh(),
     close: () => hold.close(),
   };
-  const admission = new ExecAdmission({ hold: followed, gate: o.gate, events: o.events, hashes: new HashCache(), log: (l) => console.error(`tunnelgate: ${l}`) });
+  const admission = new ExecAdmission({ hold: followed, gate: o.gate, events: o.events, hashes: new HashCache(), log: (l) => logError(l) });
   const off = o.source.onExec((pid) => admission.execSeen(pid));
   await admission.start();
   return {

@@ -35,6 +35,7 @@ import { API, ErrorCode, MAX_MESSAGE_BYTES } from '../../common/api.js';
 import type { PeerCred } from './authorization.js';
 import { ApiError, CallerError } from '../../common/errors.js';
 import type { EventSink } from '../core/event-bus.js';
+import { logError } from '../../common/node/log.js';
 
 export type HandledMethod = Exclude<MethodName, 'subscribe'>;
 export type Handlers = { [M in HandledMethod]: (caller: Caller, params: Params<M>) => Promise<Result<M>> };
@@ -125,7 +126,7 @@ export class ApiServer {
     // Unknown errors are logged and reported without internals.
     this.rpc.mapErrorToJSONRPCErrorResponse = (id, error: unknown) => {
       if (error instanceof CallerError) return { jsonrpc: '2.0', id, error: error.toObject() };
-      console.error('tunnelgate: internal error:', error);
+      logError(`internal error: ${(error as Error)?.stack ?? String(error)}`);
       return { jsonrpc: '2.0', id, error: { code: ErrorCode.Internal, message: `internal error: ${(error as Error)?.message ?? error}` } };
     };
     // No server.maxConnections: it would refuse before the peer's credentials are known,
@@ -257,7 +258,7 @@ export class ApiServer {
           const response = await this.receive(line, conn);
           if (response) this.send(conn, response);
         })
-        .catch((e: Error) => console.error(`tunnelgate: api: ${e.message}`))
+        .catch((e: Error) => logError(`api: ${e.message}`))
         .finally(() => {
           if (--queued < maxQueued / 2 && lines.isPaused()) lines.resume();
         });

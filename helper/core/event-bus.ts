@@ -1,6 +1,7 @@
 // Events: stamped, kept in a bounded ring for clients, and written to stderr (the
 // journal, under systemd) as JSON lines.
 import type { GateEvent, StampedEvent } from '../../common/events.js';
+import { safeJson } from '../../common/format.js';
 
 export interface EventSink {
   emit(e: GateEvent): void;
@@ -20,7 +21,7 @@ export class EventLog implements EventSink {
     const stamped: StampedEvent = { ...e, seq: ++this.seq, time: new Date().toISOString() };
     this.ring.push(stamped);
     if (this.ring.length > this.max) this.ring.shift();
-    this.write(`${JSON.stringify(stamped)}\n`);
+    this.write(`${safeJson(stamped)}\n`);
     for (const l of this.listeners) l(stamped);
   }
 

@@ -24,6 +24,7 @@ import { profilesDir, trustedKeysDir } from '../config.js';
 import { describeWriteError, listTrusted, readTrusted, storageHealth, UntrustedError } from '../kernel/files.js';
 import type { StorageHealth } from '../kernel/files.js';
 import type { EventSink } from './event-bus.js';
+import { logError } from '../../common/node/log.js';
 
 /** How often the files are compared with what was last loaded, in case a watch event was missed. */
 const RESCAN_MS = 5_000;
@@ -267,7 +268,7 @@ export class ProfileSources {
       this.storeProblems = [];
     } catch (e) {
       const reason = `${describeWriteError(e, this.paths.state)}: rollback protection and last good copies may not survive a restart`;
-      if (!this.health.isFailing(PROFILE_RECORDS)) console.error(`tunnelgate: cannot record the profiles in force: ${reason}`);
+      if (!this.health.isFailing(PROFILE_RECORDS)) logError(`cannot record the profiles in force: ${reason}`);
       this.health.fail(PROFILE_RECORDS, reason, { file: this.paths.state, retry: () => (this.committed ? this.commit(this.committed) : Promise.resolve()) });
       return;
     }

@@ -35,6 +35,7 @@ import type { EventSink } from './event-bus.js';
 import type { ProcessFacts } from '../identity/program-info.js';
 import type { AllowRequest } from './user-rules.js';
 import { lockedReason, requestedLifetime } from './user-rules.js';
+import { logError } from '../../common/node/log.js';
 
 export const MAX_PROMPTS = 512;
 export const MAX_PROMPTS_PER_USER = 32;
@@ -146,7 +147,7 @@ export class PromptManager {
       const p = this.promptOfPid(a.uid, a.pid);
       if (p) return this.add(p, a);
     }
-    void this.open(a).catch((e: Error) => console.error(`tunnelgate: prompt for ${a.exe ?? `pid ${a.pid}`}: ${e.message}`));
+    void this.open(a).catch((e: Error) => logError(`prompt for ${a.exe ?? `pid ${a.pid}`}: ${e.message}`));
   }
 
   /** Pending prompts: the caller's own, or every one for an admin. */
@@ -422,7 +423,7 @@ export class PromptManager {
         this.deps.events.emit({ type: 'binary.changed', uid: p.uid, path: p.exe, previous: seen.sha256, sha256: sha, since: seen.since });
       }
       if (seen?.sha256 !== sha) {
-        void this.deps.decisions.recordSeen(p.exe, sha).catch((e: Error) => console.error(`tunnelgate: remembering the hash of ${p?.exe}: ${e.message}`));
+        void this.deps.decisions.recordSeen(p.exe, sha).catch((e: Error) => logError(`remembering the hash of ${p?.exe}: ${e.message}`));
       }
     }
 

@@ -26,6 +26,7 @@ import { covers, formatRuleDestination, unionDestinations } from '../policy/dest
 import { ApiError, CallerError } from '../../common/errors.js';
 import type { EventSink } from './event-bus.js';
 import type { ProcessPort } from './ports.js';
+import { logError } from '../../common/node/log.js';
 
 /** What this module needs of the gate. */
 export interface GatePort {
@@ -389,7 +390,7 @@ export class UserRules {
     const tick = () => {
       if (this.closed) return;
       void this.sweep()
-        .catch((e: Error) => console.error(`tunnelgate: ending user rules: ${e.message}`))
+        .catch((e: Error) => logError(`ending user rules: ${e.message}`))
         .finally(() => {
           if (!this.closed) this.sweepTimer = this.deps.clock.setTimeout(tick, this.deps.sweepMs ?? 2_000);
         });
@@ -407,7 +408,7 @@ export class UserRules {
     );
     if (!Number.isFinite(next)) return;
     this.expiryTimer = this.deps.clock.setTimeout(() => {
-      this.inFlight = this.sweep().catch((e: Error) => console.error(`tunnelgate: ending user rules: ${e.message}`));
+      this.inFlight = this.sweep().catch((e: Error) => logError(`ending user rules: ${e.message}`));
     }, Math.max(0, next - this.deps.clock.now()));
   }
 

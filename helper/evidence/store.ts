@@ -7,6 +7,7 @@ import type { DeniedAttempt } from '../../common/attempts.js';
 import type { AttemptRecord } from '../../common/audit.js';
 import { describeWriteError, storageHealth, writeFileAtomic } from '../kernel/files.js';
 import type { StorageHealth } from '../kernel/files.js';
+import { safeJson } from '../../common/format.js';
 
 const HEALTH_KEY = 'attempt records';
 
@@ -108,7 +109,7 @@ export class EvidenceStore {
     if (!this.dirty) return;
     this.dirty = false;
     try {
-      await writeFileAtomic(this.file, `${JSON.stringify({ records: [...this.records.values()] })}\n`);
+      await writeFileAtomic(this.file, `${safeJson({ records: [...this.records.values()] })}\n`);
     } catch (e) {
       this.dirty = true;
       const reason = describeWriteError(e, path.dirname(this.file));

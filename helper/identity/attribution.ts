@@ -30,6 +30,7 @@ import type { SendRecord } from '../kernel/send-trace.js';
 import { pickSocket, SockDiag } from '../kernel/sock-diag.js';
 import type { DiagSocket } from '../kernel/sock-diag.js';
 import { parseSocketTable, socketInodes } from '../kernel/sockets.js';
+import { logError } from '../../common/node/log.js';
 
 /** Who sent a packet: the owning process, its exe and argv, and up to 4 ancestors (nearest first). */
 export interface Attribution {
@@ -225,7 +226,7 @@ async function socketOf(p: PacketInfo): Promise<SocketOwner | undefined> {
     } catch (e) {
       if (!diag) return undefined; // closed: the helper is stopping
       diagBroken = true;
-      console.error(`tunnelgate: sock_diag unavailable (${(e as Error).message}); attributing from /proc/net`);
+      logError(`sock_diag unavailable (${(e as Error).message}); attributing from /proc/net`);
     }
   }
   const inode = await socketInodeOf(p);

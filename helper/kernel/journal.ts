@@ -17,7 +17,7 @@
 // as before. Either way an event reaches the journal once.
 import { existsSync, fstatSync } from 'node:fs';
 import { formatDestination } from '../../common/attempts.js';
-import { visible } from '../../common/format.js';
+import { logLine, safeJson, visible } from '../../common/format.js';
 import type { StampedEvent } from '../../common/events.js';
 import { unixDgramSend } from '../native/index.js';
 import type { DatagramSender } from './sd-notify.js';
@@ -74,7 +74,7 @@ function scalar(v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (Array.isArray(v)) return v.every((x) => typeof x !== 'object' || x === null) ? v.join(', ') : JSON.stringify(v);
-  return JSON.stringify(v);
+  return safeJson(v);
 }
 
 /**
@@ -114,7 +114,7 @@ export function eventFields(event: StampedEvent, message: string, priority: numb
     if (s !== undefined) fields[`TUNNELGATE_${fieldName(k)}`] = s;
   }
   if (!message) fields.MESSAGE = eventMessage(fields);
-  fields.TUNNELGATE_JSON = JSON.stringify(event);
+  fields.TUNNELGATE_JSON = safeJson(event);
   return fields;
 }
 
@@ -158,7 +158,7 @@ export class JournalSink {
 
   /** A line that is no event (the audit log's own troubles): MESSAGE, PRIORITY, SYSLOG_IDENTIFIER. */
   line(priority: number, message: string): void {
-    this.sendOr({ MESSAGE: message, PRIORITY: priority, SYSLOG_IDENTIFIER }, priority, message);
+    this.sendOr({ MESSAGE: logLine(message), PRIORITY: priority, SYSLOG_IDENTIFIER }, priority, message);
   }
 
   private sendOr(fields: JournalFields, priority: number, fallbackMessage: string): void {
@@ -172,7 +172,7 @@ export class JournalSink {
 
 /** What the fallback (syslog(3) or stderr) gets for EVENT: the caller's message, else the JSON line. */
 function fallbackText(event: StampedEvent, message: string): string {
-  return message || `tunnelgate audit: ${JSON.stringify(event)}`;
+  return message || `tunnelgate audit: ${safeJson(event)}`;
 }
 
 /** The audit trail's system log (helper/store/audit-trail.ts: Syslog), with the event when there is one. */

@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { GateEvent, StampedEvent } from '../../common/events.js';
 import { describeWriteError, storageHealth, syncDir } from '../kernel/files.js';
 import type { StorageHealth } from '../kernel/files.js';
+import { logLine, safeJson } from '../../common/format.js';
 
 export const AUDIT_FILE = 'audit.log';
 
@@ -29,7 +30,7 @@ export interface Syslog {
 }
 
 export const stderrSyslog = (write: (line: string) => void = (l) => process.stderr.write(l)): Syslog => ({
-  log: (priority, message) => write(`<${priority}>${message}\n`),
+  log: (priority, message) => write(`<${priority}>${logLine(message)}\n`),
 });
 
 /** `primary` (syslog(3) of the addon) until it fails once, then `fallback` for good. */
@@ -119,7 +120,8 @@ export class AuditTrail {
    * maxQueued lines), the failure shows in storageHealth, and it is written when a retry works.
    */
   record(e: StampedEvent): Promise<void> {
-    const line = JSON.stringify(e);
+    // Escaped at the writer (common/format.ts): valid JSON, no raw bidi or C1 control.
+    const line = safeJson(e);
     this.opts.syslog.log(priorityOf(e), `tunnelgate audit: ${line}`, e);
     this.pending.push(`${line}\n`);
     this.bound();
@@ -178,7 +180,7 @@ export class AuditTrail {
       lines.splice(0, written);
       const reason = describeWriteError(e, this.opts.dir);
       const msg = `tunnelgate: cannot write the audit log ${this.file}: ${reason}; keeping its lines in memory until it can`;
-      if (msg !== this.lastError) (this.opts.onError ?? ((m) => console.error(m)))(msg);
+      if (msg !== this.lastError) (this.opts.onError ?? ((m) => process.stderr.write(`${logLine(m)}\n`)))(msg);
       this.lastError = msg;
       this.health.fail(HEALTH_KEY, reason, { file: this.file, detail: () => `${this.pending.length} line(s) kept in memory${this.dropped ? `, ${this.dropped} dropped` : ''}` });
       await this.fh?.close().catch(() => undefined);

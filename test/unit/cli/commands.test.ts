@@ -232,7 +232,7 @@ describe('every command with output for scripts takes --json', () => {
     const refused = await cli('profile', 'sign', badFile, '--key', path.join(keys, 'corp.key'), '--json');
     expect(refused.code).toBe(1);
     expect(refused.stderr).toBe('');
-    const err = json(refused.stdout).error as { kind: string; problems: string[] };
+    const err = json(refused.stdout).error as unknown as { kind: string; problems: string[] };
     expect(err.kind).toBe('invalid-profile');
     expect(err.problems).toHaveLength(2);
     expect(existsSync(`${badFile}.sig`)).toBe(false);
