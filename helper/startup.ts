@@ -44,7 +44,7 @@ import { ruleHandlers } from './api/handlers/rules.js';
 import { statusHandlers } from './api/handlers/status.js';
 import { ApiServer } from './api/server.js';
 import type { Feeds, Handlers } from './api/server.js';
-import { AuditTrail, stderrSyslog, syslogWithFallback } from './store/audit-trail.js';
+import { AuditTrail, lastAuditSeq, stderrSyslog, syslogWithFallback } from './store/audit-trail.js';
 import type { Syslog } from './store/audit-trail.js';
 import { systemClock } from './core/clock.js';
 import type { Clock } from './core/clock.js';
@@ -455,7 +455,9 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // Each event reaches the journal once: the native protocol where journald is, and the
   // JSON line on stderr only when stderr is not the journal (helper/kernel/journal.ts).
   const logs = systemLogRoute({ fallback: defaultSyslog() });
-  const events = logs.eventsToStderr ? new EventLog() : new EventLog(() => undefined);
+  // seq goes on from the audit trail's last line: unique across helper starts (README).
+  const after = await lastAuditSeq(paths.state);
+  const events = logs.eventsToStderr ? new EventLog(undefined, undefined, after) : new EventLog(() => undefined, undefined, after);
   events.emit({ type: 'helper.started', pid: process.pid, version: VERSION });
   // ---- faults (issue 9.0/9.2/9.12/9.13, issue 11): kernel state kept, watched, restored ----
   const nft = new Nft(run);

@@ -8,14 +8,18 @@ export interface EventSink {
 }
 
 export class EventLog implements EventSink {
-  private seq = 0;
+  private seq: number;
   private readonly ring: StampedEvent[] = [];
   private readonly listeners = new Set<(e: StampedEvent) => void>();
 
+  /** @param after the seq the last helper ended with (audit-trail.ts lastAuditSeq): numbering goes on from there, unique across starts. */
   constructor(
     private readonly write: (line: string) => void = (l) => process.stderr.write(l),
     private readonly max = 1000,
-  ) {}
+    after = 0,
+  ) {
+    this.seq = after;
+  }
 
   emit(e: GateEvent): void {
     const stamped: StampedEvent = { ...e, seq: ++this.seq, time: new Date().toISOString() };

@@ -8,7 +8,7 @@
 // stderr is the journal, and journald reads that prefix as the line's priority. Under
 // systemd (or wherever journald's socket is) start-up passes the journal sink instead
 // (helper/kernel/journal.ts: systemLogRoute), which takes the event itself for its fields.
-import { mkdir, open, rename, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { GateEvent, StampedEvent } from '../../common/events.js';
@@ -237,8 +237,18 @@ export class AuditTrail {
   private async handle(): Promise<FileHandle> {
     if (!this.fh) {
       await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
-      this.fh = await open(this.file, 'a', 0o600);
-      this.size = (await this.fh.stat()).size;
+      const fh = await open(this.file, 'a+', 0o600);
+      this.size = (await fh.stat()).size;
+      // A torn last line (a crash mid-write): end it, so the next line starts on its own.
+      if (this.size > 0) {
+        const last = Buffer.alloc(1);
+        await fh.read(last, 0, 1, this.size - 1);
+        if (last[0] !== 0x0a) {
+          await fh.write('\n');
+          this.size += 1;
+        }
+      }
+      this.fh = fh;
     }
     return this.fh;
   }
@@ -275,4 +285,51 @@ export async function auditFiles(dir: string, keep: number): Promise<Array<{ fil
     if (s) out.push({ file, size: s.size });
   }
   return out;
+}
+
+/** How much of the end of a file lastAuditSeq reads: far more than one line (events are a few hundred bytes). */
+const TAIL_BYTES = 256 * 1024;
+
+/** The highest `seq` among the complete JSON lines of TEXT, 0 when none (a torn or foreign line is skipped). Pure. */
+export function lastSeqOf(text: string): number {
+  let max = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const seq = (JSON.parse(line) as { seq?: unknown }).seq;
+      if (typeof seq === 'number' && Number.isSafeInteger(seq) && seq > max) max = seq;
+    } catch {
+      // a torn line: a crash mid-write, or the tail cut into a line
+    }
+  }
+  return max;
+}
+
+/**
+ * The sequence number the audit trail in DIR ended with: the highest `seq` in the last
+ * TAIL_BYTES of audit.log, else of audit.log.1 (just rotated), else 0. The helper numbers
+ * its events on from there, so `seq` is unique across helper starts within the kept audit
+ * files (README: audit trail). Never throws: an unreadable file counts as none.
+ */
+export async function lastAuditSeq(dir: string): Promise<number> {
+  for (const name of [AUDIT_FILE, `${AUDIT_FILE}.1`]) {
+    const file = path.join(dir, name);
+    const text = await readTail(file).catch(() => '');
+    const seq = lastSeqOf(text);
+    if (seq > 0) return seq;
+  }
+  return 0;
+}
+
+async function readTail(file: string): Promise<string> {
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    const start = Math.max(0, size - TAIL_BYTES);
+    const buf = Buffer.alloc(size - start);
+    await fh.read(buf, 0, buf.length, start);
+    return buf.toString('utf8');
+  } finally {
+    await fh.close();
+  }
 }

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GateEvent, StampedEvent } from '../../../common/events.js';
 import { StorageHealth } from '../../../helper/kernel/files.js';
-import { AUDIT_FILE, auditFiles, AuditTrail, LOG_ERR, LOG_NOTICE, LOG_WARNING, priorityOf, stderrSyslog, syslogWithFallback } from '../../../helper/store/audit-trail.js';
+import { EventLog } from '../../../helper/core/event-bus.js';
+import { AUDIT_FILE, auditFiles, AuditTrail, lastAuditSeq, lastSeqOf, LOG_ERR, LOG_NOTICE, LOG_WARNING, priorityOf, stderrSyslog, syslogWithFallback } from '../../../helper/store/audit-trail.js';
 
 let dir: string;
 let syslog: Array<[number, string]>;
@@ -148,5 +149,48 @@ describe('syslog fallback', () => {
     s.log(5, 'c');
     expect(got).toEqual(['sys a', 'err b', 'err c']);
     expect(switched).toEqual(['no addon']);
+  });
+});
+
+describe('seq across helper starts (lastAuditSeq)', () => {
+  const file = () => path.join(dir, AUDIT_FILE);
+
+  it('numbering goes on from the last line of audit.log: a second helper start does not begin at 1 again', async () => {
+    // First start: three events.
+    const first = new EventLog(() => undefined, 1000, await lastAuditSeq(dir));
+    const t1 = open();
+    const off1 = first.subscribe((e) => void t1.record(e));
+    for (let i = 0; i < 3; i++) first.emit({ type: 'helper.started', pid: 100 + i, version: 't' });
+    off1();
+    await t1.close();
+    // Second start on the same state dir.
+    const second = new EventLog(() => undefined, 1000, await lastAuditSeq(dir));
+    const t2 = open();
+    const off2 = second.subscribe((e) => void t2.record(e));
+    second.emit({ type: 'helper.started', pid: 200, version: 't' });
+    off2();
+    await t2.close();
+    const seqs = lines(file()).map((e) => e.seq);
+    expect(seqs).toEqual([1, 2, 3, 4]);
+  });
+
+  it('a torn last line (a crash mid-write) is skipped, and the next line starts on its own', async () => {
+    writeFileSync(file(), `${JSON.stringify(refused(0))}\n${JSON.stringify(refused(1))}\n{"type":"api.refused","seq":9999`);
+    expect(await lastAuditSeq(dir)).toBe(seq);
+    const log = open();
+    await log.record(stamp({ type: 'helper.started', pid: 1, version: 't' }));
+    await log.close();
+    const text = readFileSync(file(), 'utf8').split('\n');
+    expect(text.at(-2)).toMatch(/^\{"type":"helper\.started"/);
+    expect(JSON.parse(text.at(-2) as string).seq).toBe(seq);
+  });
+
+  it('just rotated: the last seq of audit.log.1; no file or garbage: 0', async () => {
+    expect(await lastAuditSeq(dir)).toBe(0);
+    writeFileSync(`${file()}.1`, `${JSON.stringify(refused(7))}\n`);
+    writeFileSync(file(), '');
+    expect(await lastAuditSeq(dir)).toBe(seq);
+    writeFileSync(file(), 'not json\n{"seq": "x"}\n');
+    expect(lastSeqOf('not json\n{"seq": "x"}\n{"seq": 1e400}\n')).toBe(0);
   });
 });
