@@ -8,7 +8,7 @@
 // stderr is the journal, and journald reads that prefix as the line's priority. Under
 // systemd (or wherever journald's socket is) start-up passes the journal sink instead
 // (helper/kernel/journal.ts: systemLogRoute), which takes the event itself for its fields.
-import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, open, rename, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { GateEvent, StampedEvent } from '../../common/events.js';

@@ -35,7 +35,7 @@ async function curlViaRun(): Promise<string> {
   const r = await fx.cli(['run', '--', CURL, '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', fx.lab.urls.corpV4]);
   return r.exitCode === 0 ? String(r.stdout) : `exit ${r.exitCode}`;
 }
-/** The helper's event lines so far, over every run of it (seq restarts with each run). */
+/** The helper's event lines so far, over every run of it (seq goes on across runs: it continues the audit trail). */
 const events = () => fx.events();
 const source = (s: StatusReport, file: string, state: SourceStatus['state']) => s.sources.find((x) => x.file === file && x.state === state);
 
