@@ -3,6 +3,7 @@
 // Every string a program, a user or a file chose (paths, argv, names, reasons that quote
 // them, problems) goes through common/format.ts `visible` here, so no escape sequence or
 // direction override reaches the terminal as it is.
+import path from 'node:path';
 import type { ExplainResult, ListResult, StatusReport } from '../../common/api.js';
 import type { AttemptRecord, AuditReport, ProfileTestResult } from '../../common/audit.js';
 import type { StampedEvent } from '../../common/events.js';
@@ -169,28 +170,40 @@ export function formatProfileTest(t: ProfileTestResult): string {
   return lines.join('\n');
 }
 
-/** `tunnelgate profile verify`: the verdict, then one line per check. */
+/** `tunnelgate profile verify`: the verdict, then one line per check, then the problems not already shown on a check's line. */
 export function formatVerify(r: VerifyReport): string {
-  const what = r.profile ? `profile ${r.profile.id} version ${r.profile.version}, ${r.profile.rules} rules` : 'no valid profile';
+  const what = r.profile ? `profile ${visible(r.profile.id)} version ${r.profile.version}, ${r.profile.rules} rules` : 'no valid profile';
   const sig = r.signature;
+  const keysDir = visible(sig.keysDir);
   const sigLine = {
-    good: `good, by ${sig.key ?? '?'}.pub in ${sig.keysDir}`,
-    bad: `BAD${sig.detail ? `: ${sig.detail}` : ''}`,
-    missing: `missing, and ${sig.keysDir} holds keys: required`,
-    unchecked: sig.required ? `not checked${sig.detail ? `: ${sig.detail}` : ''}` : `not required (${sig.keysDir} holds no key)${sig.detail ? `; ${sig.detail}` : ''}`,
+    'not-required': sig.present
+      ? `${visible(path.basename(r.file))}.sig present but not checked (not required: no trusted keys in ${keysDir})`
+      : `not signed (not required: no trusted keys in ${keysDir})`,
+    good: `good, by ${visible(sig.key ?? '?')}.pub in ${keysDir}`,
+    bad: `BAD${sig.detail ? `: ${visible(sig.detail)}` : ''}`,
+    missing: `missing, and ${keysDir} holds keys: required`,
+    unchecked: `not checked${sig.detail ? `: ${visible(sig.detail)}` : ''}`,
   }[sig.state];
   const v = r.version;
   const versionLine = !v.checked
-    ? `not checked: ${v.detail ?? ''}`
+    ? `not checked: ${visible(v.detail ?? '')}`
     : v.inForce !== undefined
       ? `${r.profile?.version ?? '?'}, in force: ${v.inForce}`
-      : (v.detail ?? 'no version in force yet');
+      : visible(v.detail ?? 'no version in force yet');
+  const ownerLine = !r.ownership.checked
+    ? 'not checked (no such file)'
+    : r.ownership.ok
+      ? 'ok (root, writable by no one else, up to /)'
+      : r.ownership.problems.map(visible).join('; ');
+  const headline = { accept: 'the helper will accept it', refuse: 'the helper will REFUSE it', 'not-loaded': 'the helper will NOT LOAD it' }[r.verdict];
+  const shown = new Set([...r.ownership.problems, ...(r.location.detail ? [r.location.detail] : [])]);
   return [
-    `${r.file}: ${r.ok ? 'the helper will accept it' : 'the helper will REFUSE it'} (${what})`,
-    `  owner and modes: ${r.ownership.ok ? 'ok (root, writable by no one else, up to /)' : r.ownership.problems.join('; ')}`,
+    `${visible(r.file)}: ${headline} (${what})`,
+    `  location:        ${r.location.loaded ? `ok (in ${visible(r.location.profilesDir)})` : visible(r.location.detail ?? 'not read by the helper')}`,
+    `  owner and modes: ${ownerLine}`,
     `  signature:       ${sigLine}`,
     `  version:         ${versionLine}`,
-    ...r.problems.map((p) => `  problem: ${p}`),
-    ...r.warnings.map((w) => `  warning: ${w}`),
+    ...r.problems.filter((p) => !shown.has(p) && !(sig.detail && p.includes(sig.detail))).map((p) => `  problem: ${visible(p)}`),
+    ...r.warnings.map((w) => `  warning: ${visible(w)}`),
   ].join('\n');
 }

@@ -11,17 +11,17 @@ import type { FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Policy, SourceStatus } from '../../common/policy.js';
 import type { LoadedProfile } from '../profile/loaded.js';
-import { MAX_SIGNATURE_BYTES, RemotePuller } from '../profile/pull.js';
+import { RemotePuller } from '../profile/pull.js';
+import { listProfiles, readCandidate, readKeys, sourceKey } from '../profile/read.js';
 import type { httpsGet, PullerView } from '../profile/pull.js';
 import { parseRemoteConfig, REMOTE_CONFIG_FILE } from '../profile/remote-config.js';
-import { loadTrustedKeys } from '../profile/signing.js';
-import type { Candidate, GoodCopy, KeyState, Selection, VersionRecord } from '../profile/sources.js';
+import type { Candidate, GoodCopy, Selection, VersionRecord } from '../profile/sources.js';
 import { MAX_PROFILE_BYTES, REMOTE_KEY, selectSources } from '../profile/sources.js';
 import { IFACE_PATTERN } from '../../common/profile.js';
 import { ProfileStore } from '../profile/store.js';
 import type { Paths } from '../config.js';
 import { profilesDir, trustedKeysDir } from '../config.js';
-import { describeWriteError, listTrusted, readTrusted, storageHealth, UntrustedError } from '../kernel/files.js';
+import { describeWriteError, readTrusted, storageHealth } from '../kernel/files.js';
 import type { StorageHealth } from '../kernel/files.js';
 import type { EventSink } from './event-bus.js';
 import { logError } from '../../common/node/log.js';
@@ -49,7 +49,6 @@ export interface ProfileSourcesOptions {
 /** The StorageHealth key of the records of the profiles in force (versions, last good copies, gated interfaces). */
 export const PROFILE_RECORDS = 'records of the profiles in force';
 
-const sourceKey = (name: string) => `profiles.d/${name}`;
 
 export class ProfileSources {
   private readonly store: ProfileStore;
@@ -131,9 +130,9 @@ export class ProfileSources {
     let names: string[];
     try {
       // Hidden files are the temporary files of editors and config management, mid-write.
-      const all = await listTrusted(dir);
-      if (all === undefined) return [];
-      names = all.filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
+      const listed = await listProfiles(dir);
+      if (listed === undefined) return [];
+      names = listed;
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       rejected.push({ file: dir, state: 'rejected', problems: [`cannot read the profile directory (${err.message}); the last good copies stay in force`] });
@@ -351,37 +350,10 @@ export class ProfileSources {
  */
 export async function loadProfiles(dir: string): Promise<ProfileLoad> {
   const keys = await readKeys(path.join(path.dirname(dir), 'trusted-keys'));
-  const names = ((await listTrusted(dir).catch(() => undefined)) ?? []).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
+  const names = (await listProfiles(dir).catch(() => undefined)) ?? [];
   const candidates = await Promise.all(names.map((name) => readCandidate(path.join(dir, name), sourceKey(name))));
   const sel = selectSources({ candidates, lastGood: new Map(), versions: new Map(), keys, now: new Date() });
   return { profiles: sel.profiles, rejected: sel.rejected, gated: [], notes: sel.notes };
-}
-
-/** Where any *.pub file exists (usable or not), signatures are required: fail closed. */
-async function readKeys(dir: string): Promise<KeyState> {
-  const { keys, problems } = await loadTrustedKeys(dir);
-  return { dir, keys, problems, configured: keys.length > 0 || problems.length > 0 };
-}
-
-/**
- * A profiles.d file and its FILE.sig, read with the checks that do not need the contents:
- * trusted path (owner root, writable by no one else, up to /; helper/kernel/files.ts).
- */
-async function readCandidate(file: string, key: string): Promise<Candidate> {
-  const base = { key, file, requireSignature: false };
-  let bytes: Buffer | undefined;
-  try {
-    bytes = await readTrusted(file, MAX_PROFILE_BYTES);
-  } catch (e) {
-    return { ...base, readError: e instanceof UntrustedError ? (e.message) : `cannot read: ${(e as Error).message}` };
-  }
-  if (bytes === undefined) return { ...base, readError: 'cannot read: it is gone' };
-  try {
-    const sig = await readTrusted(`${file}.sig`, MAX_SIGNATURE_BYTES);
-    return sig === undefined ? { ...base, bytes } : { ...base, bytes, sig };
-  } catch (e) {
-    return { ...base, bytes, sigError: (e as Error).message };
-  }
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { DEFAULT_KEY_NAME } from '../../profile/signing.js';
 import { formatProfileTest } from '../format.js';
 import { complain, ExitCode, print, say, withClient } from '../io.js';
-import { resolvePaths, trustedKeysDir } from '../../config.js';
+import { resolvePaths } from '../../config.js';
 import { formatVerify } from '../format.js';
 import { daysOption, etcOption, jsonOption, runDirOption, stateOption } from '../options.js';
 
@@ -77,7 +77,7 @@ export function addProfileCommands(program: Command): void {
     });
   profile
     .command('verify')
-    .description('what the helper will check: signature against trusted-keys/, owner and modes of the file and its directories, version against the one in force (exit 0: it would be accepted, 1: refused)')
+    .description('what the helper would do with FILE: whether it reads it at all (ETC/profiles.d/*.json), owner and modes of the file and its directories, signature against trusted-keys/, version against the one in force (exit 0: it would be accepted; 1: refused, or never loaded)')
     .argument('<file>', 'the profile file')
     .addOption(etcOption())
     .addOption(stateOption())
@@ -85,7 +85,7 @@ export function addProfileCommands(program: Command): void {
     .action(async (file: string, o: { etc?: string; state?: string; json?: boolean }) => {
       const { readVerifyInput, verifyReport } = await import('../../profile/verify.js');
       const paths = resolvePaths({ etc: o.etc ?? '', state: o.state ?? '' });
-      const r = verifyReport(await readVerifyInput(file, trustedKeysDir(paths), paths.state));
+      const r = verifyReport(await readVerifyInput(file, paths.etc, paths.state));
       print(o.json, r, () => formatVerify(r));
       if (!r.ok) throw new ExitCode(1);
     });

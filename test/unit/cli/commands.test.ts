@@ -71,19 +71,24 @@ describe('profile validate --json', () => {
 describe('profile verify', () => {
   let etc: string;
   let state: string;
+  let profilesD: string;
   const key = generateKeyPair();
   const other = generateKeyPair();
 
   beforeEach(() => {
     etc = path.join(dir, 'etc');
     state = path.join(dir, 'state');
+    profilesD = path.join(etc, 'profiles.d');
     mkdirSync(path.join(etc, 'trusted-keys'), { recursive: true });
+    mkdirSync(profilesD, { recursive: true });
     mkdirSync(state, { mode: 0o700 });
   });
 
+  /** NAME in ETC/profiles.d, where the helper reads it. */
+  const installed = (name: string, doc: unknown = exampleJson(), mode = 0o644) => writeProfile(path.join('etc', 'profiles.d', name), doc, mode);
   const withKey = () => writeFileSync(path.join(etc, 'trusted-keys', 'corp.pub'), key.publicKeyPem);
   const signed = (name: string, by = key.privateKeyPem) => {
-    const file = writeProfile(name, exampleJson());
+    const file = installed(name);
     writeFileSync(`${file}.sig`, encodeSignature(sign(Buffer.from(JSON.stringify(exampleJson(), null, 2)), by)));
     return file;
   };
@@ -94,15 +99,17 @@ describe('profile verify', () => {
     const r = await verify(signed('corp.json'), '--json');
     expect(r.code).toBe(0);
     expect(json(r.stdout)).toMatchObject({
+      verdict: 'accept',
       ok: true,
       profile: { id: 'corp-base', version: 7 },
-      ownership: { ok: true },
+      location: { loaded: true },
+      ownership: { checked: true, ok: true },
       signature: { required: true, state: 'good', key: 'corp' },
       version: { checked: true },
       problems: [],
     });
-    const text = await verify(path.join(dir, 'corp.json'));
-    expect(text.stdout).toMatch(/corp\.json: the helper will accept it \(profile corp-base version 7, 6 rules\)\n {2}owner and modes: ok/);
+    const text = await verify(path.join(profilesD, 'corp.json'));
+    expect(text.stdout).toMatch(/corp\.json: the helper will accept it \(profile corp-base version 7, 6 rules\)\n {2}location: {8}ok/);
     expect(text.stdout).toContain('signature:       good, by corp.pub in');
   });
 
@@ -110,9 +117,9 @@ describe('profile verify', () => {
     withKey();
     const byOther = await verify(signed('other.json', other.privateKeyPem), '--json');
     expect(byOther.code).toBe(1);
-    expect(json(byOther.stdout)).toMatchObject({ ok: false, signature: { state: 'bad', detail: expect.stringMatching(/does not match any trusted key/) } });
+    expect(json(byOther.stdout)).toMatchObject({ verdict: 'refuse', ok: false, signature: { state: 'bad', detail: expect.stringMatching(/does not match any trusted key/) } });
 
-    const unsigned = await verify(writeProfile('unsigned.json', exampleJson()), '--json');
+    const unsigned = await verify(installed('unsigned.json'), '--json');
     expect(unsigned.code).toBe(1);
     expect(json(unsigned.stdout)).toMatchObject({ ok: false, signature: { state: 'missing' }, problems: [expect.stringMatching(/^not signed: unsigned\.json\.sig is missing/)] });
 
@@ -124,23 +131,71 @@ describe('profile verify', () => {
     expect(changed.stdout).toMatch(/signature: {7}BAD/);
   });
 
-  it('no trusted key: signatures are not required', async () => {
-    const r = await verify(writeProfile('plain.json', exampleJson()), '--json');
+  it('no trusted key: "not signed (not required …)", never BAD, even with a .sig it cannot read or check', async () => {
+    const r = await verify(installed('plain.json'), '--json');
     expect(r.code).toBe(0);
-    expect(json(r.stdout)).toMatchObject({ ok: true, signature: { required: false, state: 'unchecked' } });
+    expect(json(r.stdout)).toMatchObject({ verdict: 'accept', ok: true, signature: { required: false, state: 'not-required', present: false } });
+    const text = await verify(path.join(profilesD, 'plain.json'));
+    expect(text.stdout).toContain('signature:       not signed (not required: no trusted keys in');
+    expect(text.stdout).not.toMatch(/BAD/);
+    // A .sig others may write, or one by an unknown key: the helper does not look at it.
+    const file = installed('with-sig.json');
+    writeFileSync(`${file}.sig`, encodeSignature(sign(Buffer.from('other bytes'), other.privateKeyPem)));
+    chmodSync(`${file}.sig`, 0o666);
+    const withSig = await verify(file, '--json');
+    expect(withSig.code).toBe(0);
+    expect(json(withSig.stdout)).toMatchObject({ verdict: 'accept', signature: { state: 'not-required', present: true }, ownership: { ok: true }, problems: [] });
+    expect((await verify(file)).stdout).toMatch(/with-sig\.json\.sig present but not checked \(not required: no trusted keys/);
   });
 
-  it('a file others may write is refused, as the helper refuses it', async () => {
-    const r = await verify(writeProfile('open.json', exampleJson(), 0o666), '--json');
+  it('a file others may write is refused, as the helper refuses it, and each problem is said once', async () => {
+    const r = await verify(installed('open.json', exampleJson(), 0o666), '--json');
     expect(r.code).toBe(1);
-    expect(json(r.stdout)).toMatchObject({ ok: false, ownership: { ok: false, problems: [expect.stringMatching(/open\.json is writable by others/)] } });
+    const doc = json(r.stdout) as unknown as { ownership: { problems: string[] }; problems: string[] };
+    expect(doc).toMatchObject({ verdict: 'refuse', ok: false, ownership: { ok: false, problems: [expect.stringMatching(/open\.json is writable by others/)] } });
+    expect(doc.problems).toEqual([...new Set(doc.problems)]);
+    // A directory others may write: FILE and FILE.sig are refused for the same reason; said once.
+    withKey();
+    const file = signed('corp.json');
+    chmodSync(profilesD, 0o777);
+    const d = await verify(file, '--json');
+    const dd = json(d.stdout) as unknown as { ownership: { problems: string[] }; problems: string[] };
+    expect(dd.ownership.problems).toEqual([expect.stringMatching(/profiles\.d is writable by others/)]);
+    expect(dd.problems.filter((p) => /profiles\.d is writable by others/.test(p))).toHaveLength(1);
+    const text = (await verify(file)).stdout;
+    expect(text.match(/profiles\.d is writable by others/g)).toHaveLength(1);
   });
 
   it('a lower version than the one in force is a rollback', async () => {
     writeFileSync(path.join(state, 'profile-versions.json'), JSON.stringify({ format: 1, profiles: { 'corp-base': { version: 9, sha256: 'x', since: '2026-01-01T00:00:00Z' } } }));
-    const r = await verify(writeProfile('old.json', exampleJson()), '--json');
+    const r = await verify(installed('old.json'), '--json');
     expect(r.code).toBe(1);
     expect(json(r.stdout)).toMatchObject({ ok: false, version: { checked: true, inForce: 9 }, problems: [expect.stringMatching(/rollback from version 9 to 7 refused/)] });
+  });
+
+  it('a file the helper never reads: outside profiles.d, a name it skips, a configuration dir that does not exist: not "accept"', async () => {
+    const outside = writeProfile('draft.json', exampleJson());
+    const r = await verify(outside, '--json');
+    expect(r.code).toBe(1);
+    expect(json(r.stdout)).toMatchObject({ verdict: 'not-loaded', ok: false, location: { loaded: false, detail: expect.stringMatching(/is not in .*profiles\.d: the helper loads only the \*\.json files there/) } });
+    expect((await verify(outside)).stdout).toMatch(/draft\.json: the helper will NOT LOAD it/);
+
+    for (const name of ['corp.json.bak', '.corp.json']) {
+      const skipped = await verify(installed(name), '--json');
+      expect(skipped.code, name).toBe(1);
+      expect(json(skipped.stdout), name).toMatchObject({ verdict: 'not-loaded', location: { loaded: false, detail: expect.stringMatching(/loads only names ending in \.json/) } });
+    }
+
+    const noEtc = await cli('profile', 'verify', installed('corp.json'), '--etc', path.join(dir, 'no-such-etc'), '--state', state, '--json');
+    expect(noEtc.code).toBe(1);
+    expect(json(noEtc.stdout)).toMatchObject({ verdict: 'not-loaded', location: { loaded: false, detail: expect.stringMatching(/no-such-etc does not exist/) } });
+  });
+
+  it('a file that does not exist: ownership not checked (never ok), refused', async () => {
+    const r = await verify(path.join(profilesD, 'absent.json'), '--json');
+    expect(r.code).toBe(1);
+    expect(json(r.stdout)).toMatchObject({ verdict: 'refuse', ok: false, ownership: { checked: false, ok: false }, problems: [expect.stringMatching(/absent\.json does not exist/)] });
+    expect((await verify(path.join(profilesD, 'absent.json'))).stdout).toMatch(/owner and modes: not checked \(no such file\)/);
   });
 });
 
