@@ -37,14 +37,17 @@ export function validateProfile(text: string, _file: string, options: ValidateOp
   if (syntax.length > 0) return { ok: false, problems: syntax };
   const data: unknown = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
 
-  if (isObject(data) && typeof data.schema === 'string' && data.schema !== PROFILE_SCHEMA) {
-    const message = `unsupported profile format ${JSON.stringify(data.schema)} (expected "${PROFILE_SCHEMA}")`;
-    return { ok: false, problems: [{ path: 'schema', message }] };
-  }
   // Every problem in one run: the schema's, then the semantic checks on the parts that
-  // passed the schema (a rule or destination with a shape error is left out of them).
+  // passed the schema (a field with a shape error is left out of them, the rest of its rule
+  // is still checked). An unknown format is said first, and the rest is still checked
+  // against this format, so a file converted by hand gets every problem at once.
+  const format: Problem[] =
+    isObject(data) && typeof data.schema === 'string' && data.schema !== PROFILE_SCHEMA
+      ? [{ path: 'schema', message: `unsupported profile format ${JSON.stringify(data.schema)} (expected "${PROFILE_SCHEMA}")` }]
+      : [];
   const shapeOk = checkSchema(data);
-  const problems = shapeOk ? [] : unique((checkSchema.errors ?? []).flatMap((e) => describeError(e, data) ?? []));
+  const shape = shapeOk ? [] : unique((checkSchema.errors ?? []).flatMap((e) => describeError(e, data) ?? []));
+  const problems = [...format, ...(format.length ? shape.filter((p) => p.path !== 'schema') : shape)];
   const semantics = checkSemantics(shapeOk ? data : soundParts(data), options.now ?? new Date());
   problems.push(...semantics.problems);
   if (!shapeOk || problems.length > 0) return { ok: false, problems: unique(problems) };
@@ -82,10 +85,35 @@ const checkDestination = ajv.compile<Destination>({ definitions: profileSchema.d
 function soundParts(data: unknown): SemanticInput {
   const o = isObject(data) ? data : {};
   const rules = Array.isArray(o.rules) ? o.rules.map((r: unknown) => (checkRule(r) ? r : undefined)) : [];
+  const partialRules = Array.isArray(o.rules) ? o.rules.map((r: unknown) => (checkRule(r) ? r : soundFields(r))) : [];
   const alwaysAllow = Array.isArray(o.alwaysAllow) ? o.alwaysAllow.map((d: unknown) => (checkDestination(d) ? d : undefined)) : undefined;
   const expires = typeof o.expires === 'string' && TIMESTAMP.test(o.expires) ? o.expires : undefined;
   const ruleIds = Array.isArray(o.rules) ? o.rules.map((r: unknown) => (isObject(r) ? r.id : undefined)) : [];
-  return { rules, ruleIds, ...(alwaysAllow ? { alwaysAllow } : {}), ...(expires !== undefined ? { expires } : {}) };
+  return { rules, partialRules, ruleIds, ...(alwaysAllow ? { alwaysAllow } : {}), ...(expires !== undefined ? { expires } : {}) };
+}
+
+const checkBinary = ajv.compile<BinaryMatcher>({ definitions: profileSchema.definitions, $ref: '#/definitions/binary' });
+const RULE_FIELDS = profileSchema.definitions.rule.properties;
+/** One check per field a rule may have (a Map: a key such as `__proto__` or `toString` in a file finds nothing). */
+const fieldChecks = new Map<string, (v: unknown) => boolean>(
+  Object.entries(RULE_FIELDS).map(([k, schema]) => [k, ajv.compile({ definitions: profileSchema.definitions, ...schema })]),
+);
+
+/**
+ * A rule that failed the schema, with only the fields that pass their own schema (a
+ * destination list keeps its sound destinations, holes for the others): what the per-rule
+ * semantic checks can still judge. Undefined when it is not even an object.
+ */
+function soundFields(r: unknown): ProfileRule | undefined {
+  if (!isObject(r)) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r)) {
+    if (k === 'destinations' && Array.isArray(v)) out[k] = v.map((d: unknown) => (checkDestination(d) ? d : undefined));
+    else if (k === 'binary') {
+      if (checkBinary(v)) out[k] = v;
+    } else if (fieldChecks.get(k)?.(v)) out[k] = v;
+  }
+  return out as unknown as ProfileRule;
 }
 
 // ---- schema errors → messages ------------------------------------------------------------
@@ -243,7 +271,10 @@ const INTERPRETER =
 
 /** What the semantic checks read: a valid profile, or the sound parts of an invalid one (holes: undefined). */
 interface SemanticInput {
+  /** Rules that passed the schema whole (holes: undefined); the checks across rules use only these. */
   rules: readonly (ProfileRule | undefined)[];
+  /** The per-rule checks: also the sound fields of rules that failed the schema (default: rules). */
+  partialRules?: readonly (ProfileRule | undefined)[];
   /** The id of every rule, also of those that failed the schema (duplicates are still duplicates). */
   ruleIds?: readonly unknown[];
   alwaysAllow?: readonly (Destination | undefined)[];
@@ -272,10 +303,10 @@ function checkSemantics(profile: SemanticInput, now: Date): { problems: Problem[
     if (first !== undefined) problems.push({ path: `rules[${i}].id`, message: `duplicate rule id "${id}" (also rules[${first}])` });
     else firstById.set(id, i);
   });
-  profile.rules.forEach((rule, i) => {
+  (profile.partialRules ?? profile.rules).forEach((rule, i) => {
     if (rule === undefined) return;
     const at = `rules[${i}]`;
-    checkDestinations(`${at}.destinations`, rule.destinations);
+    checkDestinations(`${at}.destinations`, rule.destinations as readonly (Destination | undefined)[] | undefined);
     const bin = rule.binary;
     if (bin?.script !== undefined && bin.path !== undefined && !isInterpreter(bin.path)) {
       problems.push({

@@ -92,3 +92,52 @@ describe('validationReport (profile validate --json)', () => {
     expect(r.problems.map((x) => x.path).sort()).toEqual(['mode', 'version']);
   });
 });
+
+describe('a schema-wrong value hides no other problem', () => {
+  const paths = (p: unknown) => {
+    const r = validate(p);
+    return r.ok ? [] : r.problems.map((x) => `${x.path}: ${x.message}`);
+  };
+
+  it('a wrong-typed field of a rule: the rest of that rule is still judged (destinations, script, deny-only fields)', () => {
+    const p = exampleJson();
+    p.rules[1] = {
+      id: 'web',
+      mode: 'block', // shape
+      binary: { path: '/usr/bin/git', script: '/opt/x.py' }, // meaning: not an interpreter
+      destinations: [{ cidr: '198.18.0.1/24' }, { cidr: 'nope' }], // meaning: host bits; shape: not a CIDR
+    };
+    p.rules[2] = { id: 'no-git', action: 'deny', binary: { path: 42 }, children: 'confine' }; // shape; meaning: children on a deny
+    const got = paths(p);
+    expect(got).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^rules\[1\]\.mode: /),
+        expect.stringMatching(/^rules\[1\]\.destinations\[1\]\.cidr: must be an IPv4 or IPv6 CIDR/),
+        'rules[1].destinations[0].cidr: host bits are set; did you mean 198.18.0.0/24?',
+        expect.stringMatching(/^rules\[1\]\.binary\.script: only applies when path is an interpreter/),
+        expect.stringMatching(/^rules\[2\]\.binary\.path: /),
+        'rules[2].children: only applies to allow rules',
+      ]),
+    );
+    expect(got).toEqual([...new Set(got)]);
+  });
+
+  it('an unknown format string: said first, and the other problems too', () => {
+    const p = exampleJson();
+    p.schema = 'tunnelgate/profile@2';
+    p.version = 0;
+    p.alwaysAllow = [{ cidr: '198.18.0.1/24' }];
+    const got = paths(p);
+    expect(got[0]).toBe('schema: unsupported profile format "tunnelgate/profile@2" (expected "tunnelgate/profile@1")');
+    expect(got).toEqual(expect.arrayContaining([expect.stringMatching(/^version: /), expect.stringMatching(/^alwaysAllow\[0\]\.cidr: host bits are set/)]));
+    expect(got.filter((x) => x.startsWith('schema:'))).toHaveLength(1);
+  });
+});
+
+describe('soundFields never takes a key of the file for a field', () => {
+  it('__proto__, constructor and toString in a rule that failed the schema: problems, no crash', () => {
+    const text = JSON.stringify(exampleJson(), null, 2).replace('"id": "ssh"', '"__proto__": {"action": "deny"}, "constructor": 1, "toString": "x", "mode": 5, "id": "ssh"');
+    const r = validateProfile(text, 'corp.json', { now: NOW });
+    expect(r.ok).toBe(false);
+  });
+});
