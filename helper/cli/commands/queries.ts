@@ -8,9 +8,10 @@ import type { MethodName, Params, Result, StatusReport } from '../../../common/a
 import { safeJson } from '../../../common/format.js';
 import { HelperUnavailable } from '../../../common/node/client.js';
 import { parsePid, toExplainDst, UsageError } from '../args.js';
-import { formatAudit, formatDecisions, formatEvent, formatExplain, formatList, formatProblemList, formatPrompts, formatStatus } from '../format.js';
+import { formatAudit, formatDecisions, formatEvent, formatExplain, formatList, formatPrompts, formatStatus } from '../format.js';
 import { ExitCode, print, programPath, resolveHost, say, withClient } from '../io.js';
 import { daysOption, jsonOption, runDirOption, uidOption, uidParams } from '../options.js';
+import { downStatus, probeTable } from '../status-down.js';
 import { followEvents } from './follow.js';
 
 export interface QueryOptions {
@@ -39,7 +40,7 @@ interface Query<M extends MethodName> {
   /** Runs instead of the call when it returns true (events --follow). */
   instead?(o: QueryOptions): Promise<boolean>;
   /** What to show when no helper answers, instead of failing with its message. */
-  unavailable?(message: string): { value: unknown; text: string };
+  unavailable?(message: string): Promise<{ value: unknown; text: string }>;
 }
 
 const limitOption = () =>
@@ -85,7 +86,11 @@ const QUERIES: { [M in 'status' | 'list' | 'prompts' | 'decisions' | 'events' | 
     text: formatStatus,
     exit: (s) => (s.state === 'degraded' || s.state === 'down' ? 1 : 0),
     adjust: otherNetns,
-    unavailable: (message) => ({ value: { state: 'down', problems: [message] }, text: ['gate:       down', ...formatProblemList([message])].join('\n') }),
+    // The table outlives the helper: say whether this namespace's kernel still has it.
+    unavailable: async (message) => {
+      const { run } = await import('../../kernel/run.js');
+      return downStatus(message, await probeTable(run, process.geteuid?.() ?? 0));
+    },
   },
   list: { method: 'list', description: 'effective whitelist: each rule with its source, scope and lock', params: () => ({}), text: formatList },
   prompts: { method: 'prompts', description: 'pending allow prompts of your processes (root: of everyone)', params: () => ({}), text: (l) => formatPrompts(l) },
@@ -134,7 +139,7 @@ async function runQuery<M extends MethodName>(q: Query<M>, o: QueryOptions, arg:
     r = q.adjust?.(r) ?? r;
   } catch (e) {
     if (!(e instanceof HelperUnavailable) || !q.unavailable) throw e;
-    const down = q.unavailable(e.message);
+    const down = await q.unavailable(e.message);
     print(o.json, down.value, () => down.text);
     throw new ExitCode(1);
   }
