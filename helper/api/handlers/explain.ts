@@ -10,6 +10,7 @@ import type { UserRules } from '../../core/user-rules.js';
 import { needsHash } from '../../policy/decide.js';
 import type { ProcessIdentity, Verdict } from '../../policy/decide.js';
 import { explain, explainRule } from '../../policy/explain.js';
+import { ancestry, pathWritableByNonRoot } from '../../identity/writable.js';
 import { requireOwn } from '../authorization.js';
 import { ApiError } from '../../../common/errors.js';
 import type { Handlers } from '../server.js';
@@ -60,6 +61,50 @@ async function processSubject(d: ExplainDeps, policy: Policy, caller: Caller, pi
   return { id, ...(verdict ? { verdict } : {}), ...(admittedUnder ? { admittedUnder } : {}), notes: [] };
 }
 
+/**
+ * Notes for `explain FILE` where FILE is the script of interpreter rules (`{path: python3,
+ * script: FILE}`): a script is never a process's program (the kernel reports the
+ * interpreter, also for a `#!` script run directly), so the path's own verdict is not the
+ * script's; these say which rule would admit (or refuse) it when run by which interpreter,
+ * and why that would fail where the script is writable by a non-root user. Pure.
+ * @param shebang the interpreter named on FILE's `#!` line, if any
+ * @param unsafe why FILE cannot be trusted as a script (identity/writable.ts), if it cannot
+ */
+export function scriptNotes(policy: Policy, file: string, shebang?: string, unsafe?: string): string[] {
+  const rules = policy.rules.filter((r) => r.binary?.script === file && r.binary.path !== undefined);
+  if (!rules.length) return [];
+  const notes = rules.map((r) => {
+    const interp = r.binary?.path ?? '?';
+    const what = r.action === 'allow' ? 'admits' : 'refuses';
+    return `${file} is a script: rule ${r.key} ${what} it when run by ${interp} (\`${interp.replace(/\*$/, '…')} ${file}\`, with no option that runs other code); explain the interpreter's process (explain PID) for a running one`;
+  });
+  if (shebang) notes.push(`run directly, ${file} runs as ${shebang} (its #! line): the gate judges that process as ${shebang} with this script`);
+  if (unsafe && rules.some((r) => r.action === 'allow')) notes.push(`but the rule would not admit it now: ${unsafe} (a script rule needs a script no non-root user can change)`);
+  return notes;
+}
+
+/** The interpreter on FILE's `#!` line (the first word after it), if it has one. */
+async function shebangOf(file: string): Promise<string | undefined> {
+  const fh = await fs.open(file, 'r').catch(() => undefined);
+  if (!fh) return undefined;
+  try {
+    const buf = Buffer.alloc(256);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const m = /^#!\s*(\S+)/.exec(buf.subarray(0, bytesRead).toString('utf8'));
+    return m?.[1];
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Why a script file cannot be trusted (it or a directory above it writable by a non-root user), or undefined. */
+async function scriptUnsafeOf(file: string): Promise<string | undefined> {
+  const paths = ancestry(file);
+  const stats = await Promise.all(paths.map((p) => fs.stat(p).catch(() => undefined)));
+  if (stats.some((st) => st === undefined)) return `${file} cannot be examined`;
+  return pathWritableByNonRoot(stats as NonNullable<(typeof stats)[number]>[], paths);
+}
+
 /** A binary by path for a user: what a process of it would get (the gate's facts, read from the file). */
 async function pathSubject(d: ExplainDeps, policy: Policy, caller: Caller, file: string, uid: number): Promise<Subject> {
   requireOwn(caller, uid, 'explain rules');
@@ -71,6 +116,9 @@ async function pathSubject(d: ExplainDeps, policy: Policy, caller: Caller, file:
     notes.push(`${file} does not exist`);
   }
   const facts = await pathIdentity(policy, file, st, uid, caller, { sha256: (f) => d.procs.sha256(f), ...(d.packages ? { packages: d.packages } : {}) });
+  if (st?.isFile() && policy.rules.some((r) => r.binary?.script === file)) {
+    notes.push(...scriptNotes(policy, file, await shebangOf(file), await scriptUnsafeOf(file)));
+  }
   return { id: facts.id, notes: [...notes, ...facts.notes] };
 }
 
