@@ -20,10 +20,20 @@ The offline **profile** commands need no helper.`;
 const JSON_ERRORS = `With **--json** every command prints JSON on stdout, also when it fails: a failure after
 the command line was read (the helper is down or refused the call, a file cannot be read)
 is one document \`{"error": {"kind": "helper-unavailable", "message": "..."}}\` (kinds
-**helper-unavailable**, **helper-error** with the helper's **code**, **usage**, **failure**)
-with the exit status it has without **--json**; **status --json** with no helper prints
-\`{"state": "down", "problems": [...]}\`. A command line commander cannot parse is a text
-error on stderr and exit 2.`;
+**helper-unavailable**, **helper-error** with the helper's **code**, **usage**,
+**invalid-profile** with every problem, **failure**) with the exit status it has without
+**--json**; every command with output for scripts takes **--json** (all but **helper** and
+**run**). **status** with no helper reads the kernel of its own network namespace (as root):
+the table **inet tunnelgate** still in force (fail-closed: restart the helper), or none (the
+tunnel is not gated); not root it cannot tell; **status --json** then prints
+\`{"state": "down", "table": "in-force|absent|unknown", "problems": [...]}\`. A command line
+commander cannot parse is a text error on stderr and exit 2.
+
+Logs escape text a program or a file chose: JSON lines (the audit trail, events, the
+journal's TUNNELGATE_JSON, the state files) write DEL, C1 controls, bidi marks and overrides
+and U+2028/9 as \\uXXXX besides JSON's own escapes; text lines write them as \\n, \\t,
+\\r or \\uXXXX. An event's **seq** goes on across helper starts: the helper numbers on from
+the last one in the audit trail.`;
 
 async function main(outdir: string): Promise<void> {
   await mkdir(outdir, { recursive: true });
