@@ -2,8 +2,9 @@
 // and the real helper. A copy of curl whose file name and arguments carry a terminal escape
 // sequence (ESC[2J: clear the screen), an 8-bit CSI and bidi overrides and isolates tries the
 // tunnel and is refused; `tunnelgate prompts`, `events`, `audit` and `explain` then print its
-// path and argv with every such character written out (\u001b …), never raw.
-import { chmodSync, copyFileSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+// path and argv with every such character written out (\u001b …), never raw; and so do the
+// logs an admin reads (audit.log, the helper's output, decisions.json).
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditReport } from '../../common/audit.js';
@@ -107,8 +108,24 @@ describe('escapes in CLI output', () => {
     const audit = await text(['audit']);
     expect(audit).toContain(`${binShown} -> ${lab.corpV4}:${lab.ports.http}/tcp`);
 
-    // Done: deny it, and the program gives up.
-    expect((await helper.cli(['answer', prompt.id, 'deny'])).exitCode).toBe(0);
+    // Done: deny it for good (a decision in decisions.json naming the path), and the program gives up.
+    expect((await helper.cli(['answer', prompt.id, 'deny-always'])).exitCode).toBe(0);
     await curl;
+
+    // The logs an admin reads hold the same text escaped at the writer: audit.log (JSON
+    // lines, the exact value back through JSON.parse), the helper's own output (its event
+    // lines and messages on stderr), decisions.json.
+    const auditLog = readFileSync(path.join(helper.state, 'audit.log'), 'utf8');
+    const decisionsJson = readFileSync(path.join(helper.state, 'decisions.json'), 'utf8');
+    for (const [what, body] of [['audit.log', auditLog], ['helper output', helper.output()], ['decisions.json', decisionsJson]] as const) {
+      expect(body, what).not.toMatch(RAW);
+    }
+    // (The helper's output holds events only where no journald takes them.)
+    expect(auditLog).toContain(NAME_SHOWN);
+    expect(decisionsJson).toContain(NAME_SHOWN);
+    const lines = auditLog.trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; exe?: string; attempt?: { exe?: string } });
+    expect(lines.some((e) => e.exe === bin || e.attempt?.exe === bin)).toBe(true);
+    const decisions = JSON.parse(decisionsJson) as { denies: Array<{ path: string }> };
+    expect(decisions.denies.map((d) => d.path)).toContain(bin);
   }, 90_000);
 });
