@@ -70,10 +70,11 @@ export function fieldName(key: string): string {
   return name || 'FIELD';
 }
 
+/** A field's value, program-chosen text escaped as in every log (common/format.ts: visible, safeJson): `journalctl -o verbose` shows fields too. */
 function scalar(v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (Array.isArray(v)) return v.every((x) => typeof x !== 'object' || x === null) ? v.join(', ') : JSON.stringify(v);
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return visible(String(v));
+  if (Array.isArray(v)) return v.every((x) => typeof x !== 'object' || x === null) ? visible(v.join(', ')) : safeJson(v);
   return safeJson(v);
 }
 

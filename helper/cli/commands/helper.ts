@@ -1,6 +1,7 @@
 // `tunnelgate helper`: the privileged helper itself, in the foreground.
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { escapeConsole } from '../../../common/node/log.js';
 import { resolvePaths } from '../../config.js';
 import { complain } from '../io.js';
 import { runDirOption } from '../options.js';
@@ -17,6 +18,8 @@ export function addHelperCommand(program: Command): void {
     .action(async (o: { etc?: string; state?: string; run?: string; cgroupRoot?: string; uninstallRules?: boolean }) => {
       // Loaded here, not at the top: the client commands never pay for the daemon's modules.
       const { runHelper, uninstallRules } = await import('../../startup.js');
+      // Every message the helper writes with console.error is escaped at the writer.
+      escapeConsole();
       const paths = resolvePaths(o);
       if (o.uninstallRules) {
         await uninstallRules({ paths });

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GateEvent, StampedEvent } from '../../../common/events.js';
 import { logLine, safeJson } from '../../../common/format.js';
-import { logError } from '../../../common/node/log.js';
+import { escapeConsole, logError } from '../../../common/node/log.js';
 import { EventLog } from '../../../helper/core/event-bus.js';
 import { eventFields } from '../../../helper/kernel/journal.js';
 import { AUDIT_FILE, AuditTrail, stderrSyslog } from '../../../helper/store/audit-trail.js';
@@ -120,5 +120,26 @@ describe('every writer of a human-read log escapes at the writer', () => {
     expect((JSON.parse(text) as { allows: Array<{ path: string }> }).allows[0]?.path).toBe(p);
     const again = await DecisionsStore.open(dir);
     expect(again.store.current.allows[0]?.path).toBe(p);
+  });
+});
+
+describe('the helper process: console.error and the journal fields', () => {
+  it.each(HOSTILE)('console.error after escapeConsole (start-up notes, faults): %j', (name) => {
+    const out: string[] = [];
+    const saved = [console.error, console.warn];
+    try {
+      escapeConsole((l) => out.push(l));
+      console.error(`tunnelgate: interfaces: ${name} went away`);
+      console.warn('tunnelgate: reload failed:', new Error(`profile ${name}`).message);
+    } finally {
+      [console.error, console.warn] = saved as [typeof console.error, typeof console.warn];
+    }
+    expect(out).toHaveLength(2);
+    for (const l of out) expect(RAW_OR_NEWLINE.test(l.slice(0, -1)), JSON.stringify(l)).toBe(false);
+  });
+
+  it.each(HOSTILE)('every TUNNELGATE_ field: %j', (exe) => {
+    const f = eventFields(attempt(exe), '', 6);
+    for (const [k, v] of Object.entries(f)) expect(RAW_OR_NEWLINE.test(String(v)), k).toBe(false);
   });
 });
