@@ -186,7 +186,7 @@ process.stdin.resume();`], { uid: FRANK });
     expect(seen.length).toBeGreaterThan(0);
     const allow = await fx.helper.cli(['allow', bin], { uid: ALICE });
     expect(allow.exitCode).toBe(1);
-    expect(allow.stderr).toContain('user decisions are not allowed here: a profile (corp-test) sets userPrompts to "deny", so only IT profiles decide');
+    expect(allow.stderr).toContain('user decisions are not allowed here: profile corp-test sets userPrompts to "deny", so only IT profiles decide');
     // Alice's earlier allow-always stays stored but is not in force.
     const list = JSON.parse(String((await fx.helper.cli(['list', '--json'], { uid: ALICE })).stdout)) as { rules: unknown[] };
     expect(list.rules).toEqual([]);
