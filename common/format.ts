@@ -142,13 +142,18 @@ export function shortHash(sha256: string): string {
 const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
- * JSON for a terminal or a log: `JSON.stringify` (with `space` as it takes it), with the
- * unsafe characters it leaves raw (DEL, C1 controls, direction marks, U+2028/9) written as
- * `\uXXXX` escapes too. The same JSON value; only inside strings, as those characters never
- * stand outside one.
+ * JSON for a terminal or a log, on one line: `JSON.stringify`, with the unsafe characters it
+ * leaves raw (DEL, C1 controls, direction marks, U+2028/9) written as `\uXXXX` escapes too.
+ * The same JSON value; only inside strings, as those characters never stand outside one.
+ * One parameter on purpose: `list.map(safeJson)` must not indent by the index.
  */
-export function safeJson(value: unknown, space?: number): string {
-  return JSON.stringify(value, null, space).replace(JSON_UNSAFE, unicodeEscape);
+export function safeJson(value: unknown): string {
+  return JSON.stringify(value).replace(JSON_UNSAFE, unicodeEscape);
+}
+
+/** safeJson indented by two spaces, for the JSON files of the state dir that admins read. */
+export function safeJsonIndented(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(JSON_UNSAFE, unicodeEscape);
 }
 
 /** One line of a text log (stderr, syslog, a journal MESSAGE): every unsafe character escaped, line breaks included, so it stays one line. */

@@ -19,7 +19,7 @@ import type { RuleLifetime } from '../../common/prompts.js';
 import { ErrorCode } from '../../common/errors.js';
 import { describeWriteError, writeFileAtomic } from '../kernel/files.js';
 import { CallerError } from '../../common/errors.js';
-import { safeJson } from '../../common/format.js';
+import { safeJsonIndented } from '../../common/format.js';
 
 export const DECISIONS_FILE = 'decisions.json';
 const FORMAT = 1;
@@ -245,7 +245,7 @@ export class DecisionsStore {
       const result = fn(draft);
       trimSeen(draft);
       try {
-        await writeFileAtomic(this.file, `${safeJson(draft, 2)}\n`);
+        await writeFileAtomic(this.file, `${safeJsonIndented(draft)}\n`);
       } catch (e) {
         throw new DecisionsNotSaved(describeWriteError(e, path.dirname(this.file)));
       }

@@ -105,7 +105,7 @@ const QUERIES: { [M in 'status' | 'list' | 'prompts' | 'decisions' | 'events' | 
     description: 'denied attempts, prompts, decisions, policy changes (yours; root: all)',
     params: (o) => (o.limit !== undefined ? { limit: o.limit } : {}),
     text: (list) => list.map(formatEvent).join('\n'),
-    json: (list) => list.map(safeJson).join('\n'),
+    json: (list) => list.map((e) => safeJson(e)).join('\n'),
     instead: async (o) => {
       if (!o.follow) return false;
       await followEvents(o);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GateEvent, StampedEvent } from '../../../common/events.js';
-import { logLine, safeJson } from '../../../common/format.js';
+import { logLine, safeJson, safeJsonIndented } from '../../../common/format.js';
 import { escapeConsole, logError } from '../../../common/node/log.js';
 import { EventLog } from '../../../helper/core/event-bus.js';
 import { eventFields } from '../../../helper/kernel/journal.js';
@@ -54,13 +54,18 @@ describe('the escape of log writers (common/format.ts)', () => {
   it('safeJson: valid JSON, nothing raw, the same value back; indented too', () => {
     fc.assert(
       fc.property(hostileText, (s) => {
-        for (const out of [safeJson({ exe: s }), safeJson({ exe: s, list: [s] }, 2)]) {
+        for (const out of [safeJson({ exe: s }), safeJsonIndented({ exe: s, list: [s] })]) {
           expect(out.split('\n').some((l) => RAW.test(l))).toBe(false);
           expect(JSON.parse(out).exe).toBe(s);
         }
       }),
       { seed: 7467, numRuns: 300 },
     );
+  });
+
+  it('events --json: one line per event (list.map(safeJson) never indents)', () => {
+    const lines = [{ a: 1, b: ['x'] }, { c: '\u202e' }, { d: 2 }].map(safeJson);
+    expect(lines.every((l) => !l.includes('\n'))).toBe(true);
   });
 
   it('logLine: one line, nothing raw', () => {
