@@ -51,7 +51,7 @@ import type { Clock } from './core/clock.js';
 import { DecisionsStore } from './store/decisions.js';
 import { reportDecisionWrites } from './store/state-writes.js';
 import type { DecisionsPort } from './store/state-writes.js';
-import { ResumingFile, storageHealth } from './kernel/files.js';
+import { ResumingFile, removeInterruptedWrites, storageHealth } from './kernel/files.js';
 import { EventLog } from './core/event-bus.js';
 import { Gate } from './core/gate.js';
 import { Launches } from './core/launches.js';
@@ -77,6 +77,7 @@ import type { Paths } from './config.js';
 import { NFLOG_GROUP, profilesDir } from './config.js';
 import { VERSION } from './version.js';
 import { logError } from '../common/node/log.js';
+import { LAST_GOOD_DIR } from './profile/store.js';
 
 /** What the user side needs of the gate (helper/core/gate.ts). */
 export interface UserApiGate extends GatePort {
@@ -388,6 +389,9 @@ async function prepareDirs(paths: Paths): Promise<string> {
   // One helper per run dir (issue 9.11): the kernel releases this lock when we die.
   await takeRunLock(path.join(paths.run, 'helper.lock'));
   await refuseSecondHelper(pidFile);
+  // A helper killed in the middle of an atomic save (decisions, attempts, gated interfaces,
+  // versions, last good copies) leaves its temp file: the saved file is the old one.
+  for (const dir of [paths.state, path.join(paths.state, LAST_GOOD_DIR)]) await removeInterruptedWrites(dir);
   await fs.writeFile(pidFile, `${process.pid}\n`);
   return pidFile;
 }

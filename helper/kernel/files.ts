@@ -31,6 +31,28 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode 
   await syncDir(dir);
 }
 
+/**
+ * Whether `name` (a file name, no directory) is a temp file of writeFileAtomic:
+ * `.NAME.HEX.tmp` with 12 hex digits. Pure.
+ */
+export function isInterruptedWrite(name: string): boolean {
+  return /^\..+\.[0-9a-f]{12}\.tmp$/.test(name);
+}
+
+/**
+ * Removes from `dir` (not its subdirectories) the temp files writeFileAtomic leaves when a
+ * crash (SIGKILL, power loss) interrupts it before its rename: the file itself is then still
+ * the old one, so they are litter holding space, not data. Call only while nothing writes
+ * there (at start, under the helper's locks). A missing `dir` removes nothing.
+ * @returns the names removed
+ * @throws the errno error of a removal that fails for another reason than ENOENT
+ */
+export async function removeInterruptedWrites(dir: string): Promise<string[]> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter(isInterruptedWrite);
+  for (const n of names) await rm(join(dir, n), { force: true });
+  return names;
+}
+
 export async function syncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {

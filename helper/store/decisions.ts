@@ -11,7 +11,7 @@
 // decisions.json.corrupt-<time>, never silently dropped or overwritten; the helper then starts
 // with no user decisions, which closes rather than opens the gate.
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import type { Destination } from '../../common/profile.js';
@@ -188,10 +188,8 @@ export class DecisionsStore {
 
   static async open(stateDir: string, now: () => Date = () => new Date()): Promise<OpenResult> {
     const file = path.join(stateDir, DECISIONS_FILE);
-    // Temp files of a write that a crash interrupted: the rename never happened, so the
-    // file itself is the old one. They are litter, not data.
-    const names = await readdir(stateDir).catch(() => [] as string[]);
-    for (const n of names) if (n.startsWith(`.${DECISIONS_FILE}.`) && n.endsWith('.tmp')) await rm(path.join(stateDir, n), { force: true });
+    // Temp files of a write that a crash interrupted are removed by the helper at start, for
+    // every state file (startup.ts prepareDirs, kernel/files.ts removeInterruptedWrites).
 
     let text: string;
     try {
