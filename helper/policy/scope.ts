@@ -74,12 +74,13 @@ export function alwaysAllowOn(policy: Policy, iface: string): Destination[] {
 }
 
 /**
- * May user rules open the interface named `iface` (a profile that gates it lets users
- * decide)? Without scopes: wherever the policy lets users decide.
+ * May user rules open the interface named `iface`: a profile that gates it lets users
+ * decide, and none that gates it locks? Without scopes: wherever the policy lets users decide.
  */
 export function userRulesOn(policy: Policy, iface: string): boolean {
   if (!policy.scopes) return policy.userPrompts === 'allow';
-  return policy.scopes.some((s) => s.userPrompts === 'allow' && s.interfaces.some((p) => interfaceMatches(iface, p)));
+  const on = policy.scopes.filter((s) => s.interfaces.some((p) => interfaceMatches(iface, p)));
+  return on.some((s) => s.userPrompts === 'allow') && !on.some((s) => s.userPrompts !== 'allow');
 }
 
 const pathOf = (r: EffectiveRule) => r.binary?.path;
