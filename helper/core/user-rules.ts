@@ -120,7 +120,8 @@ function sameLifetime(a: StoredLifetime, b: StoredLifetime): boolean {
 export function lockedReason(policy: Policy | undefined): string | undefined {
   if (!policy) return 'the helper has no policy in force yet';
   if (policy.userPrompts === 'deny') {
-    const by = policy.sources.filter((s) => s.state === 'active').map((s) => s.profileId ?? s.file).join(', ');
+    if (!policy.sources.some((s) => s.state === 'active')) return 'user decisions are not allowed here: no profile is in force, so the tunnel is closed to every program; ask your administrator';
+    const by = (policy.scopes?.filter((s) => s.userPrompts === 'deny').map((s) => s.profileId) ?? policy.sources.filter((s) => s.state === 'active').map((s) => s.profileId ?? s.file)).join(', ');
     return `user decisions are not allowed here: a profile (${by || 'IT policy'}) sets userPrompts to "deny", so only IT profiles decide; ask your administrator`;
   }
   return undefined;

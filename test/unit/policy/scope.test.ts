@@ -8,6 +8,7 @@ import type { Destination, Profile } from '../../../common/profile.js';
 import { binaryMatches, decide, reach, refusal } from '../../../helper/policy/decide.js';
 import type { ProcessIdentity } from '../../../helper/policy/decide.js';
 import type { UserRule } from '../../../helper/policy/merge.js';
+import { outcome } from '../../../helper/policy/replay.js';
 import { admitsAllOf, auditOn, patternsOverlap, userRulesOn } from '../../../helper/policy/scope.js';
 import { zonesOf } from '../../../helper/ruleset/render.js';
 import { policyOf, profile } from './fixtures.js';
@@ -85,6 +86,16 @@ describe('scope: each profile opens its own interfaces', () => {
     expect(p.rules).toEqual([]);
     expect(p.userPrompts).toBe('deny');
     expect(zonesOf(p, ids(p))).toEqual([]);
+  });
+
+  it('profile test (replay): a program opened on one tunnel only is not read as admitted', () => {
+    const p = policyOf([corp, lab]);
+    const rec = (exe: string) => ({ mode: 'enforce' as const, uid: 1000, exe, dst: { addr: '198.18.0.2', port: 80, proto: 'tcp' as const }, count: 1, firstSeen: 't', lastSeen: 't' });
+    const o = outcome(p, rec('/usr/bin/wget'));
+    expect(o.outcome).toBe('drop');
+    expect(o.reason).toMatch(/^on wg0: rule wget of profile lab applies on wg-lab only, not on wg0 \(admit on wg-lab\)$/);
+    expect(outcome(policyOf([corp]), rec('/usr/bin/curl')).outcome).toBe('admit');
+    expect(outcome(policyOf([corp, { ...lab, mode: 'audit' }]), rec('/usr/bin/nc')).reason).toMatch(/pass-audit on wg-lab/);
   });
 
   it('IT deny rules apply on every interface', () => {
