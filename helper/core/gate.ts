@@ -330,7 +330,8 @@ export class Gate {
    */
   private readonly populated = new Set<string>();
 
-  private async admittedPids(policy = this.policy, only?: ReadonlySet<string>): Promise<number[]> {
+  /** Pids in the rule cgroups (of the rules `only` names, if given). */
+  private async admittedPids(only?: ReadonlySet<string>): Promise<number[]> {
     const unscoped = only;
     const out: number[] = [];
     for (const k of [...this.populated]) {
@@ -374,7 +375,7 @@ export class Gate {
     const contested: Listener[] = [];
     for (const z of zonesOf(policy, this.classids)) {
       if (!z.whole.size) continue;
-      const pids = await this.admittedPids(policy, z.whole);
+      const pids = await this.admittedPids(z.whole);
       if (!pids.length) continue;
       const found = await inspect(pids);
       byZone.set(zoneKey(z), found.listeners);

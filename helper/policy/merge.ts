@@ -110,6 +110,29 @@ export function mergePolicy(input: MergeInput): Policy {
     userPrompts: p.userPrompts,
     alwaysAllow: dedupeDestinations(p.alwaysAllow ?? []),
   }));
+  const locked = addUserRules(rules, scopes, input, problems, active.length > 0);
+  const modes = active.map((p) => p.profile.mode);
+  const degraded = !active.length || sources.some((s) => s.state !== 'active');
+  const interfaces = gatedInterfaces(active, expired, degraded, input.gated);
+  problems.push(...gateProblems(active, sources, interfaces, rules.length));
+  return {
+    mode: modes.length && modes.every((m) => m === 'audit') ? 'audit' : 'enforce',
+    interfaces,
+    alwaysAllow: dedupeDestinations(active.flatMap((p) => p.profile.alwaysAllow ?? [])),
+    userPrompts: locked ? 'deny' : 'allow',
+    rules,
+    scopes,
+    sources,
+    problems,
+  };
+}
+
+/**
+ * Put the user rules in force into `rules`, each with the interfaces it may open
+ * (scope.ts userRuleInterfaces); say in `problems` which are not, and why. Returns whether
+ * users may decide nowhere (the policy's userPrompts is then deny).
+ */
+function addUserRules(rules: EffectiveRule[], scopes: readonly PolicyScope[], input: MergeInput, problems: string[], anyActive: boolean): boolean {
   const rulesOf = (id: string) => rules.filter((r) => r.source.kind === 'profile' && r.source.profileId === id);
   // Users decide only where a profile in force lets them and no profile locks: with no
   // profile in force, nowhere.
@@ -140,28 +163,14 @@ export function mergePolicy(input: MergeInput): Policy {
     });
   }
   if (locked && input.userRules.length) {
-    problems.push(active.length
+    problems.push(anyActive
       ? `${input.userRules.length} user rule(s) not in force: a profile locks this machine (userPrompts: deny) wherever another lets users decide`
       : `${input.userRules.length} user rule(s) not in force: no profile in force lets users decide`);
   }
   if (outOfScope) {
     problems.push(`${outOfScope} user rule(s) not in force: no profile that lets users decide gates an interface for their program without a rule of its own for it`);
   }
-
-  const modes = active.map((p) => p.profile.mode);
-  const degraded = !active.length || sources.some((s) => s.state !== 'active');
-  const interfaces = gatedInterfaces(active, expired, degraded, input.gated);
-  problems.push(...gateProblems(active, sources, interfaces, rules.length));
-  return {
-    mode: modes.length && modes.every((m) => m === 'audit') ? 'audit' : 'enforce',
-    interfaces,
-    alwaysAllow: dedupeDestinations(active.flatMap((p) => p.profile.alwaysAllow ?? [])),
-    userPrompts: locked ? 'deny' : 'allow',
-    rules,
-    scopes,
-    sources,
-    problems,
-  };
+  return locked;
 }
 
 /** What status must say about the gate when no profile (or not every one) is in force. */

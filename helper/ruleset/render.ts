@@ -308,11 +308,6 @@ export function renderTable(input: RenderInput): string {
   for (const d of denyRules) {
     for (const a of allowRules) if (mayOverlap(d, a)) addDestinations(denied, cls(a.key), d.destinations ?? []);
   }
-  const portKey = (f: Family) => `${ipOf(f)} daddr . meta l4proto . th dport`;
-  /** The same sets seen from an inbound packet: the remote end is the source. */
-  const inPortKey = (f: Family) => `${ipOf(f)} saddr . meta l4proto . th sport`;
-  const outAddr = (f: Family) => `${ipOf(f)} daddr`;
-  const inAddr = (f: Family) => `${ipOf(f)} saddr`;
 
   // Audit (helper/policy/scope.ts auditPatterns): an interface only audit profiles gate
   // passes and records what it refuses; every other gated interface drops.
@@ -332,43 +327,10 @@ export function renderTable(input: RenderInput): string {
     const [name, index] = way === 'out' ? ['oifname', 'meta oif'] : ['iifname', 'meta iif'];
     return [`\t\t${name} ${ifaceSet(z.patterns)} jump ${z.name}_${chain}`, `\t\t${index} @${z.name}_if jump ${z.name}_${chain}`];
   };
-  // Kernel traffic (NFS, CIFS) has no process: its sockets belong to kernel threads, uid 0
-  // in no net_cls cgroup. Root processes outside every rule look the same to the packet
-  // filter; root can change the firewall anyway, so this widens nothing that matters.
-  const kernelSk = 'meta skuid 0 meta cgroup 0';
   for (const z of zones) {
-    const always = emptyElements();
-    addDestinations(always, undefined, z.always);
-    const kernel = emptyElements();
-    for (const r of z.kernel) addDestinations(kernel, undefined, r.destinations ?? []);
-    const kernelWhole = z.kernel.some((r) => !r.destinations?.length);
-    const scoped = emptyElements();
-    for (const [k, ds] of [...z.scoped].sort(([a], [b]) => (a < b ? -1 : 1))) addDestinations(scoped, cls(k), ds);
-    sets.push(indexSet(`${z.name}_if`, gated.filter((g) => z.patterns.includes(g.pattern)).map((g) => g.index)));
-    sets.push(set(`${z.name}_any`, 'meta cgroup', [...z.whole].map(cls), false));
-    sets.push(...destinationSets(`${z.name}_always`, always, false, portKey));
-    sets.push(...destinationSets(`${z.name}_kernel`, kernel, false, portKey));
-    sets.push(...destinationSets(`${z.name}_scope`, scoped, true, portKey));
-    if (input.listenersByZone) sets.push(...listenSets(`${z.name}_`, zoneListeners(z, input.listenersByZone)));
-    const rules = (way: 'out' | 'in') => {
-      const [key, addr] = way === 'out' ? [portKey, outAddr] : [inPortKey, inAddr];
-      return [
-        ...(kernelWhole ? [`\t\t${kernelSk} accept`] : []),
-        ...setLines(`${kernelSk} `, `${z.name}_kernel`, key, addr, 'accept'),
-        `\t\tmeta cgroup @${z.name}_any accept`,
-        ...setLines('meta cgroup . ', `${z.name}_scope`, key, addr, 'accept'),
-        ...(way === 'in' && input.listenersByZone ? listenLines(`${z.name}_`) : []),
-      ];
-    };
-    // `meta skuid >= 0` inbound holds only when the packet already has its socket (early
-    // demux): alwaysAllow admits the socket that connected to such a destination, never a
-    // new flow to any listener.
-    zoneChains.push(
-      chain(`${z.name}_always_out`, setLines('', `${z.name}_always`, portKey, outAddr, 'accept')),
-      chain(`${z.name}_out`, rules('out')),
-      chain(`${z.name}_always_in`, setLines('meta skuid >= 0 ', `${z.name}_always`, inPortKey, inAddr, 'accept')),
-      chain(`${z.name}_in`, rules('in')),
-    );
+    const parts = zoneParts(z, cls, gated, input.listenersByZone);
+    sets.push(...parts.sets);
+    zoneChains.push(...parts.chains);
     out.push(...jumps(z, 'out', 'always_out'));
     inb.push(...jumps(z, 'in', 'always_in'));
   }
@@ -432,6 +394,55 @@ export function renderTable(input: RenderInput): string {
     '}',
     '',
   ].join('\n');
+}
+
+const portKey = (f: Family) => `${ipOf(f)} daddr . meta l4proto . th dport`;
+/** The same sets seen from an inbound packet: the remote end is the source. */
+const inPortKey = (f: Family) => `${ipOf(f)} saddr . meta l4proto . th sport`;
+const outAddr = (f: Family) => `${ipOf(f)} daddr`;
+const inAddr = (f: Family) => `${ipOf(f)} saddr`;
+// Kernel traffic (NFS, CIFS) has no process: its sockets belong to kernel threads, uid 0
+// in no net_cls cgroup. Root processes outside every rule look the same to the packet
+// filter; root can change the firewall anyway, so this widens nothing that matters.
+const kernelSk = 'meta skuid 0 meta cgroup 0';
+
+/** A zone's sets and its four chains (alwaysAllow out, rules out, alwaysAllow in, rules in). */
+function zoneParts(z: Zone, cls: (key: string) => string, gated: readonly GatedIndex[], byZone: ReadonlyMap<string, readonly Listener[]> | undefined): { sets: string[]; chains: string[] } {
+  const always = emptyElements();
+  addDestinations(always, undefined, z.always);
+  const kernel = emptyElements();
+  for (const r of z.kernel) addDestinations(kernel, undefined, r.destinations ?? []);
+  const kernelWhole = z.kernel.some((r) => !r.destinations?.length);
+  const scoped = emptyElements();
+  for (const [k, ds] of [...z.scoped].sort(([a], [b]) => (a < b ? -1 : 1))) addDestinations(scoped, cls(k), ds);
+  const sets = [
+    indexSet(`${z.name}_if`, gated.filter((g) => z.patterns.includes(g.pattern)).map((g) => g.index)),
+    set(`${z.name}_any`, 'meta cgroup', [...z.whole].map(cls), false),
+    ...destinationSets(`${z.name}_always`, always, false, portKey),
+    ...destinationSets(`${z.name}_kernel`, kernel, false, portKey),
+    ...destinationSets(`${z.name}_scope`, scoped, true, portKey),
+    ...(byZone ? listenSets(`${z.name}_`, zoneListeners(z, byZone)) : []),
+  ];
+  const rules = (way: 'out' | 'in') => {
+    const [key, addr] = way === 'out' ? [portKey, outAddr] : [inPortKey, inAddr];
+    return [
+      ...(kernelWhole ? [`\t\t${kernelSk} accept`] : []),
+      ...setLines(`${kernelSk} `, `${z.name}_kernel`, key, addr, 'accept'),
+      `\t\tmeta cgroup @${z.name}_any accept`,
+      ...setLines('meta cgroup . ', `${z.name}_scope`, key, addr, 'accept'),
+      ...(way === 'in' && byZone ? listenLines(`${z.name}_`) : []),
+    ];
+  };
+  // `meta skuid >= 0` inbound holds only when the packet already has its socket (early
+  // demux): alwaysAllow admits the socket that connected to such a destination, never a
+  // new flow to any listener.
+  const chains = [
+    chain(`${z.name}_always_out`, setLines('', `${z.name}_always`, portKey, outAddr, 'accept')),
+    chain(`${z.name}_out`, rules('out')),
+    chain(`${z.name}_always_in`, setLines('meta skuid >= 0 ', `${z.name}_always`, inPortKey, inAddr, 'accept')),
+    chain(`${z.name}_in`, rules('in')),
+  ];
+  return { sets, chains };
 }
 
 function chain(name: string, lines: readonly string[]): string {
