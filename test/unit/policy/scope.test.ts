@@ -10,7 +10,7 @@ import type { ProcessIdentity } from '../../../helper/policy/decide.js';
 import type { UserRule } from '../../../helper/policy/merge.js';
 import { outcome } from '../../../helper/policy/replay.js';
 import { admitsAllOf, auditOn, patternsOverlap, userRulesOn } from '../../../helper/policy/scope.js';
-import { zonesOf } from '../../../helper/ruleset/render.js';
+import { renderTable, zonesOf } from '../../../helper/ruleset/render.js';
 import { policyOf, profile } from './fixtures.js';
 
 const ids = (policy: Policy) => new Map(policy.rules.filter((r) => r.action === 'allow' && r.binary && !r.kernel).map((r, i) => [r.key, 0x74670001 + i]));
@@ -172,7 +172,16 @@ describe('property: no rule of a profile ever appears in a match for an interfac
       fc.property(fc.array(prof, { minLength: 1, maxLength: 3 }), users, (ps, us) => {
         const policy = build(ps, us);
         const byKey = new Map(policy.rules.map((r) => [r.key, r]));
+        const gated = policy.interfaces.map((p, i) => ({ index: i + 2, pattern: p, name: p.replace(/\*$/, '0') }));
+        const text = renderTable({ policy, classids: ids(policy), listeners: [], listenersByZone: new Map(), gatedIndexes: gated, nflogGroup: 1 });
         for (const z of zonesOf(policy, ids(policy))) {
+          // In the table, the zone's chains are reached only from its own interfaces: by name
+          // pattern, or by the indexes gated under those patterns.
+          const jumps = text.split('\n').filter((l) => new RegExp(`jump ${z.name}_(always_)?(out|in)$`).test(l));
+          const names = `{ ${z.patterns.map((p) => `"${p}"`).join(', ')} }`;
+          expect(jumps.every((l) => l.includes(`ifname ${names} jump`) || l.includes(`@${z.name}_if jump`))).toBe(true);
+          const own = gated.filter((g) => z.patterns.includes(g.pattern)).map((g) => g.index);
+          expect(text).toContain(`\tset ${z.name}_if {\n\t\ttype iface_index\n${own.length ? `\t\telements = { ${own.join(', ')} }\n` : ''}\t}`);
           for (const key of [...z.whole, ...z.scoped.keys()]) {
             const owner = byKey.get(key) as EffectiveRule;
             // Some rule of this zone's own source admits whatever the owner admits.
