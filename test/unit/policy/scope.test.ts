@@ -8,6 +8,7 @@ import type { Destination, Profile } from '../../../common/profile.js';
 import { binaryMatches, decide, reach, refusal } from '../../../helper/policy/decide.js';
 import type { ProcessIdentity } from '../../../helper/policy/decide.js';
 import type { UserRule } from '../../../helper/policy/merge.js';
+import { lockedReason } from '../../../helper/core/user-rules.js';
 import { outcome } from '../../../helper/policy/replay.js';
 import { admitsAllOf, auditOn, patternsOverlap, userRulesOn } from '../../../helper/policy/scope.js';
 import { renderTable, zonesOf } from '../../../helper/ruleset/render.js';
@@ -78,6 +79,13 @@ describe('scope: each profile opens its own interfaces', () => {
     const wild = policyOf([profile({ id: 'lock', interfaces: ['wg*'], userPrompts: 'deny' }), lab], u);
     expect(wild.rules.some((r) => r.source.kind === 'user')).toBe(false);
     expect(wild.userPrompts).toBe('deny');
+  });
+
+  it('`allow` is refused up front where a user rule for the program would open no interface', () => {
+    expect(lockedReason(policyOf([corp, lab]), '/usr/bin/curl')).toBeUndefined();
+    expect(lockedReason(policyOf([corp]), '/usr/bin/curl')).toMatch(/^user decisions for \/usr\/bin\/curl are not allowed here: profile corp has a rule of its own for it/);
+    expect(lockedReason(policyOf([corp]), '/usr/bin/nc')).toBeUndefined();
+    expect(lockedReason(policyOf([]), '/usr/bin/nc')).toMatch(/no profile is in force/);
   });
 
   it('with no profile in force user rules open nothing: the default interface is closed to all', () => {
