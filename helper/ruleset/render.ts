@@ -12,6 +12,15 @@
 // index), gated; helper/ruleset/interfaces.ts decides the indexes, helper/kernel/links.ts
 // reports link changes.
 //
+// Zones (issue 9, "a rule opens only the interfaces its own source names";
+// helper/policy/scope.ts): what opens a tunnel (rule classids with their destinations,
+// alwaysAllow, kernel rules, listeners) is grouped by the interface patterns of its source.
+// Each zone has its own sets and chains (`zN_*`), jumped to from gate_out/gate_in only for a
+// packet whose interface matches the zone's patterns or whose index was gated under one of
+// them (`zN_if`). IT scoped denies stay global (`deny*`), checked between the zones'
+// alwaysAllow and their rules, as before. A refused packet drops, unless only audit-mode
+// profiles gate its interface (`verdict_*`, `enforce_if`): then it passes and is recorded.
+//
 // Inbound (issues 9.7, 9.8) — facts measured in the lab (test/integration/bypass-net.test.ts):
 // - At the input hook skb->sk is set only by early demux: established TCP and connected UDP
 //   (net.ipv4.tcp_early_demux / udp_early_demux, on by default). There `meta cgroup` is the
