@@ -133,7 +133,9 @@ export function mergePolicy(input: MergeInput): Policy {
  * users may decide nowhere (the policy's userPrompts is then deny).
  */
 function addUserRules(rules: EffectiveRule[], scopes: readonly PolicyScope[], input: MergeInput, problems: string[], anyActive: boolean): boolean {
-  const rulesOf = (id: string) => rules.filter((r) => r.source.kind === 'profile' && r.source.profileId === id);
+  const byProfile = new Map<string, EffectiveRule[]>();
+  for (const r of rules) if (r.source.kind === 'profile') byProfile.set(r.source.profileId, [...(byProfile.get(r.source.profileId) ?? []), r]);
+  const rulesOf = (id: string) => byProfile.get(id) ?? [];
   // Users decide only where a profile in force lets them and no profile locks: with no
   // profile in force, nowhere.
   const locked = !userRuleInterfaces(scopes, () => [], '').length;
