@@ -9,7 +9,7 @@ import type { StatusReport } from '../../common/api.js';
 import type { Policy } from '../../common/policy.js';
 import { decide } from '../policy/decide.js';
 import type { Verdict } from '../policy/decide.js';
-import { processAllowRules, renderInterfaceIndexes, renderListeners, renderTable } from '../ruleset/render.js';
+import { processAllowRules, renderGatedIndexes, renderTable, renderZoneListeners, zoneKey, zonesOf } from '../ruleset/render.js';
 import { nextGatedIndexes } from '../ruleset/interfaces.js';
 import type { GatedIndex } from '../ruleset/interfaces.js';
 import type { Link } from '../kernel/links.js';
@@ -89,6 +89,8 @@ export class Gate {
   /** Classid of each rule cgroup, by rule key (the cgroup's name). */
   private readonly classids = new Map<string, number>();
   private listeners: Listener[] = [];
+  /** Listeners by zone (render.ts zoneKey): a zone's new inbound flows reach only its own. */
+  private listenersByZone = new Map<string, Listener[]>();
   private readonly startedAt = new Date();
   private appliedAt: Date | undefined;
   private applyProblem: string | undefined;
@@ -122,8 +124,9 @@ export class Gate {
     return this.serial(async () => {
       try {
         await this.ensureRuleCgroups(policy);
-        // The first apply already carries the listeners of adopted processes (issue 9.8).
-        if (!this.policy) await this.computeListeners(policy);
+        // The first apply already carries the listeners of adopted processes (issue 9.8);
+        // every apply puts each listener in the zones of the new policy only.
+        await this.computeListeners(policy);
         this.gated = nextGatedIndexes(this.gated, await this.links(), policy.interfaces);
         const text = this.render(policy);
         await this.deps.nft.apply(text);
@@ -327,10 +330,9 @@ export class Gate {
    */
   private readonly populated = new Set<string>();
 
-  private async admittedPids(policy = this.policy, unscopedOnly = false): Promise<number[]> {
-    const unscoped = unscopedOnly && policy
-      ? new Set(processAllowRules(policy).filter((r) => !r.destinations?.length).map((r) => r.key))
-      : undefined;
+  /** Pids in the rule cgroups (of the rules `only` names, if given). */
+  private async admittedPids(only?: ReadonlySet<string>): Promise<number[]> {
+    const unscoped = only;
     const out: number[] = [];
     for (const k of [...this.populated]) {
       if (!this.classids.has(k)) {
@@ -352,21 +354,37 @@ export class Gate {
   refreshListeners(): Promise<void> {
     return this.serial(async () => {
       if (!this.policy) return;
-      const before = JSON.stringify(this.listeners);
+      const before = JSON.stringify([...this.listenersByZone]);
       await this.computeListeners(this.policy);
-      if (JSON.stringify(this.listeners) === before) return;
-      await this.deps.nft.apply(renderListeners(this.listeners));
+      if (JSON.stringify([...this.listenersByZone]) === before) return;
+      await this.deps.nft.apply(renderZoneListeners(this.policy, this.classids, this.listenersByZone));
       await this.inForce(this.render(this.policy));
     });
   }
 
-  /** Listeners of admitted processes now; a changed non-empty contested set is an event (issue 9.7). */
+  /**
+   * Listeners of admitted processes now, per zone (those of the processes whose classid is
+   * open to the zone's whole tunnel); a changed non-empty contested set is an event (issue 9.7).
+   */
   private async computeListeners(policy: Policy): Promise<void> {
-    const pids = await this.admittedPids(policy, true);
-    const found = this.deps.inspectListeners
+    const inspect = async (pids: number[]) => (this.deps.inspectListeners
       ? await this.deps.inspectListeners(pids)
-      : { listeners: await this.deps.listeningPorts(pids), contested: [] };
+      : { listeners: await this.deps.listeningPorts(pids), contested: [] });
+    const byZone = new Map<string, Listener[]>();
+    const listeners: Listener[] = [];
+    const contested: Listener[] = [];
+    for (const z of zonesOf(policy, this.classids)) {
+      if (!z.whole.size) continue;
+      const pids = await this.admittedPids(z.whole);
+      if (!pids.length) continue;
+      const found = await inspect(pids);
+      byZone.set(zoneKey(z), found.listeners);
+      listeners.push(...found.listeners);
+      contested.push(...found.contested);
+    }
+    const found = { listeners, contested: [...new Map(contested.map((l) => [listenerText(l), l])).values()] };
     const was = JSON.stringify(this.contested);
+    this.listenersByZone = byZone;
     this.listeners = found.listeners;
     this.contested = found.contested;
     if (found.contested.length && JSON.stringify(found.contested) !== was) {
@@ -380,7 +398,14 @@ export class Gate {
 
   /** The full table of a policy with everything the gate keeps now (cgroups, listeners, gated indexes). */
   private render(policy: Policy): string {
-    return renderTable({ policy, classids: this.classids, listeners: this.listeners, nflogGroup: this.deps.nflogGroup, interfaceIndexes: this.gated.map((g) => g.index) });
+    return renderTable({
+      policy,
+      classids: this.classids,
+      listeners: this.listeners,
+      listenersByZone: this.listenersByZone,
+      nflogGroup: this.deps.nflogGroup,
+      gatedIndexes: this.gated,
+    });
   }
 
   /**
@@ -412,7 +437,7 @@ export class Gate {
       if (!policy) return;
       const next = nextGatedIndexes(this.gated, await this.links(), policy.interfaces);
       if (JSON.stringify(next) === JSON.stringify(this.gated)) return;
-      await this.deps.nft.apply(renderInterfaceIndexes(next.map((g) => g.index)));
+      await this.deps.nft.apply(renderGatedIndexes(policy, this.classids, next));
       this.gated = next;
       await this.inForce(this.render(policy));
     });

@@ -30,6 +30,7 @@ import type { Clock } from './clock.js';
 import type { SeenBinary, StoredDeny, StoredProcess } from '../store/decisions.js';
 import { newId } from '../store/decisions.js';
 import { covers, destinationOf, scopeCovers, unionDestinations } from '../policy/destinations.js';
+import { userRulesOn } from '../policy/scope.js';
 import { ApiError } from '../../common/errors.js';
 import type { EventSink } from './event-bus.js';
 import type { ProcessFacts } from '../identity/program-info.js';
@@ -140,7 +141,8 @@ export class PromptManager {
   attempt(a: DeniedAttempt): void {
     if (a.mode === 'audit' || a.uid < 0) return;
     const policy = this.deps.policy();
-    if (!policy || policy.userPrompts === 'deny') return;
+    // Only where a user rule could open the interface it tried (helper/policy/scope.ts).
+    if (!policy || policy.userPrompts === 'deny' || !userRulesOn(policy, a.iface)) return;
     if (a.exe !== undefined && this.fold(a, a.exe)) return;
     if (a.exe === undefined) {
       if (a.pid === undefined) return;

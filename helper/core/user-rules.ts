@@ -23,6 +23,7 @@ import type { StoredAllow, StoredDeny, StoredLifetime, StoredProcess } from '../
 import type { DecisionsPort } from '../store/state-writes.js';
 import { DecisionsNotSaved, newId } from '../store/decisions.js';
 import { covers, formatRuleDestination, unionDestinations } from '../policy/destinations.js';
+import { userRuleInterfaces } from '../policy/scope.js';
 import { ApiError, CallerError } from '../../common/errors.js';
 import type { EventSink } from './event-bus.js';
 import type { ProcessPort } from './ports.js';
@@ -117,12 +118,24 @@ function sameLifetime(a: StoredLifetime, b: StoredLifetime): boolean {
   return a.kind === b.kind;
 }
 
-/** Is a policy locked against user decisions? Then say so, clearly. */
-export function lockedReason(policy: Policy | undefined): string | undefined {
+/**
+ * Is a policy locked against user decisions (for the program at `path`, if given: a user
+ * rule for it would open no interface, helper/policy/scope.ts)? Then say so, clearly.
+ */
+export function lockedReason(policy: Policy | undefined, path?: string): string | undefined {
   if (!policy) return 'the helper has no policy in force yet';
+  const scopes = policy.scopes;
+  if (path !== undefined && scopes && policy.userPrompts === 'allow') {
+    const rulesOf = (id: string) => policy.rules.filter((r) => r.source.kind === 'profile' && r.source.profileId === id);
+    if (!userRuleInterfaces(scopes, rulesOf, path).length) {
+      const by = scopes.filter((s) => rulesOf(s.profileId).some((r) => r.binary?.path !== undefined && (r.binary.path === path || (r.binary.path.endsWith('*') && path.startsWith(r.binary.path.slice(0, -1)))))).map((s) => s.profileId);
+      return `user decisions for ${path} are not allowed here: ${by.length ? `profile ${by.join(', ')} has a rule of its own for it on the interfaces where users may decide` : 'no interface is open to user decisions for it'}, so only IT profiles decide; ask your administrator`;
+    }
+  }
   if (policy.userPrompts === 'deny') {
+    if (!policy.sources.some((s) => s.state === 'active')) return 'user decisions are not allowed here: no profile is in force, so the tunnel is closed to every program; ask your administrator';
     // Only the profiles that set the lock: one that merely allows prompts is not the reason.
-    const by = policy.lockedBy ?? [];
+    const by = policy.lockedBy ?? policy.scopes?.filter((s) => s.userPrompts === 'deny').map((s) => s.profileId) ?? [];
     const who = by.length === 0 ? 'a profile' : by.length === 1 ? `profile ${by[0]}` : `profiles ${by.join(', ')}`;
     return `user decisions are not allowed here: ${who} ${by.length > 1 ? 'set' : 'sets'} userPrompts to "deny", so only IT profiles decide; ask your administrator`;
   }
@@ -179,7 +192,7 @@ export class UserRules {
    * allows are admitted. Throws a clear error where the policy is locked.
    */
   async allow(req: AllowRequest): Promise<{ view: UserDecisionView; admitted: number[] }> {
-    const locked = lockedReason(this.deps.gate.current);
+    const locked = lockedReason(this.deps.gate.current, req.path);
     if (locked) throw ApiError(ErrorCode.Forbidden, locked);
     let sha256 = req.pin ? req.sha256 : undefined;
     if (req.pin && !sha256) {

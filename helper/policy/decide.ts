@@ -17,6 +17,7 @@
 import type { EffectiveRule, Policy } from '../../common/policy.js';
 import { INTERPRETER_ENV, LOADER_ENV } from '../../common/profile.js';
 import type { BinaryMatcher, RefusedEnv } from '../../common/profile.js';
+import { admitsAllOf, ruleInterfaces, sourceMode } from './scope.js';
 
 export interface ProcessIdentity {
   /** /proc/PID/exe as the kernel resolved it, without a ` (deleted)` suffix. */
@@ -108,12 +109,12 @@ export function refusal(r: EffectiveRule, id: ProcessIdentity): string | undefin
 }
 
 /**
- * A trial rule (`rules[].mode: "audit"` inside an enforcing policy) changes nothing: it is
- * reported, never enforced. In a policy that is in audit mode as a whole, rules act as
- * usual, and everything they do not admit passes and is recorded.
+ * A trial rule (`rules[].mode: "audit"` inside an enforcing profile) changes nothing: it is
+ * reported, never enforced. In a profile that is in audit mode as a whole, rules act as
+ * usual, and everything they do not admit on its interfaces passes and is recorded.
  */
 export function isTrial(policy: Policy, r: EffectiveRule): boolean {
-  return r.mode === 'audit' && policy.mode === 'enforce';
+  return r.mode === 'audit' && sourceMode(policy, r) === 'enforce';
 }
 
 export function decide(policy: Policy, id: ProcessIdentity): Verdict {
@@ -137,10 +138,15 @@ function decideEnforced(policy: Policy, id: ProcessIdentity, matching: Effective
   const rank = (r: EffectiveRule) => (r.source.kind === 'profile' ? 0 : 2) + (r.destinations?.length ? 1 : 0);
   const allows = matching.filter((r) => r.action === 'allow').sort((a, b) => rank(a) - rank(b));
   let refused: { rule: EffectiveRule; reason: string } | undefined;
+  const admitting: EffectiveRule[] = [];
   for (const r of allows) {
     const why = refusal(r, id);
-    if (why === undefined) return { allow: true, rule: r, reason: `allowed by ${describe(r)}` };
-    refused ??= { rule: r, reason: `${id.exe} matches ${describe(r)}, but ${why}` };
+    if (why === undefined) admitting.push(r);
+    else refused ??= { rule: r, reason: `${id.exe} matches ${describe(r)}, but ${why}` };
+  }
+  if (admitting.length) {
+    const r = widest(admitting);
+    return { allow: true, rule: r, reason: `allowed by ${describe(r)}` };
   }
   if (refused) return { allow: false, ...refused };
   if (id.exeDeleted) return { allow: false, reason: `${id.exe} was replaced or deleted after the process started it` };
@@ -148,6 +154,48 @@ function decideEnforced(policy: Policy, id: ProcessIdentity, matching: Effective
   if (pinned) return { allow: false, rule: pinned, reason: `${id.exe} does not match the sha256 pinned by ${describe(pinned)}` };
   if (id.notes?.length) return { allow: false, reason: `no rule allows ${id.exe} (${id.notes.join('; ')})` };
   return { allow: false, reason: `no rule allows ${id.exe}` };
+}
+
+/**
+ * The rule whose cgroup gives a process the most: the one the most of the rules admitting it
+ * admit in full (their grants go with its classid, helper/policy/scope.ts grants); the first
+ * in precedence order among equals. `admitting` is in precedence order, non-empty.
+ */
+function widest(admitting: readonly EffectiveRule[]): EffectiveRule {
+  let best = admitting[0] as EffectiveRule;
+  let most = 0;
+  for (const c of admitting) {
+    const n = admitting.filter((r) => admitsAllOf(r, c)).length;
+    if (n > most) {
+      best = c;
+      most = n;
+    }
+  }
+  return best;
+}
+
+/** One gated interface pattern and what opens it to a process admitted under a rule. */
+export interface Reach {
+  pattern: string;
+  /** The rule whose grant opens it (its destinations apply), or none: closed there. */
+  by?: EffectiveRule;
+}
+
+/**
+ * Where a process admitted under `rule` may send: for each gated pattern of the policy, the
+ * enforced allow rule (of those that admit every process `rule` admits) that opens it, a
+ * whole-tunnel rule before a scoped one, the rule itself first among equals. What the ruleset grants
+ * the rule's classid (helper/ruleset/render.ts).
+ */
+export function reach(policy: Policy, rule: EffectiveRule): Reach[] {
+  const order = (r: EffectiveRule) => (r.destinations?.length ? 2 : 0) + (r === rule ? 0 : 1);
+  const wider = policy.rules
+    .filter((r) => r === rule || (!isTrial(policy, r) && admitsAllOf(r, rule)))
+    .sort((a, b) => order(a) - order(b));
+  return policy.interfaces.map((pattern) => {
+    const by = wider.find((r) => ruleInterfaces(policy, r).includes(pattern));
+    return by ? { pattern, by } : { pattern };
+  });
 }
 
 export function describe(r: EffectiveRule): string {

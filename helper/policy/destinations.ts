@@ -15,13 +15,18 @@ export function destinationOf(dst: AttemptDestination): Destination {
   return out;
 }
 
-/** Does a rule destination include this one? A port or protocol the rule names must match. */
+/**
+ * Does a rule destination include this one? A port or protocol the rule names must match;
+ * ports exist only for tcp and udp (the ruleset matches them as `th dport` of those two).
+ * The one test of a destination against a scope: replay, explain, prompts and the evidence
+ * all use it.
+ */
 export function covers(d: Destination, dst: { addr: string; port?: number; proto?: string }): boolean {
   const net = parseCidr(d.cidr);
   const host = parseCidr(`${dst.addr}/${dst.addr.includes(':') ? 128 : 32}`);
   if (!net.ok || !host.ok || !cidrContains(net.cidr, host.cidr)) return false;
   if (d.proto !== undefined && d.proto !== dst.proto) return false;
-  if (d.ports?.length && (dst.port === undefined || !d.ports.includes(dst.port))) return false;
+  if (d.ports?.length) return (dst.proto === 'tcp' || dst.proto === 'udp') && dst.port !== undefined && d.ports.includes(dst.port);
   return true;
 }
 

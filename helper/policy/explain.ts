@@ -4,9 +4,11 @@
 // scoped denies, the rule's own scope) and whether the user would be asked.
 import type { ExplainDst, ExplainResult } from '../../common/api.js';
 import type { EffectiveRule, Policy } from '../../common/policy.js';
-import { binaryMatches, decide, describe } from './decide.js';
+import type { Destination } from '../../common/profile.js';
+import { binaryMatches, decide, describe, isTrial, reach } from './decide.js';
 import type { ProcessIdentity, Verdict } from './decide.js';
 import { covers, formatRuleDestination } from './destinations.js';
+import { auditPatterns } from './scope.js';
 
 export interface ExplainInput {
   policy: Policy;
@@ -41,11 +43,11 @@ export function explain(input: ExplainInput): ExplainResult {
   let itDecides = !v.allow && v.rule?.source.kind === 'profile' && v.rule.action === 'deny';
 
   if (dst) {
-    const always = policy.alwaysAllow.find((d) => covers(d, dst));
+    const always = alwaysFor(policy, dst);
     if (always) {
       allow = true;
       rule = undefined;
-      reason = `${dstText(dst)} is open to every program (alwaysAllow ${formatRuleDestination(always)} of the profiles in force)`;
+      reason = `${dstText(dst)} is open to every program${always.where} (alwaysAllow ${formatRuleDestination(always.d)} of ${always.of})`;
       itDecides = true;
     } else if (v.allow) {
       const scopedDeny = policy.rules.find(
@@ -65,6 +67,13 @@ export function explain(input: ExplainInput): ExplainResult {
     }
   }
 
+  if (allow && rule) {
+    const where = interfacesOf(policy, rule);
+    if (where) {
+      reason = `${reason} (${where.reason})`;
+      notes.push(where.note);
+    }
+  }
   const locked = policy.userPrompts === 'deny';
   if (input.pid !== undefined && allow && rule && input.admittedUnder !== rule.key) {
     notes.push(
@@ -82,7 +91,7 @@ export function explain(input: ExplainInput): ExplainResult {
         : `process ${input.pid} is still in ${input.admittedUnder}; the helper takes it out when it next looks`,
     );
   }
-  if (policy.mode === 'audit') notes.push('the gate is in audit mode: what it denies is recorded and let through');
+  notes.push(...modeNotes(policy));
   if (locked) notes.push('a profile sets userPrompts to "deny": only IT profiles decide on this machine');
 
   return {
@@ -96,6 +105,42 @@ export function explain(input: ExplainInput): ExplainResult {
     ...(input.admittedUnder ? { admittedUnder: input.admittedUnder } : {}),
     notes,
   };
+}
+
+/** An alwaysAllow destination covering `dst`, and where it is open (helper/policy/scope.ts). */
+function alwaysFor(policy: Policy, dst: ExplainDst): { d: Destination; where: string; of: string } | undefined {
+  if (!policy.scopes) {
+    const d = policy.alwaysAllow.find((x) => covers(x, dst));
+    return d && { d, where: '', of: 'the profiles in force' };
+  }
+  const s = policy.scopes.find((x) => x.alwaysAllow.some((d) => covers(d, dst)));
+  const d = s?.alwaysAllow.find((x) => covers(x, dst));
+  if (!s || !d) return undefined;
+  const everywhere = policy.interfaces.every((p) => s.interfaces.includes(p));
+  return { d, where: everywhere ? '' : ` on ${s.interfaces.join(', ')}`, of: `profile ${s.profileId}` };
+}
+
+/**
+ * On which gated interfaces a process admitted under `rule` may send, when not on all of
+ * them: words for the reason and a note (helper/policy/decide.ts reach).
+ */
+export function interfacesOf(policy: Policy, rule: EffectiveRule): { reason: string; note: string } | undefined {
+  const r = reach(policy, rule);
+  const open = r.filter((x) => x.by);
+  const closed = r.filter((x) => !x.by).map((x) => x.pattern);
+  if (!closed.length) return undefined;
+  const by = open.map((x) => `${x.pattern} by ${describe(x.by as EffectiveRule)}${x.by?.destinations?.length ? ` (only ${x.by.destinations.map(formatRuleDestination).join(', ')})` : ''}`);
+  return {
+    reason: open.length ? `on ${open.map((x) => x.pattern).join(', ')} only` : 'on no gated interface',
+    note: `admitted on ${by.join('; ') || 'no interface'}; not on ${closed.join(', ')}: a rule opens only the interfaces of its own profile`,
+  };
+}
+
+/** Audit mode, of the whole gate or of some interfaces. */
+function modeNotes(policy: Policy): string[] {
+  if (policy.mode === 'audit') return ['the gate is in audit mode: what it denies is recorded and let through'];
+  const audit = auditPatterns(policy);
+  return audit.length ? [`${audit.join(', ')} ${audit.length > 1 ? 'are' : 'is'} in audit mode (a profile gating only ${audit.length > 1 ? 'them' : 'it'} says so): what it denies there is recorded and let through`] : [];
 }
 
 /** What a rule's matcher names, in words: `/usr/bin/ssh with sha256 ab12…`, `any program of package openssh-client`, `kernel traffic`. */
@@ -119,7 +164,7 @@ export function describeMatcher(r: EffectiveRule): string {
  * caller's uid (the subject's uid for IT rules). Pure.
  */
 export function explainRule(policy: Policy, r: EffectiveRule, viewer: number): ExplainResult {
-  const trial = r.mode === 'audit' && policy.mode === 'enforce';
+  const trial = isTrial(policy, r);
   const scope = r.destinations?.length ? `only ${r.destinations.map(formatRuleDestination).join(', ')}` : 'the whole tunnel';
   const whom = r.uid !== undefined ? `processes of uid ${r.uid}` : 'processes of every user';
   const verb = r.action === 'allow' ? 'allows' : 'denies';
@@ -132,13 +177,15 @@ export function explainRule(policy: Policy, r: EffectiveRule, viewer: number): E
   if (r.children === 'confine') notes.push('child processes do not inherit it');
   if (r.allowEnv?.length) notes.push(`accepts ${r.allowEnv.join(', ')} in the environment`);
   notes.push(r.source.kind === 'profile' ? 'set by IT (locked): only a change of the profile removes it' : `a user decision: uid ${r.source.uid} (or an admin) may revoke it`);
-  if (policy.mode === 'audit') notes.push('the gate is in audit mode: what it denies is recorded and let through');
+  notes.push(...modeNotes(policy));
+  const where = r.action === 'allow' && !r.kernel && r.binary ? interfacesOf(policy, r) : undefined;
+  if (where) notes.push(where.note);
   const locked = policy.userPrompts === 'deny';
   if (locked) notes.push('a profile sets userPrompts to "deny": only IT profiles decide on this machine');
   return {
     verdict: r.action,
     enforced: !trial && (r.action === 'allow' || policy.mode === 'enforce'),
-    reason: `${describe(r)} ${verb} ${describeMatcher(r)}, for ${whom}, on ${scope}`,
+    reason: `${describe(r)} ${verb} ${describeMatcher(r)}, for ${whom}, on ${scope}${r.interfaces && !policy.interfaces.every((p) => r.interfaces?.includes(p)) ? ` of ${r.interfaces.join(', ')}` : ''}`,
     subject: { exe: r.binary?.path ?? r.binary?.appimage ?? describeMatcher(r), uid: r.uid ?? viewer, ...(r.binary?.sha256 ? { sha256: r.binary.sha256 } : {}) },
     rule: ruleView(r),
     locked,

@@ -1,12 +1,15 @@
 // Profiles (already validated) and user decisions -> the effective policy. Pure.
 //
-// Precedence is IT deny > IT allow > user decisions. Several profiles are merged:
-// the gate covers every interface any of them names, enforces if any of them
-// enforces, and is locked against user rules if any of them says so.
-import type { EffectiveRule, Policy, SourceStatus } from '../../common/policy.js';
+// Precedence is IT deny > IT allow > user decisions. Several profiles are one gate, each
+// in its own scope (helper/policy/scope.ts): the gate covers every interface any of them
+// names; each profile's allow rules, kernel rules, alwaysAllow and audit mode apply on its
+// own interfaces only; IT deny rules apply everywhere. A user rule opens the interfaces of
+// the profiles that let users decide and have no rule of their own for its program.
+import type { EffectiveRule, Policy, PolicyScope, SourceStatus } from '../../common/policy.js';
 import { DEFAULT_INTERFACES } from '../../common/policy.js';
 import type { Destination } from '../../common/profile.js';
 import type { LoadedProfile } from '../profile/loaded.js';
+import { userRuleInterfaces } from './scope.js';
 
 export interface UserRule {
   id: string;
@@ -16,6 +19,12 @@ export interface UserRule {
   expires?: string;
   /** Allow once: only these processes, not other processes of the same binary. */
   processes?: Array<{ pid: number; startTime: string }>;
+  /**
+   * Interface patterns the decision was made for, when saved with one: it then opens at
+   * most these. Absent (every decision saved so far): the interfaces of the profiles that
+   * let users decide for its program (scope.ts userRuleInterfaces), never more.
+   */
+  interfaces?: string[];
 }
 
 export interface MergeInput {
@@ -89,15 +98,59 @@ export function mergePolicy(input: MergeInput): Policy {
         ...(profile.expires ? { expires: profile.expires } : {}),
         ...(r.children ? { children: r.children } : {}),
         ...(r.allowEnv ? { allowEnv: [...r.allowEnv] } : {}),
+        interfaces: [...profile.interfaces],
       });
     }
   }
 
+  const scopes: PolicyScope[] = active.map(({ profile: p }) => ({
+    profileId: p.id,
+    interfaces: [...p.interfaces],
+    mode: p.mode,
+    userPrompts: p.userPrompts,
+    alwaysAllow: dedupeDestinations(p.alwaysAllow ?? []),
+  }));
+  // Only the profiles that set the lock: one that merely allows prompts is not the reason.
   const lockedBy = active.filter((p) => p.profile.userPrompts === 'deny').map((p) => p.profile.id);
-  const locked = lockedBy.length > 0;
+  const locked = addUserRules(rules, scopes, input, problems, active.length > 0, lockedBy);
+  const modes = active.map((p) => p.profile.mode);
+  const degraded = !active.length || sources.some((s) => s.state !== 'active');
+  const interfaces = gatedInterfaces(active, expired, degraded, input.gated);
+  problems.push(...gateProblems(active, sources, interfaces, rules.length));
+  return {
+    mode: modes.length && modes.every((m) => m === 'audit') ? 'audit' : 'enforce',
+    interfaces,
+    alwaysAllow: dedupeDestinations(active.flatMap((p) => p.profile.alwaysAllow ?? [])),
+    userPrompts: locked ? 'deny' : 'allow',
+    ...(lockedBy.length ? { lockedBy } : {}),
+    rules,
+    scopes,
+    sources,
+    problems,
+  };
+}
+
+/**
+ * Put the user rules in force into `rules`, each with the interfaces it may open
+ * (scope.ts userRuleInterfaces); say in `problems` which are not, and why. Returns whether
+ * users may decide nowhere (the policy's userPrompts is then deny).
+ */
+function addUserRules(rules: EffectiveRule[], scopes: readonly PolicyScope[], input: MergeInput, problems: string[], anyActive: boolean, lockedBy: readonly string[]): boolean {
+  const byProfile = new Map<string, EffectiveRule[]>();
+  for (const r of rules) if (r.source.kind === 'profile') byProfile.set(r.source.profileId, [...(byProfile.get(r.source.profileId) ?? []), r]);
+  const rulesOf = (id: string) => byProfile.get(id) ?? [];
+  // Users decide only where a profile in force lets them and no profile locks: with no
+  // profile in force, nowhere.
+  const locked = !userRuleInterfaces(scopes, () => [], '').length;
+  let outOfScope = 0;
   for (const u of input.userRules) {
     if (u.expires && Date.parse(u.expires) <= input.now.getTime()) continue;
     if (locked) continue;
+    const interfaces = userRuleInterfaces(scopes, rulesOf, u.binary.path, u.interfaces);
+    if (!interfaces.length) {
+      outOfScope++;
+      continue;
+    }
     rules.push({
       key: `user.${u.uid}:${u.id}`,
       id: u.id,
@@ -111,26 +164,20 @@ export function mergePolicy(input: MergeInput): Policy {
       uid: u.uid,
       ...(u.expires ? { expires: u.expires } : {}),
       ...(u.processes ? { processes: u.processes.map((p) => ({ ...p })) } : {}),
+      interfaces,
     });
   }
   if (locked && input.userRules.length) {
-    problems.push(`${input.userRules.length} user rule(s) not in force: profile ${lockedBy.join(', ')} locks this machine (userPrompts: deny)`);
+    problems.push(anyActive
+      ? lockedBy.length
+        ? `${input.userRules.length} user rule(s) not in force: profile ${lockedBy.join(', ')} locks this machine (userPrompts: deny)`
+        : `${input.userRules.length} user rule(s) not in force: a profile locks this machine (userPrompts: deny) wherever another lets users decide`
+      : `${input.userRules.length} user rule(s) not in force: no profile in force lets users decide`);
   }
-
-  const modes = active.map((p) => p.profile.mode);
-  const degraded = !active.length || sources.some((s) => s.state !== 'active');
-  const interfaces = gatedInterfaces(active, expired, degraded, input.gated);
-  problems.push(...gateProblems(active, sources, interfaces, rules.length));
-  return {
-    mode: modes.length && modes.every((m) => m === 'audit') ? 'audit' : 'enforce',
-    interfaces,
-    alwaysAllow: dedupeDestinations(active.flatMap((p) => p.profile.alwaysAllow ?? [])),
-    userPrompts: locked ? 'deny' : 'allow',
-    ...(locked ? { lockedBy } : {}),
-    rules,
-    sources,
-    problems,
-  };
+  if (outOfScope) {
+    problems.push(`${outOfScope} user rule(s) not in force: no profile that lets users decide gates an interface for their program without a rule of its own for it`);
+  }
+  return locked;
 }
 
 /** What status must say about the gate when no profile (or not every one) is in force. */

@@ -35,7 +35,14 @@ export const profileSchema = {
     id: { $ref: '#/definitions/id' },
     version: { $ref: '#/definitions/version' },
     mode: { $ref: '#/definitions/mode' },
-    interfaces: { type: 'array', minItems: 1, uniqueItems: true, items: { $ref: '#/definitions/iface' } },
+    interfaces: {
+      description:
+        'Names, or trailing-* patterns, of the tunnel interfaces this profile gates. Its rules, alwaysAllow and mode apply on these interfaces only (and on one once gated under them, by its index, under any later name); several profiles gate the union, each opening only its own. Deny rules apply on every gated interface.',
+      type: 'array',
+      minItems: 1,
+      uniqueItems: true,
+      items: { $ref: '#/definitions/iface' },
+    },
     userPrompts: { enum: ['allow', 'deny'] },
     alwaysAllow: { type: 'array', items: { $ref: '#/definitions/destination' } },
     rules: { type: 'array', items: { $ref: '#/definitions/rule' } },

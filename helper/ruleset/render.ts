@@ -12,6 +12,15 @@
 // index), gated; helper/ruleset/interfaces.ts decides the indexes, helper/kernel/links.ts
 // reports link changes.
 //
+// Zones (issue 9, "a rule opens only the interfaces its own source names";
+// helper/policy/scope.ts): what opens a tunnel (rule classids with their destinations,
+// alwaysAllow, kernel rules, listeners) is grouped by the interface patterns of its source.
+// Each zone has its own sets and chains (`zN_*`), jumped to from gate_out/gate_in only for a
+// packet whose interface matches the zone's patterns or whose index was gated under one of
+// them (`zN_if`). IT scoped denies stay global (`deny*`), checked between the zones'
+// alwaysAllow and their rules, as before. A refused packet drops, unless only audit-mode
+// profiles gate its interface (`verdict_*`, `enforce_if`): then it passes and is recorded.
+//
 // Inbound (issues 9.7, 9.8) — facts measured in the lab (test/integration/bypass-net.test.ts):
 // - At the input hook skb->sk is set only by early demux: established TCP and connected UDP
 //   (net.ipv4.tcp_early_demux / udp_early_demux, on by default). There `meta cgroup` is the
@@ -39,6 +48,9 @@
 import type { Policy, EffectiveRule } from '../../common/policy.js';
 import type { Destination } from '../../common/profile.js';
 import type { Listener } from '../kernel/sockets.js';
+import { isTrial } from '../policy/decide.js';
+import { auditPatterns, grants, ruleInterfaces } from '../policy/scope.js';
+import type { GatedIndex } from './interfaces.js';
 import { FAMILY, TABLE } from '../kernel/nft.js';
 import { addressElements, addressPortElements, cidrRange } from './intervals.js';
 import type { Box, Family } from './intervals.js';
@@ -54,9 +66,21 @@ export interface RenderInput {
   /**
    * Kernel indexes (ifindex) of every interface that was ever gated under a name the policy
    * names (helper/ruleset/interfaces.ts keeps them): such an interface stays gated under any
-   * later name. Absent: gated by name pattern only (the behaviour before issue 9.2).
+   * later name, but opened by no zone (no pattern known) and enforcing. Absent: gated by
+   * name pattern only (the behaviour before issue 9.2).
    */
   interfaceIndexes?: readonly number[];
+  /**
+   * The gated indexes with the pattern each was gated under (helper/ruleset/interfaces.ts):
+   * each stays in the zones of that pattern under any later name.
+   */
+  gatedIndexes?: readonly GatedIndex[];
+  /**
+   * Listeners by zone (zoneKey): those of the admitted processes whose classid is open to
+   * that zone's whole tunnel (Zone.whole). A new inbound flow reaches one only on that
+   * zone's interfaces. Absent: `listeners`, on every gated interface (before scoping).
+   */
+  listenersByZone?: ReadonlyMap<string, readonly Listener[]>;
 }
 
 export const LOG_PREFIX_DENY = 'tunnelgate deny: ';
@@ -145,8 +169,8 @@ function set(name: string, typeOf: string, elements: readonly string[], interval
   return lines.join('\n');
 }
 
-/** Trial rules (per-rule audit inside an enforcing policy) are reported, never enforced. */
-const enforced = (policy: Policy) => policy.rules.filter((r) => !(r.mode === 'audit' && policy.mode === 'enforce'));
+/** Trial rules (per-rule audit inside an enforcing profile) are reported, never enforced. */
+const enforced = (policy: Policy) => policy.rules.filter((r) => !isTrial(policy, r));
 
 /** Allow rules that are enforced by cgroup membership (process rules, not kernel or deny rules). */
 export function processAllowRules(policy: Policy): EffectiveRule[] {
@@ -185,116 +209,171 @@ function indexText(i: number): string {
 }
 
 /**
- * The gate_in chain's rules (issues 9.7, 9.8): the same order as gate_out, seen from the
- * other end, then new flows only to listeners of admitted processes. `inPortKey(f)` is the
- * set key of the remote end (`ip saddr . meta l4proto . th sport`).
+ * A zone: the interface patterns one or more sources name, and everything that opens them
+ * (helper/policy/scope.ts): rule classids with their destinations (grants), alwaysAllow,
+ * kernel rules, listeners. Its chains are reached only from packets on those interfaces.
  */
-function gateInRules(kernelWhole: boolean, kernelSk: string, inPortKey: (f: Family) => string): string[] {
-  const inb: string[] = ['\t\tct state established,related accept'];
-  for (const f of [4, 6] as const) {
-    inb.push(`\t\tmeta skuid >= 0 ${ipOf(f)} saddr @always${f} accept`, `\t\tmeta skuid >= 0 ${inPortKey(f)} @always${f}_port accept`);
-  }
-  for (const f of [4, 6] as const) {
-    inb.push(`\t\tmeta cgroup . ${ipOf(f)} saddr @deny${f} goto refuse`, `\t\tmeta cgroup . ${inPortKey(f)} @deny${f}_port goto refuse`);
-  }
-  if (kernelWhole) inb.push(`\t\t${kernelSk} accept`);
-  for (const f of [4, 6] as const) {
-    inb.push(`\t\t${kernelSk} ${ipOf(f)} saddr @kernel${f} accept`, `\t\t${kernelSk} ${inPortKey(f)} @kernel${f}_port accept`);
-  }
-  inb.push('\t\tmeta cgroup @rules_any accept');
-  for (const f of [4, 6] as const) {
-    inb.push(`\t\tmeta cgroup . ${ipOf(f)} saddr @scope${f} accept`, `\t\tmeta cgroup . ${inPortKey(f)} @scope${f}_port accept`);
-  }
-  inb.push(
-    '\t\tct state new socket wildcard 0 ip daddr . meta l4proto . th dport @listen4 accept',
-    '\t\tct state new socket wildcard 0 ip6 daddr . meta l4proto . th dport @listen6 accept',
-    '\t\tct state new socket wildcard 1 meta nfproto . meta l4proto . th dport @listen_wild accept',
-    '\t\tgoto refuse',
-  );
-  return inb;
+export interface Zone {
+  /** `z0`, `z1`, … in order of their sorted pattern lists. */
+  name: string;
+  patterns: string[];
+  /** Rule keys whose classid is open here to the whole tunnel. */
+  whole: Set<string>;
+  /** Rule keys whose classid is open here to some destinations. */
+  scoped: Map<string, Destination[]>;
+  always: Destination[];
+  kernel: EffectiveRule[];
 }
+
+/**
+ * The zones of a policy for the rules that have a classid, in a stable order (the same
+ * policy and classids give the same names, which renderListeners and renderInterfaceIndexes
+ * rely on). Pure.
+ */
+export function zonesOf(policy: Policy, classids: ReadonlyMap<string, number>): Zone[] {
+  const byKey = new Map<string, Zone>();
+  const zone = (patterns: readonly string[]): Zone => {
+    const sorted = [...new Set(patterns)].sort();
+    const key = JSON.stringify(sorted);
+    let z = byKey.get(key);
+    if (!z) byKey.set(key, (z = { name: '', patterns: sorted, whole: new Set(), scoped: new Map(), always: [], kernel: [] }));
+    return z;
+  };
+  const allow = processAllowRules(policy).filter((r) => classids.has(r.key));
+  for (const g of grants(policy, allow)) {
+    if (!g.interfaces.length) continue;
+    const z = zone(g.interfaces);
+    if (!g.destinations?.length) z.whole.add(g.owner.key);
+    else z.scoped.set(g.owner.key, [...(z.scoped.get(g.owner.key) ?? []), ...g.destinations]);
+  }
+  const scopes = policy.scopes ?? [{ interfaces: policy.interfaces, alwaysAllow: policy.alwaysAllow }];
+  for (const s of scopes) if (s.alwaysAllow.length && s.interfaces.length) zone(s.interfaces).always.push(...s.alwaysAllow);
+  for (const r of enforced(policy)) {
+    const ifs = ruleInterfaces(policy, r);
+    if (r.kernel && r.action === 'allow' && ifs.length) zone(ifs).kernel.push(r);
+  }
+  const zones = [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, z]) => z);
+  zones.forEach((z, i) => (z.name = `z${i}`));
+  return zones;
+}
+
+/** A rule line for each of the four families of sets (v4, v4 with ports, v6, v6 with ports). */
+function setLines(prefix: string, name: string, key: (f: Family) => string, addr: (f: Family) => string, verdict: string): string[] {
+  const out: string[] = [];
+  for (const f of [4, 6] as const) out.push(`\t\t${prefix}${addr(f)} @${name}${f} ${verdict}`, `\t\t${prefix}${key(f)} @${name}${f}_port ${verdict}`);
+  return out;
+}
+
+/** The four interval sets of one kind of destination; `cg`: keyed by classid first. */
+function destinationSets(name: string, e: Elements, cg: boolean, portKey: (f: Family) => string): string[] {
+  const head = cg ? 'meta cgroup . ' : '';
+  const out: string[] = [];
+  for (const f of [4, 6] as const) {
+    out.push(set(`${name}${f}`, `${head}${ipOf(f)} daddr`, anyOf(e, f), true));
+    out.push(set(`${name}${f}_port`, `${head}${portKey(f)}`, portOf(e, f), true));
+  }
+  return out;
+}
+
+/** The listener sets of a zone (or the legacy global ones, prefix ''). */
+function listenSets(prefix: string, listeners: readonly Listener[]): string[] {
+  const listen = listenerElements(listeners);
+  return [
+    set(`${prefix}listen4`, 'ip daddr . meta l4proto . th dport', listen.v4, false),
+    set(`${prefix}listen6`, 'ip6 daddr . meta l4proto . th dport', listen.v6, false),
+    set(`${prefix}listen_wild`, 'meta nfproto . meta l4proto . th dport', listen.wild, false),
+  ];
+}
+
+/** The three rules of new inbound flows to the listener sets named with `prefix`. */
+function listenLines(prefix: string): string[] {
+  return [
+    `\t\tct state new socket wildcard 0 ip daddr . meta l4proto . th dport @${prefix}listen4 accept`,
+    `\t\tct state new socket wildcard 0 ip6 daddr . meta l4proto . th dport @${prefix}listen6 accept`,
+    `\t\tct state new socket wildcard 1 meta nfproto . meta l4proto . th dport @${prefix}listen_wild accept`,
+  ];
+}
+
+/** The key of a zone in RenderInput.listenersByZone: its sorted patterns. */
+export const zoneKey = (z: Pick<Zone, 'patterns'>): string => JSON.stringify(z.patterns);
+
+const zoneListeners = (z: Zone, byZone: ReadonlyMap<string, readonly Listener[]>): readonly Listener[] => byZone.get(zoneKey(z)) ?? [];
+
+const ifaceSet = (patterns: readonly string[]) => `{ ${[...new Set(patterns)].sort().map(q).join(', ')} }`;
 
 export function renderTable(input: RenderInput): string {
   const { policy, classids, listeners, nflogGroup } = input;
   if (!Number.isInteger(nflogGroup) || nflogGroup < 0 || nflogGroup > 0xffff) throw new Error(`refusing to render NFLOG group ${nflogGroup}`);
-  const cls = (r: EffectiveRule) => classids.get(r.key);
-  const allowRules = processAllowRules(policy).filter((r) => cls(r) !== undefined);
+  const cls = (key: string) => hex(classids.get(key) as number);
+  const allowRules = processAllowRules(policy).filter((r) => classids.has(r.key));
   const denyRules = enforced(policy).filter((r) => r.action === 'deny' && r.destinations?.length && !r.kernel);
+  const zones = zonesOf(policy, classids);
+  const gated = input.gatedIndexes ?? [];
+  const indexes = [...(input.interfaceIndexes ?? []), ...gated.map((g) => g.index)];
 
-  const unscoped = allowRules.filter((r) => !r.destinations?.length).map((r) => hex(cls(r) as number));
-  const scoped = emptyElements();
-  for (const r of allowRules) if (r.destinations?.length) addDestinations(scoped, hex(cls(r) as number), r.destinations);
-  // A scoped deny is enforced against the cgroups of every allow rule whose binaries it may cover.
+  // IT denies apply on every gated interface (helper/policy/scope.ts): a scoped deny is
+  // enforced against the cgroups of every allow rule whose binaries it may cover.
   const denied = emptyElements();
   for (const d of denyRules) {
-    for (const a of allowRules) if (mayOverlap(d, a)) addDestinations(denied, hex(cls(a) as number), d.destinations ?? []);
+    for (const a of allowRules) if (mayOverlap(d, a)) addDestinations(denied, cls(a.key), d.destinations ?? []);
   }
-  const always = emptyElements();
-  addDestinations(always, undefined, policy.alwaysAllow);
-  // Kernel traffic (NFS, CIFS) has no process: its sockets belong to kernel threads, uid 0
-  // in no net_cls cgroup. Root processes outside every rule look the same to the packet
-  // filter; root can change the firewall anyway, so this widens nothing that matters.
-  const kernelRules = enforced(policy).filter((r) => r.kernel && r.action === 'allow');
-  const kernel = emptyElements();
-  const kernelWhole = kernelRules.some((r) => !r.destinations?.length);
-  for (const r of kernelRules) addDestinations(kernel, undefined, r.destinations ?? []);
 
-  const ifaces = [...new Set(policy.interfaces)].sort().map(q).join(', ');
-  const audit = policy.mode === 'audit';
-  const portKey = (f: Family) => `${ipOf(f)} daddr . meta l4proto . th dport`;
-  /** The same sets seen from an inbound packet: the remote end is the source. */
-  const inPortKey = (f: Family) => `${ipOf(f)} saddr . meta l4proto . th sport`;
+  // Audit (helper/policy/scope.ts auditPatterns): an interface only audit profiles gate
+  // passes and records what it refuses; every other gated interface drops.
+  const audit = auditPatterns(policy);
+  const enforcing = [...new Set(policy.interfaces)].filter((p) => !audit.includes(p));
+  const enforceIndexes = [...(input.interfaceIndexes ?? []), ...gated.filter((g) => !audit.includes(g.pattern)).map((g) => g.index)];
+  const verdict = (way: 'out' | 'in') => (audit.length ? `goto verdict_${way}` : 'goto refuse');
 
-  const sets: string[] = [set('rules_any', 'meta cgroup', unscoped, false)];
+  const sets: string[] = [...destinationSets('deny', denied, true, portKey)];
+  if (!input.listenersByZone) sets.push(...listenSets('', listeners));
+  sets.push(indexSet('gated_if', indexes));
+  if (audit.length) sets.push(indexSet('enforce_if', enforceIndexes));
+  const zoneChains: string[] = [];
   const out: string[] = [];
-  for (const f of [4, 6] as const) {
-    sets.push(set(`always${f}`, `${ipOf(f)} daddr`, anyOf(always, f), true));
-    sets.push(set(`always${f}_port`, portKey(f), portOf(always, f), true));
-    out.push(`\t\t${ipOf(f)} daddr @always${f} accept`, `\t\t${portKey(f)} @always${f}_port accept`);
+  const inb: string[] = ['\t\tct state established,related accept'];
+  const jumps = (z: Zone, way: 'out' | 'in', chain: string) => {
+    const [name, index] = way === 'out' ? ['oifname', 'meta oif'] : ['iifname', 'meta iif'];
+    return [`\t\t${name} ${ifaceSet(z.patterns)} jump ${z.name}_${chain}`, `\t\t${index} @${z.name}_if jump ${z.name}_${chain}`];
+  };
+  for (const z of zones) {
+    const parts = zoneParts(z, cls, gated, input.listenersByZone);
+    sets.push(...parts.sets);
+    zoneChains.push(...parts.chains);
+    out.push(...jumps(z, 'out', 'always_out'));
+    inb.push(...jumps(z, 'in', 'always_in'));
   }
-  for (const f of [4, 6] as const) {
-    sets.push(set(`deny${f}`, `meta cgroup . ${ipOf(f)} daddr`, anyOf(denied, f), true));
-    sets.push(set(`deny${f}_port`, `meta cgroup . ${portKey(f)}`, portOf(denied, f), true));
-    out.push(`\t\tmeta cgroup . ${ipOf(f)} daddr @deny${f} goto refuse`, `\t\tmeta cgroup . ${portKey(f)} @deny${f}_port goto refuse`);
+  out.push(...setLines('meta cgroup . ', 'deny', portKey, outAddr, verdict('out')));
+  inb.push(...setLines('meta cgroup . ', 'deny', inPortKey, inAddr, verdict('in')));
+  for (const z of zones) {
+    out.push(...jumps(z, 'out', 'out'));
+    inb.push(...jumps(z, 'in', 'in'));
   }
-  const kernelSk = 'meta skuid 0 meta cgroup 0';
-  if (kernelWhole) out.push(`\t\t${kernelSk} accept`);
-  for (const f of [4, 6] as const) {
-    sets.push(set(`kernel${f}`, `${ipOf(f)} daddr`, anyOf(kernel, f), true));
-    sets.push(set(`kernel${f}_port`, portKey(f), portOf(kernel, f), true));
-    out.push(`\t\t${kernelSk} ${ipOf(f)} daddr @kernel${f} accept`, `\t\t${kernelSk} ${portKey(f)} @kernel${f}_port accept`);
-  }
-  out.push('\t\tmeta cgroup @rules_any accept');
-  for (const f of [4, 6] as const) {
-    sets.push(set(`scope${f}`, `meta cgroup . ${ipOf(f)} daddr`, anyOf(scoped, f), true));
-    sets.push(set(`scope${f}_port`, `meta cgroup . ${portKey(f)}`, portOf(scoped, f), true));
-    out.push(`\t\tmeta cgroup . ${ipOf(f)} daddr @scope${f} accept`, `\t\tmeta cgroup . ${portKey(f)} @scope${f}_port accept`);
-  }
-  out.push('\t\tgoto refuse');
-  const listen = listenerElements(listeners);
-  sets.push(set('listen4', 'ip daddr . meta l4proto . th dport', listen.v4, false));
-  sets.push(set('listen6', 'ip6 daddr . meta l4proto . th dport', listen.v6, false));
-  sets.push(set('listen_wild', 'meta nfproto . meta l4proto . th dport', listen.wild, false));
-  sets.push(gatedIfSet(input.interfaceIndexes ?? []));
+  if (!input.listenersByZone) inb.push(...listenLines(''));
+  out.push(`\t\t${verdict('out')}`);
+  inb.push(`\t\t${verdict('in')}`);
 
   // Inbound (issues 9.7, 9.8). A packet is admitted only towards a socket of an admitted
   // process: (1) a flow conntrack already knows; (2) a socket early demux has already found
   // (established TCP, connected UDP: skb->sk is set at the input hook, so `meta cgroup` is the
   // receiving socket's classid) — this is what keeps a connection that predates the table
   // alive, since its first packet seen by conntrack is "new" (mid-stream pickup); (3) a new
-  // flow to a listener of an admitted process, by its exact bound address or as a wildcard,
-  // checked against the socket the kernel will deliver to (`socket wildcard`).
-  // The same order as gate_out, seen from the other end. `meta skuid >= 0` holds only when
-  // the packet already has its socket (early demux): alwaysAllow and kernel rules admit the
-  // socket that connected to such a destination, never a new flow to any listener.
-  const inb = gateInRules(kernelWhole, kernelSk, inPortKey);
-
+  // flow to a listener of an admitted process (of a whole-tunnel grant in that zone), by its
+  // exact bound address or as a wildcard, checked against the socket the kernel will
+  // deliver to (`socket wildcard`). The same order as gate_out, seen from the other end.
   // Only a connection's first packet is an attempt: a dropped SYN is retried as a new one,
   // and in audit mode the rest of a flow that passes is not logged again.
-  const refuse = audit
-    ? [`\t\tct state new ${LOG_RATE} log prefix ${JSON.stringify(LOG_PREFIX_AUDIT)} group ${nflogGroup}`, '\t\tcounter name "audited" accept']
-    : [`\t\tct state new ${LOG_RATE} log prefix ${JSON.stringify(LOG_PREFIX_DENY)} group ${nflogGroup}`, '\t\tcounter name "dropped" drop'];
-
+  const verdictChains = audit.length
+    ? (['out', 'in'] as const).map((way) => {
+        const [name, index] = way === 'out' ? ['oifname', 'meta oif'] : ['iifname', 'meta iif'];
+        return chain(`verdict_${way}`, [
+          ...(enforcing.length ? [`\t\t${name} ${ifaceSet(enforcing)} goto refuse`] : []),
+          `\t\t${index} @enforce_if goto refuse`,
+          '\t\tgoto refuse_audit',
+        ]);
+      })
+    : [];
+  const allIfaces = ifaceSet(policy.interfaces);
   return [
     // Create-then-delete makes the replacement one atomic transaction whether or not
     // the table exists: there is no moment without a gate.
@@ -307,32 +386,82 @@ export function renderTable(input: RenderInput): string {
     ...sets,
     '\tchain output {',
     '\t\ttype filter hook output priority filter; policy accept;',
-    `\t\toifname { ${ifaces} } jump gate_out`,
+    `\t\toifname ${allIfaces} jump gate_out`,
     '\t\tmeta oif @gated_if jump gate_out',
     '\t}',
     '\tchain input {',
     '\t\ttype filter hook input priority filter; policy accept;',
-    `\t\tiifname { ${ifaces} } jump gate_in`,
+    `\t\tiifname ${allIfaces} jump gate_in`,
     '\t\tmeta iif @gated_if jump gate_in',
     '\t}',
-    '\tchain gate_out {',
-    ...out,
-    '\t}',
-    '\tchain gate_in {',
-    ...inb,
-    '\t}',
-    '\tchain refuse {',
-    ...refuse,
-    '\t}',
+    chain('gate_out', out),
+    chain('gate_in', inb),
+    ...zoneChains,
+    ...verdictChains,
+    chain('refuse', [`\t\tct state new ${LOG_RATE} log prefix ${JSON.stringify(LOG_PREFIX_DENY)} group ${nflogGroup}`, '\t\tcounter name "dropped" drop']),
+    chain('refuse_audit', [`\t\tct state new ${LOG_RATE} log prefix ${JSON.stringify(LOG_PREFIX_AUDIT)} group ${nflogGroup}`, '\t\tcounter name "audited" accept']),
     '}',
     '',
   ].join('\n');
 }
 
-/** The set of gated interface indexes (numbers, so nft needs no interface to exist to load it). */
-function gatedIfSet(indexes: readonly number[]): string {
+const portKey = (f: Family) => `${ipOf(f)} daddr . meta l4proto . th dport`;
+/** The same sets seen from an inbound packet: the remote end is the source. */
+const inPortKey = (f: Family) => `${ipOf(f)} saddr . meta l4proto . th sport`;
+const outAddr = (f: Family) => `${ipOf(f)} daddr`;
+const inAddr = (f: Family) => `${ipOf(f)} saddr`;
+// Kernel traffic (NFS, CIFS) has no process: its sockets belong to kernel threads, uid 0
+// in no net_cls cgroup. Root processes outside every rule look the same to the packet
+// filter; root can change the firewall anyway, so this widens nothing that matters.
+const kernelSk = 'meta skuid 0 meta cgroup 0';
+
+/** A zone's sets and its four chains (alwaysAllow out, rules out, alwaysAllow in, rules in). */
+function zoneParts(z: Zone, cls: (key: string) => string, gated: readonly GatedIndex[], byZone: ReadonlyMap<string, readonly Listener[]> | undefined): { sets: string[]; chains: string[] } {
+  const always = emptyElements();
+  addDestinations(always, undefined, z.always);
+  const kernel = emptyElements();
+  for (const r of z.kernel) addDestinations(kernel, undefined, r.destinations ?? []);
+  const kernelWhole = z.kernel.some((r) => !r.destinations?.length);
+  const scoped = emptyElements();
+  for (const [k, ds] of [...z.scoped].sort(([a], [b]) => (a < b ? -1 : 1))) addDestinations(scoped, cls(k), ds);
+  const sets = [
+    indexSet(`${z.name}_if`, gated.filter((g) => z.patterns.includes(g.pattern)).map((g) => g.index)),
+    set(`${z.name}_any`, 'meta cgroup', [...z.whole].map(cls), false),
+    ...destinationSets(`${z.name}_always`, always, false, portKey),
+    ...destinationSets(`${z.name}_kernel`, kernel, false, portKey),
+    ...destinationSets(`${z.name}_scope`, scoped, true, portKey),
+    ...(byZone ? listenSets(`${z.name}_`, zoneListeners(z, byZone)) : []),
+  ];
+  const rules = (way: 'out' | 'in') => {
+    const [key, addr] = way === 'out' ? [portKey, outAddr] : [inPortKey, inAddr];
+    return [
+      ...(kernelWhole ? [`\t\t${kernelSk} accept`] : []),
+      ...setLines(`${kernelSk} `, `${z.name}_kernel`, key, addr, 'accept'),
+      `\t\tmeta cgroup @${z.name}_any accept`,
+      ...setLines('meta cgroup . ', `${z.name}_scope`, key, addr, 'accept'),
+      ...(way === 'in' && byZone ? listenLines(`${z.name}_`) : []),
+    ];
+  };
+  // `meta skuid >= 0` inbound holds only when the packet already has its socket (early
+  // demux): alwaysAllow admits the socket that connected to such a destination, never a
+  // new flow to any listener.
+  const chains = [
+    chain(`${z.name}_always_out`, setLines('', `${z.name}_always`, portKey, outAddr, 'accept')),
+    chain(`${z.name}_out`, rules('out')),
+    chain(`${z.name}_always_in`, setLines('meta skuid >= 0 ', `${z.name}_always`, inPortKey, inAddr, 'accept')),
+    chain(`${z.name}_in`, rules('in')),
+  ];
+  return { sets, chains };
+}
+
+function chain(name: string, lines: readonly string[]): string {
+  return [`\tchain ${name} {`, ...lines, '\t}'].join('\n');
+}
+
+/** A set of interface indexes (numbers, so nft needs no interface to exist to load it). */
+function indexSet(name: string, indexes: readonly number[]): string {
   const elements = [...new Set(indexes.map(indexText))].sort((a, b) => Number(a) - Number(b));
-  const lines = ['\tset gated_if {', '\t\ttype iface_index'];
+  const lines = [`\tset ${name} {`, '\t\ttype iface_index'];
   if (elements.length) lines.push(`\t\telements = { ${elements.join(', ')} }`);
   lines.push('\t}');
   return lines.join('\n');
@@ -350,9 +479,43 @@ export function renderListeners(listeners: readonly Listener[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** `flush set` and `add element` lines that make one set hold `elements`. */
+function refill(name: string, elements: readonly string[]): string[] {
+  const unique = [...new Set(elements)].sort();
+  return [`flush set ${FAMILY} ${TABLE} ${name}`, ...(unique.length ? [`add element ${FAMILY} ${TABLE} ${name} { ${unique.join(', ')} }`] : [])];
+}
+
+/**
+ * Replace every zone's listener sets in one transaction (a table rendered with
+ * `listenersByZone` and the same policy and classids). Throws on a bad listener.
+ */
+export function renderZoneListeners(policy: Policy, classids: ReadonlyMap<string, number>, byZone: ReadonlyMap<string, readonly Listener[]>): string {
+  const lines: string[] = [];
+  for (const z of zonesOf(policy, classids)) {
+    const e = listenerElements(zoneListeners(z, byZone));
+    lines.push(...refill(`${z.name}_listen4`, e.v4), ...refill(`${z.name}_listen6`, e.v6), ...refill(`${z.name}_listen_wild`, e.wild));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Replace the index sets (gated_if, each zone's, enforce_if) in one transaction: a link
+ * appeared under a gated name (helper/ruleset/interfaces.ts decides which indexes). The
+ * same policy and classids as the table in force. Throws on a bad index.
+ */
+export function renderGatedIndexes(policy: Policy, classids: ReadonlyMap<string, number>, gated: readonly GatedIndex[]): string {
+  const text = (xs: readonly GatedIndex[]) => [...new Set(xs.map((g) => indexText(g.index)))];
+  const lines = refill('gated_if', text(gated));
+  const audit = auditPatterns(policy);
+  if (audit.length) lines.push(...refill('enforce_if', text(gated.filter((g) => !audit.includes(g.pattern)))));
+  for (const z of zonesOf(policy, classids)) lines.push(...refill(`${z.name}_if`, text(gated.filter((g) => z.patterns.includes(g.pattern)))));
+  return `${lines.join('\n')}\n`;
+}
+
 /**
  * Replace the set of gated interface indexes in one transaction (a link appeared under a
  * gated name; helper/ruleset/interfaces.ts decides which indexes). Throws on a bad index.
+ * Zones keep their own index sets: renderGatedIndexes replaces those too.
  */
 export function renderInterfaceIndexes(indexes: readonly number[]): string {
   const elements = [...new Set(indexes.map(indexText))].sort((a, b) => Number(a) - Number(b));

@@ -20,6 +20,7 @@ import type { LinkEvent } from '../../helper/kernel/links.js';
 import { startNftMonitor } from '../../helper/kernel/nft-monitor.js';
 import type { RulesetChange } from '../../helper/kernel/nft-monitor.js';
 import { interfaceProblems, nextGatedIndexes } from '../../helper/ruleset/interfaces.js';
+import type { GatedIndex } from '../../helper/ruleset/interfaces.js';
 import { policyOf, profile } from '../unit/policy/fixtures.js';
 import type { Destination } from '../../common/profile.js';
 
@@ -93,13 +94,14 @@ const policyFor = (over: { alwaysAllow?: Destination[]; interfaces?: string[]; k
   })]);
 const ruleKey = 'bypass:app';
 
-async function load(opts: { listeners?: Listener[]; alwaysAllow?: Destination[]; kernel?: Destination[]; interfaceIndexes?: number[] } = {}): Promise<string> {
+async function load(opts: { listeners?: Listener[]; alwaysAllow?: Destination[]; kernel?: Destination[]; interfaceIndexes?: number[]; gatedIndexes?: GatedIndex[] } = {}): Promise<string> {
   const text = renderTable({
     policy: policyFor({ ...(opts.alwaysAllow ? { alwaysAllow: opts.alwaysAllow } : {}), ...(opts.kernel ? { kernel: opts.kernel } : {}) }),
     classids: new Map([[ruleKey, CLASSID]]),
     listeners: opts.listeners ?? [],
     nflogGroup: 7467,
     ...(opts.interfaceIndexes ? { interfaceIndexes: opts.interfaceIndexes } : {}),
+    ...(opts.gatedIndexes ? { gatedIndexes: opts.gatedIndexes } : {}),
   });
   await lab.exec('ws', 'nft', ['-f', '-'], { input: text });
   return text;
@@ -425,7 +427,9 @@ describe('9.2 an interface once gated stays gated under any name', () => {
     };
     const tmpNs = `tg-tmp-${lab.id}`;
     try {
-      await load({ interfaceIndexes: gated.map((g) => g.index) });
+      // With the pattern each index was gated under (as the gate renders it): the renamed
+      // interface keeps its profile's rules, not only the gate.
+      await load({ gatedIndexes: gated });
       await closedAndOpen('before');
 
       const renamed = `tgr${lab.id}`;

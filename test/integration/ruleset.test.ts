@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Policy } from '../../common/policy.js';
-import { renderListeners, renderTable } from '../../helper/ruleset/render.js';
+import { renderGatedIndexes, renderListeners, renderTable, renderZoneListeners } from '../../helper/ruleset/render.js';
 import { deleteNetnsSync, NETNS_DIR, onExitUndo } from '../lab/cleanup.js';
 import { policyOf, profile } from '../unit/policy/fixtures.js';
 
@@ -50,11 +50,31 @@ const EVERY_KIND = policyOf([
   }),
 ]);
 
+/** Two profiles, each on its own interfaces (helper/policy/scope.ts), the second in audit. */
+const TWO_SCOPES = policyOf([
+  profile({ id: 'corp', interfaces: ['wg0'], userPrompts: 'deny', alwaysAllow: [{ cidr: '198.18.0.53/32', ports: [53], proto: 'udp' }], rules: [
+    { id: 'curl', binary: { path: '/usr/bin/curl' } },
+    { id: 'nfs', kernel: true, destinations: [{ cidr: '198.18.0.20/32', ports: [2049], proto: 'tcp' }] },
+  ] }),
+  profile({ id: 'lab', interfaces: ['wg-lab*'], mode: 'audit', rules: [
+    { id: 'any', binary: { path: '/usr/bin/*' }, destinations: [{ cidr: '198.18.0.0/24', ports: [443], proto: 'tcp' }] },
+    { id: 'no-db', action: 'deny', binary: { path: '/usr/bin/curl' }, destinations: [{ cidr: '198.18.0.9/32' }] },
+  ] }),
+], [{ id: 'u1', uid: 1000, binary: { path: '/opt/tool' } }]);
+
 const CASES: Array<[string, () => string]> = [
   ['every kind of rule, wildcard interfaces, listeners', () => render(EVERY_KIND, [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 5353 }])],
   ['no profile in force (closed, default interface)', () => render(policyOf([]))],
   ['audit mode', () => render(policyOf([profile({ mode: 'audit', interfaces: ['wg*'], rules: [{ id: 'ssh', binary: { path: '/usr/bin/ssh' } }] })]))],
   ['a whole-tunnel kernel rule', () => render(policyOf([profile({ rules: [{ id: 'k', kernel: true }, { id: 'games', action: 'deny', binary: { path: '/usr/games/*' } }] })]))],
+  ['two profiles on their own interfaces (one in audit), a user rule, gated indexes, listeners by zone', () => renderTable({
+    policy: TWO_SCOPES,
+    classids: new Map(TWO_SCOPES.rules.filter((r) => r.action === 'allow' && r.binary).map((r, i) => [r.key, 0x74670001 + i])),
+    listeners: [],
+    listenersByZone: new Map([[JSON.stringify(['wg0']), [{ proto: 'tcp', port: 22, addr: '0.0.0.0' }]]]),
+    gatedIndexes: [{ index: 3, pattern: 'wg0', name: 'wg0' }, { index: 7, pattern: 'wg-lab*', name: 'renamed' }],
+    nflogGroup: 7467,
+  })],
   ['ports without a protocol, a protocol without ports', () => render(policyOf([profile({ rules: [
     { id: 'a', binary: { path: '/a' }, destinations: [{ cidr: '198.18.0.2/32', ports: [80] }] },
     { id: 'b', binary: { path: '/b' }, destinations: [{ cidr: '198.18.0.2/32', proto: 'udp' }, { cidr: 'fd00::/8', proto: 'tcp' }] },
@@ -75,7 +95,7 @@ afterAll(async () => {
 
 describe('rendered rulesets, checked by the kernel (nft -c) in a throwaway namespace', () => {
   it('the check itself can fail: a broken table is refused', async () => {
-    const broken = render(EVERY_KIND).replace('meta cgroup @rules_any accept', 'meta cgroup @no_such_set accept');
+    const broken = render(EVERY_KIND).replace('meta cgroup @z0_any accept', 'meta cgroup @no_such_set accept');
     const r = await nft(['-c', '-f', '-'], broken);
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toMatch(/no_such_set/);
@@ -93,8 +113,8 @@ describe('rendered rulesets, checked by the kernel (nft -c) in a throwaway names
     const listed = String((await nft(['list', 'table', 'inet', 'tunnelgate'])).stdout);
     // nft lists a classid in decimal: 0x74670001 is 1952907265.
     expect(listed).toMatch(/set deny4 \{[^}]*1952907265 \. 198\.18\.0\.9 /);
-    expect(listed).toMatch(/set kernel4_port \{[^}]*198\.18\.0\.20 \. tcp \. 2049/);
-    expect(listed).toMatch(/set always4_port \{[^}]*198\.18\.0\.53 \. udp \. 53/);
+    expect(listed).toMatch(/set z0_kernel4_port \{[^}]*198\.18\.0\.20 \. tcp \. 2049/);
+    expect(listed).toMatch(/set z0_always4_port \{[^}]*198\.18\.0\.53 \. udp \. 53/);
     expect(listed).toMatch(/oifname \{[^}]*"wg-corp\*"[^}]*\} jump gate_out/);
     expect(listed).toMatch(/oifname \{[^}]*"tun-\*"[^}]*\} jump gate_out/);
     // A wildcard listener (no address) goes to listen_wild for both families; a bound one to listen4.
@@ -110,6 +130,22 @@ describe('rendered rulesets, checked by the kernel (nft -c) in a throwaway names
     const replaced = String((await nft(['list', 'table', 'inet', 'tunnelgate'])).stdout);
     expect(replaced).toContain('jump gate_out');
     expect(replaced).not.toContain('1952907265');
+  });
+});
+
+describe('zones applied for real: the updates the gate sends on top of a zoned table', () => {
+  it('renderZoneListeners and renderGatedIndexes apply to the table rendered from the same policy', async () => {
+    const classids = new Map(TWO_SCOPES.rules.filter((r) => r.action === 'allow' && r.binary).map((r, i) => [r.key, 0x74670001 + i]));
+    const base = renderTable({ policy: TWO_SCOPES, classids, listeners: [], listenersByZone: new Map(), gatedIndexes: [], nflogGroup: 7467 });
+    expect((await nft(['-f', '-'], base)).exitCode).toBe(0);
+    const l = await nft(['-f', '-'], renderZoneListeners(TWO_SCOPES, classids, new Map([[JSON.stringify(['wg0']), [{ proto: 'tcp', port: 22, addr: '0.0.0.0' }]]])));
+    expect({ code: l.exitCode, stderr: l.stderr }).toEqual({ code: 0, stderr: '' });
+    const g = await nft(['-f', '-'], renderGatedIndexes(TWO_SCOPES, classids, [{ index: 3, pattern: 'wg0', name: 'wg0' }, { index: 7, pattern: 'wg-lab*', name: 'x' }]));
+    expect({ code: g.exitCode, stderr: g.stderr }).toEqual({ code: 0, stderr: '' });
+    const listed = String((await nft(['list', 'table', 'inet', 'tunnelgate'])).stdout);
+    expect(listed).toMatch(/set z1_listen_wild \{[^}]*ipv4 \. tcp \. 22/);
+    expect(listed).toMatch(/set z0_if \{[^}]*elements = \{ 7 \}/);
+    expect(listed).toMatch(/set enforce_if \{[^}]*elements = \{ 3 \}/);
   });
 });
 
@@ -155,27 +191,27 @@ describe('overlapping destinations: one element each, accepted by the kernel', (
       return (await nft(['get', 'element', 'inet', 'tunnelgate', set, `{ ${asked} }`])).exitCode === 0;
     };
     const expectations: Array<[string, string, boolean]> = [
-      ['scope4_port', `${cg} . 198.18.0.77 . tcp . 22`, true], // the port-less /24
-      ['scope4_port', `${cg} . 198.18.0.5 . tcp . 8080`, true], // its host, ports beyond the host's own
-      ['scope4_port', `${cg} . 198.18.0.5 . udp . 443`, false],
-      ['scope4_port', `${cg} . 198.18.1.77 . tcp . 443`, true], // the ported /24
-      ['scope4_port', `${cg} . 198.18.1.77 . tcp . 22`, false],
-      ['scope4_port', `${cg} . 198.18.1.5 . tcp . 22`, true], // its port-less host
-      ['scope6_port', `${cg} . fd00:7467::9 . tcp . 22`, true],
-      ['scope6_port', `${cg} . fd00:7467::9 . tcp . 23`, false],
-      ['scope6_port', `${cg} . fd00:7467::5 . udp . 53`, true],
-      ['scope6_port', `${cg} . fd00:7467:1::80 . tcp . 8443`, true],
-      ['scope6_port', `${cg} . fd00:7467:1::81 . tcp . 8443`, false],
-      ['scope6', `${cg} . fd00:7467::5`, true], // the port-less v6 host: any protocol
-      ['always4', '198.18.2.7', true],
-      ['always4', '198.18.2.200', true],
-      ['always4_port', '198.18.3.1 . tcp . 952', true],
-      ['always4_port', '198.18.3.1 . udp . 952', false],
+      ['z0_scope4_port', `${cg} . 198.18.0.77 . tcp . 22`, true], // the port-less /24
+      ['z0_scope4_port', `${cg} . 198.18.0.5 . tcp . 8080`, true], // its host, ports beyond the host's own
+      ['z0_scope4_port', `${cg} . 198.18.0.5 . udp . 443`, false],
+      ['z0_scope4_port', `${cg} . 198.18.1.77 . tcp . 443`, true], // the ported /24
+      ['z0_scope4_port', `${cg} . 198.18.1.77 . tcp . 22`, false],
+      ['z0_scope4_port', `${cg} . 198.18.1.5 . tcp . 22`, true], // its port-less host
+      ['z0_scope6_port', `${cg} . fd00:7467::9 . tcp . 22`, true],
+      ['z0_scope6_port', `${cg} . fd00:7467::9 . tcp . 23`, false],
+      ['z0_scope6_port', `${cg} . fd00:7467::5 . udp . 53`, true],
+      ['z0_scope6_port', `${cg} . fd00:7467:1::80 . tcp . 8443`, true],
+      ['z0_scope6_port', `${cg} . fd00:7467:1::81 . tcp . 8443`, false],
+      ['z0_scope6', `${cg} . fd00:7467::5`, true], // the port-less v6 host: any protocol
+      ['z0_always4', '198.18.2.7', true],
+      ['z0_always4', '198.18.2.200', true],
+      ['z0_always4_port', '198.18.3.1 . tcp . 952', true],
+      ['z0_always4_port', '198.18.3.1 . udp . 952', false],
       ['deny4_port', `${cg} . 198.18.0.9 . tcp . 5433`, true],
       ['deny4_port', `${cg} . 198.18.0.10 . tcp . 5432`, false],
-      ['kernel4_port', '198.18.4.20 . tcp . 22', true],
-      ['kernel4_port', '198.18.4.21 . tcp . 22', false],
-      ['kernel4_port', '198.18.4.21 . tcp . 2049', true],
+      ['z0_kernel4_port', '198.18.4.20 . tcp . 22', true],
+      ['z0_kernel4_port', '198.18.4.21 . tcp . 22', false],
+      ['z0_kernel4_port', '198.18.4.21 . tcp . 2049', true],
     ];
     const got = [];
     for (const [set, element] of expectations) got.push([set, element, await holds(set, element)]);

@@ -10,7 +10,7 @@ import type { StatusReport } from '../../common/api.js';
 import type { StampedEvent } from '../../common/events.js';
 import { errMessage, netClsEntries, netnsInode, NETNS_DIR, pidsLeftInNetns, readComm } from './cleanup.js';
 import { startHelper, type CliOptions, type HelperHandle } from './helper-proc.js';
-import { createLab, type Lab } from './lab.js';
+import { createLab, type Lab, type LabOptions } from './lab.js';
 
 /** What exists before the helper starts: the lab and the scratch directory. */
 export interface SetupContext {
@@ -35,6 +35,8 @@ export interface FixtureOptions {
   prepare?: (ctx: SetupContext) => Promise<void> | void;
   /** Each chunk of the helper's output. */
   log?: (line: string) => void;
+  /** Options of the lab (e.g. `secondTunnel`); default: one tunnel. */
+  lab?: LabOptions;
 }
 
 /** Options of a program run in the workstation namespace. */
@@ -113,7 +115,7 @@ export function jsonLines<T>(text: string): T[] {
  * it tears down what it built and rethrows.
  */
 export async function createLabAndHelper(opts: FixtureOptions = {}): Promise<LabAndHelper> {
-  const lab = await createLab();
+  const lab = await createLab(opts.lab);
   const inodes = new Set([lab.ws, lab.corp].map(netnsInode).filter((i): i is number => i !== undefined));
   const tmp = mkdtempSync('/tmp/tg-test-');
   chmodSync(tmp, 0o755);
@@ -139,7 +141,7 @@ export async function createLabAndHelper(opts: FixtureOptions = {}): Promise<Lab
       rmSync(tmp, { recursive: true, force: true });
       for (const ns of [lab.ws, lab.corp]) if (existsSync(`${NETNS_DIR}/${ns}`)) left.push(`namespace ${ns}`);
       for (const pid of await pidsLeftInNetns(inodes)) left.push(`process ${pid} (${readComm(pid)}) in a lab namespace`);
-      for (const iface of [lab.wsIface, lab.corpIface]) if (existsSync(`/var/run/wireguard/${iface}.sock`)) left.push(`/var/run/wireguard/${iface}.sock`);
+      for (const iface of [lab.wsIface, lab.corpIface, ...(lab.second ? [lab.second.wsIface, lab.second.corpIface] : [])]) if (existsSync(`/var/run/wireguard/${iface}.sock`)) left.push(`/var/run/wireguard/${iface}.sock`);
       if (root) for (const name of netClsEntries(root)) left.push(`net_cls cgroup ${name}`);
       for (const d of [dir, tmp]) if (d && existsSync(d)) left.push(`directory ${d}`);
       return left;

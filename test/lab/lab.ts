@@ -28,6 +28,10 @@ export const LAB_WS_V6 = 'fd00:7467::1';
 export const LAB_CORP_V6 = 'fd00:7467::2';
 export const LAB_TUNNEL_V4_CIDR = '198.18.0.0/24';
 export const LAB_TUNNEL_V6_CIDR = 'fd00:7467::/64';
+/** The second tunnel (LabOptions.secondTunnel): its own /24, IPv4 only. */
+export const LAB_WS2_V4 = '198.18.1.1';
+export const LAB_CORP2_V4 = '198.18.1.2';
+export const LAB_TUNNEL2_V4_CIDR = '198.18.1.0/24';
 
 const WG_SOCKET_DIR = '/var/run/wireguard';
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -67,6 +71,22 @@ export interface LabOptions {
   stepTimeoutMs?: number;
   /** Progress lines (e.g. `console.log`); silent by default. */
   log?: (line: string) => void;
+  /**
+   * A second wireguard-go tunnel between the same namespaces (ws `wgx<id>`, corp `wgy<id>`,
+   * 198.18.1.0/24, listen port wireguard+1), with HTTP on the corp end: for policies that
+   * gate two tunnels (Lab.second). Default: none.
+   */
+  secondTunnel?: boolean;
+}
+
+/** The second tunnel of a lab created with `secondTunnel`. */
+export interface LabSecondTunnel {
+  readonly wsIface: string;
+  readonly corpIface: string;
+  readonly wsV4: string;
+  readonly corpV4: string;
+  /** http://198.18.1.2:<http>/ through the second tunnel. */
+  readonly url: string;
 }
 
 /** A namespace: the role `'ws'` / `'corp'` of this lab, or any namespace name. */
@@ -110,6 +130,8 @@ export interface Lab {
   readonly pids: { readonly wsWireguard: number; readonly corpWireguard: number; readonly services: number };
   /** How long createLab took, in ms. */
   readonly setupMs: number;
+  /** The second tunnel, when created with `secondTunnel`. */
+  readonly second?: LabSecondTunnel;
 
   /** /var/run/netns/<name>, for `nsenter --net=` or setns. */
   netnsPath(ns: LabNs): string;
@@ -333,6 +355,7 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
   const corp = `tg-corp-${id}`;
   const wsIface = opts.wsIface ?? `wgw${id}`;
   const corpIface = opts.corpIface ?? `wgc${id}`;
+  const second = opts.secondTunnel ? { wsIface: `wgx${id}`, corpIface: `wgy${id}` } : undefined;
   const wsVeth = `vw${id}`;
   const corpVeth = `vc${id}`;
   for (const [what, name] of [['wsIface', wsIface], ['corpIface', corpIface]] as const) {
@@ -371,7 +394,7 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
 
   try {
     // -- names must be free: a leftover socket means another wireguard-go uses the name.
-    for (const name of [wsIface, corpIface]) {
+    for (const name of [wsIface, corpIface, ...(second ? [second.wsIface, second.corpIface] : [])]) {
       const sock = `${WG_SOCKET_DIR}/${name}.sock`;
       if (existsSync(sock)) throw new Error(`lab: ${sock} already exists: another wireguard-go owns the name "${name}"; pick another interface name`);
     }
@@ -425,6 +448,7 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
       return pid;
     };
     const [wsWgPid, corpWgPid] = await Promise.all([startWireguard(ws, wsIface), startWireguard(corp, corpIface)]);
+    if (second) await Promise.all([startWireguard(ws, second.wsIface), startWireguard(corp, second.corpIface)]);
 
     // wg reads the private key from a file. Not /dev/stdin: Node's child stdin is a
     // socketpair, which cannot be open()ed (ENXIO). So: a 0600 file in a 0700 directory,
@@ -442,6 +466,16 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
     };
     await wgSet(corp, corpIface, corpKey, ['listen-port', String(ports.wireguard), 'peer', wsPub, 'allowed-ips', `${LAB_WS_V4}/32,${LAB_WS_V6}/128`]);
     await wgSet(ws, wsIface, wsKey, ['peer', corpPub, 'endpoint', `${LAB_UNDERLAY_CORP}:${ports.wireguard}`, 'allowed-ips', `${LAB_TUNNEL_V4_CIDR},${LAB_TUNNEL_V6_CIDR}`]);
+    if (second) {
+      const [k1, k2] = await Promise.all([run('wg genkey', 'wg', ['genkey']), run('wg genkey', 'wg', ['genkey'])]);
+      const [p1, p2] = await Promise.all([run('wg pubkey', 'wg', ['pubkey'], { input: k1 }), run('wg pubkey', 'wg', ['pubkey'], { input: k2 })]);
+      await wgSet(corp, second.corpIface, k2, ['listen-port', String(ports.wireguard + 1), 'peer', p1, 'allowed-ips', `${LAB_WS2_V4}/32`]);
+      await wgSet(ws, second.wsIface, k1, ['peer', p2, 'endpoint', `${LAB_UNDERLAY_CORP}:${ports.wireguard + 1}`, 'allowed-ips', LAB_TUNNEL2_V4_CIDR]);
+      for (const [ns, iface, v4] of [[ws, second.wsIface, LAB_WS2_V4], [corp, second.corpIface, LAB_CORP2_V4]] as const) {
+        await run(`addressing ${iface}`, 'ip', ['-n', ns, 'addr', 'add', `${v4}/24`, 'dev', iface]);
+        await run(`bringing up ${iface}`, 'ip', ['-n', ns, 'link', 'set', iface, 'up']);
+      }
+    }
     rmSync(keyDir, { recursive: true, force: true });
     for (const [ns, iface, v4, v6] of [
       [ws, wsIface, LAB_WS_V4, LAB_WS_V6],
@@ -460,6 +494,7 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
         { label: 'corp-alt', host: LAB_CORP_V4, port: ports.httpAlt },
         { label: 'corp-alt', host: LAB_CORP_V6, port: ports.httpAlt },
         { label: 'underlay', host: LAB_UNDERLAY_CORP, port: ports.underlayHttp },
+        ...(second ? [{ label: 'corp2', host: LAB_CORP2_V4, port: ports.http }] : []),
       ],
       udpEcho: [
         { host: LAB_CORP_V4, port: ports.udpEcho },
@@ -493,7 +528,8 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
       corpV6Alt: `http://[${LAB_CORP_V6}]:${ports.httpAlt}/`,
       underlay: `http://${LAB_UNDERLAY_CORP}:${ports.underlayHttp}/`,
     };
-    for (const url of [urls.corpV4, urls.corpV6]) {
+    const secondUrl = `http://${LAB_CORP2_V4}:${ports.http}/`;
+    for (const url of [urls.corpV4, urls.corpV6, ...(second ? [secondUrl] : [])]) {
       let last = '';
       try {
         await pollUntil(`the tunnel ${wsIface} -> ${corpIface} did not carry HTTP to ${url}`, stepMs, async () => {
@@ -530,6 +566,7 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
       urls: Object.freeze(urls),
       pids: Object.freeze({ wsWireguard: wsWgPid, corpWireguard: corpWgPid, services: services.pid }),
       setupMs,
+      ...(second ? { second: Object.freeze({ ...second, wsV4: LAB_WS2_V4, corpV4: LAB_CORP2_V4, url: secondUrl }) } : {}),
       netnsPath,
       exec,
       spawn,

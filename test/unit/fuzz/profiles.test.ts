@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { Policy } from '../../../common/policy.js';
 import type { Profile } from '../../../common/profile.js';
 import { mergePolicy } from '../../../helper/policy/merge.js';
+import { auditOn, userRulesOn } from '../../../helper/policy/scope.js';
 import { validateProfile } from '../../../helper/profile/validate.js';
 import { renderTable } from '../../../helper/ruleset/render.js';
 
@@ -167,7 +168,11 @@ describe('fuzz: profiles through validate → merge → render', () => {
         const both = merge([[BASE_FILE, b], [FUZZ_FILE, r.profile]]);
         for (const i of alone.interfaces) expect(both.interfaces).toContain(i);
         for (const d of alone.rules.filter((x) => x.action === 'deny')) expect(both.rules).toContainEqual(d);
-        if (alone.userPrompts === 'deny') expect(both.userPrompts).toBe('deny');
+        // Per interface (helper/policy/scope.ts): where the base profile locks, no user rule
+        // opens; where it enforces, nothing passes as audit.
+        const names = alone.interfaces.map((i) => i.replace(/\*$/, 'x'));
+        if (alone.userPrompts === 'deny') for (const n of names) expect(userRulesOn(both, n)).toBe(false);
+        if (alone.mode === 'enforce') for (const n of names) expect(auditOn(both, n)).toBe(false);
         if (alone.mode === 'enforce') expect(both.mode).toBe('enforce');
         const table = render(both);
         for (const i of alone.interfaces) expect(table).toContain(`"${i}"`);

@@ -2,10 +2,10 @@
 // gated interface indexes, as exact nft text. The same text is loaded by nft in a lab
 // namespace in test/integration/bypass-net.test.ts.
 import { describe, expect, it } from 'vitest';
-import { listenerElements, renderInterfaceIndexes, renderListeners, renderTable } from '../../../helper/ruleset/render.js';
+import { listenerElements, renderGatedIndexes, renderInterfaceIndexes, renderListeners, renderTable, renderZoneListeners } from '../../../helper/ruleset/render.js';
 import type { Policy } from '../../../common/policy.js';
 import { policyOf, profile } from '../policy/fixtures.js';
-import { gateChainText, setBlock } from './expected-chains.js';
+import { gateChainText, indexSetBlock, setBlock } from './expected-chains.js';
 
 const ids = (policy: Policy) => new Map(policy.rules.filter((r) => r.action === 'allow' && r.binary).map((r, i) => [r.key, 0x74670001 + i]));
 const chain = (text: string, name: string) => {
@@ -35,6 +35,51 @@ describe('the inbound chain', () => {
 
   it('accepts known flows, early-demuxed sockets of admitted processes, and new flows to admitted listeners only', () => {
     expect(chain(text, 'gate_in')).toBe(gateChainText('in'));
+  });
+
+  it('with listeners by zone, a new flow reaches a listener only on the interfaces its process is admitted on', () => {
+    const two = policyOf([
+      profile({ id: 'a', interfaces: ['wg0'], rules: [{ id: 'ssh', binary: { path: '/usr/bin/ssh' } }] }),
+      profile({ id: 'b', interfaces: ['wg-lab'], rules: [{ id: 'web', binary: { path: '/usr/bin/python3' } }] }),
+    ]);
+    const t = renderTable({
+      policy: two,
+      classids: ids(two),
+      nflogGroup: 7467,
+      listeners: [],
+      listenersByZone: new Map([[JSON.stringify(['wg0']), [{ proto: 'tcp', port: 22, addr: '0.0.0.0' }]], [JSON.stringify(['wg-lab']), [{ proto: 'tcp', port: 8080, addr: '0.0.0.0' }]]]),
+    });
+    const zones = [{ name: 'z0', patterns: ['wg-lab'] }, { name: 'z1', patterns: ['wg0'] }];
+    expect(chain(t, 'gate_in')).toBe(gateChainText('in', zones, { global: false }));
+    expect(chain(t, 'z1_in')).toContain('@z1_listen_wild accept');
+    expect(setText(t, 'z1_listen_wild')).toBe(setBlock('z1_listen_wild', 'meta nfproto . meta l4proto . th dport', ['ipv4 . tcp . 22']));
+    expect(setText(t, 'z0_listen_wild')).toBe(setBlock('z0_listen_wild', 'meta nfproto . meta l4proto . th dport', ['ipv4 . tcp . 8080']));
+    expect(t).not.toContain('set listen_wild');
+    expect(renderZoneListeners(two, ids(two), new Map([[JSON.stringify(['wg0']), [{ proto: 'udp', port: 53, addr: '198.18.0.1' }]]]))).toBe(
+      'flush set inet tunnelgate z0_listen4\nflush set inet tunnelgate z0_listen6\nflush set inet tunnelgate z0_listen_wild\n' +
+        'flush set inet tunnelgate z1_listen4\nadd element inet tunnelgate z1_listen4 { 198.18.0.1 . udp . 53 }\nflush set inet tunnelgate z1_listen6\nflush set inet tunnelgate z1_listen_wild\n',
+    );
+  });
+
+  it('each zone keeps the indexes gated under its own patterns; a renamed interface keeps its zone', () => {
+    const two = policyOf([
+      profile({ id: 'a', interfaces: ['wg0'], rules: [{ id: 'ssh', binary: { path: '/usr/bin/ssh' } }] }),
+      profile({ id: 'b', interfaces: ['wg-lab*'], mode: 'audit', rules: [{ id: 'web', binary: { path: '/usr/bin/python3' } }] }),
+    ]);
+    const gated = [{ index: 4, pattern: 'wg0', name: 'wg0' }, { index: 9, pattern: 'wg-lab*', name: 'wg-lab1' }];
+    const t = renderTable({ policy: two, classids: ids(two), nflogGroup: 7467, listeners: [], gatedIndexes: gated });
+    expect(setText(t, 'gated_if')).toBe(indexSetBlock('gated_if', [4, 9]));
+    expect(setText(t, 'z0_if')).toBe(indexSetBlock('z0_if', [9]));
+    expect(setText(t, 'z1_if')).toBe(indexSetBlock('z1_if', [4]));
+    // Only wg-lab* is in audit: wg0 (by name or by its index under any name) drops.
+    expect(setText(t, 'enforce_if')).toBe(indexSetBlock('enforce_if', [4]));
+    expect(chain(t, 'verdict_out')).toBe('\tchain verdict_out {\n\t\toifname { "wg0" } goto refuse\n\t\tmeta oif @enforce_if goto refuse\n\t\tgoto refuse_audit\n\t}\n');
+    expect(renderGatedIndexes(two, ids(two), gated)).toBe(
+      'flush set inet tunnelgate gated_if\nadd element inet tunnelgate gated_if { 4, 9 }\n' +
+        'flush set inet tunnelgate enforce_if\nadd element inet tunnelgate enforce_if { 4 }\n' +
+        'flush set inet tunnelgate z0_if\nadd element inet tunnelgate z0_if { 9 }\n' +
+        'flush set inet tunnelgate z1_if\nadd element inet tunnelgate z1_if { 4 }\n',
+    );
   });
 
   it('keys each listener by its bound address; wildcards by family (:: covers IPv4 too)', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mayOverlap, renderListeners, renderTable } from '../../../helper/ruleset/render.js';
 import type { Policy } from '../../../common/policy.js';
 import { policyOf, profile } from '../policy/fixtures.js';
-import { emptyDestinationSets, gateChainText } from './expected-chains.js';
+import { emptyDestinationSets, gateChainText, indexSetBlock, refuseChainsText, setBlock, zoneChainsText } from './expected-chains.js';
 
 /** Classids as the gate hands them out: one per allow rule, in order. */
 function ids(policy: Policy): Map<string, number> {
@@ -24,79 +24,33 @@ describe('renderTable', () => {
         ],
       }),
     ]);
+    const z0 = { name: 'z0', patterns: ['wg-corp*', 'wg0'] };
     expect(render(policy, [{ proto: 'tcp', port: 22 }, { proto: 'udp', port: 5353 }])).toBe(`table inet tunnelgate {}
 delete table inet tunnelgate
 table inet tunnelgate {
 \tcomment "tunnelgate: per-application gate for wg-corp* wg0; managed by tunnelgate helper"
 \tcounter dropped {}
 \tcounter audited {}
-\tset rules_any {
-\t\ttypeof meta cgroup
-\t\telements = {
-\t\t\t0x74670001
-\t\t}
-\t}
-\tset always4 {
-\t\ttypeof ip daddr
-\t\tflags interval
-\t}
-\tset always4_port {
-\t\ttypeof ip daddr . meta l4proto . th dport
-\t\tflags interval
-\t\telements = {
-\t\t\t198.18.0.53/32 . udp . 53
-\t\t}
-\t}
-\tset always6 {
-\t\ttypeof ip6 daddr
-\t\tflags interval
-\t}
-\tset always6_port {
-\t\ttypeof ip6 daddr . meta l4proto . th dport
-\t\tflags interval
-\t}
-${emptyDestinationSets('deny', true)}${emptyDestinationSets('kernel', false)}\tset scope4 {
-\t\ttypeof meta cgroup . ip daddr
-\t\tflags interval
-\t}
-\tset scope4_port {
-\t\ttypeof meta cgroup . ip daddr . meta l4proto . th dport
-\t\tflags interval
-\t\telements = {
-\t\t\t0x74670002 . 198.18.0.0/24 . tcp . 22,
-\t\t\t0x74670002 . 198.18.0.0/24 . tcp . 443
-\t\t}
-\t}
-\tset scope6 {
-\t\ttypeof meta cgroup . ip6 daddr
-\t\tflags interval
-\t\telements = {
-\t\t\t0x74670003 . fd00:7467::/64
-\t\t}
-\t}
-\tset scope6_port {
-\t\ttypeof meta cgroup . ip6 daddr . meta l4proto . th dport
-\t\tflags interval
-\t}
-\tset listen4 {
-\t\ttypeof ip daddr . meta l4proto . th dport
-\t}
-\tset listen6 {
-\t\ttypeof ip6 daddr . meta l4proto . th dport
-\t}
-\tset listen_wild {
-\t\ttypeof meta nfproto . meta l4proto . th dport
-\t\telements = {
-\t\t\tipv4 . tcp . 22,
-\t\t\tipv4 . udp . 5353,
-\t\t\tipv6 . tcp . 22,
-\t\t\tipv6 . udp . 5353
-\t\t}
-\t}
-\tset gated_if {
-\t\ttype iface_index
-\t}
-\tchain output {
+${emptyDestinationSets('deny', true)}${setBlock('listen4', 'ip daddr . meta l4proto . th dport')}${setBlock('listen6', 'ip6 daddr . meta l4proto . th dport')}${setBlock(
+      'listen_wild',
+      'meta nfproto . meta l4proto . th dport',
+      ['ipv4 . tcp . 22', 'ipv4 . udp . 5353', 'ipv6 . tcp . 22', 'ipv6 . udp . 5353'],
+    )}${indexSetBlock('gated_if')}${indexSetBlock('z0_if')}${setBlock('z0_any', 'meta cgroup', ['0x74670001'])}${setBlock('z0_always4', 'ip daddr', [], true)}${setBlock(
+      'z0_always4_port',
+      'ip daddr . meta l4proto . th dport',
+      ['198.18.0.53/32 . udp . 53'],
+      true,
+    )}${setBlock('z0_always6', 'ip6 daddr', [], true)}${setBlock('z0_always6_port', 'ip6 daddr . meta l4proto . th dport', [], true)}${emptyDestinationSets('z0_kernel', false)}${setBlock(
+      'z0_scope4',
+      'meta cgroup . ip daddr',
+      [],
+      true,
+    )}${setBlock('z0_scope4_port', 'meta cgroup . ip daddr . meta l4proto . th dport', ['0x74670002 . 198.18.0.0/24 . tcp . 22', '0x74670002 . 198.18.0.0/24 . tcp . 443'], true)}${setBlock(
+      'z0_scope6',
+      'meta cgroup . ip6 daddr',
+      ['0x74670003 . fd00:7467::/64'],
+      true,
+    )}${setBlock('z0_scope6_port', 'meta cgroup . ip6 daddr . meta l4proto . th dport', [], true)}\tchain output {
 \t\ttype filter hook output priority filter; policy accept;
 \t\toifname { "wg-corp*", "wg0" } jump gate_out
 \t\tmeta oif @gated_if jump gate_out
@@ -106,18 +60,16 @@ ${emptyDestinationSets('deny', true)}${emptyDestinationSets('kernel', false)}\ts
 \t\tiifname { "wg-corp*", "wg0" } jump gate_in
 \t\tmeta iif @gated_if jump gate_in
 \t}
-${gateChainText('out')}${gateChainText('in')}\tchain refuse {
-\t\tct state new limit rate 20/second burst 50 packets log prefix "tunnelgate deny: " group 7467
-\t\tcounter name "dropped" drop
-\t}
-}
+${gateChainText('out', [z0])}${gateChainText('in', [z0])}${zoneChainsText('z0')}${refuseChainsText()}}
 `);
   });
 
   it('with no profile in force, gates the default interface with no rule at all (closed)', () => {
     const text = render(policyOf([]));
     expect(text).toContain('oifname { "wg0" } jump gate_out');
-    expect(text).not.toMatch(/rules_any \{\n\t\ttypeof meta cgroup\n\t\telements/);
+    expect(text).not.toContain('_any');
+    expect(text).not.toMatch(/0x[0-9a-f]{8}/);
+    expect(text).toContain('\t\tgoto refuse\n\t}\n\tchain gate_in');
     expect(text).toContain('counter name "dropped" drop');
   });
 
@@ -125,7 +77,9 @@ ${gateChainText('out')}${gateChainText('in')}\tchain refuse {
     const text = render(policyOf([profile({ mode: 'audit' })]));
     expect(text).toContain('log prefix "tunnelgate audit: " group 7467');
     expect(text).toContain('counter name "audited" accept');
-    expect(text).not.toContain('counter name "dropped" drop');
+    // Every gated interface is in audit: nothing names one that enforces.
+    expect(text).toContain('\tchain verdict_out {\n\t\tmeta oif @enforce_if goto refuse\n\t\tgoto refuse_audit\n\t}');
+    expect(text).not.toMatch(/oifname \{[^}]*\} goto refuse/);
   });
 
   it('ports without a protocol cover tcp and udp; a protocol without ports covers every port', () => {
@@ -154,7 +108,7 @@ ${gateChainText('out')}${gateChainText('in')}\tchain refuse {
       { id: 'nfs', kernel: true, destinations: [{ cidr: '198.18.0.20/32', ports: [2049], proto: 'tcp' }] },
     ] })]));
     expect(text).not.toMatch(/0x[0-9a-f]{8}/);
-    expect(text).toMatch(/set kernel4_port \{[^}]*198\.18\.0\.20\/32 \. tcp \. 2049/);
+    expect(text).toMatch(/set z0_kernel4_port \{[^}]*198\.18\.0\.20\/32 \. tcp \. 2049/);
     expect(text).not.toContain('meta skuid 0 meta cgroup 0 accept');
     const whole = render(policyOf([profile({ rules: [{ id: 'k', kernel: true }] })]));
     expect(whole).toContain('\t\tmeta skuid 0 meta cgroup 0 accept\n');
