@@ -651,7 +651,10 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
       // A removed directory's watch is dead: after each look, watch the (recreated) one again.
       const arm = (d: string): void => {
         try {
-          const w = fsWatch(d, () => {
+          const w = fsWatch(d, (type) => {
+            // Only entries made or removed ('rename'): each process moved in or out
+            // changes a rule cgroup's attributes ('change'), and a look spawns nft.
+            if (type !== 'rename') return;
             w.close();
             void gate.verify('cgroup watch').finally(() => !closed && arm(d));
           });

@@ -44,6 +44,8 @@ export interface WatcherGate {
   readonly current: Policy | undefined;
   readonly cgroupRoot: string;
   admit(pid: number, ruleKey: string): Promise<void>;
+  /** admit() in the calling tick, or false (nothing done): the exec hold's fast path (helper/core/gate.ts). */
+  admitNow?(pid: number, ruleKey: string): boolean;
   releasePid(pid: number): Promise<void>;
   admitted(): Promise<Map<string, number[]>>;
   onPolicyChange(cb: (policy: Policy) => void): () => void;
@@ -191,7 +193,7 @@ export class Watcher {
   track(pid: number): void {
     if (!this.watch || this.followed.has(pid)) return;
     this.followed.add(pid);
-    this.watch.setWatched(this.followed);
+    this.flushUntracked();
   }
 
   /**
@@ -210,9 +212,25 @@ export class Watcher {
     this.examine(tgid);
   }
 
+  /**
+   * An exited process leaves the kernel filter with the next change of it, or within
+   * UNTRACK_MS: each replacement of the filter costs a program load in the kernel (~0.5 ms
+   * on a loaded machine), and a pid that has exited sends no more events (a reused pid
+   * followed for that moment costs only its events).
+   */
   private untrack(pid: number): void {
     if (!this.watch || !this.followed.delete(pid)) return;
-    this.watch.setWatched(this.followed);
+    this.untrackTimer ??= setTimeout(() => this.flushUntracked(), Watcher.UNTRACK_MS).unref();
+  }
+
+  private static readonly UNTRACK_MS = 1_000;
+  private untrackTimer: NodeJS.Timeout | undefined;
+
+  /** Put the followed set in force in the kernel filter now. */
+  private flushUntracked(): void {
+    clearTimeout(this.untrackTimer);
+    this.untrackTimer = undefined;
+    this.watch?.setWatched(this.followed);
   }
 
   /** Processes followed now (tests, bench). */
@@ -247,6 +265,7 @@ export class Watcher {
     this.stopped = true;
     for (const u of this.unsubscribe.splice(0)) u();
     clearTimeout(this.expiryTimer);
+    clearTimeout(this.untrackTimer);
   }
 
   /** Re-decide every admitted process, then scan /proc for newly allowed ones. Serialised. */
