@@ -354,13 +354,13 @@ export class Watcher {
     const full = this.deps.gate.current;
     if (!full || pid === this.selfPid) return;
     // Hot path: one readlink, then a lookup of the path among the names the rules use.
-    let exe: string;
+    let link: string;
     try {
-      exe = readlinkSync(`/proc/${pid}/exe`);
+      link = readlinkSync(`/proc/${pid}/exe`);
     } catch {
       return; // gone, or a kernel thread
     }
-    if (exe.endsWith(' (deleted)')) exe = exe.slice(0, -' (deleted)'.length);
+    const exe = link.endsWith(' (deleted)') ? link.slice(0, -' (deleted)'.length) : link;
     const named = this.namesOf(full).mayName(exe);
     // A program no rule names matters only inside a rule cgroup (one verdict whenever it is
     // taken: an admitted process that execs such a program is decided again at that exec,
@@ -387,7 +387,22 @@ export class Watcher {
     }
     const gathered = await gatherIdentity(pid, policy, { hashes: this.deps.hashes, selfPid: this.selfPid });
     if (gathered.tgid !== pid) return; // a thread: its process is looked at on its own
+    if (this.execedSince(pid, link)) {
+      // It exec'd another program while it was looked at (the exec hold lets an admitted
+      // program run at once): what was gathered mixes two images. Look again (examineNow).
+      this.busy.set(pid, true);
+      return;
+    }
     await this.settle(pid, exe, policy, current, gathered);
+  }
+
+  /** /proc/PID/exe no longer reads `link` (an exec since, or gone). */
+  private execedSince(pid: number, link: string): boolean {
+    try {
+      return readlinkSync(`/proc/${pid}/exe`) !== link;
+    } catch {
+      return true;
+    }
   }
 
   private namesOf(policy: Policy): RuleNames {
