@@ -22,7 +22,8 @@
 // events reach the "before" helper too (it is what that helper pays on a busy machine).
 // Figures only, never pass/fail. Every lab, helper and process is ended by the fixture.
 //
-//   node dist/bench/helper-cost.js [--pairs N] [--loops N] [--idle-seconds S] [--configs before,fallback,hold]
+//   node dist/bench/helper-cost.js [--pairs N] [--loops N] [--idle-seconds S] [--configs before,fallback,hold] [--trace]
+// --trace: the helper logs each held exec's spans (TUNNELGATE_HOLD_TRACE=1), summarised after the table.
 import { readdirSync, readFileSync, realpathSync, rmSync, mkdtempSync, chmodSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { createLabAndHelper, type LabAndHelper } from '../test/lab/fixture.js';
@@ -72,11 +73,27 @@ interface Figures {
   usPerThread: number;
   idlePct: number;
   rss: number;
+  /** --trace: where the held execs' time went (the helper's TUNNELGATE_HOLD_TRACE lines). */
+  trace?: string;
 }
 
-async function measure(config: ConfigName, driver: string, o: { pairs: number; loops: number; idleSeconds: number }): Promise<Figures> {
+/** p50/p95 of the hold's spans from the helper's trace lines (µs since the reader thread read each event). */
+function holdTrace(output: string): string | undefined {
+  const rows = [...output.matchAll(/exec hold trace: pid \d+ (\w+) (\w+): in JS at (\d+) µs, answered at (\d+) µs/g)];
+  if (!rows.length) return undefined;
+  const inJs = rows.map((r) => Number(r[3]));
+  const answered = rows.map((r) => Number(r[4]));
+  const paths = new Map<string, number>();
+  for (const r of rows) paths.set(`${r[1]} ${r[2]}`, (paths.get(`${r[1]} ${r[2]}`) ?? 0) + 1);
+  const q = (xs: number[]) => `p50 ${num(quantile(xs, 0.5))} / p95 ${num(quantile(xs, 0.95))} / max ${num(Math.max(...xs))}`;
+  const moves = [...output.matchAll(/exec hold trace: pid \d+ decided at (\d+) µs, moved at (\d+) µs/g)].map((r) => Number(r[2]) - Number(r[1]));
+  const move = moves.length ? `; the cgroup move (write to cgroup.procs), µs: ${q(moves)}` : '';
+  return `${rows.length} held execs (${[...paths].map(([k, n]) => `${n} ${k}`).join(', ')}); µs from the reader thread's read to JS: ${q(inJs)}; to the answer: ${q(answered)}${move}`;
+}
+
+async function measure(config: ConfigName, driver: string, o: { pairs: number; loops: number; idleSeconds: number; trace: boolean }): Promise<Figures> {
   const saved = { ...process.env };
-  Object.assign(process.env, CONFIGS[config]);
+  Object.assign(process.env, CONFIGS[config], o.trace ? { TUNNELGATE_HOLD_TRACE: '1' } : {});
   let fx: LabAndHelper | undefined;
   try {
     let allowed = '';
@@ -133,7 +150,9 @@ async function measure(config: ConfigName, driver: string, o: { pairs: number; l
     // 3. idle, 4. RSS
     await sleep(1000);
     const idle = await idleRate(o.idleSeconds * 1000);
+    const trace = o.trace ? holdTrace(helper.output()) : undefined;
     return {
+      ...(trace ? { trace } : {}),
       config, source: `${source}, ${hold}`,
       delayP50: quantile(diff, 0.5), delayP95: quantile(diff, 0.95),
       usPerExec, usPerThread, idlePct: idle / 1e6 * 100, rss: rssMiB(helper.pid),
@@ -141,7 +160,7 @@ async function measure(config: ConfigName, driver: string, o: { pairs: number; l
   } finally {
     const left = (await fx?.teardown()) ?? [];
     if (left.length) console.warn(`bench/helper-cost left behind:\n  ${left.join('\n  ')}`);
-    for (const k of Object.keys(CONFIGS.before)) {
+    for (const k of [...Object.keys(CONFIGS.before), 'TUNNELGATE_HOLD_TRACE']) {
       if (saved[k] === undefined) delete process.env[k];
       else process.env[k] = saved[k];
     }
@@ -152,7 +171,7 @@ export async function main(argv: string[]): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench/helper-cost needs root (network namespaces, nftables, cgroups, fanotify)');
   const f = flags(argv);
   const long = f.long === true;
-  const o = { pairs: intFlag(f, 'pairs', long ? 500 : 200), loops: intFlag(f, 'loops', long ? 10_000 : 3000), idleSeconds: intFlag(f, 'idle-seconds', long ? 30 : 10) };
+  const o = { pairs: intFlag(f, 'pairs', long ? 500 : 200), loops: intFlag(f, 'loops', long ? 10_000 : 3000), idleSeconds: intFlag(f, 'idle-seconds', long ? 30 : 10), trace: f.trace === true };
   const chosen = strFlag(f, 'configs', 'before,fallback,hold').split(',').filter((c): c is ConfigName => c in CONFIGS);
   console.log(`# helper cost for what it does not watch (issue 10)   kernel ${release()}, ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   console.log(`  ${o.pairs} pairs for the exec delay, ${o.loops} fork+exec+exit and ${o.loops} threads, ${o.idleSeconds} s idle; one rule; each config in a fresh lab`);
@@ -178,6 +197,7 @@ export async function main(argv: string[]): Promise<void> {
       num(r.idlePct, 3) + vs(r.idlePct, base?.idlePct), num(r.rss),
     ]),
   ));
+  for (const r of rows) if (r.trace) console.log(`  ${r.config} hold trace: ${r.trace}`);
   console.log('  targets (issue 10): exec delay p95 < 5 ms; < 5 µs per unrelated fork+exec+exit; ~0 per thread; idle < 0.1%; RSS < 80 MB');
   console.log('  "before" is the watcher as it was (every event to JS, no hold), measured in this run; (Nx) = against it');
 }

@@ -656,11 +656,16 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
   return {
     watchCgroups(dir) {
       // A removed directory's watch is dead: after each look, watch the (recreated) one again.
-      const arm = (d: string): void => {
+      // `only`: in the parent (the hierarchy's root, shared with every other user of
+      // net_cls), only our subtree's entry matters.
+      const arm = (d: string, only?: string): void => {
         try {
-          const w = fsWatch(d, () => {
+          const w = fsWatch(d, (type, name) => {
+            // Only entries made or removed ('rename'): each process moved in or out
+            // changes a rule cgroup's attributes ('change'), and a look spawns nft.
+            if (type !== 'rename' || (only !== undefined && name !== null && name !== only)) return;
             w.close();
-            void gate.verify('cgroup watch').finally(() => !closed && arm(d));
+            void gate.verify('cgroup watch').finally(() => !closed && arm(d, only));
           });
           w.on('error', () => undefined);
           watchers.push(w);
@@ -671,7 +676,7 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
         }
       };
       arm(dir);
-      arm(path.dirname(dir));
+      arm(path.dirname(dir), path.basename(dir));
     },
     async close() {
       closed = true;

@@ -44,6 +44,8 @@ export interface WatcherGate {
   readonly current: Policy | undefined;
   readonly cgroupRoot: string;
   admit(pid: number, ruleKey: string): Promise<void>;
+  /** admit() in the calling tick, or false (nothing done): the exec hold's fast path (helper/core/gate.ts). */
+  admitNow?(pid: number, ruleKey: string): boolean;
   releasePid(pid: number): Promise<void>;
   admitted(): Promise<Map<string, number[]>>;
   onPolicyChange(cb: (policy: Policy) => void): () => void;
@@ -191,7 +193,7 @@ export class Watcher {
   track(pid: number): void {
     if (!this.watch || this.followed.has(pid)) return;
     this.followed.add(pid);
-    this.watch.setWatched(this.followed);
+    this.flushUntracked();
   }
 
   /**
@@ -210,9 +212,25 @@ export class Watcher {
     this.examine(tgid);
   }
 
+  /**
+   * An exited process leaves the kernel filter with the next change of it, or within
+   * UNTRACK_MS: each replacement of the filter costs a program load in the kernel (~0.5 ms
+   * on a loaded machine), and a pid that has exited sends no more events (a reused pid
+   * followed for that moment costs only its events).
+   */
   private untrack(pid: number): void {
     if (!this.watch || !this.followed.delete(pid)) return;
-    this.watch.setWatched(this.followed);
+    this.untrackTimer ??= setTimeout(() => this.flushUntracked(), Watcher.UNTRACK_MS).unref();
+  }
+
+  private static readonly UNTRACK_MS = 1_000;
+  private untrackTimer: NodeJS.Timeout | undefined;
+
+  /** Put the followed set in force in the kernel filter now. */
+  private flushUntracked(): void {
+    clearTimeout(this.untrackTimer);
+    this.untrackTimer = undefined;
+    this.watch?.setWatched(this.followed);
   }
 
   /** Processes followed now (tests, bench). */
@@ -247,6 +265,7 @@ export class Watcher {
     this.stopped = true;
     for (const u of this.unsubscribe.splice(0)) u();
     clearTimeout(this.expiryTimer);
+    clearTimeout(this.untrackTimer);
   }
 
   /** Re-decide every admitted process, then scan /proc for newly allowed ones. Serialised. */
@@ -335,13 +354,13 @@ export class Watcher {
     const full = this.deps.gate.current;
     if (!full || pid === this.selfPid) return;
     // Hot path: one readlink, then a lookup of the path among the names the rules use.
-    let exe: string;
+    let link: string;
     try {
-      exe = readlinkSync(`/proc/${pid}/exe`);
+      link = readlinkSync(`/proc/${pid}/exe`);
     } catch {
       return; // gone, or a kernel thread
     }
-    if (exe.endsWith(' (deleted)')) exe = exe.slice(0, -' (deleted)'.length);
+    const exe = link.endsWith(' (deleted)') ? link.slice(0, -' (deleted)'.length) : link;
     const named = this.namesOf(full).mayName(exe);
     // A program no rule names matters only inside a rule cgroup (one verdict whenever it is
     // taken: an admitted process that execs such a program is decided again at that exec,
@@ -368,7 +387,22 @@ export class Watcher {
     }
     const gathered = await gatherIdentity(pid, policy, { hashes: this.deps.hashes, selfPid: this.selfPid });
     if (gathered.tgid !== pid) return; // a thread: its process is looked at on its own
+    if (this.execedSince(pid, link)) {
+      // It exec'd another program while it was looked at (the exec hold lets an admitted
+      // program run at once): what was gathered mixes two images. Look again (examineNow).
+      this.busy.set(pid, true);
+      return;
+    }
     await this.settle(pid, exe, policy, current, gathered);
+  }
+
+  /** /proc/PID/exe no longer reads `link` (an exec since, or gone). */
+  private execedSince(pid: number, link: string): boolean {
+    try {
+      return readlinkSync(`/proc/${pid}/exe`) !== link;
+    } catch {
+      return true;
+    }
   }
 
   private namesOf(policy: Policy): RuleNames {

@@ -275,11 +275,35 @@ export class Gate {
     return this.serial(async () => {
       if (!this.classids.has(ruleKey)) throw missing?.() ?? new Error(`rule ${ruleKey} has no cgroup (not an allow rule in force)`);
       await this.deps.cgroups.move(pid, ruleKey);
-      this.populated.add(ruleKey);
-      this.recent.delete(pid);
-      this.recent.set(pid, { key: ruleKey, at: this.now() });
-      if (this.recent.size > Gate.RECENT_ADMISSIONS) this.recent.delete(this.recent.keys().next().value as number);
+      this.noteAdmission(pid, ruleKey);
     });
+  }
+
+  /**
+   * admit() at once, for the exec hold (issue 10: a held exec must not wait behind the
+   * serial queue's listener refresh or nft verify). Synchronous, so no policy change can
+   * interleave: false (nothing done; use admit()) unless `ruleKey` is an allow rule of the
+   * policy in force whose cgroup exists, and on any error of the move. A policy change
+   * already in flight that drops the rule releases the process with the rest of the
+   * cgroup's (retireRemovedRules reads cgroup.procs after the new policy is current).
+   */
+  admitNow(pid: number, ruleKey: string): boolean {
+    if (!this.classids.has(ruleKey) || !this.policy?.rules.some((r) => r.key === ruleKey && r.action === 'allow')) return false;
+    for (const cb of this.admitListeners) cb(pid);
+    try {
+      this.deps.cgroups.moveNow(pid, ruleKey);
+    } catch {
+      return false;
+    }
+    this.noteAdmission(pid, ruleKey);
+    return true;
+  }
+
+  private noteAdmission(pid: number, ruleKey: string): void {
+    this.populated.add(ruleKey);
+    this.recent.delete(pid);
+    this.recent.set(pid, { key: ruleKey, at: this.now() });
+    if (this.recent.size > Gate.RECENT_ADMISSIONS) this.recent.delete(this.recent.keys().next().value as number);
   }
 
   /**

@@ -63,10 +63,26 @@ export async function startTimeOf(pid: number): Promise<string | undefined> {
   }
 }
 
+/** The stat fields a cached digest is keyed by (a BigIntStats has them). */
+export interface DigestKey {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+function keyOf(st: DigestKey): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
 /**
- * sha256 of a file, cached per (device, inode, size, mtime): a binary is hashed once,
- * and a replaced one is hashed again. Hashing /proc/PID/exe reads what the process
- * really runs, even when the path now holds another file.
+ * sha256 of a file, cached per (device, inode, size, mtime, ctime): a binary is hashed
+ * once, and a replaced or rewritten one is hashed again. ctime is in the key because
+ * mtime can be set back by anyone who may write the file (utimensat), ctime cannot; a
+ * digest is cached only if the file's stat is the same after the read as before it.
+ * Hashing /proc/PID/exe reads what the process really runs, even when the path now holds
+ * another file.
  */
 export class HashCache {
   private readonly cache = new Map<string, string>();
@@ -80,15 +96,26 @@ export class HashCache {
     return this.digest(file);
   }
 
+  /**
+   * The cached digest of the file whose stat is `st`, without any I/O (the exec hold's
+   * path: a held exec never waits for a hash); undefined when not hashed yet.
+   */
+  peek(st: DigestKey): string | undefined {
+    return this.cache.get(keyOf(st));
+  }
+
   /** The digest of `file` with this cache's algorithm. */
   async digest(file: string): Promise<string> {
     const st = await fs.stat(file, { bigint: true });
-    const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+    const key = keyOf(st);
     const hit = this.cache.get(key);
     if (hit) return hit;
     const hash = createHash(this.algorithm);
     for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
     const digest = hash.digest('hex');
+    const after = await fs.stat(file, { bigint: true }).catch(() => undefined);
+    // Changed while it was read: the digest is of no one version; not kept.
+    if (!after || keyOf(after) !== key) return digest;
     if (this.cache.size >= this.max) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(key, digest);
     return digest;

@@ -152,6 +152,7 @@ static napi_value ptrace_detach(napi_env env, napi_callback_info info) {
 
 struct reader {
   int fd;
+  int wake; /* eventfd: stop() wakes the reader; it never wakes on a timer */
   int batch;
   volatile int stop;
   napi_threadsafe_function tsfn;
@@ -199,7 +200,16 @@ static void *reader_main(void *arg) {
   size_t cap = r->batch ? BATCH_BYTES : 65536;
   unsigned char *buf = malloc(cap);
   while (buf && !r->stop) {
-    ssize_t n = recv(r->fd, buf, 65536, 0);
+    /* Wait without a timeout (an idle helper must not wake): data, an error (ENOBUFS sets
+       the socket's error: POLLERR), or stop(). */
+    struct pollfd fds[2] = {{.fd = r->fd, .events = POLLIN}, {.fd = r->wake, .events = POLLIN}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (r->stop || (fds[1].revents & POLLIN)) break;
+    if (!(fds[0].revents & (POLLIN | POLLERR))) continue;
+    ssize_t n = recv(r->fd, buf, 65536, MSG_DONTWAIT);
     int overrun = 0;
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
@@ -233,6 +243,7 @@ static void reader_finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   struct reader *r = data;
   pthread_join(r->thread, NULL);
+  close(r->wake);
   free(r);
 }
 
@@ -329,6 +340,8 @@ static napi_value reader_stop(napi_env env, napi_callback_info info) {
   struct reader *r;
   napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&r);
   r->stop = 1;
+  uint64_t one = 1;
+  if (write(r->wake, &one, sizeof one) < 0) { /* the reader sees stop at its next wake-up */ }
   return NULL;
 }
 
@@ -347,8 +360,15 @@ static napi_value netlink_listen(napi_env env, napi_callback_info info) {
   if (!r) return throw_errno(env, "calloc", ENOMEM);
   r->fd = fd;
   r->batch = batch;
+  r->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (r->wake < 0) {
+    int err = errno;
+    free(r);
+    return throw_errno(env, "eventfd", err);
+  }
   napi_create_string_utf8(env, "tunnelgate-netlink", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, r, reader_finalize, NULL, call_js, &r->tsfn) != napi_ok) {
+    close(r->wake);
     free(r);
     napi_throw_error(env, NULL, "napi_create_threadsafe_function failed");
     return NULL;

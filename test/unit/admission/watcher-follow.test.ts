@@ -1,6 +1,6 @@
 // The watcher's cheap first look and its following of admitted processes in the kernel
 // filter (issue 10, part 6): pure parts, and the bookkeeping driven by a fake event source.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Policy } from '../../../common/policy.js';
 import type { ProcEvent } from '../../../helper/kernel/netlink.js';
 import type { WatchEvents } from '../../../helper/kernel/proc-events.js';
@@ -99,6 +99,7 @@ describe('Watcher: following admitted processes in the kernel filter', () => {
   it('a followed process: its forked child is followed at once, a thread is not, an exit ends it', async () => {
     const { w, f } = watcher(false);
     await w.start();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     w.track(P);
     expect(f.sets.at(-1)).toEqual([P]);
     f.emit({ kind: 'fork', parentPid: P, parentTgid: P, childPid: C + 5, childTgid: P }); // a thread
@@ -108,7 +109,14 @@ describe('Watcher: following admitted processes in the kernel filter', () => {
     f.emit({ kind: 'exit', pid: C + 5, tgid: P, exitCode: 0, exitSignal: 17, parentPid: 1, parentTgid: 1 }); // a thread's exit
     expect(w.following).toBe(2);
     f.emit({ kind: 'exit', pid: P, tgid: P, exitCode: 0, exitSignal: 17, parentPid: 1, parentTgid: 1 });
+    expect(w.following).toBe(1);
+    // The exited pid leaves the kernel filter with its next change, or after a moment.
+    vi.advanceTimersByTime(1_000);
     expect(f.sets.at(-1)).toEqual([C]);
+    f.emit({ kind: 'exit', pid: C, tgid: C, exitCode: 0, exitSignal: 17, parentPid: 1, parentTgid: 1 });
+    w.track(P + 1);
+    expect(f.sets.at(-1)).toEqual([P + 1]);
+    vi.useRealTimers();
     w.stop();
   });
 
