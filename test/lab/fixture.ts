@@ -224,8 +224,10 @@ export interface LiveLines {
 /** Follow a child's stdout line by line (see LiveLines). */
 export function follow(child: ResultPromise<{ reject: false }>): LiveLines {
   let text = '';
+  let err = '';
   let exited = false;
   child.stdout?.on('data', (d: Buffer) => (text += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   child.once('exit', () => (exited = true));
   const lines = () => text.split('\n').slice(0, -1);
   return {
@@ -237,7 +239,7 @@ export function follow(child: ResultPromise<{ reject: false }>): LiveLines {
         if (exited) throw new Error(`the program exited (code ${child.exitCode}); it printed:\n${text.slice(-2000)}`);
         return undefined;
       }, ms, 10).catch((e: unknown) => {
-        throw new Error(`${errMessage(e)}\nlines so far:\n${text.slice(-2000)}`);
+        throw new Error(`${errMessage(e)}\nlines so far:\n${text.slice(-2000)}${err ? `\nits stderr so far:\n${err.slice(-2000)}` : ''}`);
       }),
   };
 }
