@@ -295,7 +295,9 @@ row('state dir write failures are visible and lose nothing acknowledged', 'the s
     await allowRefused(w, other, 'is full \\(ENOSPC\\)');
     // Reloads while full: each policy goes in force, but the ruleset in force cannot be saved.
     const full = () => said(w.status(), cannotWrite('audit log', 'audit.log', 'is full \\(ENOSPC\\)')) && said(w.status(), cannotWrite('saved ruleset', 'ruleset.nft', 'is full \\(ENOSPC\\)'));
-    for (let i = 0; i < MAX_RELOADS && !full(); i++) await w.reload();
+    let reloads = 0;
+    for (; reloads < MAX_RELOADS && !full(); reloads++) await w.reload();
+    console.log(`state dir full: audit.log refused a line after ${reloads} reload(s)`);
     const s = await w.until('status says the audit log and the saved ruleset cannot be written', () => (full() ? w.status() : undefined));
     expect(s.state).toBe('degraded');
     expect(s.problems.join('\n')).toMatch(/line\(s\) kept in memory/);
