@@ -10,7 +10,7 @@ import { describe, expect } from 'vitest';
 import type { StampedEvent } from '../../../common/events.js';
 import type { StatusReport } from '../../../common/api.js';
 import { row } from '../../lab/campaign.js';
-import { NETNS_DIR } from '../../lab/cleanup.js';
+import { NETNS_DIR, removeCgroupTree } from '../../lab/cleanup.js';
 import { follow, waitFor } from '../../lab/fixture.js';
 import { CLI } from '../../lab/helper-proc.js';
 import { expectDropped, labAndHelper } from '../../lab/suite.js';
@@ -103,6 +103,16 @@ describe('gate faults (issue 9: 0, 2, 7, 11, 12, 13; issue 11 saved ruleset)', (
     const cgroupRoot = `${fx.helper.cgroupRoot}-2`;
     return { dir, cgroupRoot, flags: ['--etc', path.join(dir, 'etc'), '--state', path.join(dir, 'state'), '--run', path.join(dir, 'run'), '--cgroup-root', cgroupRoot] };
   }
+  /**
+   * Whatever a helper of our own left if it ran after all (the rows' failure, on code without
+   * the namespace lock): its own net_cls mount and its cgroup subtree, by name.
+   */
+  function removeOwn(own: { dir: string; cgroupRoot: string }, netClsMount: string): void {
+    const sub = path.join(netClsMount, own.cgroupRoot);
+    if (existsSync(sub)) removeCgroupTree(sub);
+    const mount = path.join(own.dir, 'run', 'net_cls');
+    if (readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mount} `)) execFileSync('umount', ['-l', mount]);
+  }
   const escaped = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
   row('one helper per network namespace (the table is the namespace\'s; 9.11)', 'a second helper with its own --run, --state and --etc in the same namespace exits 1 naming the first and changes nothing', async () => {
@@ -110,12 +120,16 @@ describe('gate faults (issue 9: 0, 2, 7, 11, 12, 13; issue 11 saved ruleset)', (
     const before = await tableText();
     const pid = fx.helper.pid;
     const second = ownHelper();
-    const r = await fx.cli(['helper', ...second.flags], { timeout: LONG });
-    expect(r.exitCode, String(r.stderr)).toBe(1);
-    expect(String(r.stderr)).toMatch(new RegExp(`another tunnelgate helper runs in this network namespace \\(pid ${pid}, --run ${escaped(fx.helper.run)}\\)`));
-    // Nothing changed: not its own dirs (never made), not a cgroup subtree, not the first's table.
-    expect(readdirSync(second.dir)).toEqual([]);
-    expect(existsSync(path.join(path.dirname(s0.cgroupDir), second.cgroupRoot))).toBe(false);
+    try {
+      const r = await fx.cli(['helper', ...second.flags], { timeout: LONG });
+      expect(r.exitCode, String(r.stderr)).toBe(1);
+      expect(String(r.stderr)).toMatch(new RegExp(`another tunnelgate helper runs in this network namespace \\(pid ${pid}, --run ${escaped(fx.helper.run)}\\)`));
+      // Nothing changed: not its own dirs (never made), not a cgroup subtree, not the first's table.
+      expect(readdirSync(second.dir)).toEqual([]);
+      expect(existsSync(path.join(path.dirname(s0.cgroupDir), second.cgroupRoot))).toBe(false);
+    } finally {
+      removeOwn(second, path.dirname(s0.cgroupDir));
+    }
     expect((await tableText()).replace(/packets \d+ bytes \d+/g, '')).toBe(before.replace(/packets \d+ bytes \d+/g, ''));
     const s = await fx.status();
     expect({ state: s.state, pid: s.helper.pid }).toEqual({ state: 'enforcing', pid });
