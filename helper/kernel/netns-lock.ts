@@ -16,7 +16,11 @@
 import net from 'node:net';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 
-/** The abstract name (without its leading NUL; /proc/net/unix shows it as `@tunnelgate/helper`). */
+/**
+ * The abstract name (without its leading NUL; /proc/net/unix shows it as `@tunnelgate/helper`).
+ * Node binds the whole sun_path, the name padded with NULs (shown as trailing @s): every
+ * helper binds the same bytes; another program must pad it the same way to meet it.
+ */
 export const NETNS_LOCK_NAME = 'tunnelgate/helper';
 
 /** Who holds the name: the kernel's pid and uid, and the holder's `--run` if its command line says. */
