@@ -193,6 +193,8 @@ interface HelperWatch {
 async function watchHelper(): Promise<HelperWatch> {
   const c = await HelperClient.connect(fx.helper.run);
   const events: StampedEvent[] = [];
+  /** For each event heard, how many status pushes had been heard before it (notifications come in order). */
+  const pushesBefore: number[] = [];
   const wakes = new Set<() => void>();
   let pushes = 0;
   let status: StatusReport | undefined;
@@ -201,7 +203,10 @@ async function watchHelper(): Promise<HelperWatch> {
       status = n.params;
       pushes++;
     }
-    if (n.method === 'event') events.push(n.params);
+    if (n.method === 'event') {
+      events.push(n.params);
+      pushesBefore.push(pushes);
+    }
     for (const w of [...wakes]) w();
   });
   const first = await c.subscribe(['status', 'events']);
@@ -232,10 +237,13 @@ async function watchHelper(): Promise<HelperWatch> {
     async reload() {
       const from = events.length;
       process.kill(fx.helper.pid, 'SIGHUP');
-      const applied = await until('the reload is in force', () => events.slice(from).find((e) => e.type === 'policy.applied'));
-      const seen = pushes;
-      await until('status pushed after the reload', () => (pushes > seen ? true : undefined));
-      return applied;
+      const at = await until('the reload is in force', () => {
+        const i = events.findIndex((e, j) => j >= from && e.type === 'policy.applied');
+        return i < 0 ? undefined : i;
+      });
+      // policy.applied makes the helper push its status (debounced): wait for a push heard after the event.
+      await until('status pushed after the reload', () => (pushes > (pushesBefore[at] ?? 0) ? true : undefined));
+      return events[at] as StampedEvent;
     },
     close: () => c.close(),
   };
@@ -258,15 +266,24 @@ async function allowRefused(w: HelperWatch, bin: string, reason: string): Promis
   expectDropped(await get(bin), 'the program whose allow failed');
 }
 
-/** Nothing acknowledged is lost: every event heard from `from` on is a line of audit.log (kept in memory meanwhile). */
-function everyEventLogged(w: HelperWatch, from: number): void {
-  const logged = new Set(readFileSync(path.join(fx.helper.state, 'audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => {
-    const e = JSON.parse(l) as StampedEvent;
-    return `${e.seq} ${e.time} ${e.type}`;
-  }));
-  const heard = w.events.slice(from).map((e) => `${e.seq} ${e.time} ${e.type}`);
+/**
+ * Nothing acknowledged is lost: every event heard from `from` up to `upto` (kept in memory
+ * while audit.log could not be written) becomes a line of audit.log. Waits for the lines
+ * (the file is read again until they are there), fails with those missing at the deadline.
+ */
+async function everyEventLogged(w: HelperWatch, from: number, upto: number): Promise<void> {
+  const heard = w.events.slice(from, upto).map((e) => `${e.seq} ${e.time} ${e.type}`);
   expect(heard.length).toBeGreaterThan(0);
-  expect(heard.filter((k) => !logged.has(k))).toEqual([]);
+  const missing = () => {
+    const logged = new Set(readFileSync(path.join(fx.helper.state, 'audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => {
+      const e = JSON.parse(l) as StampedEvent;
+      return `${e.seq} ${e.time} ${e.type}`;
+    }));
+    return heard.filter((k) => !logged.has(k));
+  };
+  await until('every event heard while the state dir was full is in audit.log', async () => (missing().length === 0 ? true : undefined)).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\nmissing: ${missing().join(', ')}`);
+  });
 }
 
 // On tmpfs (as on ext4) an append into the last page audit.log already holds needs no new
@@ -306,8 +323,8 @@ row('state dir write failures are visible and lose nothing acknowledged', 'the s
     expectDropped(await get(other), 'the program whose allow failed, while degraded');
     rmSync(filler);
     rmSync(`${filler}2`, { force: true });
-    await w.until('writing resumes and status is enforcing again', () => (w.status().state === 'enforcing' ? true : undefined));
-    everyEventLogged(w, from);
+    const upto = await w.until('writing resumes and status is enforcing again', () => (w.status().state === 'enforcing' ? w.events.length : undefined));
+    await everyEventLogged(w, from, upto);
     expect(statSync(path.join(fx.helper.state, 'ruleset.nft')).mtime.toISOString() >= since).toBe(true);
   } finally {
     // Whatever happened, the next rows start with the space back.
