@@ -21,6 +21,8 @@ import type { LinkMonitor } from './kernel/links.js';
 import { startNftMonitor } from './kernel/nft-monitor.js';
 import type { NftMonitor } from './kernel/nft-monitor.js';
 import { LockHeld, takeRunLock } from './kernel/lock.js';
+import { holderText, NetnsLockHeld, takeNetnsLock } from './kernel/netns-lock.js';
+import type { NetnsLock } from './kernel/netns-lock.js';
 import type { GatedIndex } from './ruleset/interfaces.js';
 import type { GatePersistence } from './core/gate.js';
 import { HashCache } from './kernel/proc.js';
@@ -343,20 +345,36 @@ function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('the helper must run as root (it owns an nftables table and a cgroup subtree)');
 }
 
+/** This network namespace's helper lock (helper/kernel/netns-lock.ts), with the kernel's SO_PEERCRED. */
+function netnsLock(): Promise<NetnsLock> {
+  return takeNetnsLock({ peerCred });
+}
+
 /**
  * `tunnelgate helper --uninstall-rules`: our table and cgroups go; nothing else is touched.
- * Takes the run dir's lock first (issue 9.11): while a helper runs on it, nothing is changed.
- * @throws Error unless root; Error naming the running helper's pid when one holds the lock
+ * Takes the run dir's lock and then this network namespace's helper lock (issue 9.11), and
+ * holds both while it works: while a helper runs on this run dir, or with any run dir in this
+ * network namespace (the table is the namespace's), nothing is changed.
+ * @throws Error unless root; Error naming the running helper's pid when one holds either lock
  */
 export async function uninstallRules(opts: HelperOptions): Promise<void> {
   requireRoot();
   await fs.mkdir(opts.paths.run, { recursive: true, mode: 0o755 });
+  const refuse = (who: string) => new Error(`refusing to uninstall the rules: a tunnelgate helper runs ${who} and would put them back; stop it first (systemctl stop tunnelgate). Nothing was changed.`);
   const lock = await takeRunLock(path.join(opts.paths.run, 'helper.lock')).catch((e: unknown) => {
     if (!(e instanceof LockHeld)) throw e;
-    throw new Error(`refusing to uninstall the rules: a tunnelgate helper runs on ${opts.paths.run} (pid ${e.pid ?? 'unknown'} holds ${e.file}) and would put them back; stop it first (systemctl stop tunnelgate). Nothing was changed.`);
+    throw refuse(`on ${opts.paths.run} (pid ${e.pid ?? 'unknown'} holds ${e.file})`);
   });
   try {
-    await uninstallUnlocked(opts);
+    const ns = await netnsLock().catch((e: unknown) => {
+      if (!(e instanceof NetnsLockHeld)) throw e;
+      throw refuse(`in this network namespace (${holderText(e.holder)})`);
+    });
+    try {
+      await uninstallUnlocked(opts);
+    } finally {
+      await ns.close();
+    }
   } finally {
     closeSync(lock);
   }
@@ -455,6 +473,10 @@ function readAttempts(evidence: EvidenceStore, events: EventLog, refusals: Refus
 export async function runHelper(opts: HelperOptions): Promise<void> {
   requireRoot();
   const { paths } = opts;
+  // One helper per network namespace (the table is the namespace's), before anything is
+  // touched, not even the run dir: a second helper changes nothing and exits (issue 9.11).
+  const nsLock = await netnsLock();
+  if (nsLock.problem) console.error(`tunnelgate: ${nsLock.problem}`);
   const pidFile = await prepareDirs(paths);
   // Each event reaches the journal once: the native protocol where journald is, and the
   // JSON line on stderr only when stderr is not the journal (helper/kernel/journal.ts).
@@ -475,6 +497,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // What was refused (or would be, in audit mode), kept as evidence for people to decide with.
   const { log: evidence, problem: evidenceProblem } = await EvidenceStore.open(paths.state);
   const evidenceProblems = evidenceProblem ? [evidenceProblem] : [];
+  if (nsLock.problem) evidenceProblems.push(nsLock.problem);
   // Who sent each dropped packet, recorded by the kernel (eBPF); without it, from sockets (said in status).
   const traceProblem = startSendTrace();
   if (traceProblem) evidenceProblems.push(traceProblem);
@@ -556,6 +579,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   await evidence.close().catch(() => undefined);
   storageHealth.close();
   await fs.rm(pidFile, { force: true });
+  await nsLock.close();
 }
 
 // ---- faults (issue 9.0/9.2/9.12/9.13, issue 11): what is in force is saved, adopted at start, and watched ----

@@ -1,8 +1,8 @@
 // Files the helper must never leave half-written: state, decisions, logs' metadata.
 import { subscribe } from '../../common/listeners.js';
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import type { Stats } from 'node:fs';
+import { constants, statfsSync } from 'node:fs';
+import type { Stats, StatsFs } from 'node:fs';
 import { lstat, open, readdir, readlink, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -63,12 +63,40 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 
-/** What a failed write of the state dir means, in words for people (errno code kept). */
-export function describeWriteError(e: unknown, dir: string): string {
+/** What describeWriteError reads of the file system after an ENOSPC (statfs(2)'s counts). */
+export type FsCounts = Pick<StatsFs, 'bavail' | 'files' | 'ffree'>;
+
+/** statfs(2) of `dir`, or undefined when it cannot be read (the dir is gone, say). */
+export function statfsOf(dir: string): FsCounts | undefined {
+  try {
+    return statfsSync(dir);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * ENOSPC is the kernel's errno for "no block left" and for "no inode left" alike; statfs(2)
+ * tells them apart: no free inode (f_ffree 0, on a file system that counts them: f_files > 0;
+ * btrfs and others report 0 and 0) is said as such, also when blocks are left.
+ */
+function noSpace(dir: string, fs: FsCounts | undefined): string {
+  const noInodes = fs !== undefined && fs.files > 0 && fs.ffree === 0;
+  if (!noInodes) return `the state directory ${dir} is full (ENOSPC)`;
+  return fs.bavail === 0 ? `the state directory ${dir} is full and has no inodes left (ENOSPC)` : `the state directory ${dir} has no inodes left (ENOSPC)`;
+}
+
+/**
+ * What a failed write of the state dir means, in words for people (errno code kept). For
+ * ENOSPC it reads statfs(2) of `dir` (synchronously, on this error path only) to say whether
+ * the blocks or the inodes ran out.
+ * @param statfs the counts of `dir` now (tests); default statfs(2)
+ */
+export function describeWriteError(e: unknown, dir: string, statfs: (dir: string) => FsCounts | undefined = statfsOf): string {
   const err = e as NodeJS.ErrnoException;
   switch (err?.code) {
     case 'ENOSPC':
-      return `the state directory ${dir} is full (ENOSPC)`;
+      return noSpace(dir, statfs(dir));
     case 'EDQUOT':
       return `the state directory ${dir} is over its disk quota (EDQUOT)`;
     case 'EROFS':

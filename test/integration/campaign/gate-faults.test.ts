@@ -1,13 +1,18 @@
 // Campaign rows (issue 9): faults of the kernel state behind a running helper, and two
-// helpers on one run dir. Each row acts as root in the lab's workstation namespace, then
+// helpers on one run dir or in one network namespace. Each row acts as root in the lab's workstation namespace, then
 // asserts with packets (a copy of curl no rule names: dropped, curl exit 28; curl, allowed:
 // HTTP 200) and with `status --json` telling the truth. Waits are on events, never on time.
-import { existsSync, readFileSync, realpathSync, statSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
 import { describe, expect } from 'vitest';
 import type { StampedEvent } from '../../../common/events.js';
+import type { StatusReport } from '../../../common/api.js';
 import { row } from '../../lab/campaign.js';
+import { NETNS_DIR, removeCgroupTree } from '../../lab/cleanup.js';
 import { follow, waitFor } from '../../lab/fixture.js';
+import { CLI } from '../../lab/helper-proc.js';
 import { expectDropped, labAndHelper } from '../../lab/suite.js';
 
 const CURL = realpathSync('/usr/bin/curl');
@@ -90,6 +95,92 @@ describe('gate faults (issue 9: 0, 2, 7, 11, 12, 13; issue 11 saved ruleset)', (
     const link = path.join(fx.tmp, 'run-link');
     symlinkSync(fx.helper.run, link);
     await uninstallRefused(link);
+  }, 180_000);
+
+  /** Flags of a helper of the test's own beside the lab's: its own dirs (not made yet) under a new scratch dir, and its own cgroup subtree. */
+  function ownHelper(): { dir: string; flags: string[]; cgroupRoot: string } {
+    const dir = mkdtempSync(path.join(fx.tmp, 'second-'));
+    const cgroupRoot = `${fx.helper.cgroupRoot}-2`;
+    return { dir, cgroupRoot, flags: ['--etc', path.join(dir, 'etc'), '--state', path.join(dir, 'state'), '--run', path.join(dir, 'run'), '--cgroup-root', cgroupRoot] };
+  }
+  /**
+   * Whatever a helper of our own left if it ran after all (the rows' failure, on code without
+   * the namespace lock): its own net_cls mount and its cgroup subtree, by name.
+   */
+  function removeOwn(own: { dir: string; cgroupRoot: string }, netClsMount: string): void {
+    const sub = path.join(netClsMount, own.cgroupRoot);
+    if (existsSync(sub)) removeCgroupTree(sub);
+    const mount = path.join(own.dir, 'run', 'net_cls');
+    if (readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mount} `)) execFileSync('umount', ['-l', mount]);
+  }
+  const escaped = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+  row('one helper per network namespace (the table is the namespace\'s; 9.11)', 'a second helper with its own --run, --state and --etc in the same namespace exits 1 naming the first and changes nothing', async () => {
+    const s0 = await statusIs('enforcing');
+    const before = await tableText();
+    const pid = fx.helper.pid;
+    const second = ownHelper();
+    try {
+      const r = await fx.cli(['helper', ...second.flags], { timeout: LONG });
+      expect(r.exitCode, String(r.stderr)).toBe(1);
+      expect(String(r.stderr)).toMatch(new RegExp(`another tunnelgate helper runs in this network namespace \\(pid ${pid}, --run ${escaped(fx.helper.run)}\\)`));
+      // Nothing changed: not its own dirs (never made), not a cgroup subtree, not the first's table.
+      expect(readdirSync(second.dir)).toEqual([]);
+      expect(existsSync(path.join(path.dirname(s0.cgroupDir), second.cgroupRoot))).toBe(false);
+    } finally {
+      removeOwn(second, path.dirname(s0.cgroupDir));
+    }
+    expect((await tableText()).replace(/packets \d+ bytes \d+/g, '')).toBe(before.replace(/packets \d+ bytes \d+/g, ''));
+    const s = await fx.status();
+    expect({ state: s.state, pid: s.helper.pid }).toEqual({ state: 'enforcing', pid });
+    await gateHolds();
+  }, 180_000);
+
+  row('one helper per network namespace (the table is the namespace\'s; 9.11)', '`helper --uninstall-rules` with another --run while the helper runs exits 1 naming it and changes nothing', async () => {
+    await statusIs('enforcing');
+    const before = await tableText();
+    const pid = fx.helper.pid;
+    const other = ownHelper();
+    const r = await fx.cli(['helper', '--uninstall-rules', ...other.flags.slice(0, -2), '--cgroup-root', fx.helper.cgroupRoot], { timeout: LONG });
+    expect(r.exitCode, String(r.stderr)).toBe(1);
+    expect(String(r.stderr)).toMatch(new RegExp(`refusing to uninstall the rules: a tunnelgate helper runs in this network namespace \\(pid ${pid}, --run ${escaped(fx.helper.run)}\\).*Nothing was changed`));
+    expect((await tableText()).replace(/packets \d+ bytes \d+/g, '')).toBe(before.replace(/packets \d+ bytes \d+/g, ''));
+    expect(existsSync(path.join(fx.helper.state, 'ruleset.nft'))).toBe(true);
+    const s = await fx.status();
+    expect({ state: s.state, pid: s.helper.pid }).toEqual({ state: 'enforcing', pid });
+    await gateHolds();
+  }, 180_000);
+
+  row('one helper per network namespace (the table is the namespace\'s; 9.11)', 'control: a helper in another network namespace starts beside the lab\'s (the lock is per namespace)', async () => {
+    const ns = `tg-ns2-${fx.lab.id}`;
+    const netns = `--net=${path.join(NETNS_DIR, ns)}`;
+    const other = ownHelper();
+    execFileSync('ip', ['netns', 'add', ns]);
+    const proc = execa('nsenter', [netns, '--', 'node', CLI, 'helper', ...other.flags], { all: true, reject: false });
+    let out = '';
+    proc.all?.on('data', (d: Buffer) => (out += d.toString()));
+    const runDir = path.join(other.dir, 'run');
+    try {
+      const s = await waitFor('the helper in the other namespace answers', async () => {
+        if (proc.exitCode !== null) throw new Error(`it exited ${proc.exitCode}: ${out.slice(-2000)}`);
+        const r = await execa('node', [CLI, 'status', '--json', '--run', runDir], { reject: false });
+        const st = r.stdout ? (JSON.parse(String(r.stdout)) as StatusReport) : undefined;
+        return st && st.state !== 'down' ? st : undefined;
+      }, LONG, 200).catch((e: unknown) => {
+        throw new Error(`${(e as Error).message}\n${out.slice(-2000)}`);
+      });
+      expect(s.helper.pid).toBe(proc.pid);
+      expect(out).not.toMatch(/another tunnelgate helper/);
+      // Both run: the lab's helper is untouched.
+      const mine = await fx.status();
+      expect({ state: mine.state, pid: mine.helper.pid }).toEqual({ state: 'enforcing', pid: fx.helper.pid });
+    } finally {
+      if (proc.exitCode === null && proc.pid !== undefined) process.kill(proc.pid, 'SIGTERM');
+      await proc;
+      await execa('nsenter', [netns, '--', 'node', CLI, 'helper', '--uninstall-rules', ...other.flags], { reject: false });
+      execFileSync('ip', ['netns', 'del', ns]);
+    }
+    await gateHolds();
   }, 180_000);
 
   row('the table removed by another tool (9.13)', '`nft flush ruleset` (Debian nftables.service): put back at once, reported', async () => {

@@ -1,10 +1,13 @@
-// Campaign rows (issue 9): policy faults that must never open the gate. One lab and helper
-// for the file; the rows run in order and each leaves the helper in a known state for the
-// next. (The two state-dir-full rows on a tmpfs, issue 9.10, are out again: they passed run
-// alone 3 of 3 and failed both in a full run; their code is in this file at commit 28504b6.)
-import { chmodSync, chownSync, copyFileSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+// Campaign rows (issue 9): policy faults that must never open the gate, and state-dir write
+// failures that must be visible and lose nothing (9.10). One lab and helper for the file; the
+// rows run in order and each leaves the helper in a known state for the next.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
+import type { StatusReport } from '../../../common/api.js';
+import type { StampedEvent } from '../../../common/events.js';
+import { HelperClient } from '../../../common/node/client.js';
 import { waitFor } from '../../lab/fixture.js';
 import { row } from '../../lab/campaign.js';
 import { expectDropped, labAndHelper } from '../../lab/suite.js';
@@ -15,12 +18,14 @@ const USER = 4711;
 const ADMIN_GID = 4712;
 let allowed = '';
 let other = '';
+let third = '';
 
 const fx = labAndHelper({
   helperJson: { adminGroup: ADMIN_GID },
   prepare: (ctx) => {
     allowed = ctx.copyBinary(CURL, 'bin/allowed-curl');
     other = ctx.copyBinary(CURL, 'bin/other-curl');
+    third = ctx.copyBinary(CURL, 'bin/third-curl');
   },
 });
 
@@ -135,3 +140,254 @@ row('a profile is trusted only on a root-owned path nobody else can write', 'a p
   // Written by a member of the admin group.
   await groupWritableRefused(ADMIN_GID, 'admin', new RegExp(`writable by group ${ADMIN_GID}: not trusted`));
 });
+
+
+// ---- State-dir write failures (issue 9.10): the state dir on a small tmpfs of its own ----
+
+/** Mounts the rows below made over the state dir, innermost first; the last row takes them away. */
+const mounts: string[] = [];
+// Registered after the fixture, so it runs before the fixture's teardown: never leave a mount behind.
+afterAll(() => {
+  for (const m of mounts.splice(0).reverse()) execFileSync('umount', ['-l', m]);
+});
+
+/** Stop the helper, move the state dir onto a 4 MiB tmpfs (contents kept), start it again. */
+async function onTmpfs(): Promise<void> {
+  await fx.helper.kill('SIGTERM');
+  const st = fx.helper.state;
+  const aside = `${st}.aside`;
+  execFileSync('cp', ['-a', st, aside]);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tg-test-state', st]);
+  mounts.push(st);
+  execFileSync('cp', ['-a', `${aside}/.`, st]);
+  rmSync(aside, { recursive: true, force: true });
+  await fx.helper.restart();
+  await until('the helper on the small state dir', async () => ((await fx.status().catch(() => undefined))?.state === 'enforcing' ? true : undefined));
+}
+
+/** Stop the helper, put the state dir back on the real file system (contents kept), start it again. */
+async function offTmpfs(): Promise<void> {
+  await fx.helper.kill('SIGTERM');
+  const st = fx.helper.state;
+  execFileSync('cp', ['-a', st, `${st}.aside`]);
+  for (const m of mounts.splice(0).reverse()) execFileSync('umount', [m]);
+  rmSync(st, { recursive: true, force: true });
+  execFileSync('mv', [`${st}.aside`, st]);
+  await fx.helper.restart();
+}
+
+/**
+ * The helper's status and events as it pushes them (an API subscription, as the tray app
+ * has), to wait on: nothing here sleeps or polls on a clock; `until` fails only at its deadline.
+ */
+interface HelperWatch {
+  status(): StatusReport;
+  /** Events heard since the subscription, in order. */
+  readonly events: StampedEvent[];
+  until<T>(what: string, pred: () => T | undefined): Promise<T>;
+  /** SIGHUP; resolves with the policy.applied event of the reload and the status pushed after it. */
+  reload(): Promise<StampedEvent>;
+  close(): void;
+}
+
+async function watchHelper(): Promise<HelperWatch> {
+  const c = await HelperClient.connect(fx.helper.run);
+  const events: StampedEvent[] = [];
+  /** For each event heard, how many status pushes had been heard before it (notifications come in order). */
+  const pushesBefore: number[] = [];
+  const wakes = new Set<() => void>();
+  let pushes = 0;
+  let status: StatusReport | undefined;
+  c.onNotification((n) => {
+    if (n.method === 'status') {
+      status = n.params;
+      pushes++;
+    }
+    if (n.method === 'event') {
+      events.push(n.params);
+      pushesBefore.push(pushes);
+    }
+    for (const w of [...wakes]) w();
+  });
+  const first = await c.subscribe(['status', 'events']);
+  status ??= first.status;
+  const until = <T>(what: string, pred: () => T | undefined): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const check = () => {
+        const v = pred();
+        if (v === undefined) return;
+        done();
+        resolve(v);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`not within 45 s: ${what}\nstatus: ${JSON.stringify({ state: status?.state, problems: status?.problems })}\n${fx.helper.output().slice(-2000)}`));
+      }, 45_000);
+      const done = () => {
+        clearTimeout(timer);
+        wakes.delete(check);
+      };
+      wakes.add(check);
+      check();
+    });
+  return {
+    status: () => status as StatusReport,
+    events,
+    until,
+    async reload() {
+      const from = events.length;
+      process.kill(fx.helper.pid, 'SIGHUP');
+      const at = await until('the reload is in force', () => {
+        const i = events.findIndex((e, j) => j >= from && e.type === 'policy.applied');
+        return i < 0 ? undefined : i;
+      });
+      // policy.applied makes the helper push its status (debounced): wait for a push heard after the event.
+      await until('status pushed after the reload', () => (pushes > (pushesBefore[at] ?? 0) ? true : undefined));
+      return events[at] as StampedEvent;
+    },
+    close: () => c.close(),
+  };
+}
+
+const said = (st: StatusReport, re: RegExp) => st.problems.some((p) => re.test(p));
+/** `cannot write the WHAT (STATE/FILE): the state directory … REASON` as status says it. */
+const cannotWrite = (what: string, file: string, reason: string) => new RegExp(`cannot write the ${what} \\(.*/${file.replace('.', '\\.')}\\): the state directory .* ${reason}`);
+
+/**
+ * `allow bin` while the state dir cannot be written: refused with `reason` and nothing
+ * changed (no internal error), `bin` still dropped, status says the decisions cannot be written.
+ */
+async function allowRefused(w: HelperWatch, bin: string, reason: string): Promise<void> {
+  const r = await fx.cli(['allow', bin]);
+  expect(r.exitCode).not.toBe(0);
+  expect(String(r.stderr)).toMatch(new RegExp(`cannot save your rule: the state directory .* ${reason}; nothing was changed`));
+  expect(String(r.stderr)).not.toMatch(/internal error/);
+  await w.until('status says the user decisions cannot be written', () => (said(w.status(), cannotWrite('user decisions', 'decisions.json', reason)) ? true : undefined));
+  expectDropped(await get(bin), 'the program whose allow failed');
+}
+
+/**
+ * Nothing acknowledged is lost: every event heard from `from` up to `upto` (kept in memory
+ * while audit.log could not be written) becomes a line of audit.log. Waits for the lines
+ * (the file is read again until they are there), fails with those missing at the deadline.
+ */
+async function everyEventLogged(w: HelperWatch, from: number, upto: number): Promise<void> {
+  const heard = w.events.slice(from, upto).map((e) => `${e.seq} ${e.time} ${e.type}`);
+  expect(heard.length).toBeGreaterThan(0);
+  const missing = () => {
+    const logged = new Set(readFileSync(path.join(fx.helper.state, 'audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => {
+      const e = JSON.parse(l) as StampedEvent;
+      return `${e.seq} ${e.time} ${e.type}`;
+    }));
+    return heard.filter((k) => !logged.has(k));
+  };
+  await until('every event heard while the state dir was full is in audit.log', async () => (missing().length === 0 ? true : undefined)).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\nmissing: ${missing().join(', ')}`);
+  });
+}
+
+// On tmpfs (as on ext4) an append into the last page audit.log already holds needs no new
+// block: after the disk is full, the audit trail still writes lines (truly: they are on disk)
+// until that page is used up, up to 4 KiB later. How many lines that takes depends on what
+// happened before (in a clean clone, where the eBPF sender trace works, the denied attempts
+// fit there), so the row reloads, one audit line each, until a line does not fit.
+/** Upper bound of reloads: 4 KiB of slack in audit.log's last page over the shortest line (~80 bytes). */
+const MAX_RELOADS = 64;
+
+row('state dir write failures are visible and lose nothing acknowledged', 'the state dir fills up (ENOSPC)', async () => {
+  await onTmpfs();
+  const w = await watchHelper();
+  const filler = path.join(fx.helper.state, 'filler');
+  try {
+    // Every last page: 64k blocks first, then what is left 4k at a time.
+    for (const [name, bs] of [[filler, '64k'], [`${filler}2`, '4k']] as const) {
+      try {
+        execFileSync('dd', ['if=/dev/zero', `of=${name}`, `bs=${bs}`], { stdio: 'ignore' });
+      } catch {
+        /* dd ends with ENOSPC: that is the point */
+      }
+    }
+    const from = w.events.length;
+    const since = new Date().toISOString();
+    await allowRefused(w, other, 'is full \\(ENOSPC\\)');
+    // Reloads while full: each policy goes in force, but the ruleset in force cannot be saved.
+    const full = () => said(w.status(), cannotWrite('audit log', 'audit.log', 'is full \\(ENOSPC\\)')) && said(w.status(), cannotWrite('saved ruleset', 'ruleset.nft', 'is full \\(ENOSPC\\)'));
+    let reloads = 0;
+    for (; reloads < MAX_RELOADS && !full(); reloads++) await w.reload();
+    console.log(`state dir full: audit.log refused a line after ${reloads} reload(s)`);
+    const s = await w.until('status says the audit log and the saved ruleset cannot be written', () => (full() ? w.status() : undefined));
+    expect(s.state).toBe('degraded');
+    expect(s.problems.join('\n')).toMatch(/line\(s\) kept in memory/);
+    // A write failure is the state dir's, not a profile's: every source is still in force.
+    expect(s.sources.filter((x) => x.state !== 'active')).toEqual([]);
+    expectDropped(await get(other), 'the program whose allow failed, while degraded');
+    rmSync(filler);
+    rmSync(`${filler}2`, { force: true });
+    const upto = await w.until('writing resumes and status is enforcing again', () => (w.status().state === 'enforcing' ? w.events.length : undefined));
+    await everyEventLogged(w, from, upto);
+    expect(statSync(path.join(fx.helper.state, 'ruleset.nft')).mtime.toISOString() >= since).toBe(true);
+  } finally {
+    // Whatever happened, the next rows start with the space back.
+    rmSync(filler, { force: true });
+    rmSync(`${filler}2`, { force: true });
+    w.close();
+  }
+}, 180_000);
+
+row('state dir write failures are visible and lose nothing acknowledged', 'the state dir runs out of inodes (ENOSPC with blocks free: "no inodes left")', async () => {
+  const st = fx.helper.state;
+  execFileSync('mount', ['-o', 'remount,nr_inodes=400', st]);
+  const many = path.join(st, 'inodes');
+  const w = await watchHelper();
+  try {
+    mkdirSync(many);
+    try {
+      for (let i = 0; ; i++) writeFileSync(path.join(many, String(i)), '');
+    } catch {
+      /* ENOSPC: no inode left */
+    }
+    await allowRefused(w, other, 'has no inodes left \\(ENOSPC\\)');
+    await w.reload();
+    const s = await w.until('status says the attempt records and the saved ruleset cannot be written, for want of inodes', () =>
+      said(w.status(), cannotWrite('attempt records', 'attempts.json', 'has no inodes left \\(ENOSPC\\)')) && said(w.status(), cannotWrite('saved ruleset', 'ruleset.nft', 'has no inodes left \\(ENOSPC\\)')) ? w.status() : undefined,
+    );
+    expect(s.state).toBe('degraded');
+    // Appending needs no inode: the audit trail's lines still reach audit.log, and status does not claim otherwise.
+    expect(said(s, /cannot write the audit log/)).toBe(false);
+    rmSync(many, { recursive: true, force: true });
+    await w.until('writing resumes', () => (w.status().state === 'enforcing' ? true : undefined));
+  } finally {
+    rmSync(many, { recursive: true, force: true });
+    w.close();
+  }
+  const ok = await fx.cli(['allow', other]);
+  expect(ok.exitCode, String(ok.stderr)).toBe(0);
+  await reaches(other); // positive control: the saved rule is in force
+}, 180_000);
+
+row('state dir write failures are visible and lose nothing acknowledged', 'the state dir turned read-only (EROFS; a read-only bind mount over it)', async () => {
+  const st = fx.helper.state;
+  const w = await watchHelper();
+  try {
+    // The helper's open audit.log stays writable through the mount it was opened on (its
+    // lines still land); every file opened anew in the state dir is refused with EROFS.
+    execFileSync('mount', ['--bind', st, st]);
+    mounts.push(st);
+    execFileSync('mount', ['-o', 'remount,bind,ro', st]);
+    await allowRefused(w, third, 'is on a read-only file system \\(EROFS\\)');
+    await w.reload();
+    const s = await w.until('status says the saved ruleset cannot be written (EROFS)', () => (said(w.status(), cannotWrite('saved ruleset', 'ruleset.nft', 'is on a read-only file system \\(EROFS\\)')) ? w.status() : undefined));
+    expect(s.state).toBe('degraded');
+    expectDropped(await get(third), 'the program whose allow failed, while degraded');
+    execFileSync('umount', [st]);
+    mounts.pop();
+    await w.until('writing resumes', () => (w.status().state === 'enforcing' ? true : undefined));
+  } finally {
+    w.close();
+  }
+  const ok = await fx.cli(['allow', third]);
+  expect(ok.exitCode, String(ok.stderr)).toBe(0);
+  await reaches(third); // positive control: the saved rule is in force
+  // Back on the real dir, so that the fixture's teardown finds it as it left it.
+  await offTmpfs();
+}, 180_000);

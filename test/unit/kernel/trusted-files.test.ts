@@ -55,7 +55,14 @@ describe('trusted reads', () => {
 
   it('says what a write failure means', () => {
     const err = (code: string) => Object.assign(new Error(code), { code });
-    expect(describeWriteError(err('ENOSPC'), '/var/lib/tunnelgate')).toBe('the state directory /var/lib/tunnelgate is full (ENOSPC)');
+    const counts = (bavail: number, files: number, ffree: number) => () => ({ bavail, files, ffree });
+    expect(describeWriteError(err('ENOSPC'), '/var/lib/tunnelgate', counts(0, 1000, 10))).toBe('the state directory /var/lib/tunnelgate is full (ENOSPC)');
+    expect(describeWriteError(err('ENOSPC'), '/var/lib/tunnelgate', () => undefined)).toBe('the state directory /var/lib/tunnelgate is full (ENOSPC)');
+    // Inode exhaustion is ENOSPC too: statfs's f_ffree tells it apart.
+    expect(describeWriteError(err('ENOSPC'), '/s', counts(900, 1000, 0))).toBe('the state directory /s has no inodes left (ENOSPC)');
+    expect(describeWriteError(err('ENOSPC'), '/s', counts(0, 1000, 0))).toBe('the state directory /s is full and has no inodes left (ENOSPC)');
+    // A file system that does not count inodes (btrfs: f_files 0, f_ffree 0) is not "out of inodes".
+    expect(describeWriteError(err('ENOSPC'), '/s', counts(0, 0, 0))).toBe('the state directory /s is full (ENOSPC)');
     expect(describeWriteError(err('EROFS'), '/s')).toMatch(/read-only file system \(EROFS\)/);
     expect(describeWriteError(err('EDQUOT'), '/s')).toMatch(/quota \(EDQUOT\)/);
   });
