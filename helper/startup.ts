@@ -642,6 +642,9 @@ interface KernelWatch {
  * once), `ip monitor link` (renames, new links: gate by index), inotify on the rule cgroups
  * (rmdir by anyone: recreate) and a low-rate timer for what no monitor announces.
  */
+/** How often the gate looks at the kernel with no monitor having announced a change (ms). */
+const SAFETY_NET_MS = 300_000;
+
 async function watchKernel(gate: Gate): Promise<KernelWatch> {
   let nftMon: NftMonitor | undefined;
   let linkMon: LinkMonitor | undefined;
@@ -672,9 +675,11 @@ async function watchKernel(gate: Gate): Promise<KernelWatch> {
   };
   await Promise.all([startNft(), startLinks()]);
   const watchers: Array<{ close(): void }> = [];
-  // A safety net only: nft monitor and the cgroup watches announce every change at once, and
-  // each look spawns nft (it was most of the idle helper's CPU every 5 s; issue 10.6).
-  const timer = setInterval(() => void gate.verify('timer'), 60_000);
+  // A safety net only: nft monitor and the cgroup watches announce every change at once (a
+  // lost monitor is restarted and followed by a look), and each look spawns nft: 20-70 ms of
+  // the event loop on a loaded machine, most of the idle helper's CPU at one look a minute
+  // (bench helper-cost; issue 10.6). Every 5 minutes.
+  const timer = setInterval(() => void gate.verify('timer'), SAFETY_NET_MS);
   timer.unref();
   let fast: NodeJS.Timeout | undefined;
   return {
