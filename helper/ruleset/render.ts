@@ -51,6 +51,7 @@ import type { Listener } from '../kernel/sockets.js';
 import { isTrial } from '../policy/decide.js';
 import { auditPatterns, grants, ruleInterfaces } from '../policy/scope.js';
 import type { GatedIndex } from './interfaces.js';
+import { matchesPattern } from './interfaces.js';
 import { FAMILY, TABLE } from '../kernel/nft.js';
 import { addressElements, addressPortElements, cidrRange } from './intervals.js';
 import type { Box, Family } from './intervals.js';
@@ -334,7 +335,11 @@ export function renderTable(input: RenderInput): string {
   const inb: string[] = ['\t\tct state established,related accept'];
   const jumps = (z: Zone, way: 'out' | 'in', chain: string) => {
     const [name, index] = way === 'out' ? ['oifname', 'meta oif'] : ['iifname', 'meta iif'];
-    return [`\t\t${name} ${ifaceSet(z.patterns)} jump ${z.name}_${chain}`, `\t\t${index} @${z.name}_if jump ${z.name}_${chain}`];
+    // By name only while the interface has no gated index yet (it has just appeared): once
+    // gated, an index belongs to the zones whose patterns named it then (zoneIndexes), and a
+    // rename into another zone's pattern must not add that zone's rules (a fresh tester
+    // renamed the corporate tunnel to the lab profile's name and the lab's programs got 200).
+    return [`\t\t${name} ${ifaceSet(z.patterns)} ${index} != @gated_if jump ${z.name}_${chain}`, `\t\t${index} @${z.name}_if jump ${z.name}_${chain}`];
   };
   for (const z of zones) {
     const parts = zoneParts(z, cls, gated, input.listenersByZone);
@@ -415,6 +420,16 @@ const inAddr = (f: Family) => `${ipOf(f)} saddr`;
 // filter; root can change the firewall anyway, so this widens nothing that matters.
 const kernelSk = 'meta skuid 0 meta cgroup 0';
 
+/**
+ * The gated indexes that belong to a zone of `patterns`: those gated under one of them, and
+ * those whose name when gated matched one (an interface `wg0` gated under `wg*` belongs to
+ * a zone of `wg0` too). Never by the interface's present name: a renamed interface keeps the
+ * zones it had. Pure.
+ */
+export function zoneIndexes(patterns: readonly string[], gated: readonly GatedIndex[]): GatedIndex[] {
+  return gated.filter((g) => patterns.includes(g.pattern) || patterns.some((p) => matchesPattern(g.name, p)));
+}
+
 /** A zone's sets and its four chains (alwaysAllow out, rules out, alwaysAllow in, rules in). */
 function zoneParts(z: Zone, cls: (key: string) => string, gated: readonly GatedIndex[], byZone: ReadonlyMap<string, readonly Listener[]> | undefined): { sets: string[]; chains: string[] } {
   const always = emptyElements();
@@ -425,7 +440,7 @@ function zoneParts(z: Zone, cls: (key: string) => string, gated: readonly GatedI
   const scoped = emptyElements();
   for (const [k, ds] of [...z.scoped].sort(([a], [b]) => (a < b ? -1 : 1))) addDestinations(scoped, cls(k), ds);
   const sets = [
-    indexSet(`${z.name}_if`, gated.filter((g) => z.patterns.includes(g.pattern)).map((g) => g.index)),
+    indexSet(`${z.name}_if`, zoneIndexes(z.patterns, gated).map((g) => g.index)),
     set(`${z.name}_any`, 'meta cgroup', [...z.whole].map(cls), false),
     ...destinationSets(`${z.name}_always`, always, false, portKey),
     ...destinationSets(`${z.name}_kernel`, kernel, false, portKey),
@@ -508,7 +523,7 @@ export function renderGatedIndexes(policy: Policy, classids: ReadonlyMap<string,
   const lines = refill('gated_if', text(gated));
   const audit = auditPatterns(policy);
   if (audit.length) lines.push(...refill('enforce_if', text(gated.filter((g) => !audit.includes(g.pattern)))));
-  for (const z of zonesOf(policy, classids)) lines.push(...refill(`${z.name}_if`, text(gated.filter((g) => z.patterns.includes(g.pattern)))));
+  for (const z of zonesOf(policy, classids)) lines.push(...refill(`${z.name}_if`, text(zoneIndexes(z.patterns, gated))));
   return `${lines.join('\n')}\n`;
 }
 

@@ -73,3 +73,29 @@ row('a rule opens only the interfaces its own source names', 'the second tunnel 
     await fx.lab.exec('ws', 'ip', ['link', 'set', 'dev', other, 'name', second], { reject: false });
   }
 }, 180_000);
+
+row('a rule opens only the interfaces its own source names', 'the corporate tunnel renamed to the name the lab profile gates keeps the corporate scope: the lab\'s program stays dropped on it (a fresh tester got 200)', async () => {
+  const corp = fx.lab.wsIface;
+  const second = fx.lab.second?.wsIface as string;
+  const aside = `tgq${fx.lab.id}`.slice(0, 15);
+  const rename = async (from: string, to: string) => {
+    const r = await fx.lab.exec('ws', 'ip', ['link', 'set', 'dev', from, 'name', to], { reject: false });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+  };
+  await rename(second, aside);
+  try {
+    await rename(corp, second);
+    try {
+      await until('status names the renamed corporate tunnel', async () => ((await fx.status()).problems.join('\n').includes(`${corp} is now named ${second}`) ? true : undefined));
+      // Positive control: the corporate program still passes its own (renamed) tunnel.
+      await reaches(CURL, corpUrl());
+      expectDropped(await get(labCurl, corpUrl()), 'the lab profile\'s program over the corporate tunnel now carrying the lab\'s name');
+      expectDropped(await get(userCurl, corpUrl()), 'a program no rule names over the renamed corporate tunnel');
+    } finally {
+      await rename(second, corp);
+    }
+  } finally {
+    await rename(aside, second);
+  }
+  await reaches(labCurl, labUrl());
+}, 180_000);

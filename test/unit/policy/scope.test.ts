@@ -11,7 +11,8 @@ import type { UserRule } from '../../../helper/policy/merge.js';
 import { lockedReason } from '../../../helper/core/user-rules.js';
 import { outcome } from '../../../helper/policy/replay.js';
 import { admitsAllOf, auditOn, patternsOverlap, userRulesOn } from '../../../helper/policy/scope.js';
-import { renderTable, zonesOf } from '../../../helper/ruleset/render.js';
+import { renderTable, zoneIndexes, zonesOf } from '../../../helper/ruleset/render.js';
+import { matchesPattern } from '../../../helper/ruleset/interfaces.js';
 import { policyOf, profile } from './fixtures.js';
 
 const ids = (policy: Policy) => new Map(policy.rules.filter((r) => r.action === 'allow' && r.binary && !r.kernel).map((r, i) => [r.key, 0x74670001 + i]));
@@ -184,11 +185,12 @@ describe('property: no rule of a profile ever appears in a match for an interfac
         const text = renderTable({ policy, classids: ids(policy), listeners: [], listenersByZone: new Map(), gatedIndexes: gated, nflogGroup: 1 });
         for (const z of zonesOf(policy, ids(policy))) {
           // In the table, the zone's chains are reached only from its own interfaces: by name
-          // pattern, or by the indexes gated under those patterns.
+          // pattern while an interface has no gated index yet, or by the indexes gated under
+          // those patterns or whose name when gated matched one of them (never by a later name).
           const jumps = text.split('\n').filter((l) => new RegExp(`jump ${z.name}_(always_)?(out|in)$`).test(l));
           const names = `{ ${z.patterns.map((p) => `"${p}"`).join(', ')} }`;
-          expect(jumps.every((l) => l.includes(`ifname ${names} jump`) || l.includes(`@${z.name}_if jump`))).toBe(true);
-          const own = gated.filter((g) => z.patterns.includes(g.pattern)).map((g) => g.index);
+          expect(jumps.every((l) => /ifname \{[^}]*\} meta [io]if != @gated_if jump/.test(l) ? l.includes(`ifname ${names} meta`) : l.includes(`@${z.name}_if jump`))).toBe(true);
+          const own = gated.filter((g) => z.patterns.includes(g.pattern) || z.patterns.some((p) => matchesPattern(g.name, p))).map((g) => g.index);
           expect(text).toContain(`\tset ${z.name}_if {\n\t\ttype iface_index\n${own.length ? `\t\telements = { ${own.join(', ')} }\n` : ''}\t}`);
           for (const key of [...z.whole, ...z.scoped.keys()]) {
             const owner = byKey.get(key) as EffectiveRule;
@@ -217,5 +219,27 @@ describe('property: no rule of a profile ever appears in a match for an interfac
       }),
       { seed: 9009, numRuns: 2000 },
     );
+  });
+});
+
+describe('zoneIndexes: a gated interface keeps the zones it had, whatever it is renamed to', () => {
+  // Found by a fresh tester: the corporate tunnel renamed to a name the lab profile's pattern
+  // covers entered the lab zone by name, and the lab's programs got 200 through it.
+  const gated = [
+    { index: 3, pattern: 'wgw1', name: 'wgw1' }, // corp's tunnel, now called wgx1z
+    { index: 4, pattern: 'wg*', name: 'wg0' }, // gated under the wider pattern first
+  ];
+  it('by the pattern it was gated under and the name it had then, never by its present name', () => {
+    expect(zoneIndexes(['wgx*'], gated)).toEqual([]);
+    expect(zoneIndexes(['wgw1'], gated).map((g) => g.index)).toEqual([3]);
+    expect(zoneIndexes(['wg0'], gated).map((g) => g.index)).toEqual([4]);
+    expect(zoneIndexes(['wg*'], gated).map((g) => g.index)).toEqual([3, 4]); // wgw1 was a name wg* covers
+  });
+  it('the table reaches a zone by name only for an interface not gated by index yet', () => {
+    const policy = policyOf([profile({ id: 'corp', interfaces: ['wgw1'], rules: [{ id: 'c', binary: { path: '/usr/bin/curl' } }] }), profile({ id: 'lab', interfaces: ['wgx*'], rules: [{ id: 'l', binary: { path: '/usr/bin/wget' } }] })]);
+    const text = renderTable({ policy, classids: new Map(policy.rules.map((r, i) => [r.key, 0x74670001 + i])), listeners: [], listenersByZone: new Map(), gatedIndexes: gated.slice(0, 1), nflogGroup: 1 });
+    const byName = text.split('\n').filter((l) => /ifname .* jump z\d_/.test(l));
+    expect(byName.length).toBeGreaterThan(0);
+    expect(byName.every((l) => /meta [io]if != @gated_if jump/.test(l))).toBe(true);
   });
 });

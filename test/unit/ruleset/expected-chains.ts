@@ -34,7 +34,7 @@ const block = (name: string, lines: readonly string[]) => `\tchain ${name} {\n${
 
 function jumps(way: Way, z: ZoneName, chain: string): string[] {
   const [name, index] = way === 'out' ? ['oifname', 'meta oif'] : ['iifname', 'meta iif'];
-  return [`${name} { ${z.patterns.map((p) => `"${p}"`).join(', ')} } jump ${z.name}_${chain}`, `${index} @${z.name}_if jump ${z.name}_${chain}`];
+  return [`${name} { ${z.patterns.map((p) => `"${p}"`).join(', ')} } ${index} != @gated_if jump ${z.name}_${chain}`, `${index} @${z.name}_if jump ${z.name}_${chain}`];
 }
 
 /**
