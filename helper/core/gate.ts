@@ -15,7 +15,7 @@ import type { GatedIndex } from '../ruleset/interfaces.js';
 import type { Link } from '../kernel/links.js';
 import type { NetClsTree } from '../kernel/netcls.js';
 import { classid, ruleKeyOf } from '../kernel/netcls.js';
-import { tableDigest } from '../kernel/nft.js';
+import { tableDigest, tableOutline } from '../kernel/nft.js';
 import type { Nft } from '../kernel/nft.js';
 import type { HashCache } from '../kernel/proc.js';
 import type { Listener } from '../kernel/sockets.js';
@@ -438,8 +438,13 @@ export class Gate {
    */
   private async inForce(fullText: string): Promise<void> {
     const listing = await this.deps.nft.listTable();
-    this.appliedDigest = listing === undefined ? undefined : tableDigest(listing);
-    this.kernel = { there: listing !== undefined, intact: listing !== undefined };
+    // Adopt the read-back only if it is the table just rendered: another writer between our
+    // transaction and this listing (a second helper, found by a fresh tester) would
+    // otherwise be taken for ours, and never be put back. Not ours: the next look (nft
+    // monitor announces that writer's change, status looks too) puts ours back.
+    const ours = listing !== undefined && tableOutline(listing) === tableOutline(fullText);
+    this.appliedDigest = ours ? tableDigest(listing) : undefined;
+    this.kernel = { there: listing !== undefined, intact: ours };
     const p = this.deps.persist;
     if (!p) return;
     await p.ruleset(fullText).catch((e: Error) => this.note(`could not save the ruleset in force: ${e.message}`));

@@ -9,15 +9,27 @@ export const FAMILY = 'inet';
 /**
  * A digest of `nft list table inet tunnelgate` output that stays the same while the table
  * is what the helper applied (issue 9.0): counter values are zeroed, and the elements of
- * `gated_if` (printed as interface *names* when the index exists, so a rename would change
- * the text) are reduced to their number. Any other change — a rule, a chain, a set element,
- * a flag — changes the digest. Pure.
+ * every `type iface_index` set (`gated_if`, each zone's `zN_if`, `enforce_if`: printed as
+ * interface *names* when the index exists, so a rename would change the text) are reduced
+ * to their number. Any other change — a rule, a chain, a set element, a flag — changes the
+ * digest. Pure.
  */
 export function tableDigest(listing: string): string {
   const text = listing
     .replace(/packets \d+ bytes \d+/g, 'packets 0 bytes 0')
-    .replace(/(set gated_if \{[\s\S]*?elements = \{)([^}]*)\}/, (_m, head: string, body: string) => `${head} ${body.split(',').filter((e) => e.trim()).length} }`);
+    .replace(/(set \S+ \{\s*type iface_index\b[^{}]*?elements = \{)([^}]*)\}/g, (_m, head: string, body: string) => `${head} ${body.split(',').filter((e) => e.trim()).length} }`);
   return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * The outline of a table: its comment and the names of its chains and sets, from a listing
+ * or from the text the helper rendered (both use nft's `chain NAME {` / `set NAME {`
+ * syntax). Two tables with one outline were rendered for the same policy shape. Pure.
+ */
+export function tableOutline(text: string): string {
+  const comment = /comment "([^"]*)"/.exec(text)?.[1] ?? '';
+  const names = [...text.matchAll(/^\s*(chain|set) (\S+) \{/gm)].map((m) => `${m[1]} ${m[2]}`).sort();
+  return [comment, ...new Set(names)].join('\n');
 }
 
 export class Nft {

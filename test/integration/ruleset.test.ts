@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Policy } from '../../common/policy.js';
 import { renderGatedIndexes, renderListeners, renderTable, renderZoneListeners } from '../../helper/ruleset/render.js';
+import { tableOutline } from '../../helper/kernel/nft.js';
 import { deleteNetnsSync, NETNS_DIR, onExitUndo } from '../lab/cleanup.js';
 import { policyOf, profile } from '../unit/policy/fixtures.js';
 
@@ -117,6 +118,8 @@ describe('rendered rulesets, checked by the kernel (nft -c) in a throwaway names
     expect(listed).toMatch(/set z0_always4_port \{[^}]*198\.18\.0\.53 \. udp \. 53/);
     expect(listed).toMatch(/oifname \{[^}]*"wg-corp\*"[^}]*\} jump gate_out/);
     expect(listed).toMatch(/oifname \{[^}]*"tun-\*"[^}]*\} jump gate_out/);
+    expect(tableOutline(listed)).toBe(tableOutline(render(EVERY_KIND, [{ proto: 'tcp', port: 22 }])));
+    expect(tableOutline(listed)).not.toBe(tableOutline(render(policyOf([]))));
     // A wildcard listener (no address) goes to listen_wild for both families; a bound one to listen4.
     const l = await nft(['-f', '-'], renderListeners([{ proto: 'udp', port: 5353 }, { proto: 'tcp', port: 8443, addr: '198.18.0.1' }]));
     expect({ code: l.exitCode, stderr: l.stderr }).toEqual({ code: 0, stderr: '' });
@@ -146,6 +149,9 @@ describe('zones applied for real: the updates the gate sends on top of a zoned t
     expect(listed).toMatch(/set z1_listen_wild \{[^}]*ipv4 \. tcp \. 22/);
     expect(listed).toMatch(/set z0_if \{[^}]*elements = \{ 7 \}/);
     expect(listed).toMatch(/set enforce_if \{[^}]*elements = \{ 3 \}/);
+    // The gate adopts a read-back only when its outline is the rendered table's (gate.ts inForce).
+    expect(tableOutline(listed)).toBe(tableOutline(base));
+    expect(tableOutline(listed)).toContain('chain z1_out');
   });
 });
 
