@@ -23,7 +23,7 @@ import type { StoredAllow, StoredDeny, StoredLifetime, StoredProcess } from '../
 import type { DecisionsPort } from '../store/state-writes.js';
 import { DecisionsNotSaved, newId } from '../store/decisions.js';
 import { covers, formatRuleDestination, unionDestinations } from '../policy/destinations.js';
-import { userRuleInterfaces } from '../policy/scope.js';
+import { pathCovers, userRuleInterfaces } from '../policy/scope.js';
 import { ApiError, CallerError } from '../../common/errors.js';
 import type { EventSink } from './event-bus.js';
 import type { ProcessPort } from './ports.js';
@@ -128,7 +128,7 @@ export function lockedReason(policy: Policy | undefined, path?: string): string 
   if (path !== undefined && scopes && policy.userPrompts === 'allow') {
     const rulesOf = (id: string) => policy.rules.filter((r) => r.source.kind === 'profile' && r.source.profileId === id);
     if (!userRuleInterfaces(scopes, rulesOf, path).length) {
-      const by = scopes.filter((s) => rulesOf(s.profileId).some((r) => r.binary?.path !== undefined && (r.binary.path === path || (r.binary.path.endsWith('*') && path.startsWith(r.binary.path.slice(0, -1)))))).map((s) => s.profileId);
+      const by = scopes.filter((s) => rulesOf(s.profileId).some((r) => r.binary?.path !== undefined && pathCovers(r.binary.path, path))).map((s) => s.profileId);
       return `user decisions for ${path} are not allowed here: ${by.length ? `profile ${by.join(', ')} has a rule of its own for it on the interfaces where users may decide` : 'no interface is open to user decisions for it'}, so only IT profiles decide; ask your administrator`;
     }
   }

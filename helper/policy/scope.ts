@@ -85,8 +85,8 @@ export function userRulesOn(policy: Policy, iface: string): boolean {
 
 const pathOf = (r: EffectiveRule) => r.binary?.path;
 
-/** Does a path pattern (or path) name every path the other one names? */
-function pathCovers(wide: string, narrow: string): boolean {
+/** Does a path pattern (or path) name every path the other one names? Pure. */
+export function pathCovers(wide: string, narrow: string): boolean {
   if (!wide.endsWith('*')) return wide === narrow;
   const prefix = wide.slice(0, -1);
   return narrow.startsWith(prefix);

@@ -11,17 +11,13 @@
 // counts indexes up per namespace and reuses one only after wrapping or when asked for it
 // explicitly, `ip link add … index N`): closed, never open.
 import type { Link } from '../kernel/links.js';
+import { interfaceMatches } from '../policy/scope.js';
 
 /** An index that is gated, the pattern that gated it and the name it had then. */
 export interface GatedIndex {
   index: number;
   pattern: string;
   name: string;
-}
-
-/** nft's matching of an interface pattern: exact, or a prefix when it ends in `*`. */
-export function matchesPattern(name: string, pattern: string): boolean {
-  return pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : name === pattern;
 }
 
 /**
@@ -36,7 +32,7 @@ export function nextGatedIndexes(previous: readonly GatedIndex[], links: readonl
   for (const g of previous) if (named.has(g.pattern)) out.set(g.index, g);
   for (const l of links) {
     if (out.has(l.index)) continue;
-    const pattern = patterns.find((p) => matchesPattern(l.name, p));
+    const pattern = patterns.find((p) => interfaceMatches(l.name, p));
     if (pattern !== undefined) out.set(l.index, { index: l.index, pattern, name: l.name });
   }
   return [...out.values()].sort((a, b) => a.index - b.index);
@@ -59,7 +55,7 @@ export function interfaceProblems(patterns: readonly string[], links: readonly L
   }
   for (const g of gated) {
     const l = links.find((x) => x.index === g.index);
-    if (!l || patterns.some((p) => matchesPattern(l.name, p))) continue;
+    if (!l || patterns.some((p) => interfaceMatches(l.name, p))) continue;
     const line = `interface ${g.name} is now named ${l.name}; it is still gated by its index ${l.index}`;
     if (!problems.includes(line)) problems.push(line);
   }

@@ -49,9 +49,8 @@ import type { Policy, EffectiveRule } from '../../common/policy.js';
 import type { Destination } from '../../common/profile.js';
 import type { Listener } from '../kernel/sockets.js';
 import { isTrial } from '../policy/decide.js';
-import { auditPatterns, grants, ruleInterfaces } from '../policy/scope.js';
+import { auditPatterns, grants, interfaceMatches, ruleInterfaces } from '../policy/scope.js';
 import type { GatedIndex } from './interfaces.js';
-import { matchesPattern } from './interfaces.js';
 import { FAMILY, TABLE } from '../kernel/nft.js';
 import { addressElements, addressPortElements, cidrRange } from './intervals.js';
 import type { Box, Family } from './intervals.js';
@@ -427,7 +426,7 @@ const kernelSk = 'meta skuid 0 meta cgroup 0';
  * zones it had. Pure.
  */
 export function zoneIndexes(patterns: readonly string[], gated: readonly GatedIndex[]): GatedIndex[] {
-  return gated.filter((g) => patterns.includes(g.pattern) || patterns.some((p) => matchesPattern(g.name, p)));
+  return gated.filter((g) => patterns.includes(g.pattern) || patterns.some((p) => interfaceMatches(g.name, p)));
 }
 
 /** A zone's sets and its four chains (alwaysAllow out, rules out, alwaysAllow in, rules in). */

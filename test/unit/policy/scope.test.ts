@@ -10,9 +10,8 @@ import type { ProcessIdentity } from '../../../helper/policy/decide.js';
 import type { UserRule } from '../../../helper/policy/merge.js';
 import { lockedReason } from '../../../helper/core/user-rules.js';
 import { outcome } from '../../../helper/policy/replay.js';
-import { admitsAllOf, auditOn, patternsOverlap, userRulesOn } from '../../../helper/policy/scope.js';
+import { admitsAllOf, auditOn, interfaceMatches, patternsOverlap, userRulesOn } from '../../../helper/policy/scope.js';
 import { renderTable, zoneIndexes, zonesOf } from '../../../helper/ruleset/render.js';
-import { matchesPattern } from '../../../helper/ruleset/interfaces.js';
 import { policyOf, profile } from './fixtures.js';
 
 const ids = (policy: Policy) => new Map(policy.rules.filter((r) => r.action === 'allow' && r.binary && !r.kernel).map((r, i) => [r.key, 0x74670001 + i]));
@@ -190,7 +189,7 @@ describe('property: no rule of a profile ever appears in a match for an interfac
           const jumps = text.split('\n').filter((l) => new RegExp(`jump ${z.name}_(always_)?(out|in)$`).test(l));
           const names = `{ ${z.patterns.map((p) => `"${p}"`).join(', ')} }`;
           expect(jumps.every((l) => /ifname \{[^}]*\} meta [io]if != @gated_if jump/.test(l) ? l.includes(`ifname ${names} meta`) : l.includes(`@${z.name}_if jump`))).toBe(true);
-          const own = gated.filter((g) => z.patterns.includes(g.pattern) || z.patterns.some((p) => matchesPattern(g.name, p))).map((g) => g.index);
+          const own = gated.filter((g) => z.patterns.includes(g.pattern) || z.patterns.some((p) => interfaceMatches(g.name, p))).map((g) => g.index);
           expect(text).toContain(`\tset ${z.name}_if {\n\t\ttype iface_index\n${own.length ? `\t\telements = { ${own.join(', ')} }\n` : ''}\t}`);
           for (const key of [...z.whole, ...z.scoped.keys()]) {
             const owner = byKey.get(key) as EffectiveRule;

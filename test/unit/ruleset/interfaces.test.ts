@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { interfaceProblems, matchesPattern, nextGatedIndexes } from '../../../helper/ruleset/interfaces.js';
+import { interfaceProblems, nextGatedIndexes } from '../../../helper/ruleset/interfaces.js';
+import { interfaceMatches } from '../../../helper/policy/scope.js';
 
 describe('gated interface indexes (issue 9.2)', () => {
   it('matches names as nft does: exact, or a prefix for a trailing *', () => {
-    expect(matchesPattern('wg0', 'wg0')).toBe(true);
-    expect(matchesPattern('wg01', 'wg0')).toBe(false);
-    expect(matchesPattern('wg-corp7', 'wg-corp*')).toBe(true);
-    expect(matchesPattern('wg', 'wg-corp*')).toBe(false);
+    expect(interfaceMatches('wg0', 'wg0')).toBe(true);
+    expect(interfaceMatches('wg01', 'wg0')).toBe(false);
+    expect(interfaceMatches('wg-corp7', 'wg-corp*')).toBe(true);
+    expect(interfaceMatches('wg', 'wg-corp*')).toBe(false);
   });
 
   it('an index gated once stays gated under any later name, present or not', () => {
