@@ -356,14 +356,13 @@ export class Gate {
 
   /** Pids in the rule cgroups (of the rules `only` names, if given). */
   private async admittedPids(only?: ReadonlySet<string>): Promise<number[]> {
-    const unscoped = only;
     const out: number[] = [];
     for (const k of [...this.populated]) {
       if (!this.classids.has(k)) {
         this.populated.delete(k);
         continue;
       }
-      if (unscoped && !unscoped.has(k)) continue;
+      if (only && !only.has(k)) continue;
       const pids = await this.deps.cgroups.procs(k);
       if (!pids.length) this.populated.delete(k);
       out.push(...pids);

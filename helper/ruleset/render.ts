@@ -227,7 +227,7 @@ export interface Zone {
 
 /**
  * The zones of a policy for the rules that have a classid, in a stable order (the same
- * policy and classids give the same names, which renderListeners and renderInterfaceIndexes
+ * policy and classids give the same names, which renderZoneListeners and renderGatedIndexes
  * rely on). Pure.
  */
 export function zonesOf(policy: Policy, classids: ReadonlyMap<string, number>): Zone[] {
@@ -523,18 +523,6 @@ export function renderGatedIndexes(policy: Policy, classids: ReadonlyMap<string,
   const audit = auditPatterns(policy);
   if (audit.length) lines.push(...refill('enforce_if', text(gated.filter((g) => !audit.includes(g.pattern)))));
   for (const z of zonesOf(policy, classids)) lines.push(...refill(`${z.name}_if`, text(zoneIndexes(z.patterns, gated))));
-  return `${lines.join('\n')}\n`;
-}
-
-/**
- * Replace the set of gated interface indexes in one transaction (a link appeared under a
- * gated name; helper/ruleset/interfaces.ts decides which indexes). Throws on a bad index.
- * Zones keep their own index sets: renderGatedIndexes replaces those too.
- */
-export function renderInterfaceIndexes(indexes: readonly number[]): string {
-  const elements = [...new Set(indexes.map(indexText))].sort((a, b) => Number(a) - Number(b));
-  const lines = [`flush set ${FAMILY} ${TABLE} gated_if`];
-  if (elements.length) lines.push(`add element ${FAMILY} ${TABLE} gated_if { ${elements.join(', ')} }`);
   return `${lines.join('\n')}\n`;
 }
 

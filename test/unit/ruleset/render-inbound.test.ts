@@ -2,7 +2,7 @@
 // gated interface indexes, as exact nft text. The same text is loaded by nft in a lab
 // namespace in test/integration/bypass-net.test.ts.
 import { describe, expect, it } from 'vitest';
-import { listenerElements, renderGatedIndexes, renderInterfaceIndexes, renderListeners, renderTable, renderZoneListeners } from '../../../helper/ruleset/render.js';
+import { listenerElements, renderGatedIndexes, renderListeners, renderTable, renderZoneListeners } from '../../../helper/ruleset/render.js';
 import type { Policy } from '../../../common/policy.js';
 import { policyOf, profile } from '../policy/fixtures.js';
 import { gateChainText, indexSetBlock, setBlock } from './expected-chains.js';
@@ -96,9 +96,11 @@ describe('the inbound chain', () => {
   });
 
   it('replaces the index set in one transaction and refuses what is not an index', () => {
-    expect(renderInterfaceIndexes([7, 3, 7])).toBe('flush set inet tunnelgate gated_if\nadd element inet tunnelgate gated_if { 3, 7 }\n');
-    expect(renderInterfaceIndexes([])).toBe('flush set inet tunnelgate gated_if\n');
-    for (const bad of [0, -1, 1.5, 2 ** 31]) expect(() => renderInterfaceIndexes([bad])).toThrow(/interface index/);
+    const none = policyOf([]);
+    const at = (...indexes: number[]) => renderGatedIndexes(none, new Map(), indexes.map((index) => ({ index, pattern: 'wg0', name: 'wg0' })));
+    expect(at(7, 3, 7)).toMatch(/^flush set inet tunnelgate gated_if\nadd element inet tunnelgate gated_if \{ 3, 7 \}\n/);
+    expect(at()).toMatch(/^flush set inet tunnelgate gated_if\n(?!add element inet tunnelgate gated_if)/);
+    for (const bad of [0, -1, 1.5, 2 ** 31]) expect(() => at(bad)).toThrow(/interface index/);
   });
 
   it('refuses listener fields that could inject nft syntax', () => {
