@@ -5,8 +5,12 @@
 //             event of the machine reaches JS, no exec hold (the watcher before issue 10)
 //   fallback  kernel filter, TUNNELGATE_EXEC_HOLD=off: fanotify unavailable; every exec
 //             still reaches JS (one readlink and a name lookup), forks, exits and threads not
-//   hold      kernel filter and the exec hold (the default): only the processes the watcher
-//             follows (admitted, their children, held execs) reach JS
+//   hold-js   kernel filter and the exec hold, every held exec decided in JS
+//             (TUNNELGATE_EXEC_TICKETS=off: the hold before verdict tickets)
+//   hold      the default: kernel filter, the exec hold, and verdict tickets (after JS has
+//             admitted a binary for a uid, the reader thread admits its next execs itself);
+//             only the processes the watcher follows (admitted, their children, held execs)
+//             reach JS
 // For each:
 //   1. exec delay added for the allowed binary: a C driver in the workstation namespace runs
 //      N pairs (allowed copy, then an unallowed copy) of fork+exec+exit+wait, timed in the
@@ -22,7 +26,7 @@
 // events reach the "before" helper too (it is what that helper pays on a busy machine).
 // Figures only, never pass/fail. Every lab, helper and process is ended by the fixture.
 //
-//   node dist/bench/helper-cost.js [--pairs N] [--loops N] [--idle-seconds S] [--configs before,fallback,hold] [--trace]
+//   node dist/bench/helper-cost.js [--pairs N] [--loops N] [--idle-seconds S] [--configs before,fallback,hold-js,hold] [--trace]
 // --trace: the helper logs each held exec's spans (TUNNELGATE_HOLD_TRACE=1), summarised after the table.
 import { readdirSync, readFileSync, realpathSync, rmSync, mkdtempSync, chmodSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
@@ -34,7 +38,8 @@ import { num, table } from './lib/stats.js';
 const CONFIGS = {
   before: { TUNNELGATE_WATCH_FILTER: 'none', TUNNELGATE_EXEC_HOLD: 'off' },
   fallback: { TUNNELGATE_WATCH_FILTER: 'kernel', TUNNELGATE_EXEC_HOLD: 'off' },
-  hold: { TUNNELGATE_WATCH_FILTER: 'kernel', TUNNELGATE_EXEC_HOLD: 'on' },
+  'hold-js': { TUNNELGATE_WATCH_FILTER: 'kernel', TUNNELGATE_EXEC_HOLD: 'on', TUNNELGATE_EXEC_TICKETS: 'off' },
+  hold: { TUNNELGATE_WATCH_FILTER: 'kernel', TUNNELGATE_EXEC_HOLD: 'on', TUNNELGATE_EXEC_TICKETS: 'on' },
 } as const;
 type ConfigName = keyof typeof CONFIGS;
 
@@ -81,14 +86,18 @@ interface Figures {
 function holdTrace(output: string): string | undefined {
   const rows = [...output.matchAll(/exec hold trace: pid \d+ (\w+) (\w+): in JS at (\d+) µs, answered at (\d+) µs/g)];
   if (!rows.length) return undefined;
-  const inJs = rows.map((r) => Number(r[3]));
-  const answered = rows.map((r) => Number(r[4]));
   const paths = new Map<string, number>();
   for (const r of rows) paths.set(`${r[1]} ${r[2]}`, (paths.get(`${r[1]} ${r[2]}`) ?? 0) + 1);
   const q = (xs: number[]) => `p50 ${num(quantile(xs, 0.5))} / p95 ${num(quantile(xs, 0.95))} / max ${num(Math.max(...xs))}`;
+  // A ticket's exec is answered in the reader thread: JS hears of it only afterwards.
+  const inJs = rows.filter((r) => r[1] !== 'ticket');
+  const ticketed = rows.filter((r) => r[1] === 'ticket').map((r) => Number(r[4]));
+  const parts = [`${rows.length} held execs (${[...paths].map(([k, n]) => `${n} ${k}`).join(', ')})`];
+  if (ticketed.length) parts.push(`µs from the reader thread's read to its own answer under a ticket: ${q(ticketed)}`);
+  if (inJs.length) parts.push(`decided in JS, µs from the read to JS: ${q(inJs.map((r) => Number(r[3])))}; to the answer: ${q(inJs.map((r) => Number(r[4])))}`);
   const moves = [...output.matchAll(/exec hold trace: pid \d+ decided at (\d+) µs, moved at (\d+) µs/g)].map((r) => Number(r[2]) - Number(r[1]));
-  const move = moves.length ? `; the cgroup move (write to cgroup.procs), µs: ${q(moves)}` : '';
-  return `${rows.length} held execs (${[...paths].map(([k, n]) => `${n} ${k}`).join(', ')}); µs from the reader thread's read to JS: ${q(inJs)}; to the answer: ${q(answered)}${move}`;
+  if (moves.length) parts.push(`the cgroup move in JS (write to cgroup.procs), µs: ${q(moves)}`);
+  return parts.join('; ');
 }
 
 async function measure(config: ConfigName, driver: string, o: { pairs: number; loops: number; idleSeconds: number; trace: boolean }): Promise<Figures> {
@@ -160,7 +169,7 @@ async function measure(config: ConfigName, driver: string, o: { pairs: number; l
   } finally {
     const left = (await fx?.teardown()) ?? [];
     if (left.length) console.warn(`bench/helper-cost left behind:\n  ${left.join('\n  ')}`);
-    for (const k of [...Object.keys(CONFIGS.before), 'TUNNELGATE_HOLD_TRACE']) {
+    for (const k of [...new Set(Object.values(CONFIGS).flatMap((c) => Object.keys(c))), 'TUNNELGATE_HOLD_TRACE']) {
       if (saved[k] === undefined) delete process.env[k];
       else process.env[k] = saved[k];
     }
@@ -172,7 +181,7 @@ export async function main(argv: string[]): Promise<void> {
   const f = flags(argv);
   const long = f.long === true;
   const o = { pairs: intFlag(f, 'pairs', long ? 500 : 200), loops: intFlag(f, 'loops', long ? 10_000 : 3000), idleSeconds: intFlag(f, 'idle-seconds', long ? 30 : 10), trace: f.trace === true };
-  const chosen = strFlag(f, 'configs', 'before,fallback,hold').split(',').filter((c): c is ConfigName => c in CONFIGS);
+  const chosen = strFlag(f, 'configs', 'before,fallback,hold-js,hold').split(',').filter((c): c is ConfigName => c in CONFIGS);
   console.log(`# helper cost for what it does not watch (issue 10)   kernel ${release()}, ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   console.log(`  ${o.pairs} pairs for the exec delay, ${o.loops} fork+exec+exit and ${o.loops} threads, ${o.idleSeconds} s idle; one rule; each config in a fresh lab`);
   const tmp = mkdtempSync('/tmp/tg-bench-cost-');

@@ -21,7 +21,10 @@ export type GateEvent =
   | AttemptEvent
   // The watcher (issue 4): processes started any way, admitted into their rule's cgroup,
   // refused (a rule names their program but a safety check fails), or taken out again.
-  | { type: 'process.admitted'; pid: number; uid: number; path: string; rule: string }
+  // `at`: 'exec' when admitted while its exec was held (fanotify), 'ticket' when the hold's
+  // reader thread replayed an earlier verdict for the same file and uid; absent: the watcher
+  // after the exec.
+  | { type: 'process.admitted'; pid: number; uid: number; path: string; rule: string; at?: 'exec' | 'ticket' }
   | { type: 'process.refused'; pid: number; uid: number; path: string; reason: string; rule?: string }
   | { type: 'process.released'; pid: number; uid?: number; path: string; rule: string; reason: string }
   // Prompts, user decisions and their store (issue 5). `uid` is always the user the

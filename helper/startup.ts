@@ -529,7 +529,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // forks from then on is reported.
   gate.onAdmit((pid) => processes.track(pid));
   await processes.start();
-  const held = await openExecAdmission({ gate, events, source: exec.source, deadlineMs: user.settings.execHoldDeadlineMs, follow: (pid) => processes.track(pid), letGo: (tid) => processes.execLetGo(tid) });
+  const held = await openExecAdmission({ gate, events, source: exec.source, deadlineMs: user.settings.execHoldDeadlineMs, follow: (pid) => processes.track(pid), letGo: (tid) => processes.execLetGo(tid), adopt: (pid, rule, inode) => void processes.adopt(pid, rule, inode), look: (pid) => processes.examine(pid) });
   if (held.covers) hold.covers = held.covers;
   processes.hearExecs();
 
@@ -731,6 +731,8 @@ async function openExecAdmission(o: {
   deadlineMs: number;
   follow: (pid: number) => void;
   letGo: (tid: number) => void;
+  adopt: (pid: number, rule: string, inode: { dev: bigint; ino: bigint }) => void;
+  look: (pid: number) => void;
 }): Promise<{ stop: () => void; note?: string; off?: string; covers?: (p: Policy) => boolean }> {
   let hold: ExecHold;
   try {
@@ -747,6 +749,8 @@ async function openExecAdmission(o: {
   // at the deadline (maybe before that) is followed and looked at then.
   const followed: ExecHoldPort = {
     onExec: (cb) => hold.onExec((e) => (o.follow(e.pid), cb(e))),
+    onAdmitted: (cb) => hold.onAdmitted(cb),
+    setTickets: (set) => hold.setTickets(set),
     onOverflow: (cb) => hold.onOverflow(cb),
     onExpired: (cb) => hold.onExpired((e) => (o.letGo(e.tid), cb(e))),
     allow: (id) => hold.allow(id),
@@ -756,7 +760,7 @@ async function openExecAdmission(o: {
     refresh: () => hold.refresh(),
     close: () => hold.close(),
   };
-  const admission = new ExecAdmission({ hold: followed, gate: o.gate, events: o.events, hashes: new HashCache(), log: (l) => logError(l) });
+  const admission = new ExecAdmission({ hold: followed, gate: o.gate, events: o.events, hashes: new HashCache(), log: (l) => logError(l), adopted: o.adopt, look: o.look });
   const off = o.source.onExec((pid) => admission.execSeen(pid));
   await admission.start();
   return {

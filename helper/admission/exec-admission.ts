@@ -30,10 +30,11 @@
 // - Marks follow the policy (marksOf): exact paths, the directory of a `dir/*` glob
 //   (children mark), every executable file of a `package` rule's package, the interpreter
 //   of a script rule; re-marked after every policy change and every overflow (refresh).
-import { promises as fs, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { promises as fs, readFileSync, readlinkSync, statSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import type { EffectiveRule, Policy } from '../../common/policy.js';
-import type { HeldExec, MarkedFile } from '../kernel/fanotify.js';
+import type { AdmittedExec, HeldExec, MarkedFile, TicketSet, VerdictTicket } from '../kernel/fanotify.js';
+import { INTERPRETER_ENV, LOADER_ENV } from '../../common/profile.js';
 import type { HashCache } from '../kernel/proc.js';
 import { parseStat } from '../kernel/proc.js';
 import { ruleKeyOf } from '../kernel/netcls.js';
@@ -49,6 +50,10 @@ import type { WatcherGate } from './watcher.js';
 /** What this module needs of helper/kernel/fanotify.ts ExecHold. */
 export interface ExecHoldPort {
   onExec(cb: (e: HeldExec) => void): () => void;
+  /** Execs the reader thread admitted under a verdict ticket (absent: no tickets). */
+  onAdmitted?(cb: (e: AdmittedExec) => void): () => void;
+  /** Replace the verdict tickets (absent: no tickets). */
+  setTickets?(set: TicketSet): void;
   onOverflow(cb: () => void): () => void;
   onExpired(cb: (e: { id: number; tid: number }) => void): () => void;
   allow(id: number): boolean;
@@ -70,6 +75,10 @@ export interface ExecAdmissionDeps {
   log?: (line: string) => void;
   /** Every exec admitted at the hold (bench, tests). */
   onAdmitted?: (pid: number, rule: string) => void;
+  /** A process the reader thread admitted under a ticket: the watcher's catch-up (Watcher.adopt). */
+  adopted?: (pid: number, rule: string, inode: { dev: bigint; ino: bigint }) => void;
+  /** Have the watcher decide what `pid` runs now (Watcher.examine). */
+  look?: (pid: number) => void;
 }
 
 /** The marks a policy asks for (pure): files, and directories whose children are covered. */
@@ -132,18 +141,26 @@ export function pathRulesOf(policy: Policy, exe: string): PathRules {
 
 /** Spans of one held exec (TUNNELGATE_HOLD_TRACE=1, measurements): µs since the reader thread read it. */
 const TRACE = process.env.TUNNELGATE_HOLD_TRACE === '1';
+/** TUNNELGATE_EXEC_TICKETS=off: every held exec is decided in JS (the bench's baseline for the tickets). */
+const TICKETS_OFF = process.env.TUNNELGATE_EXEC_TICKETS === 'off';
 const sinceUs = (e: HeldExec) => Number(process.hrtime.bigint() - e.readAtNs) / 1000;
 
 export class ExecAdmission {
   private readonly unsubscribe: Array<() => void> = [];
   /** Admitted at the hold, waiting for their exec to be seen: pid → the admitted inode. */
-  private readonly pending = new Map<number, { dev: bigint; ino: bigint; rule: string; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<number, { dev: bigint; ino: bigint; rule: string; timer: NodeJS.Timeout; ticket: boolean }>();
   private readonly ownNetns = readlinkSync('/proc/self/ns/net');
   private readonly selfPid: number;
   private remarking: Promise<void> = Promise.resolve();
   private stopped = false;
-  /** Execs admitted at the hold / let go without admission (status, bench). */
-  readonly counts = { admitted: 0, passed: 0 };
+  /** Execs admitted at the hold (of which by a verdict ticket) / let go without admission (status, bench). */
+  readonly counts = { admitted: 0, ticketed: 0, passed: 0 };
+  /** Verdict tickets in force in the reader thread, by dev:ino:uid (offerTicket). */
+  private readonly tickets = new Map<string, VerdictTicket>();
+  private readonly ownNs = {
+    net: statSync('/proc/self/ns/net', { bigint: true }),
+    user: statSync('/proc/self/ns/user', { bigint: true }),
+  };
 
   constructor(private readonly deps: ExecAdmissionDeps) {
     this.selfPid = deps.selfPid ?? process.pid;
@@ -153,13 +170,18 @@ export class ExecAdmission {
   async start(): Promise<void> {
     const { hold, gate } = this.deps;
     this.unsubscribe.push(hold.onExec((e) => void this.onExec(e)));
+    if (hold.onAdmitted) this.unsubscribe.push(hold.onAdmitted((e) => this.onTicketed(e)));
     this.unsubscribe.push(hold.onOverflow(() => void this.remark()));
     this.unsubscribe.push(hold.onExpired((e) => this.deps.log?.(`exec hold: the exec of task ${e.tid} went on unanswered at the deadline`)));
-    this.unsubscribe.push(gate.onPolicyChange(() => void this.remark()));
+    this.unsubscribe.push(gate.onPolicyChange(() => {
+      this.clearTickets(); // first, in this very tick: no exec is admitted by an old verdict from here on
+      void this.remark();
+    }));
     await this.remark();
   }
 
   stop(): void {
+    this.clearTickets();
     this.stopped = true;
     for (const u of this.unsubscribe.splice(0)) u();
     for (const p of this.pending.values()) clearTimeout(p.timer);
@@ -241,12 +263,16 @@ export class ExecAdmission {
     }
     this.counts.admitted++;
     // Said after the answer: nothing of this is needed for the exec to go on.
-    this.deps.events.emit({ type: 'process.admitted', pid: e.pid, uid: admitted.uid, path: e.path, rule: admitted.rule });
+    this.deps.events.emit({ type: 'process.admitted', pid: e.pid, uid: admitted.uid, path: e.path, rule: admitted.rule, at: 'exec' });
     this.deps.onAdmitted?.(e.pid, admitted.rule);
-    // The exec may still fail: without an exec event within the grace period, verify().
+    this.awaitExec(e, admitted.rule, false);
+  }
+
+  /** The exec may still fail: without an exec event within the grace period, verify(). */
+  private awaitExec(e: HeldExec, rule: string, ticket: boolean): void {
     const timer = setTimeout(() => void this.verify(e.pid), 1_000);
     timer.unref();
-    this.pending.set(e.pid, { dev: e.dev, ino: e.ino, rule: admitted.rule, timer });
+    this.pending.set(e.pid, { dev: e.dev, ino: e.ino, rule, timer, ticket });
   }
 
   /** The in-force policy and each path's rules in it, recomputed when the policy object or the next expiry changes. */
@@ -254,6 +280,7 @@ export class ExecAdmission {
 
   private rulesOf(full: Policy, exe: string, now: number): { policy: Policy; rules: PathRules } {
     if (this.table?.full !== full || now >= this.table.until) {
+      this.clearTickets();
       const next = nextExpiry(full, now);
       this.table = { full, policy: inForce(full, now), until: next === undefined ? Infinity : now + next, paths: new Map() };
     }
@@ -293,13 +320,15 @@ export class ExecAdmission {
     if (rules.hash && (sha256 = this.deps.hashes.peek(st)) === undefined) return 'slow';
     const id = this.baseIdentity(e, readFileSync(`/proc/${e.pid}/stat`, 'latin1'), readFileSync(`/proc/${e.pid}/status`, 'latin1'));
     const paths = ancestry(e.path);
-    id.exeUnsafe = pathWritableByNonRoot([{ mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid) }, ...paths.slice(1).map((p) => statSync(p))], paths);
+    const above = paths.slice(1).map((p) => statSync(p, { bigint: true }));
+    id.exeUnsafe = pathWritableByNonRoot([st, ...above].map((s) => ({ mode: Number(s.mode), uid: Number(s.uid), gid: Number(s.gid) })), paths);
     if (sha256 !== undefined) id.sha256 = sha256;
     const verdict = decide(policy, id);
     if (!verdict.allow) return undefined; // the watcher reports it after the exec
     const m0 = TRACE ? sinceUs(e) : 0;
     if (!this.moveNow(e.pid, verdict)) return 'slow';
     if (TRACE) this.deps.log?.(`exec hold trace: pid ${e.pid} decided at ${m0.toFixed(0)} µs, moved at ${sinceUs(e).toFixed(0)} µs`);
+    this.offerTicket(e, id, verdict, rules, st, paths.slice(1).map((p, i) => ({ path: p, st: above[i] as BigIntStats })));
     return { rule: verdict.rule.key, uid: id.uid };
   }
 
@@ -307,6 +336,78 @@ export class ExecAdmission {
   private moveNow(pid: number, verdict: Extract<Verdict, { allow: true }>): boolean {
     const current = ruleKeyOf(readFileSync(`/proc/${pid}/cgroup`, 'latin1'), this.deps.gate.cgroupRoot);
     return current === verdict.rule.key || (this.deps.gate.admitNow?.(pid, verdict.rule.key) ?? false);
+  }
+
+  /** Longest life of a verdict ticket (ms), whatever the policy's next expiry. */
+  private static readonly TICKET_MS = 10 * 60_000;
+  /** Most tickets in force at once (the oldest goes first). */
+  private static readonly TICKETS = 256;
+
+  /**
+   * After an admission at the hold decided in JS: hand the reader thread a ticket to admit
+   * the next execs of the same file by the same uid by itself (helper/kernel/fanotify.ts
+   * VerdictTicket), when the verdict depended on nothing but what the ticket pins and the
+   * thread checks: not for rules of single processes (allow once), nor when the exec had
+   * a refused variable or a tracer. The ticket lives until the policy changes or a rule of
+   * it expires (clearTickets), TICKET_MS at most. Never throws: without a ticket, JS decides.
+   */
+  private offerTicket(e: HeldExec, id: ProcessIdentity, verdict: Extract<Verdict, { allow: true }>, rules: PathRules, st: BigIntStats, above: Array<{ path: string; st: BigIntStats }>): void {
+    const { hold, gate } = this.deps;
+    if (!hold.setTickets || !gate.ticketTarget || this.table === undefined || TICKETS_OFF) return;
+    if (id.env !== undefined || id.traced !== undefined || id.uid !== e.uid || rules.candidates.some((r) => r.processes !== undefined)) return;
+    const procs = gate.ticketTarget(verdict.rule.key);
+    if (procs === undefined) return;
+    const key = `${e.dev}:${e.ino}:${id.uid}`;
+    if (this.tickets.has(key)) return;
+    const ms = Math.min(ExecAdmission.TICKET_MS, this.table.until - Date.now());
+    if (!(ms > 0)) return;
+    const snap = (s: BigIntStats) => ({ dev: s.dev, ino: s.ino, mode: Number(s.mode), uid: Number(s.uid), gid: Number(s.gid) });
+    this.tickets.set(key, {
+      path: e.path, uid: id.uid, procs, rule: verdict.rule.key,
+      file: { ...snap(st), size: st.size, ctimeNs: st.ctimeNs },
+      ancestors: above.map((a) => ({ path: a.path, ...snap(a.st) })),
+      expiresNs: process.hrtime.bigint() + BigInt(Math.floor(ms)) * 1_000_000n,
+    });
+    if (this.tickets.size > ExecAdmission.TICKETS) this.tickets.delete(this.tickets.keys().next().value as string);
+    this.pushTickets();
+  }
+
+  /** Drop every ticket, in the reader thread too (synchronous). */
+  private clearTickets(): void {
+    if (!this.tickets.size) return;
+    this.tickets.clear();
+    this.pushTickets();
+  }
+
+  private pushTickets(): void {
+    try {
+      this.deps.hold.setTickets?.({
+        netns: { dev: this.ownNs.net.dev, ino: this.ownNs.net.ino },
+        userns: { dev: this.ownNs.user.dev, ino: this.ownNs.user.ino },
+        refusedEnv: [...LOADER_ENV, ...INTERPRETER_ENV],
+        tickets: [...this.tickets.values()],
+      });
+    } catch (err) {
+      // No ticket is in force then (setTickets dropped them): every exec goes through JS.
+      this.tickets.clear();
+      this.deps.log?.(`exec hold: verdict tickets dropped: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * An exec the reader thread admitted under a ticket, already answered: what onExec does
+   * after its answer, and the watcher's catch-up (the process ran a moment unfollowed).
+   */
+  private onTicketed(e: AdmittedExec): void {
+    if (this.stopped) return;
+    if (TRACE) this.deps.log?.(`exec hold trace: pid ${e.pid} ticket admitted: in JS at ${sinceUs(e).toFixed(0)} µs, answered at ${(Number(e.answeredAtNs - e.readAtNs) / 1000).toFixed(0)} µs`);
+    this.counts.admitted++;
+    this.counts.ticketed++;
+    this.deps.gate.adoptAdmission?.(e.pid, e.rule);
+    this.deps.events.emit({ type: 'process.admitted', pid: e.pid, uid: e.uid, path: e.path, rule: e.rule, at: 'ticket' });
+    this.deps.onAdmitted?.(e.pid, e.rule);
+    this.awaitExec(e, e.rule, true);
+    this.deps.adopted?.(e.pid, e.rule, { dev: e.dev, ino: e.ino });
   }
 
   /** What every identity of a held exec has: the event's file, uid, start time, tracer, the NEW envp. */
@@ -368,6 +469,13 @@ export class ExecAdmission {
     if (st.dev === p.dev && st.ino === p.ino) return;
     const current = ruleKeyOf(await fs.readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => ''), this.deps.gate.cgroupRoot);
     if (current !== p.rule) return; // moved since by someone who decided again
+    if (p.ticket && this.deps.look) {
+      // Admitted by a ticket, before the watcher followed it: its exec event was not seen
+      // because the exec failed, or because it was done, and another after it, before the
+      // watcher followed the process. The watcher tells the two apart by what runs now.
+      this.deps.look(pid);
+      return;
+    }
     await this.deps.gate.releasePid(pid).catch(() => undefined);
     const exe = await fs.readlink(`/proc/${pid}/exe`).catch(() => '(process gone)');
     this.deps.events.emit({ type: 'process.released', pid, path: exe, rule: p.rule, reason: 'its held exec did not run the admitted program (the exec failed)' });

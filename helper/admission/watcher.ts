@@ -26,7 +26,7 @@
 //   rule that still names its path; under a sha256-pinned rule it goes.
 // - Start: the first full scan admits everything eligible that already runs (the gate's
 //   adopt() has already re-checked what a previous helper left in the rule cgroups).
-import { existsSync, promises as fs, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync, readlinkSync, statSync, type BigIntStats } from 'node:fs';
 import type { EffectiveRule, Policy } from '../../common/policy.js';
 import type { GatheredProcess } from '../identity/gather.js';
 import { gatherIdentity } from '../identity/gather.js';
@@ -46,6 +46,12 @@ export interface WatcherGate {
   admit(pid: number, ruleKey: string): Promise<void>;
   /** admit() in the calling tick, or false (nothing done): the exec hold's fast path (helper/core/gate.ts). */
   admitNow?(pid: number, ruleKey: string): boolean;
+  /** Where the exec hold's reader thread may move a process for a rule by itself (helper/core/gate.ts). */
+  ticketTarget?(ruleKey: string): string | undefined;
+  /** Bookkeeping of a process the exec hold's reader thread admitted by itself (helper/core/gate.ts). */
+  adoptAdmission?(pid: number, ruleKey: string): void;
+  /** The processes in a rule's cgroup now. */
+  procsOf?(ruleKey: string): Promise<number[]>;
   releasePid(pid: number): Promise<void>;
   admitted(): Promise<Map<string, number[]>>;
   onPolicyChange(cb: (policy: Policy) => void): () => void;
@@ -211,6 +217,47 @@ export class Watcher {
     this.track(tgid);
     this.examine(tgid);
   }
+
+  /**
+   * A process the exec hold's reader thread admitted into `rule` by itself (a verdict
+   * ticket): it ran a moment before the watcher followed it (the gate's admit listeners
+   * follow it now), so the kernel filter may have dropped its exec event and its first
+   * forks. Once its exec is done (/proc/PID/exe is the admitted inode: trustworthy, the
+   * reader thread admits only processes of the initial user namespace) it is looked at as
+   * on its exec event. Before that (exe still names the program that called execve; a
+   * running task's /proc/PID/syscall says only "running", so an exec under way cannot be
+   * told from one that failed), its exec event is still to come, and exec-admission looks
+   * again after a grace period if none came. Whatever entered the rule's cgroup unfollowed
+   * meanwhile (children forked in that moment) is followed, then looked at, until nothing
+   * new is found: a child forked after its parent was followed is reported by the kernel.
+   */
+  async adopt(pid: number, rule: string, inode: { dev: bigint; ino: bigint }): Promise<void> {
+    this.track(pid);
+    let st: BigIntStats | undefined;
+    try {
+      st = statSync(`/proc/${pid}/exe`, { bigint: true });
+    } catch {
+      st = undefined;
+    }
+    if (st === undefined && !existsSync(`/proc/${pid}`)) this.untrack(pid);
+    // The exec is done: decided as on its exec event. Else its exec event is still to come
+    // (or it failed: exec-admission looks again after a grace period).
+    else if (st?.dev === inode.dev && st.ino === inode.ino) void this.examineNow(pid, true);
+    if (!this.watch || !this.deps.gate.procsOf) return;
+    for (let round = 0; round < Watcher.ADOPT_ROUNDS; round++) {
+      const inside = await this.deps.gate.procsOf(rule).catch(() => [] as number[]);
+      const fresh = inside.filter((p) => !this.followed.has(p));
+      if (!fresh.length) return;
+      for (const p of fresh) this.followed.add(p);
+      this.flushUntracked();
+      for (const p of fresh) void this.examineNow(p, true);
+    }
+    // Still new ones after that many rounds (a fork storm): the full re-check follows and
+    // decides everything in the rule cgroups.
+    void this.recheck('a fork storm right after an exec admitted at the hold');
+  }
+
+  private static readonly ADOPT_ROUNDS = 8;
 
   /**
    * An exited process leaves the kernel filter with the next change of it, or within

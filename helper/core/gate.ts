@@ -299,6 +299,31 @@ export class Gate {
     return true;
   }
 
+  /**
+   * Where the exec hold's reader thread may move a process for `ruleKey` by itself (a verdict
+   * ticket, helper/kernel/fanotify.ts): the rule's cgroup.procs, or undefined when the rule
+   * is not an allow rule of the policy in force or has no cgroup.
+   */
+  ticketTarget(ruleKey: string): string | undefined {
+    if (!this.classids.has(ruleKey) || !this.policy?.rules.some((r) => r.key === ruleKey && r.action === 'allow')) return undefined;
+    return this.deps.cgroups.procsFile(ruleKey);
+  }
+
+  /**
+   * A process the exec hold's reader thread moved into `ruleKey`'s cgroup by itself: what
+   * admitNow() does around its move (the admit listeners follow it; recentAdmission knows
+   * it), afterwards.
+   */
+  adoptAdmission(pid: number, ruleKey: string): void {
+    for (const cb of this.admitListeners) cb(pid);
+    this.noteAdmission(pid, ruleKey);
+  }
+
+  /** The processes in `ruleKey`'s cgroup now (cgroup.procs). */
+  procsOf(ruleKey: string): Promise<number[]> {
+    return this.deps.cgroups.procs(ruleKey);
+  }
+
   private noteAdmission(pid: number, ruleKey: string): void {
     this.populated.add(ruleKey);
     this.recent.delete(pid);

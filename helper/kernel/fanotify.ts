@@ -78,6 +78,64 @@ export interface HeldExec {
   error?: string;
 }
 
+/** A held exec the reader thread admitted by itself under a verdict ticket (ExecHold.setTickets), already answered. */
+export interface AdmittedExec extends HeldExec {
+  /** The ticket's rule (key): the process is in its cgroup now. */
+  rule: string;
+  /** When the reader thread answered: process.hrtime.bigint() time (ns). */
+  answeredAtNs: bigint;
+}
+
+/** What a stat(2) of a file or directory said, as a ticket compares it. */
+export interface StatSnapshot {
+  dev: bigint;
+  ino: bigint;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * "An exec of this very file, by this uid, gets this rule" (ExecHold.setTickets). The
+ * reader thread admits a held exec under it only when every fact below is still true and
+ * the task is single-threaded, untraced, of the namespaces given, with none of the refused
+ * variables in its new envp; otherwise the exec goes to JS as any other. Times in ns.
+ */
+export interface VerdictTicket {
+  /** The executed file at the path JS judged (the event's path must be this one). */
+  path: string;
+  file: StatSnapshot & { size: bigint; ctimeNs: bigint };
+  /** Real uid of the exec'ing task. */
+  uid: number;
+  /** Every directory above the file, as stat(2) saw them (writability of the path). */
+  ancestors: Array<StatSnapshot & { path: string }>;
+  /** The rule's cgroup.procs, where the tgid is written. */
+  procs: string;
+  rule: string;
+  /** CLOCK_MONOTONIC ns (process.hrtime.bigint()) after which the ticket is void. */
+  expiresNs: bigint;
+}
+
+/** What every ticket of a set shares: the helper's namespaces and the refused variable names. */
+export interface TicketSet {
+  netns: { dev: bigint; ino: bigint };
+  userns: { dev: bigint; ino: bigint };
+  refusedEnv: readonly string[];
+  tickets: readonly VerdictTicket[];
+}
+
+/** The addon's layout of a TicketSet (native.c fan_fast_parse): NUL-terminated tokens. Pure. */
+export function encodeTickets(set: TicketSet): Buffer {
+  const t: Array<string | number | bigint> = ['1', set.netns.dev, set.netns.ino, set.userns.dev, set.userns.ino, set.refusedEnv.length, ...set.refusedEnv, set.tickets.length];
+  for (const k of set.tickets) {
+    const f = k.file;
+    t.push(f.dev, f.ino, k.uid, k.path, f.mode, f.uid, f.gid, f.size, f.ctimeNs / 1_000_000_000n, f.ctimeNs % 1_000_000_000n, k.expiresNs, k.procs, k.rule, k.ancestors.length);
+    for (const a of k.ancestors) t.push(a.path, a.dev, a.ino, a.mode, a.uid, a.gid);
+  }
+  for (const x of t) if (typeof x === 'string' && x.includes('\0')) throw new Error('a ticket field holds a NUL byte');
+  return Buffer.concat(t.map((x) => Buffer.from(`${x}\0`, 'utf8')));
+}
+
 export interface MarkedFile {
   path: string;
   dev: bigint;
@@ -132,6 +190,7 @@ interface Mark extends MarkedFile {
  */
 export class ExecHold {
   private readonly execs = new Set<Listener<HeldExec>>();
+  private readonly admitted = new Set<Listener<AdmittedExec>>();
   private readonly expired = new Set<Listener<{ id: number; tid: number }>>();
   private readonly overflows = new Set<Listener<void>>();
   private readonly ownChildren = new Set<Listener<{ pid: number; path: string }>>();
@@ -165,6 +224,21 @@ export class ExecHold {
   /** Every held exec of a marked file. Answer with allow(id) (or deny) before the deadline. */
   onExec(cb: Listener<HeldExec>): () => void {
     return subscribe(this.execs, cb);
+  }
+
+  /** A held exec the reader thread admitted and answered under a ticket (setTickets). */
+  onAdmitted(cb: Listener<AdmittedExec>): () => void {
+    return subscribe(this.admitted, cb);
+  }
+
+  /**
+   * Replace every verdict ticket (empty list: none). Synchronous: when it returns, no exec
+   * is admitted under a ticket not in `set` any more. Throws if a cgroup.procs cannot be
+   * opened (then no ticket is in force).
+   */
+  setTickets(set: TicketSet): void {
+    if (this.closed) return;
+    this.group.setTickets(set.tickets.length ? encodeTickets(set) : Buffer.alloc(0));
   }
 
   /** The reader thread allowed an exec itself: nobody answered within the deadline. */
@@ -272,6 +346,11 @@ export class ExecHold {
       case 'exec': {
         const h = heldExecOf(e);
         for (const cb of this.execs) cb(h);
+        return;
+      }
+      case 'admitted': {
+        const a: AdmittedExec = { ...heldExecOf(e), rule: e.rule ?? '', answeredAtNs: e.answeredAtNs ?? 0n };
+        for (const cb of this.admitted) cb(a);
         return;
       }
       case 'expired':

@@ -204,6 +204,11 @@ export class NetClsTree {
     writeFileSync(path.join(this.dirOf(rel), 'cgroup.procs'), `${pid}\n`);
   }
 
+  /** The cgroup.procs file of `rel` (the exec hold's verdict tickets write to it from the addon). */
+  procsFile(rel: string): string {
+    return path.join(this.dirOf(rel), 'cgroup.procs');
+  }
+
   /** Back to the top of the hierarchy (classid 0): where every process starts. */
   async release(pid: number): Promise<void> {
     await fs.writeFile(path.join(this.mount, 'cgroup.procs'), `${pid}\n`).catch((e: NodeJS.ErrnoException) => {

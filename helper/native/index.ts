@@ -125,7 +125,7 @@ export function syslog(priority: number, message: string): void {
 
 /** One message of the fanotify reader thread (see native.c: fanotify). */
 export interface RawFanotifyEvent {
-  kind: 'exec' | 'expired' | 'overflow' | 'own-child' | 'error';
+  kind: 'exec' | 'expired' | 'overflow' | 'own-child' | 'error' | 'admitted';
   id: number;
   tid?: number;
   tgid?: number;
@@ -141,6 +141,9 @@ export interface RawFanotifyEvent {
   truncated?: boolean;
   /** CLOCK_MONOTONIC ns at which the reader thread read the event (comparable with process.hrtime.bigint()). */
   readAtNs?: bigint;
+  /** 'admitted' (a verdict ticket held): the ticket's rule, and when the reader thread answered (CLOCK_MONOTONIC ns). */
+  rule?: string;
+  answeredAtNs?: bigint;
   error?: string;
 }
 
@@ -149,6 +152,8 @@ export interface RawFanotifyGroup {
   mark(path: string, children?: boolean): { fd: number; dev: bigint; ino: bigint };
   unmark(fd: number): void;
   pending(): number;
+  /** Replace every verdict ticket (helper/kernel/fanotify.ts encodeTickets; empty: none). Throws. */
+  setTickets(buffer: Buffer): void;
   close(): void;
 }
 

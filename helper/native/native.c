@@ -458,7 +458,49 @@ static napi_value syslog_msg(napi_env env, napi_callback_info info) {
  * Events are named by a 64-bit id, never by their fd: an fd number is reused as soon as it
  * is closed, so an answer that arrives after the deadline cannot reach another exec.
  */
-enum { FAN_EV_EXEC, FAN_EV_EXPIRED, FAN_EV_OVERFLOW, FAN_EV_OWN_CHILD, FAN_EV_ERROR };
+enum { FAN_EV_EXEC, FAN_EV_EXPIRED, FAN_EV_OVERFLOW, FAN_EV_OWN_CHILD, FAN_EV_ERROR, FAN_EV_ADMITTED };
+
+/* ---- verdict tickets: the common held exec answered in the reader thread ----
+ *
+ * JS decides each held exec (helper/admission/exec-admission.ts). After it has admitted an
+ * exec of file F by uid U, it may hand this thread a ticket: "an exec of this very inode,
+ * at this path, by U, while the file and every directory above it are exactly as they were
+ * (mode, owner, ctime: the bytes a hash was taken of), by a single-threaded, untraced task of
+ * the helper's network and user namespaces whose new envp names none of the refused
+ * variables, gets the same verdict: move it into this cgroup". The thread checks exactly
+ * those facts of each event and, when every one holds, writes the tgid to the rule's
+ * cgroup.procs and answers FAN_ALLOW itself, then tells JS (FAN_EV_ADMITTED) so the
+ * watcher follows the process. Anything else, or any failed check or write, goes to JS
+ * as before. No policy is evaluated here: a ticket only replays a verdict JS took on the
+ * same inputs, and JS drops every ticket when the policy changes (setTickets([])).
+ */
+struct fan_ancestor {
+  char *path;
+  uint64_t dev, ino;
+  uint32_t mode, uid, gid;
+};
+
+struct fan_ticket {
+  uint64_t dev, ino;
+  long uid;
+  char *path, *rule;
+  uint32_t mode, fuid, fgid;
+  uint64_t size;
+  int64_t ctime_sec, ctime_nsec;
+  uint64_t expires_ns; /* CLOCK_MONOTONIC */
+  int procs_fd;
+  size_t nanc;
+  struct fan_ancestor *anc;
+};
+
+struct fan_fast {
+  struct fan_ticket *t;
+  size_t n;
+  char **refused; /* "NAME=" prefixes */
+  size_t nrefused;
+  uint64_t netns_dev, netns_ino, userns_dev, userns_ino;
+};
+
 
 struct fan_pending {
   uint64_t id;
@@ -473,6 +515,8 @@ struct fan_group {
   volatile int stop;
   int refs; /* the reader thread and the JS handle */
   pthread_mutex_t mu;
+  pthread_mutex_t fast_mu; /* guards fast: setTickets against the reader thread */
+  struct fan_fast fast;
   struct fan_pending *pend;
   size_t npend, cap;
   uint64_t next_id;
@@ -486,7 +530,9 @@ struct fan_msg {
   uint64_t id;
   uint64_t read_ns; /* CLOCK_MONOTONIC when the reader thread read the event (= process.hrtime.bigint()) */
   int tid, tgid, ppid, threads, sysno, truncated;
-  long uid;
+  long uid, tracer;
+  uint64_t answered_ns; /* FAN_EV_ADMITTED: when the reader thread answered */
+  char rule[512];      /* FAN_EV_ADMITTED: the ticket's rule */
   uint64_t dev, ino;
   char path[4096];
   char *argv, *envp; /* NUL-separated */
@@ -507,9 +553,185 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void fan_fast_free(struct fan_fast *f) {
+  for (size_t i = 0; i < f->n; i++) {
+    struct fan_ticket *t = &f->t[i];
+    free(t->path);
+    free(t->rule);
+    if (t->procs_fd >= 0) close(t->procs_fd);
+    for (size_t j = 0; j < t->nanc; j++) free(t->anc[j].path);
+    free(t->anc);
+  }
+  free(f->t);
+  for (size_t i = 0; i < f->nrefused; i++) free(f->refused[i]);
+  free(f->refused);
+  memset(f, 0, sizeof *f);
+}
+
+/* A reader of NUL-separated tokens (setTickets' buffer). */
+struct tok {
+  const char *p, *end;
+  int bad;
+};
+
+static const char *tok_str(struct tok *k) {
+  if (k->bad || k->p >= k->end) {
+    k->bad = 1;
+    return "";
+  }
+  const char *s = k->p;
+  const char *z = memchr(s, 0, (size_t)(k->end - s));
+  if (!z) {
+    k->bad = 1;
+    return "";
+  }
+  k->p = z + 1;
+  return s;
+}
+
+static uint64_t tok_u64(struct tok *k) {
+  const char *s = tok_str(k);
+  char *e;
+  errno = 0;
+  unsigned long long v = strtoull(s, &e, 10);
+  if (k->bad || *s == 0 || *e != 0 || errno) k->bad = 1;
+  return (uint64_t)v;
+}
+
+static char *tok_dup(struct tok *k) {
+  return strdup(tok_str(k));
+}
+
+/* Parses setTickets' buffer into `f` (see TicketSet in helper/native/index.ts); 0, or -1 if malformed. */
+static int fan_fast_parse(struct tok *k, struct fan_fast *f) {
+  if (strcmp(tok_str(k), "1") != 0) return -1;
+  f->netns_dev = tok_u64(k);
+  f->netns_ino = tok_u64(k);
+  f->userns_dev = tok_u64(k);
+  f->userns_ino = tok_u64(k);
+  uint64_t nr = tok_u64(k);
+  if (k->bad || nr > 256) return -1;
+  f->refused = calloc(nr ? nr : 1, sizeof *f->refused);
+  if (!f->refused) return -1;
+  for (; f->nrefused < nr && !k->bad; f->nrefused++) {
+    const char *name = tok_str(k);
+    size_t l = strlen(name);
+    char *p = malloc(l + 2);
+    if (!p) return -1;
+    memcpy(p, name, l);
+    p[l] = '=';
+    p[l + 1] = 0;
+    f->refused[f->nrefused] = p;
+  }
+  uint64_t nt = tok_u64(k);
+  if (k->bad || nt > 4096) return -1;
+  f->t = calloc(nt ? nt : 1, sizeof *f->t);
+  if (!f->t) return -1;
+  for (; f->n < nt && !k->bad; f->n++) {
+    struct fan_ticket *t = &f->t[f->n];
+    t->procs_fd = -1;
+    t->dev = tok_u64(k);
+    t->ino = tok_u64(k);
+    t->uid = (long)tok_u64(k);
+    t->path = tok_dup(k);
+    t->mode = (uint32_t)tok_u64(k);
+    t->fuid = (uint32_t)tok_u64(k);
+    t->fgid = (uint32_t)tok_u64(k);
+    t->size = tok_u64(k);
+    t->ctime_sec = (int64_t)tok_u64(k);
+    t->ctime_nsec = (int64_t)tok_u64(k);
+    t->expires_ns = tok_u64(k);
+    const char *procs = tok_str(k);
+    t->rule = tok_dup(k);
+    uint64_t na = tok_u64(k);
+    if (k->bad || !t->path || !t->rule || na > 64) return -1;
+    t->anc = calloc(na ? na : 1, sizeof *t->anc);
+    if (!t->anc) return -1;
+    for (; t->nanc < na && !k->bad; t->nanc++) {
+      struct fan_ancestor *a = &t->anc[t->nanc];
+      a->path = tok_dup(k);
+      a->dev = tok_u64(k);
+      a->ino = tok_u64(k);
+      a->mode = (uint32_t)tok_u64(k);
+      a->uid = (uint32_t)tok_u64(k);
+      a->gid = (uint32_t)tok_u64(k);
+      if (!a->path) return -1;
+    }
+    if (k->bad) return -1;
+    /* The rule's cgroup.procs, opened now: a cgroup removed since makes the write fail (JS then decides). */
+    t->procs_fd = open(procs, O_WRONLY | O_CLOEXEC);
+    if (t->procs_fd < 0) return -1;
+  }
+  return k->bad || k->p != k->end ? -1 : 0;
+}
+
+static int same_stat(const char *path, uint64_t dev, uint64_t ino) {
+  struct stat st;
+  return stat(path, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+}
+
+static int ancestor_same(const struct fan_ancestor *a) {
+  struct stat st;
+  return stat(a->path, &st) == 0 && (uint64_t)st.st_dev == a->dev && (uint64_t)st.st_ino == a->ino && st.st_mode == a->mode &&
+         st.st_uid == a->uid && st.st_gid == a->gid;
+}
+
+/* Any envp entry that starts with a refused "NAME=" (with any value, even empty: JS decides those). */
+static int env_refused(const struct fan_fast *f, const char *envp, size_t len, int count) {
+  size_t off = 0;
+  for (int i = 0; i < count && off < len; i++) {
+    const char *e = envp + off;
+    size_t l = strnlen(e, len - off);
+    for (size_t j = 0; j < f->nrefused; j++) {
+      size_t pl = strlen(f->refused[j]);
+      if (l >= pl && memcmp(e, f->refused[j], pl) == 0) return 1;
+    }
+    off += l + 1;
+  }
+  return 0;
+}
+
+/*
+ * The held exec of `m` (its event fd `event_fd`) matched against the tickets: when one
+ * holds in every respect, the task is moved into the ticket's cgroup and its rule is
+ * copied to m->rule (1); else 0, nothing done. Caller holds g->fast_mu.
+ */
+static int fan_try_ticket(struct fan_group *g, int event_fd, struct fan_msg *m) {
+  const struct fan_fast *f = &g->fast;
+  if (!f->n || m->threads != 1 || m->tgid != m->tid || m->tgid <= 0 || m->tracer != 0 || m->truncated || m->err[0] ||
+      !m->argv || !m->envp || (m->sysno != 59 && m->sysno != 322))
+    return 0;
+  struct stat st;
+  if (fstat(event_fd, &st) != 0) return 0;
+  for (size_t i = 0; i < f->n; i++) {
+    const struct fan_ticket *t = &f->t[i];
+    if (t->dev != (uint64_t)st.st_dev || t->ino != (uint64_t)st.st_ino || t->uid != m->uid) continue;
+    if (now_ns() >= t->expires_ns || strcmp(t->path, m->path) != 0) return 0;
+    if (st.st_mode != t->mode || st.st_uid != t->fuid || st.st_gid != t->fgid || (uint64_t)st.st_size != t->size ||
+        st.st_ctim.tv_sec != t->ctime_sec || st.st_ctim.tv_nsec != t->ctime_nsec)
+      return 0;
+    for (size_t j = 0; j < t->nanc; j++)
+      if (!ancestor_same(&t->anc[j])) return 0;
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/ns/net", m->tid);
+    if (!same_stat(p, f->netns_dev, f->netns_ino)) return 0;
+    snprintf(p, sizeof p, "/proc/%d/ns/user", m->tid);
+    if (!same_stat(p, f->userns_dev, f->userns_ino)) return 0;
+    if (env_refused(f, m->envp, m->envp_len, m->envc)) return 0;
+    char buf[24];
+    int n = snprintf(buf, sizeof buf, "%d\n", m->tgid);
+    if (write(t->procs_fd, buf, (size_t)n) != n) return 0;
+    snprintf(m->rule, sizeof m->rule, "%s", t->rule);
+    return 1;
+  }
+  return 0;
+}
+
 static void fan_unref(struct fan_group *g) {
   if (__atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) == 0) {
     pthread_mutex_destroy(&g->mu);
+    pthread_mutex_destroy(&g->fast_mu);
+    fan_fast_free(&g->fast);
     free(g->pend);
     free(g);
   }
@@ -682,17 +904,18 @@ static void fan_call_js(napi_env env, napi_value js_cb, void *ctx, void *data) {
   (void)ctx;
   struct fan_msg *m = data;
   if (env != NULL && js_cb != NULL) {
-    static const char *kinds[] = {"exec", "expired", "overflow", "own-child", "error"};
+    static const char *kinds[] = {"exec", "expired", "overflow", "own-child", "error", "admitted"};
+    int execlike = m->kind == FAN_EV_EXEC || m->kind == FAN_EV_ADMITTED;
     napi_value o, v, undefined;
     napi_create_object(env, &o);
     napi_set_named_property(env, o, "kind", str(env, kinds[m->kind]));
     napi_create_double(env, (double)m->id, &v);
     napi_set_named_property(env, o, "id", v);
-    if (m->kind == FAN_EV_EXEC || m->kind == FAN_EV_OWN_CHILD || m->kind == FAN_EV_EXPIRED) {
+    if (execlike || m->kind == FAN_EV_OWN_CHILD || m->kind == FAN_EV_EXPIRED) {
       napi_create_int32(env, m->tid, &v);
       napi_set_named_property(env, o, "tid", v);
     }
-    if (m->kind == FAN_EV_EXEC || m->kind == FAN_EV_OWN_CHILD) {
+    if (execlike || m->kind == FAN_EV_OWN_CHILD) {
       napi_create_int32(env, m->tgid, &v);
       napi_set_named_property(env, o, "tgid", v);
       napi_create_int32(env, m->ppid, &v);
@@ -707,7 +930,12 @@ static void fan_call_js(napi_env env, napi_value js_cb, void *ctx, void *data) {
       napi_create_bigint_uint64(env, m->ino, &v);
       napi_set_named_property(env, o, "ino", v);
     }
-    if (m->kind == FAN_EV_EXEC) {
+    if (m->kind == FAN_EV_ADMITTED) {
+      napi_set_named_property(env, o, "rule", str(env, m->rule));
+      napi_create_bigint_uint64(env, m->answered_ns, &v);
+      napi_set_named_property(env, o, "answeredAtNs", v);
+    }
+    if (execlike) {
       napi_create_bigint_uint64(env, m->read_ns, &v);
       napi_set_named_property(env, o, "readAtNs", v);
       napi_create_int32(env, m->sysno, &v);
@@ -751,9 +979,10 @@ static void fan_handle_perm(struct fan_group *g, const struct fanotify_event_met
     m->ppid = (int)status_field(status, "PPid");
     m->uid = status_field(status, "Uid");
     m->threads = (int)status_field(status, "Threads");
+    m->tracer = status_field(status, "TracerPid");
   } else {
     m->tgid = m->ppid = m->threads = -1;
-    m->uid = -1;
+    m->uid = m->tracer = -1;
   }
   if (g->pass_own_children && m->ppid == getpid()) {
     /* Our own child: the event loop may be blocked in uv_spawn waiting for this very exec. */
@@ -763,6 +992,16 @@ static void fan_handle_perm(struct fan_group *g, const struct fanotify_event_met
     return;
   }
   read_exec_args(m);
+  pthread_mutex_lock(&g->fast_mu);
+  int admitted = fan_try_ticket(g, md->fd, m);
+  pthread_mutex_unlock(&g->fast_mu);
+  if (admitted) {
+    fan_answer(g->fd, md->fd, 1);
+    m->answered_ns = now_ns();
+    m->kind = FAN_EV_ADMITTED;
+    fan_send(g, m);
+    return;
+  }
   pthread_mutex_lock(&g->mu);
   if (g->npend == g->cap) {
     size_t cap = g->cap ? g->cap * 2 : 16;
@@ -956,6 +1195,40 @@ static napi_value fan_unmark(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * setTickets(buffer): replaces every verdict ticket at once (see fan_try_ticket; the
+ * buffer's layout is TicketSet's in helper/native/index.ts). An empty buffer drops them
+ * all. Returns when no exec is being admitted under an old ticket any more. Throws a
+ * TypeError for a malformed buffer and the errno of a cgroup.procs that cannot be opened
+ * (the old tickets are dropped then too).
+ */
+static napi_value fan_set_tickets(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void *data;
+  size_t len;
+  struct fan_group *g = fan_this(env, info, &argc, argv);
+  if (argc != 1 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "setTickets(buffer)");
+    return NULL;
+  }
+  struct fan_fast next = {0}, old;
+  int rc = 0, err = 0;
+  if (len > 0) {
+    struct tok k = {.p = data, .end = (const char *)data + len, .bad = 0};
+    rc = fan_fast_parse(&k, &next);
+    err = errno;
+    if (rc != 0) fan_fast_free(&next);
+  }
+  pthread_mutex_lock(&g->fast_mu);
+  old = g->fast;
+  g->fast = next;
+  pthread_mutex_unlock(&g->fast_mu);
+  fan_fast_free(&old);
+  if (rc != 0) return err ? throw_errno(env, "exec hold tickets", err) : (napi_throw_type_error(env, NULL, "setTickets: malformed buffer"), NULL);
+  return NULL;
+}
+
 static napi_value fan_pending_count(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   napi_value out;
@@ -1035,6 +1308,7 @@ static napi_value fanotify_open(napi_env env, napi_callback_info info) {
   g->pass_own_children = pass_own;
   g->refs = 2;
   pthread_mutex_init(&g->mu, NULL);
+  pthread_mutex_init(&g->fast_mu, NULL);
   napi_create_string_utf8(env, "tunnelgate-fanotify", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, g, fan_finalize, NULL, fan_call_js, &g->tsfn) != napi_ok) {
     close(fd);
@@ -1058,6 +1332,7 @@ static napi_value fanotify_open(napi_env env, napi_callback_info info) {
   add_method(env, out, "mark", fan_mark, g);
   add_method(env, out, "unmark", fan_unmark, g);
   add_method(env, out, "pending", fan_pending_count, g);
+  add_method(env, out, "setTickets", fan_set_tickets, g);
   add_method(env, out, "close", fan_close, g);
   napi_add_finalizer(env, out, g, fan_handle_finalize, NULL, NULL);
   return out;
