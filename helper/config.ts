@@ -41,3 +41,13 @@ export const trustedKeysDir = (p: Paths) => path.join(p.etc, 'trusted-keys');
  * and one reader may bind a group: a second helper in the same namespace is refused anyway.
  */
 export const NFLOG_GROUP = 7467;
+
+/**
+ * V8 options the helper runs with (tunnelgate.service's `Environment=NODE_OPTIONS=`; the
+ * lab and the bench start it with the same). A young generation of 1 MiB semi-spaces and
+ * one V8 worker thread instead of four: the helper's heap is small and its allocations
+ * short-lived, and each worker thread's malloc arena and the larger semi-spaces were
+ * ~12 MiB of its resident memory at idle (bench/RESULTS.md, RSS: 88 -> 76 MB measured
+ * together; either alone saved under 1 MB). Issue 10's target is an RSS under 80 MB.
+ */
+export const HELPER_NODE_OPTIONS = '--max-semi-space-size=1 --v8-pool-size=1';

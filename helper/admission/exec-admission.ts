@@ -27,6 +27,12 @@
 //   the inode (HashCache.peek), the /proc reads are synchronous, and the move writes
 //   cgroup.procs at once (Gate.admitNow) instead of queueing behind the gate's serial work.
 //   Events and bookkeeping come after the answer. TUNNELGATE_HOLD_TRACE=1 logs the spans.
+// - Faster still, verdict tickets (offerTicket; native.c fan_try_ticket): after a fast-path
+//   admission, the next execs of the same file by the same uid are admitted by the
+//   reader thread itself when every input of that verdict is unchanged, and JS hears of
+//   them afterwards (onTicketed: bookkeeping, and Watcher.adopt, since the process ran a
+//   moment unfollowed). The thread evaluates no policy; it compares. JS drops every ticket
+//   whenever the policy or the rules in force change. TUNNELGATE_EXEC_TICKETS=off: none.
 // - Marks follow the policy (marksOf): exact paths, the directory of a `dir/*` glob
 //   (children mark), every executable file of a `package` rule's package, the interpreter
 //   of a script rule; re-marked after every policy change and every overflow (refresh).

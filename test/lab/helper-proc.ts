@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Result, ResultPromise } from 'execa';
+import { HELPER_NODE_OPTIONS } from '../../helper/config.js';
 import { chooseNetClsMount, findNetClsMounts } from '../../helper/kernel/netcls.js';
 import { onExitUndo, removeCgroupTree } from './cleanup.js';
 import type { Lab } from './lab.js';
@@ -93,7 +94,8 @@ export async function startHelper(lab: Lab, opts: StartOptions = {}): Promise<He
   };
 
   const start = async () => {
-    proc = lab.spawn('ws', 'node', [CLI, 'helper', ...flags], { all: true, reject: false });
+    // Run as the service runs it (tunnelgate.service: Environment=NODE_OPTIONS=...).
+    proc = lab.spawn('ws', 'node', [CLI, 'helper', ...flags], { all: true, reject: false, env: { NODE_OPTIONS: HELPER_NODE_OPTIONS } });
     proc.all?.on('data', (d: Buffer) => {
       out += d.toString();
       opts.log?.(d.toString().trimEnd());
