@@ -67,7 +67,7 @@ import { loadSettings } from './settings.js';
 import type { HelperSettings } from './settings.js';
 import { UserRules } from './core/user-rules.js';
 import type { GatePort } from './core/user-rules.js';
-import { holdCovers, openExecSource, Watcher } from './admission/watcher.js';
+import { holdCovers, openExecSource, Watcher, type HeldAdmission } from './admission/watcher.js';
 import { withProcessWatch } from './core/status.js';
 import { ExecAdmission, type ExecHoldPort } from './admission/exec-admission.js';
 import { ExecHold, FanotifyUnavailable } from './kernel/fanotify.js';
@@ -522,8 +522,8 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // Processes started any way get their rule's cgroup, and lose it when no rule allows them.
   const exec = await openExecSource();
   if (exec.note) console.error(`tunnelgate: ${exec.note}`);
-  const hold: { covers?: (p: Policy) => boolean } = {};
-  const processes = new Watcher({ gate, events, hashes: new HashCache(), source: exec.source, holdCovers: (p) => hold.covers?.(p) ?? false });
+  const hold: { covers?: (p: Policy) => boolean; heldAt?: (pid: number) => HeldAdmission | undefined } = {};
+  const processes = new Watcher({ gate, events, hashes: new HashCache(), source: exec.source, holdCovers: (p) => hold.covers?.(p) ?? false, heldAt: (pid) => hold.heldAt?.(pid) });
   // The watcher follows every admitted process in the kernel filter (issue 10.6) from
   // BEFORE its move, whoever admits it (hold, watcher, run, a prompt answer): a child it
   // forks from then on is reported.
@@ -531,6 +531,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   await processes.start();
   const held = await openExecAdmission({ gate, events, source: exec.source, deadlineMs: user.settings.execHoldDeadlineMs, follow: (pid) => processes.track(pid), letGo: (tid) => processes.execLetGo(tid), adopt: (pid, rule, inode) => void processes.adopt(pid, rule, inode), look: (pid) => processes.examine(pid) });
   if (held.covers) hold.covers = held.covers;
+  if (held.heldAt) hold.heldAt = held.heldAt;
   processes.hearExecs();
 
   const launches = new Launches({ gate, procs: procPort(new HashCache()), events, ...(tracer ? { tracer } : {}) });
@@ -733,7 +734,7 @@ async function openExecAdmission(o: {
   letGo: (tid: number) => void;
   adopt: (pid: number, rule: string, inode: { dev: bigint; ino: bigint }) => void;
   look: (pid: number) => void;
-}): Promise<{ stop: () => void; note?: string; off?: string; covers?: (p: Policy) => boolean }> {
+}): Promise<{ stop: () => void; note?: string; off?: string; covers?: (p: Policy) => boolean; heldAt?: (pid: number) => HeldAdmission | undefined }> {
   let hold: ExecHold;
   try {
     if (process.env.TUNNELGATE_EXEC_HOLD === 'off') throw new Error('TUNNELGATE_EXEC_HOLD=off');
@@ -765,6 +766,7 @@ async function openExecAdmission(o: {
   await admission.start();
   return {
     covers: (p) => holdCovers(p, hold.marked()),
+    heldAt: (pid) => admission.heldAt(pid),
     stop: () => {
       off();
       admission.stop();

@@ -51,7 +51,7 @@ import type { ProcessIdentity, Verdict } from '../policy/decide.js';
 import { candidateRules, decide, needsHash, packagesNamed } from '../policy/decide.js';
 import { inForce, nextExpiry } from '../policy/expiry.js';
 import type { EventSink } from '../core/event-bus.js';
-import type { WatcherGate } from './watcher.js';
+import type { HeldAdmission, WatcherGate } from './watcher.js';
 
 /** What this module needs of helper/kernel/fanotify.ts ExecHold. */
 export interface ExecHoldPort {
@@ -119,6 +119,13 @@ async function dpkgExecutables(pkg: string): Promise<string[]> {
   return out;
 }
 
+/** An admission at the hold: the rule, the process's uid, and the policy (and its validity) it was decided under. */
+interface Admitted {
+  rule: string;
+  uid: number;
+  under: { policy: Policy; until: number };
+}
+
 /**
  * What the hold needs to know of one path under one policy, from the rules alone (pure):
  * computed once per path and policy, so a held exec does no rule matching of its own.
@@ -161,6 +168,9 @@ export class ExecAdmission {
   private stopped = false;
   /** Execs admitted at the hold (of which by a verdict ticket) / let go without admission (status, bench). */
   readonly counts = { admitted: 0, ticketed: 0, passed: 0 };
+  /** Processes admitted at the hold, newest last (bounded: HELD_KEPT): heldAt(). */
+  private readonly held = new Map<number, HeldAdmission>();
+  private static readonly HELD_KEPT = 4096;
   /** Verdict tickets in force in the reader thread, by dev:ino:uid (offerTicket). */
   private readonly tickets = new Map<string, VerdictTicket>();
   private readonly ownNs = {
@@ -248,7 +258,7 @@ export class ExecAdmission {
    */
   private async onExec(e: HeldExec): Promise<void> {
     const t0 = TRACE ? sinceUs(e) : 0;
-    let admitted: { rule: string; uid: number } | undefined;
+    let admitted: Admitted | undefined;
     let how = 'fast';
     try {
       const fast = this.admitFast(e);
@@ -271,11 +281,29 @@ export class ExecAdmission {
     // Said after the answer: nothing of this is needed for the exec to go on.
     this.deps.events.emit({ type: 'process.admitted', pid: e.pid, uid: admitted.uid, path: e.path, rule: admitted.rule, at: 'exec' });
     this.deps.onAdmitted?.(e.pid, admitted.rule);
-    this.awaitExec(e, admitted.rule, false);
+    this.awaitExec(e, admitted.rule, false, admitted.under);
   }
 
-  /** The exec may still fail: without an exec event within the grace period, verify(). */
-  private awaitExec(e: HeldExec, rule: string, ticket: boolean): void {
+  /**
+   * The process `pid` was admitted at the hold into `rule`, having exec'd the file dev:ino
+   * (the watcher then checks only what can change after the hold: Watcher.heldStillHolds).
+   * Undefined when unknown; a reused pid is caught by that check (another file, or rule).
+   */
+  heldAt(pid: number): HeldAdmission | undefined {
+    return this.held.get(pid);
+  }
+
+  /**
+   * The exec may still fail: without an exec event within the grace period, verify().
+   * `under`: the policy the verdict was taken under (a ticket's: the one in force while its
+   * ticket still is; tickets end with it).
+   */
+  private awaitExec(e: HeldExec, rule: string, ticket: boolean, under: { policy: Policy; until: number } | undefined): void {
+    this.held.delete(e.pid);
+    if (under !== undefined) {
+      this.held.set(e.pid, { dev: e.dev, ino: e.ino, rule, ...under });
+      if (this.held.size > ExecAdmission.HELD_KEPT) this.held.delete(this.held.keys().next().value as number);
+    }
     const timer = setTimeout(() => void this.verify(e.pid), 1_000);
     timer.unref();
     this.pending.set(e.pid, { dev: e.dev, ino: e.ino, rule, timer, ticket });
@@ -284,7 +312,7 @@ export class ExecAdmission {
   /** The in-force policy and each path's rules in it, recomputed when the policy object or the next expiry changes. */
   private table: { full: Policy; policy: Policy; until: number; paths: Map<string, PathRules> } | undefined;
 
-  private rulesOf(full: Policy, exe: string, now: number): { policy: Policy; rules: PathRules } {
+  private rulesOf(full: Policy, exe: string, now: number): { policy: Policy; rules: PathRules; under: { policy: Policy; until: number } } {
     if (this.table?.full !== full || now >= this.table.until) {
       this.clearTickets();
       const next = nextExpiry(full, now);
@@ -296,7 +324,7 @@ export class ExecAdmission {
       if (this.table.paths.size >= 4096) this.table.paths.clear();
       this.table.paths.set(exe, rules);
     }
-    return { policy: this.table.policy, rules };
+    return { policy: this.table.policy, rules, under: { policy: full, until: this.table.until } };
   }
 
   /** Checks every held exec passes before it is judged; false: let it go unadmitted. */
@@ -312,10 +340,10 @@ export class ExecAdmission {
    * needs I/O that must not be done synchronously (a hash not cached, a package rule, a
    * move the gate cannot do at once).
    */
-  private admitFast(e: HeldExec): { rule: string; uid: number } | undefined | 'slow' {
+  private admitFast(e: HeldExec): Admitted | undefined | 'slow' {
     const full = this.deps.gate.current;
     if (!full || !this.judgeable(e)) return undefined;
-    const { policy, rules } = this.rulesOf(full, e.path, Date.now());
+    const { policy, rules, under } = this.rulesOf(full, e.path, Date.now());
     if (!rules.candidates.length || rules.special) return undefined;
     if (rules.packages.length || !this.deps.gate.admitNow) return 'slow';
     // The path must name the inode being executed; the same inode has the same stat, so
@@ -335,7 +363,7 @@ export class ExecAdmission {
     if (!this.moveNow(e.pid, verdict)) return 'slow';
     if (TRACE) this.deps.log?.(`exec hold trace: pid ${e.pid} decided at ${m0.toFixed(0)} µs, moved at ${sinceUs(e).toFixed(0)} µs`);
     this.offerTicket(e, id, verdict, rules, st, paths.slice(1).map((p, i) => ({ path: p, st: above[i] as BigIntStats })));
-    return { rule: verdict.rule.key, uid: id.uid };
+    return { rule: verdict.rule.key, uid: id.uid, under };
   }
 
   /** Into the verdict's cgroup at once (unless there already); false when the gate cannot now. */
@@ -412,7 +440,8 @@ export class ExecAdmission {
     this.deps.gate.adoptAdmission?.(e.pid, e.rule);
     this.deps.events.emit({ type: 'process.admitted', pid: e.pid, uid: e.uid, path: e.path, rule: e.rule, at: 'ticket' });
     this.deps.onAdmitted?.(e.pid, e.rule);
-    this.awaitExec(e, e.rule, true);
+    const t = this.table;
+    this.awaitExec(e, e.rule, true, t !== undefined && this.tickets.has(`${e.dev}:${e.ino}:${e.uid}`) ? { policy: t.full, until: t.until } : undefined);
     this.deps.adopted?.(e.pid, e.rule, { dev: e.dev, ino: e.ino });
   }
 
@@ -429,17 +458,17 @@ export class ExecAdmission {
   }
 
   /** The slower path of a held exec (with awaits): the rule key and uid it was admitted under, or undefined. */
-  private async admitHeld(e: HeldExec): Promise<{ rule: string; uid: number } | undefined> {
+  private async admitHeld(e: HeldExec): Promise<Admitted | undefined> {
     const full = this.deps.gate.current;
     if (!full || !this.judgeable(e)) return undefined;
-    const { policy, rules } = this.rulesOf(full, e.path, Date.now());
+    const { policy, rules, under } = this.rulesOf(full, e.path, Date.now());
     if (!rules.candidates.length || rules.special) return undefined;
     const id = await this.identityOf(e, rules);
     if (!id) return undefined;
     const verdict = decide(policy, id);
     if (!verdict.allow) return undefined; // the watcher reports it after the exec
     if (!this.moveNow(e.pid, verdict)) await this.deps.gate.admit(e.pid, verdict.rule.key);
-    return { rule: verdict.rule.key, uid: id.uid };
+    return { rule: verdict.rule.key, uid: id.uid, under };
   }
 
   /** What decide() needs, from the event and the file the kernel opened; undefined if the file moved. */

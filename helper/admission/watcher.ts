@@ -38,6 +38,17 @@ import { inForce, nextExpiry } from '../policy/expiry.js';
 import { candidateRules, decide, describe, pathMatches } from '../policy/decide.js';
 import { PollingExecEvents } from '../identity/exec-poll.js';
 import type { EventSink } from '../core/event-bus.js';
+import { refusedInEnviron } from '../identity/exec-env.js';
+
+/** A process the exec hold admitted at its exec: the file it judged, the rule, and under which policy. */
+export interface HeldAdmission {
+  dev: bigint;
+  ino: bigint;
+  rule: string;
+  /** The policy (the gate's object) the verdict was taken under, valid until `until` (ms since the epoch; a rule's expiry). */
+  policy: Policy;
+  until: number;
+}
 
 /** What the watcher needs of the gate (helper/core/gate.ts). */
 export interface WatcherGate {
@@ -72,6 +83,8 @@ export interface WatcherDeps {
    * execs of processes the watcher does not follow need not reach it. Absent: no hold.
    */
   holdCovers?: (policy: Policy) => boolean;
+  /** Processes the exec hold admitted at their exec, with the file it judged (ExecAdmission.heldAt). */
+  heldAt?: (pid: number) => HeldAdmission | undefined;
   /** Default: process.pid. */
   selfPid?: number;
   now?: () => number;
@@ -420,6 +433,7 @@ export class Watcher {
     const candidates = named ? candidateRules(policy, exe) : [];
     if (!this.inOwnNetns(pid)) return;
     const current = this.currentRule(pid);
+    if (current !== undefined && this.heldStillHolds(pid, current)) return;
     if (!candidates.length && !force && current === undefined) return;
     if (!candidates.length) {
       if (current === undefined) return;
@@ -441,6 +455,32 @@ export class Watcher {
       return;
     }
     await this.settle(pid, exe, policy, current, gathered);
+  }
+
+  /**
+   * Admitted at its exec by the hold into `current`, under the policy in force now, which
+   * judged the very file the kernel opened (path, its directories, hash or package
+   * digest): after the exec only what can
+   * change during and after the hold is looked at again. The exec ran that file
+   * (/proc/PID/exe; trustworthy in the initial user namespace, else this says false), no
+   * tracer, and no refused variable in the environment the new image got (a CLONE_VM
+   * sibling could rewrite envp between the hold's read and the kernel's copy). True: it
+   * stays where it is; false: it is decided in full. A few synchronous /proc reads instead
+   * of a full gather for every admitted exec (issue 10, part 6).
+   */
+  private heldStillHolds(pid: number, current: string): boolean {
+    const held = this.deps.heldAt?.(pid);
+    if (held === undefined || held.rule !== current || held.policy !== this.deps.gate.current || this.now() >= held.until) return false;
+    try {
+      const exe = statSync(`/proc/${pid}/exe`, { bigint: true });
+      if (exe.dev !== held.dev || exe.ino !== held.ino || !this.inInitialUserns(pid)) return false;
+      const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+      const tracer = Number(/^TracerPid:\s*(\d+)/m.exec(status)?.[1] ?? '-1');
+      if (Number(/^Tgid:\s*(\d+)/m.exec(status)?.[1]) !== pid || (tracer !== 0 && tracer !== this.selfPid)) return false;
+      return refusedInEnviron(readFileSync(`/proc/${pid}/environ`)).length === 0;
+    } catch {
+      return false;
+    }
   }
 
   /** /proc/PID/exe no longer reads `link` (an exec since, or gone). */

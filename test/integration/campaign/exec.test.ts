@@ -143,7 +143,10 @@ async function releasedAtExec(prog: string, script: string): Promise<void> {
     const admitted = await eventFor('process.admitted', p.pid);
     p.stdin?.write('go\n');
     const e = (await waitFor('process.released of the exec', () =>
-      fx.events().slice(start).find((x) => x.type === 'process.released' && (x as { path?: string }).path === bin.other))) as { reason?: string; rule?: string };
+      fx.events().slice(start).find((x) => x.type === 'process.released' && (x as { path?: string }).path === bin.other)).catch((err: Error) => {
+      // What the helper said meanwhile, to tell a missed exec event from a wrong verdict.
+      throw new Error(`${err.message}; events since the start: ${JSON.stringify(fx.events().slice(start))}; helper log: ${fx.helper.output().slice(-2000)}`);
+    })) as { reason?: string; rule?: string };
     expect(e.rule).toBe((admitted as { rule?: string }).rule);
     expect(e.reason).toMatch(/no rule allows|confines children/);
     expect(fx.events().filter((x) => x.type === 'policy.applied').length).toBe(reloads); // no re-check did it
