@@ -529,7 +529,7 @@ export async function runHelper(opts: HelperOptions): Promise<void> {
   // forks from then on is reported.
   gate.onAdmit((pid) => processes.track(pid));
   await processes.start();
-  const held = await openExecAdmission({ gate, events, source: exec.source, deadlineMs: user.settings.execHoldDeadlineMs, follow: (pid) => processes.track(pid), letGo: (tid) => processes.execLetGo(tid), adopt: (pid, rule, inode) => void processes.adopt(pid, rule, inode), look: (pid) => processes.examine(pid) });
+  const held = await openExecAdmission({ gate, events, source: exec.source, deadlineMs: user.settings.execHoldDeadlineMs, follow: (pid) => processes.track(pid), letGo: (tid) => processes.execLetGo(tid), adopt: (pid, rule, inode, caller) => void processes.adopt(pid, rule, inode, caller), look: (pid) => processes.examine(pid) });
   if (held.covers) hold.covers = held.covers;
   if (held.heldAt) hold.heldAt = held.heldAt;
   processes.hearExecs();
@@ -732,7 +732,7 @@ async function openExecAdmission(o: {
   deadlineMs: number;
   follow: (pid: number) => void;
   letGo: (tid: number) => void;
-  adopt: (pid: number, rule: string, inode: { dev: bigint; ino: bigint }) => void;
+  adopt: (pid: number, rule: string, inode: { dev: bigint; ino: bigint }, caller: { dev: bigint; ino: bigint } | undefined) => void;
   look: (pid: number) => void;
 }): Promise<{ stop: () => void; note?: string; off?: string; covers?: (p: Policy) => boolean; heldAt?: (pid: number) => HeldAdmission | undefined }> {
   let hold: ExecHold;

@@ -82,7 +82,7 @@ export interface ExecAdmissionDeps {
   /** Every exec admitted at the hold (bench, tests). */
   onAdmitted?: (pid: number, rule: string) => void;
   /** A process the reader thread admitted under a ticket: the watcher's catch-up (Watcher.adopt). */
-  adopted?: (pid: number, rule: string, inode: { dev: bigint; ino: bigint }) => void;
+  adopted?: (pid: number, rule: string, inode: { dev: bigint; ino: bigint }, caller: { dev: bigint; ino: bigint } | undefined) => void;
   /** Have the watcher decide what `pid` runs now (Watcher.examine). */
   look?: (pid: number) => void;
 }
@@ -442,7 +442,7 @@ export class ExecAdmission {
     this.deps.onAdmitted?.(e.pid, e.rule);
     const t = this.table;
     this.awaitExec(e, e.rule, true, t !== undefined && this.tickets.has(`${e.dev}:${e.ino}:${e.uid}`) ? { policy: t.full, until: t.until } : undefined);
-    this.deps.adopted?.(e.pid, e.rule, { dev: e.dev, ino: e.ino });
+    this.deps.adopted?.(e.pid, e.rule, { dev: e.dev, ino: e.ino }, e.caller);
   }
 
   /** What every identity of a held exec has: the event's file, uid, start time, tracer, the NEW envp. */

@@ -237,14 +237,16 @@ export class Watcher {
    * follow it now), so the kernel filter may have dropped its exec event and its first
    * forks. Once its exec is done (/proc/PID/exe is the admitted inode: trustworthy, the
    * reader thread admits only processes of the initial user namespace) it is looked at as
-   * on its exec event. Before that (exe still names the program that called execve; a
-   * running task's /proc/PID/syscall says only "running", so an exec under way cannot be
-   * told from one that failed), its exec event is still to come, and exec-admission looks
-   * again after a grace period if none came. Whatever entered the rule's cgroup unfollowed
+   * on its exec event; so is a process that runs neither the admitted file nor `caller`
+   * (the program that called execve): it exec'd again at once, and those exec events were
+   * dropped (a launcher that execs a program no rule allows: a fresh tester's case). While
+   * exe still names `caller` (a running task's /proc/PID/syscall says only "running", so
+   * an exec under way cannot be told from one that failed), its exec event is still to
+   * come, and exec-admission looks again after a grace period if none came. Whatever entered the rule's cgroup unfollowed
    * meanwhile (children forked in that moment) is followed, then looked at, until nothing
    * new is found: a child forked after its parent was followed is reported by the kernel.
    */
-  async adopt(pid: number, rule: string, inode: { dev: bigint; ino: bigint }): Promise<void> {
+  async adopt(pid: number, rule: string, inode: { dev: bigint; ino: bigint }, caller?: { dev: bigint; ino: bigint }): Promise<void> {
     this.track(pid);
     let st: BigIntStats | undefined;
     try {
@@ -252,10 +254,12 @@ export class Watcher {
     } catch {
       st = undefined;
     }
+    const is = (f: { dev: bigint; ino: bigint } | undefined) => f !== undefined && st?.dev === f.dev && st.ino === f.ino;
     if (st === undefined && !existsSync(`/proc/${pid}`)) this.untrack(pid);
-    // The exec is done: decided as on its exec event. Else its exec event is still to come
-    // (or it failed: exec-admission looks again after a grace period).
-    else if (st?.dev === inode.dev && st.ino === inode.ino) void this.examineNow(pid, true);
+    // Still the program that called execve: the exec is under way (its exec event is still
+    // to come) or failed (exec-admission looks again). Else the exec is done, and maybe
+    // another after it whose exec event the filter dropped: decided now, on what it runs.
+    else if (st !== undefined && (is(inode) || (caller !== undefined && !is(caller)))) void this.examineNow(pid, true);
     if (!this.watch || !this.deps.gate.procsOf) return;
     for (let round = 0; round < Watcher.ADOPT_ROUNDS; round++) {
       const inside = await this.deps.gate.procsOf(rule).catch(() => [] as number[]);

@@ -74,6 +74,8 @@ export interface HeldExec {
   truncated: boolean;
   /** When the reader thread read the event: process.hrtime.bigint() time (CLOCK_MONOTONIC, ns). */
   readAtNs: bigint;
+  /** The program calling execve (what /proc/TID/exe named at the event: the OLD image), if known. */
+  caller?: { dev: bigint; ino: bigint };
   /** Why argv/envp could not be read, if so. */
   error?: string;
 }
@@ -174,6 +176,7 @@ export function heldExecOf(e: RawFanotifyEvent): HeldExec {
     readAtNs: e.readAtNs ?? 0n,
   };
   if (e.error !== undefined) h.error = e.error;
+  if (e.callerDev !== undefined && e.callerIno !== undefined) h.caller = { dev: e.callerDev, ino: e.callerIno };
   return h;
 }
 

@@ -141,6 +141,9 @@ export interface RawFanotifyEvent {
   truncated?: boolean;
   /** CLOCK_MONOTONIC ns at which the reader thread read the event (comparable with process.hrtime.bigint()). */
   readAtNs?: bigint;
+  /** The program calling execve (/proc/TID/exe at the event), when it could be read. */
+  callerDev?: bigint;
+  callerIno?: bigint;
   /** 'admitted' (a verdict ticket held): the ticket's rule, and when the reader thread answered (CLOCK_MONOTONIC ns). */
   rule?: string;
   answeredAtNs?: bigint;

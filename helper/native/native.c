@@ -534,6 +534,7 @@ struct fan_msg {
   uint64_t answered_ns; /* FAN_EV_ADMITTED: when the reader thread answered */
   char rule[512];      /* FAN_EV_ADMITTED: the ticket's rule */
   uint64_t dev, ino;
+  uint64_t caller_dev, caller_ino; /* the program calling execve (/proc/TID/exe at the event); 0 if unknown */
   char path[4096];
   char *argv, *envp; /* NUL-separated */
   size_t argv_len, envp_len;
@@ -930,6 +931,12 @@ static void fan_call_js(napi_env env, napi_value js_cb, void *ctx, void *data) {
       napi_create_bigint_uint64(env, m->ino, &v);
       napi_set_named_property(env, o, "ino", v);
     }
+    if (execlike && m->caller_ino != 0) {
+      napi_create_bigint_uint64(env, m->caller_dev, &v);
+      napi_set_named_property(env, o, "callerDev", v);
+      napi_create_bigint_uint64(env, m->caller_ino, &v);
+      napi_set_named_property(env, o, "callerIno", v);
+    }
     if (m->kind == FAN_EV_ADMITTED) {
       napi_set_named_property(env, o, "rule", str(env, m->rule));
       napi_create_bigint_uint64(env, m->answered_ns, &v);
@@ -992,6 +999,11 @@ static void fan_handle_perm(struct fan_group *g, const struct fanotify_event_met
     return;
   }
   read_exec_args(m);
+  snprintf(path, sizeof path, "/proc/%d/exe", md->pid);
+  if (stat(path, &st) == 0) {
+    m->caller_dev = (uint64_t)st.st_dev;
+    m->caller_ino = (uint64_t)st.st_ino;
+  }
   pthread_mutex_lock(&g->fast_mu);
   int admitted = fan_try_ticket(g, md->fd, m);
   pthread_mutex_unlock(&g->fast_mu);

@@ -12,6 +12,7 @@ import { expect } from 'vitest';
 import { labAndHelper, expectDropped } from '../../lab/suite.js';
 import { row } from '../../lab/campaign.js';
 import { waitFor } from '../../lab/fixture.js';
+import { buildRawexec } from '../../lab/rawexec.js';
 
 const bin: Record<string, string> = {};
 
@@ -128,4 +129,26 @@ row('verdict tickets', 'a child that a ticket-admitted `children: confine` progr
   const shells = new Set(fx.events().slice(from).filter((e) => e.type === 'process.admitted' && (e as { path?: string }).path === bin.confine).map((e) => (e as { pid: number }).pid));
   expect(fx.events().slice(from).filter((e) => e.type === 'process.released' && shells.has((e as { pid: number }).pid))).toEqual([]);
   for (const e of released) expect((e as { reason?: string }).reason).toMatch(/confines children/);
+}, 180_000);
+
+row('verdict tickets', 'a launcher admitted by its ticket that at once execs a program no rule allows: that program gets nothing', async () => {
+  // A static rawexec execs its argument at once (test/lab/rawexec.ts): on the ticket path
+  // both exec events come before the watcher follows the process, and are dropped.
+  const launcher = buildRawexec(fx.tmp, { static: true });
+  await enforce([{ id: 'launcher', binary: { path: launcher } }]);
+  const from = fx.events().length;
+  for (let i = 0; i < 4 && !admissions(launcher, from).includes('ticket'); i++) {
+    expect((await fx.run(launcher, ['/bin/true'])).exitCode).toBe(0);
+    await waitFor(`admission ${i + 1} of the launcher`, () => (admissions(launcher, from).length > i ? true : undefined));
+  }
+  expect(admissions(launcher, from)).toContain('ticket');
+  // The program it becomes connects only a moment later: what is tested is that it does not
+  // keep the launcher's rule, not who wins a race with its first packet.
+  const connect = `import socket, time\ntime.sleep(0.3)\ntry:\n  socket.create_connection(('${fx.lab.corpV4}', 80), 3)\n  print('CONNECTED')\nexcept OSError as e:\n  print('REFUSED', e)`;
+  for (let i = 0; i < 5; i++) {
+    const since = fx.events().length;
+    const r = await fx.run(launcher, ['/usr/bin/python3', '-c', connect, '--', 'PATH=/usr/bin:/bin']);
+    expect({ run: i, out: String(r.stdout).split(' ')[0]?.trim() }).toEqual({ run: i, out: 'REFUSED' });
+    expect(fx.events().slice(since).filter((e) => e.type === 'process.admitted').map((e) => (e as { at?: string }).at)).toEqual(['ticket']);
+  }
 }, 180_000);

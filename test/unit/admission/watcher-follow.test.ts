@@ -1,5 +1,7 @@
 // The watcher's cheap first look and its following of admitted processes in the kernel
 // filter (issue 10, part 6): pure parts, and the bookkeeping driven by a fake event source.
+import { spawn } from 'node:child_process';
+import { readlinkSync, realpathSync, statSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import type { Policy } from '../../../common/policy.js';
 import type { ProcEvent } from '../../../helper/kernel/netlink.js';
@@ -139,5 +141,39 @@ describe('Watcher: following admitted processes in the kernel filter', () => {
     await open.w.start();
     expect(open.f.allExecs.at(-1)).toBe(true);
     open.w.stop();
+  });
+});
+
+describe('Watcher.adopt: a process the hold admitted by a ticket, before the watcher followed it', () => {
+  // A real process of ours whose /proc/PID/exe is sleep's inode; the "admitted" and
+  // "caller" files of the ticket are chosen around it.
+  const inodeOf = (p: string) => {
+    const s = statSync(p, { bigint: true });
+    return { dev: s.dev, ino: s.ino };
+  };
+  async function adoptLooks(admitted: string, caller: string | undefined): Promise<boolean> {
+    const { w } = watcher(true);
+    const child = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => child.once('spawn', r));
+      await vi.waitFor(() => expect(readlinkSync(`/proc/${child.pid}/exe`)).toBe(realpathSync('/bin/sleep')));
+      const looks = vi.spyOn(w as unknown as { examineNow(pid: number, force: boolean): Promise<void> }, 'examineNow');
+      await w.adopt(child.pid as number, 'r', inodeOf(admitted), caller === undefined ? undefined : inodeOf(caller));
+      return looks.mock.calls.some(([pid, force]) => pid === child.pid && force);
+    } finally {
+      child.kill('SIGKILL'); // ours, by pid
+    }
+  }
+
+  it('it runs the admitted file: its exec is done, it is looked at now', async () => {
+    expect(await adoptLooks('/bin/sleep', '/bin/true')).toBe(true);
+  });
+
+  it('it runs neither the admitted file nor the program that called execve: it exec\'d again, looked at now (a launcher\'s exec events were dropped)', async () => {
+    expect(await adoptLooks('/bin/true', '/usr/bin/env')).toBe(true);
+  });
+
+  it('it still runs the program that called execve: its exec is under way, its exec event is still to come', async () => {
+    expect(await adoptLooks('/bin/true', '/bin/sleep')).toBe(false);
   });
 });
