@@ -60,6 +60,14 @@ export const LOADER_ENV = [
   'GCONV_PATH', 'GETCONF_DIR', 'GLIBC_TUNABLES', 'HOSTALIASES', 'LD_DEBUG', 'LD_DEBUG_OUTPUT', 'LD_DYNAMIC_WEAK',
   'LD_HWCAP_MASK', 'LD_ORIGIN_PATH', 'LD_PROFILE', 'LD_SHOW_AUXV', 'LD_USE_LOAD_BIAS', 'LOCALDOMAIN', 'LOCPATH',
   'MALLOC_TRACE', 'NIS_PATH', 'NLSPATH', 'RESOLV_HOST_CONF', 'RES_OPTIONS', 'TZDIR',
+  // Libraries and runtimes that load code a variable names into whatever program uses them
+  // (a fresh tester: OPENSSL_CONF with a provider `module = evil.so` ran in an allowed curl):
+  // OpenSSL's config (providers, engines) and module dirs; GTK's and GIO's module dirs; Qt's
+  // plugin dirs; GStreamer's plugin paths; Java's agent options (-javaagent); Electron's
+  // switch to plain Node (ELECTRON_RUN_AS_NODE: an allowed Electron app runs any script).
+  'OPENSSL_CONF', 'OPENSSL_MODULES', 'OPENSSL_ENGINES', 'GTK_PATH', 'GIO_MODULE_DIR', 'QT_PLUGIN_PATH',
+  'QT_QPA_PLATFORM_PLUGIN_PATH', 'GST_PLUGIN_PATH', 'GST_PLUGIN_PATH_1_0', 'GST_PLUGIN_SYSTEM_PATH',
+  'GST_PLUGIN_SYSTEM_PATH_1_0', 'JAVA_TOOL_OPTIONS', 'JDK_JAVA_OPTIONS', '_JAVA_OPTIONS', 'ELECTRON_RUN_AS_NODE',
 ] as const;
 export const INTERPRETER_ENV = [
   'PYTHONPATH', 'PYTHONHOME', 'PYTHONSTARTUP', 'PYTHONINSPECT', 'PYTHONUSERBASE', 'PYTHONEXECUTABLE', 'PYTHONPYCACHEPREFIX',

@@ -86,6 +86,14 @@ describe('campaign: identity and environment', () => {
     expect(await refusedReason(CURL, /GCONV_PATH/)).toMatch(/started with GCONV_PATH/);
   });
 
+  row(kindEnv, 'an allowed curl with OPENSSL_CONF (OpenSSL loads the providers and engines a config names)', async () => {
+    const conf = path.join(path.dirname(f.evil as string), 'evil.cnf');
+    writeFileSync(conf, `openssl_conf = init\n[init]\nproviders = prov\n[prov]\nevil = evil_sect\n[evil_sect]\nmodule = ${f.evil as string}\nactivate = 1\n`);
+    const r = await fx.run(f.rawexec as string, [CURL, ...http(fx.lab.urls.corpV4), '--', 'PATH=/usr/bin:/bin', `OPENSSL_CONF=${conf}`], { timeout: 20_000 });
+    expectDropped(r);
+    expect(await refusedReason(CURL, /OPENSSL_CONF/)).toMatch(/started with OPENSSL_CONF/);
+  });
+
   row(kindEnv, 'control: the same allowed curl with a clean environment is admitted', async () => {
     const r = await fx.run(f.rawexec as string, [CURL, ...http(fx.lab.urls.corpV4), '--', 'PATH=/usr/bin:/bin', 'TMPDIR=/tmp'], { timeout: 20_000 });
     expect(String(r.stdout)).toBe('200');
