@@ -14,7 +14,9 @@
 //   helper/identity/exec-env.ts), TracerPid, uid.
 // - Not admitted here: a process with more than one thread (its other threads run during
 //   the hold and would be admitted as the new program: the watcher admits it after the
-//   exec), an unreadable or cut argv/envp, rules that need more than the file (scripts,
+//   exec), a process holding AF_INET/AF_INET6 sockets (moving it re-tags every socket in
+//   its fd table, also close-on-exec ones shared with its parent: after the exec they are
+//   closed), an unreadable or cut argv/envp, rules that need more than the file (scripts,
 //   Flatpak, Snap, AppImage: the watcher), a process outside the helper's network namespace.
 // - After the exec, the watcher's look at the exec event re-decides from the new image; a
 //   held exec that then FAILED (execve returned an error) leaves the old program in the
@@ -331,6 +333,9 @@ export class ExecAdmission {
   private judgeable(e: HeldExec): boolean {
     if (this.stopped || e.pid <= 0 || e.pid === this.selfPid) return false;
     if (e.threads !== 1 || e.argv === undefined || e.envp === undefined || e.truncated) return false;
+    // Its sockets (close-on-exec ones too, still open at the hold) would take the rule's
+    // classid with it, shared ones included: admitted after the exec instead (the watcher).
+    if (e.inetSockets !== 0) return false;
     return readlinkSync(`/proc/${e.pid}/ns/net`) === this.ownNetns;
   }
 

@@ -74,6 +74,12 @@ export interface HeldExec {
   truncated: boolean;
   /** When the reader thread read the event: process.hrtime.bigint() time (CLOCK_MONOTONIC, ns). */
   readAtNs: bigint;
+  /**
+   * AF_INET/AF_INET6 sockets the task held at the event, close-on-exec ones included (-1:
+   * could not tell). Moving it then would re-tag them all, also where another process
+   * shares them (native.c inet_sockets_of).
+   */
+  inetSockets: number;
   /** The program calling execve (what /proc/TID/exe named at the event: the OLD image), if known. */
   caller?: { dev: bigint; ino: bigint };
   /** Why argv/envp could not be read, if so. */
@@ -174,6 +180,7 @@ export function heldExecOf(e: RawFanotifyEvent): HeldExec {
     envp: e.error !== undefined && !e.envp?.length ? undefined : (e.envp ?? undefined),
     truncated: e.truncated ?? false,
     readAtNs: e.readAtNs ?? 0n,
+    inetSockets: e.inetSockets ?? -1,
   };
   if (e.error !== undefined) h.error = e.error;
   if (e.callerDev !== undefined && e.callerIno !== undefined) h.caller = { dev: e.callerDev, ino: e.callerIno };

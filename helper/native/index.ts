@@ -141,6 +141,8 @@ export interface RawFanotifyEvent {
   truncated?: boolean;
   /** CLOCK_MONOTONIC ns at which the reader thread read the event (comparable with process.hrtime.bigint()). */
   readAtNs?: bigint;
+  /** AF_INET/AF_INET6 socket fds the exec'ing task held at the event (-1: could not tell). */
+  inetSockets?: number;
   /** The program calling execve (/proc/TID/exe at the event), when it could be read. */
   callerDev?: bigint;
   callerIno?: bigint;

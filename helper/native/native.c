@@ -28,6 +28,8 @@
 #include <sys/stat.h>
 #include <poll.h>
 #include <stdint.h>
+#include <dirent.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <node_api.h>
 
@@ -531,6 +533,7 @@ struct fan_msg {
   uint64_t read_ns; /* CLOCK_MONOTONIC when the reader thread read the event (= process.hrtime.bigint()) */
   int tid, tgid, ppid, threads, sysno, truncated;
   long uid, tracer;
+  int inet_sockets; /* AF_INET/AF_INET6 socket fds the exec'ing task holds (-1: could not tell) */
   uint64_t answered_ns; /* FAN_EV_ADMITTED: when the reader thread answered */
   char rule[512];      /* FAN_EV_ADMITTED: the ticket's rule */
   uint64_t dev, ino;
@@ -699,7 +702,7 @@ static int env_refused(const struct fan_fast *f, const char *envp, size_t len, i
  */
 static int fan_try_ticket(struct fan_group *g, int event_fd, struct fan_msg *m) {
   const struct fan_fast *f = &g->fast;
-  if (!f->n || m->threads != 1 || m->tgid != m->tid || m->tgid <= 0 || m->tracer != 0 || m->truncated || m->err[0] ||
+  if (!f->n || m->threads != 1 || m->tgid != m->tid || m->tgid <= 0 || m->tracer != 0 || m->inet_sockets != 0 || m->truncated || m->err[0] ||
       !m->argv || !m->envp || (m->sysno != 59 && m->sysno != 322))
     return 0;
   struct stat st;
@@ -931,6 +934,10 @@ static void fan_call_js(napi_env env, napi_value js_cb, void *ctx, void *data) {
       napi_create_bigint_uint64(env, m->ino, &v);
       napi_set_named_property(env, o, "ino", v);
     }
+    if (execlike) {
+      napi_create_int32(env, m->inet_sockets, &v);
+      napi_set_named_property(env, o, "inetSockets", v);
+    }
     if (execlike && m->caller_ino != 0) {
       napi_create_bigint_uint64(env, m->caller_dev, &v);
       napi_set_named_property(env, o, "callerDev", v);
@@ -961,6 +968,47 @@ static void fan_call_js(napi_env env, napi_value js_cb, void *ctx, void *data) {
 
 static void fan_send(struct fan_group *g, struct fan_msg *m) {
   if (napi_call_threadsafe_function(g->tsfn, m, napi_tsfn_blocking) != napi_ok) fan_msg_free(m);
+}
+
+/*
+ * How many AF_INET/AF_INET6 sockets task `tid` holds now; -1 when it cannot be told. At a
+ * held exec its fd table still holds every descriptor, close-on-exec ones included (they
+ * are closed after the point of no return), and moving the task into a net_cls cgroup
+ * re-tags every socket in that table (net_cls's attach, update_classid_task), also the
+ * ones it shares with the process that forked it: an unnamed parent would gain the
+ * tunnel on a shared socket (a fresh tester). Each socket fd is duplicated with
+ * pidfd_getfd(2) to ask its domain (SO_DOMAIN); unix sockets do not matter here.
+ */
+static int inet_sockets_of(int tid) {
+  char path[64], link[64];
+  snprintf(path, sizeof path, "/proc/%d/fd", tid);
+  DIR *d = opendir(path);
+  if (!d) return -1;
+  int pidfd = -1, n = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.') continue;
+    char fdpath[96];
+    snprintf(fdpath, sizeof fdpath, "%s/%s", path, de->d_name);
+    ssize_t l = readlink(fdpath, link, sizeof link - 1);
+    if (l <= 0) continue;
+    link[l] = 0;
+    if (strncmp(link, "socket:", 7) != 0) continue;
+    if (pidfd < 0) pidfd = (int)syscall(SYS_pidfd_open, tid, 0);
+    int fd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, atoi(de->d_name), 0);
+    if (fd < 0) {
+      n = -1;
+      break;
+    }
+    int domain = 0;
+    socklen_t len = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) domain = -1;
+    close(fd);
+    if (domain == AF_INET || domain == AF_INET6 || domain == -1) n++;
+  }
+  closedir(d);
+  if (pidfd >= 0) close(pidfd);
+  return n;
 }
 
 static void fan_handle_perm(struct fan_group *g, const struct fanotify_event_metadata *md, uint64_t read_ns) {
@@ -999,6 +1047,7 @@ static void fan_handle_perm(struct fan_group *g, const struct fanotify_event_met
     return;
   }
   read_exec_args(m);
+  m->inet_sockets = inet_sockets_of(md->pid);
   snprintf(path, sizeof path, "/proc/%d/exe", md->pid);
   if (stat(path, &st) == 0) {
     m->caller_dev = (uint64_t)st.st_dev;

@@ -152,3 +152,29 @@ row('verdict tickets', 'a launcher admitted by its ticket that at once execs a p
     expect(fx.events().slice(since).filter((e) => e.type === 'process.admitted').map((e) => (e as { at?: string }).at)).toEqual(['ticket']);
   }
 }, 180_000);
+
+row('exec-time admission', 'a parent that no rule names shares a close-on-exec UDP socket with a child that execs an allowed curl: the parent gets no echo, before or after', async () => {
+  await enforce([{ id: 'dir', binary: { path: bin.dir } }]);
+  // Python's sockets are close-on-exec: still in the child's fd table while its exec is
+  // held, gone after it. Moving the child at the hold would re-tag the shared socket.
+  const parent = `import os, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+def echo(tag):
+    try:
+        s.sendto(b'x', ('${fx.lab.corpV4}', 7))
+        s.recvfrom(16); print(tag, 'ECHOED')
+    except OSError:
+        print(tag, 'DROPPED')
+echo('BEFORE')
+pid = os.fork()
+if pid == 0:
+    os.execv('${bin.dir}', ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}\\n', '-m', '5', '${URL()}'])
+os.waitpid(pid, 0)
+echo('AFTER')
+`;
+  for (let i = 0; i < 3; i++) {
+    const r = await fx.run('/usr/bin/python3', ['-c', parent], { timeout: 30_000 });
+    expect({ run: i, out: String(r.stdout).trim().split('\n') }).toEqual({ run: i, out: ['BEFORE DROPPED', '200', 'AFTER DROPPED'] });
+  }
+}, 120_000);
