@@ -50,14 +50,17 @@ describe('a held exec from the reader thread', () => {
   it('maps the raw message, keeping unreadable arguments apart from empty ones', () => {
     const raw = {
       kind: 'exec' as const, id: 3, tid: 12, tgid: 10, ppid: 1, uid: 1000, threads: 2, path: '/usr/bin/curl', dev: 2049n, ino: 77n,
-      syscall: 59, argv: ['curl', 'x'], envp: [], truncated: false, readAtNs: 5n,
+      syscall: 59, argv: ['curl', 'x'], envp: [], truncated: false, readAtNs: 5n, inetSockets: 1, callerDev: 2049n, callerIno: 12n,
     };
     expect(heldExecOf(raw)).toEqual({
       id: 3, tid: 12, pid: 10, ppid: 1, uid: 1000, threads: 2, path: '/usr/bin/curl', dev: 2049n, ino: 77n, syscall: 59, argv: ['curl', 'x'], envp: [], truncated: false, readAtNs: 5n,
+      inetSockets: 1, caller: { dev: 2049n, ino: 12n },
     });
     const bad = heldExecOf({ kind: 'exec', id: 4, tid: 5, tgid: 5, syscall: -1, argv: [], envp: [], error: 'the task is not in a system call' });
     expect(bad.argv).toBeUndefined();
     expect(bad.envp).toBeUndefined();
     expect(bad.error).toMatch(/not in a system call/);
+    expect(bad.inetSockets).toBe(-1); // not told: counts as holding some (not admitted at the hold)
+    expect(bad.caller).toBeUndefined();
   });
 });
