@@ -751,6 +751,7 @@ async function openExecAdmission(o: {
   const followed: ExecHoldPort = {
     onExec: (cb) => hold.onExec((e) => (o.follow(e.pid), cb(e))),
     onAdmitted: (cb) => hold.onAdmitted(cb),
+    onHeldClose: (cb) => hold.onHeldClose(cb),
     setTickets: (set) => hold.setTickets(set),
     onOverflow: (cb) => hold.onOverflow(cb),
     onExpired: (cb) => hold.onExpired((e) => (o.letGo(e.tid), cb(e))),

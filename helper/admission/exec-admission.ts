@@ -58,6 +58,8 @@ import type { HeldAdmission, WatcherGate } from './watcher.js';
 /** What this module needs of helper/kernel/fanotify.ts ExecHold. */
 export interface ExecHoldPort {
   onExec(cb: (e: HeldExec) => void): () => void;
+  /** A task whose held exec then closed the file: the exec failed (absent: after the grace period only). */
+  onHeldClose?(cb: (e: { tid: number }) => void): () => void;
   /** Execs the reader thread admitted under a verdict ticket (absent: no tickets). */
   onAdmitted?(cb: (e: AdmittedExec) => void): () => void;
   /** Replace the verdict tickets (absent: no tickets). */
@@ -189,6 +191,9 @@ export class ExecAdmission {
     const { hold, gate } = this.deps;
     this.unsubscribe.push(hold.onExec((e) => void this.onExec(e)));
     if (hold.onAdmitted) this.unsubscribe.push(hold.onAdmitted((e) => this.onTicketed(e)));
+    // A held exec that failed after it was admitted: the old program must not keep the
+    // rule until the grace period ends (a fresh tester connected for ~1 s after an E2BIG).
+    if (hold.onHeldClose) this.unsubscribe.push(hold.onHeldClose((e) => this.pending.has(e.tid) && void this.verify(e.tid)));
     this.unsubscribe.push(hold.onOverflow(() => void this.remark()));
     this.unsubscribe.push(hold.onExpired((e) => this.deps.log?.(`exec hold: the exec of task ${e.tid} went on unanswered at the deadline`)));
     this.unsubscribe.push(gate.onPolicyChange(() => {

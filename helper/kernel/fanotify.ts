@@ -201,6 +201,7 @@ interface Mark extends MarkedFile {
 export class ExecHold {
   private readonly execs = new Set<Listener<HeldExec>>();
   private readonly admitted = new Set<Listener<AdmittedExec>>();
+  private readonly heldCloses = new Set<Listener<{ tid: number }>>();
   private readonly expired = new Set<Listener<{ id: number; tid: number }>>();
   private readonly overflows = new Set<Listener<void>>();
   private readonly ownChildren = new Set<Listener<{ pid: number; path: string }>>();
@@ -234,6 +235,14 @@ export class ExecHold {
   /** Every held exec of a marked file. Answer with allow(id) (or deny) before the deadline. */
   onExec(cb: Listener<HeldExec>): () => void {
     return subscribe(this.execs, cb);
+  }
+
+  /**
+   * A task whose exec of a marked file was held in the last 5 s closed that file: the exec
+   * failed after the hold (or the process ended). native.c fan_handle_close.
+   */
+  onHeldClose(cb: Listener<{ tid: number }>): () => void {
+    return subscribe(this.heldCloses, cb);
   }
 
   /** A held exec the reader thread admitted and answered under a ticket (setTickets). */
@@ -363,6 +372,9 @@ export class ExecHold {
         for (const cb of this.admitted) cb(a);
         return;
       }
+      case 'held-close':
+        for (const cb of this.heldCloses) cb({ tid: e.tid ?? -1 });
+        return;
       case 'expired':
         for (const cb of this.expired) cb({ id: e.id, tid: e.tid ?? -1 });
         return;

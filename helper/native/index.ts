@@ -125,7 +125,7 @@ export function syslog(priority: number, message: string): void {
 
 /** One message of the fanotify reader thread (see native.c: fanotify). */
 export interface RawFanotifyEvent {
-  kind: 'exec' | 'expired' | 'overflow' | 'own-child' | 'error' | 'admitted';
+  kind: 'exec' | 'expired' | 'overflow' | 'own-child' | 'error' | 'admitted' | 'held-close';
   id: number;
   tid?: number;
   tgid?: number;

@@ -460,7 +460,7 @@ static napi_value syslog_msg(napi_env env, napi_callback_info info) {
  * Events are named by a 64-bit id, never by their fd: an fd number is reused as soon as it
  * is closed, so an answer that arrives after the deadline cannot reach another exec.
  */
-enum { FAN_EV_EXEC, FAN_EV_EXPIRED, FAN_EV_OVERFLOW, FAN_EV_OWN_CHILD, FAN_EV_ERROR, FAN_EV_ADMITTED };
+enum { FAN_EV_EXEC, FAN_EV_EXPIRED, FAN_EV_OVERFLOW, FAN_EV_OWN_CHILD, FAN_EV_ERROR, FAN_EV_ADMITTED, FAN_EV_HELD_CLOSE };
 
 /* ---- verdict tickets: the common held exec answered in the reader thread ----
  *
@@ -518,6 +518,12 @@ struct fan_group {
   int refs; /* the reader thread and the JS handle */
   pthread_mutex_t mu;
   pthread_mutex_t fast_mu; /* guards fast: setTickets against the reader thread */
+  /* Tasks whose exec was held lately (the reader thread's own: no lock), for FAN_EV_HELD_CLOSE. */
+  struct {
+    int tid;
+    int64_t at_ms;
+  } held[64];
+  unsigned held_next;
   struct fan_fast fast;
   struct fan_pending *pend;
   size_t npend, cap;
@@ -908,14 +914,14 @@ static void fan_call_js(napi_env env, napi_value js_cb, void *ctx, void *data) {
   (void)ctx;
   struct fan_msg *m = data;
   if (env != NULL && js_cb != NULL) {
-    static const char *kinds[] = {"exec", "expired", "overflow", "own-child", "error", "admitted"};
+    static const char *kinds[] = {"exec", "expired", "overflow", "own-child", "error", "admitted", "held-close"};
     int execlike = m->kind == FAN_EV_EXEC || m->kind == FAN_EV_ADMITTED;
     napi_value o, v, undefined;
     napi_create_object(env, &o);
     napi_set_named_property(env, o, "kind", str(env, kinds[m->kind]));
     napi_create_double(env, (double)m->id, &v);
     napi_set_named_property(env, o, "id", v);
-    if (execlike || m->kind == FAN_EV_OWN_CHILD || m->kind == FAN_EV_EXPIRED) {
+    if (execlike || m->kind == FAN_EV_OWN_CHILD || m->kind == FAN_EV_EXPIRED || m->kind == FAN_EV_HELD_CLOSE) {
       napi_create_int32(env, m->tid, &v);
       napi_set_named_property(env, o, "tid", v);
     }
@@ -1046,6 +1052,7 @@ static void fan_handle_perm(struct fan_group *g, const struct fanotify_event_met
     fan_send(g, m);
     return;
   }
+  g->held[g->held_next++ % 64] = (typeof(g->held[0])){.tid = m->tid, .at_ms = now_ms()};
   read_exec_args(m);
   m->inet_sockets = inet_sockets_of(md->pid);
   snprintf(path, sizeof path, "/proc/%d/exe", md->pid);
@@ -1081,6 +1088,28 @@ static void fan_handle_perm(struct fan_group *g, const struct fanotify_event_met
   g->pend[g->npend++] = (struct fan_pending){.id = m->id, .fd = md->fd, .tid = m->tid, .deadline = now_ms() + g->deadline_ms};
   pthread_mutex_unlock(&g->mu);
   fan_send(g, m);
+}
+
+/*
+ * A marked file closed (FAN_CLOSE_NOWRITE, a notification) by a task whose exec of it was
+ * held within the last 5 s: that exec did not keep the file, so it failed after the hold
+ * (execve(2) copies argv and envp after opening the file: E2BIG, EFAULT, ENOMEM, a bad
+ * ELF fail there, and the file's last reference goes on the way back to user space), or
+ * the process has exited since. A successful exec keeps the file (mm->exe_file, its
+ * mappings) until the process ends. JS then looks at the process at once.
+ */
+static void fan_handle_close(struct fan_group *g, const struct fanotify_event_metadata *md) {
+  int64_t now = now_ms();
+  for (unsigned i = 0; i < 64; i++) {
+    if (g->held[i].tid != md->pid || g->held[i].tid <= 0 || now - g->held[i].at_ms > 5000) continue;
+    g->held[i].tid = 0;
+    struct fan_msg *m = calloc(1, sizeof *m);
+    if (!m) return;
+    m->kind = FAN_EV_HELD_CLOSE;
+    m->tid = md->pid;
+    fan_send(g, m);
+    return;
+  }
 }
 
 /* Answers FAN_ALLOW to every event past its deadline; returns ms to the next deadline, or -1. */
@@ -1139,7 +1168,10 @@ static void *fan_main(void *arg) {
           }
           if (md->fd < 0) continue;
           if (md->mask & FAN_OPEN_EXEC_PERM) fan_handle_perm(g, md, read_ns);
-          else close(md->fd);
+          else {
+            if (md->mask & FAN_CLOSE_NOWRITE) fan_handle_close(g, md);
+            close(md->fd);
+          }
         }
       }
     }
@@ -1216,7 +1248,7 @@ static napi_value fan_mark(napi_env env, napi_callback_info info) {
     if (!children && err == 0) err = EINVAL;
     return throw_errno(env, "fanotify mark: not a regular file", err ? err : EINVAL);
   }
-  uint64_t mask = FAN_OPEN_EXEC_PERM | (children ? FAN_EVENT_ON_CHILD : 0);
+  uint64_t mask = FAN_OPEN_EXEC_PERM | FAN_CLOSE_NOWRITE | (children ? FAN_EVENT_ON_CHILD : 0);
   /* under the lock: the reader thread closes the group's fd (and sets -1) under it */
   pthread_mutex_lock(&g->mu);
   int rc = g->fd < 0 ? (errno = EBADF, -1) : fanotify_mark(g->fd, FAN_MARK_ADD | (children ? FAN_MARK_ONLYDIR : 0), mask, fd, NULL);
@@ -1248,7 +1280,7 @@ static napi_value fan_unmark(napi_env env, napi_callback_info info) {
   }
   int err = 0;
   pthread_mutex_lock(&g->mu);
-  if (g->fd >= 0 && fanotify_mark(g->fd, FAN_MARK_REMOVE, FAN_OPEN_EXEC_PERM | FAN_EVENT_ON_CHILD, fd, NULL) != 0 && errno != ENOENT)
+  if (g->fd >= 0 && fanotify_mark(g->fd, FAN_MARK_REMOVE, FAN_OPEN_EXEC_PERM | FAN_CLOSE_NOWRITE | FAN_EVENT_ON_CHILD, fd, NULL) != 0 && errno != ENOENT)
     err = errno;
   pthread_mutex_unlock(&g->mu);
   close(fd);

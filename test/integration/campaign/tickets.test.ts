@@ -178,3 +178,28 @@ echo('AFTER')
     expect({ run: i, out: String(r.stdout).trim().split('\n') }).toEqual({ run: i, out: ['BEFORE DROPPED', '200', 'AFTER DROPPED'] });
   }
 }, 120_000);
+
+row('exec-time admission', 'an exec of an allowed curl that fails after the hold (E2BIG): the program that called it gets nothing afterwards', async () => {
+  await enforce([{ id: 'dir', binary: { path: bin.dir } }]);
+  // execve opens the file (held, admitted) before it copies argv: one argument over
+  // MAX_ARG_STRLEN (128 KiB) fails it after the hold, and python goes on as it was.
+  const script = `import os, socket, time
+try:
+    os.execv('${bin.dir}', ['curl', 'x' * 200000])
+except OSError as e:
+    print('EXEC', e.errno)
+time.sleep(0.6)
+try:
+    socket.create_connection(('${fx.lab.corpV4}', 80), 2)
+    print('CONNECTED')
+except OSError:
+    print('REFUSED')
+`;
+  for (let i = 0; i < 3; i++) {
+    const since = fx.events().length;
+    const r = await fx.run('/usr/bin/python3', ['-c', script], { timeout: 30_000 });
+    expect({ run: i, out: String(r.stdout).trim().split('\n') }).toEqual({ run: i, out: ['EXEC 7', 'REFUSED'] });
+    // It was admitted at the hold (else this row proves nothing) and released after.
+    expect(fx.events().slice(since).filter((e) => e.type === 'process.admitted').length).toBe(1);
+  }
+}, 120_000);
