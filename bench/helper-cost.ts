@@ -19,7 +19,8 @@
 //      thread created and ended (N), made by the driver in the helper's own namespace (the
 //      dearer case: the network namespace check passes), minus the helper's idle rate over
 //      the same time (targets < 5 µs and ~0);
-//   3. idle: the helper's CPU over S seconds, nothing of ours happening (target < 0.1%);
+//   3. idle: the helper's CPU over S seconds, nothing of ours happening, once it has
+//      settled after the pairs (SETTLE_MS; target < 0.1%);
 //   4. RSS of the helper (VmRSS; target < 80 MB).
 // CPU is the sum of /proc/PID/task/*/schedstat (ns on CPU, every live thread: the JS
 // thread, libuv's pool, the native reader threads). The machine is shared: other work's
@@ -68,6 +69,15 @@ function rssMiB(pid: number): number {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * How long the helper is left alone before the per-event and idle figures (ms): after its
+ * start and after a burst of work it is busy for some seconds (the start-up re-check of
+ * every process; V8's memory reducer, which runs a few collections once allocation stops).
+ * Measured right after, that work was counted against the unrelated execs or as idle
+ * (bench/RESULTS.md, 16:45 run: 20-30 µs per exec; 1 ms/s of idle settling to ~0.1%).
+ */
+const SETTLE_MS = 12_000;
 
 interface Figures {
   config: ConfigName;
@@ -128,7 +138,7 @@ async function measure(config: ConfigName, driver: string, o: { pairs: number; l
       if (r.exitCode !== 0) throw new Error(`driver ${args.join(' ')}: exit ${r.exitCode}: ${String(r.stderr)}`);
       return String(r.stdout);
     };
-    await sleep(1000);
+    await sleep(SETTLE_MS); // past the start-up: its re-check of every process, V8's first collections
     // Idle rate first: what the helper spends with nothing of ours happening.
     const idleRate = async (ms: number) => {
       const c0 = cpuNs(helper.pid);
@@ -157,7 +167,7 @@ async function measure(config: ConfigName, driver: string, o: { pairs: number; l
     const pairs = (await run(['pair', String(o.pairs), allowed, other])).trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number]);
     const diff = pairs.map(([a, b]) => a - b);
     // 3. idle, 4. RSS
-    await sleep(1000);
+    await sleep(SETTLE_MS); // past the pairs: V8's memory reducer collects a few times after activity stops
     const idle = await idleRate(o.idleSeconds * 1000);
     const trace = o.trace ? holdTrace(helper.output()) : undefined;
     return {
