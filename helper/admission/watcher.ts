@@ -29,7 +29,7 @@
 import { existsSync, promises as fs, readFileSync, readlinkSync, statSync, type BigIntStats } from 'node:fs';
 import type { EffectiveRule, Policy } from '../../common/policy.js';
 import type { GatheredProcess } from '../identity/gather.js';
-import { gatherIdentity } from '../identity/gather.js';
+import { gatherIdentity, parseStatus } from '../identity/gather.js';
 import type { HashCache } from '../kernel/proc.js';
 import type { ExecEvents, WatchEvents } from '../kernel/proc-events.js';
 import type { ProcEvent } from '../kernel/netlink.js';
@@ -242,7 +242,8 @@ export class Watcher {
    * dropped (a launcher that execs a program no rule allows: a fresh tester's case). While
    * exe still names `caller` (a running task's /proc/PID/syscall says only "running", so
    * an exec under way cannot be told from one that failed), its exec event is still to
-   * come, and exec-admission looks again after a grace period if none came. Whatever entered the rule's cgroup unfollowed
+   * come, and exec-admission looks again when the exec turns out to have failed (the
+   * file's close) or after a grace period. Whatever entered the rule's cgroup unfollowed
    * meanwhile (children forked in that moment) is followed, then looked at, until nothing
    * new is found: a child forked after its parent was followed is reported by the kernel.
    */
@@ -464,8 +465,8 @@ export class Watcher {
   /**
    * Admitted at its exec by the hold into `current`, under the policy in force now, which
    * judged the very file the kernel opened (path, its directories, hash or package
-   * digest): after the exec only what can
-   * change during and after the hold is looked at again. The exec ran that file
+   * digest): after the exec only what can change during and after the hold is looked at
+   * again. The exec ran that file
    * (/proc/PID/exe; trustworthy in the initial user namespace, else this says false), no
    * tracer, and no refused variable in the environment the new image got (a CLONE_VM
    * sibling could rewrite envp between the hold's read and the kernel's copy). True: it
@@ -478,9 +479,8 @@ export class Watcher {
     try {
       const exe = statSync(`/proc/${pid}/exe`, { bigint: true });
       if (exe.dev !== held.dev || exe.ino !== held.ino || !this.inInitialUserns(pid)) return false;
-      const status = readFileSync(`/proc/${pid}/status`, 'latin1');
-      const tracer = Number(/^TracerPid:\s*(\d+)/m.exec(status)?.[1] ?? '-1');
-      if (Number(/^Tgid:\s*(\d+)/m.exec(status)?.[1]) !== pid || (tracer !== 0 && tracer !== this.selfPid)) return false;
+      const { tgid, tracerPid } = parseStatus(readFileSync(`/proc/${pid}/status`, 'latin1'));
+      if (tgid !== pid || (tracerPid !== 0 && tracerPid !== this.selfPid)) return false;
       return refusedInEnviron(readFileSync(`/proc/${pid}/environ`)).length === 0;
     } catch {
       return false;
