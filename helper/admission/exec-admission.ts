@@ -170,8 +170,6 @@ export class ExecAdmission {
   private readonly selfPid: number;
   private remarking: Promise<void> = Promise.resolve();
   private stopped = false;
-  /** Execs admitted at the hold (of which by a verdict ticket) / let go without admission (status, bench). */
-  readonly counts = { admitted: 0, ticketed: 0, passed: 0 };
   /** Processes admitted at the hold, newest last (bounded: HELD_KEPT): heldAt(). */
   private readonly held = new Map<number, HeldAdmission>();
   private static readonly HELD_KEPT = 4096;
@@ -280,11 +278,7 @@ export class ExecAdmission {
       this.deps.hold.allow(e.id);
     }
     if (TRACE) this.deps.log?.(`exec hold trace: pid ${e.pid} ${how} ${admitted ? 'admitted' : 'passed'}: in JS at ${t0.toFixed(0)} µs, answered at ${sinceUs(e).toFixed(0)} µs`);
-    if (admitted === undefined) {
-      this.counts.passed++;
-      return;
-    }
-    this.counts.admitted++;
+    if (admitted === undefined) return;
     // Said after the answer: nothing of this is needed for the exec to go on.
     this.deps.events.emit({ type: 'process.admitted', pid: e.pid, uid: admitted.uid, path: e.path, rule: admitted.rule, at: 'exec' });
     this.deps.onAdmitted?.(e.pid, admitted.rule);
@@ -445,8 +439,6 @@ export class ExecAdmission {
   private onTicketed(e: AdmittedExec): void {
     if (this.stopped) return;
     if (TRACE) this.deps.log?.(`exec hold trace: pid ${e.pid} ticket admitted: in JS at ${sinceUs(e).toFixed(0)} µs, answered at ${(Number(e.answeredAtNs - e.readAtNs) / 1000).toFixed(0)} µs`);
-    this.counts.admitted++;
-    this.counts.ticketed++;
     this.deps.gate.adoptAdmission?.(e.pid, e.rule);
     this.deps.events.emit({ type: 'process.admitted', pid: e.pid, uid: e.uid, path: e.path, rule: e.rule, at: 'ticket' });
     this.deps.onAdmitted?.(e.pid, e.rule);
