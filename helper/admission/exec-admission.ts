@@ -42,7 +42,7 @@ import { promises as fs, readFileSync, readlinkSync, statSync, type BigIntStats 
 import path from 'node:path';
 import type { EffectiveRule, Policy } from '../../common/policy.js';
 import type { AdmittedExec, HeldExec, MarkedFile, TicketSet, VerdictTicket } from '../kernel/fanotify.js';
-import { INTERPRETER_ENV, LOADER_ENV } from '../../common/profile.js';
+import { REFUSED_ENV } from '../../common/profile.js';
 import type { HashCache } from '../kernel/proc.js';
 import { parseStat } from '../kernel/proc.js';
 import { ruleKeyOf } from '../kernel/netcls.js';
@@ -158,6 +158,9 @@ export function pathRulesOf(policy: Policy, exe: string): PathRules {
 
 /** Spans of one held exec (TUNNELGATE_HOLD_TRACE=1, measurements): µs since the reader thread read it. */
 const TRACE = process.env.TUNNELGATE_HOLD_TRACE === '1';
+/** The key of a verdict ticket (ExecAdmission.tickets): the file's dev:ino and the uid. */
+const ticketKey = (dev: bigint, ino: bigint, uid: number): string => `${dev}:${ino}:${uid}`;
+
 /** TUNNELGATE_EXEC_TICKETS=off: every held exec is decided in JS (the bench's baseline for the tickets). */
 const TICKETS_OFF = process.env.TUNNELGATE_EXEC_TICKETS === 'off';
 const sinceUs = (e: HeldExec) => Number(process.hrtime.bigint() - e.readAtNs) / 1000;
@@ -395,7 +398,7 @@ export class ExecAdmission {
     if (id.env !== undefined || id.traced !== undefined || id.uid !== e.uid || rules.candidates.some((r) => r.processes !== undefined)) return;
     const procs = gate.ticketTarget(verdict.rule.key);
     if (procs === undefined) return;
-    const key = `${e.dev}:${e.ino}:${id.uid}`;
+    const key = ticketKey(e.dev, e.ino, id.uid);
     if (this.tickets.has(key)) return;
     const ms = Math.min(ExecAdmission.TICKET_MS, this.table.until - Date.now());
     if (!(ms > 0)) return;
@@ -422,7 +425,7 @@ export class ExecAdmission {
       this.deps.hold.setTickets?.({
         netns: { dev: this.ownNs.net.dev, ino: this.ownNs.net.ino },
         userns: { dev: this.ownNs.user.dev, ino: this.ownNs.user.ino },
-        refusedEnv: [...LOADER_ENV, ...INTERPRETER_ENV],
+        refusedEnv: REFUSED_ENV,
         tickets: [...this.tickets.values()],
       });
     } catch (err) {
@@ -443,7 +446,7 @@ export class ExecAdmission {
     this.deps.events.emit({ type: 'process.admitted', pid: e.pid, uid: e.uid, path: e.path, rule: e.rule, at: 'ticket' });
     this.deps.onAdmitted?.(e.pid, e.rule);
     const t = this.table;
-    this.awaitExec(e, e.rule, true, t !== undefined && this.tickets.has(`${e.dev}:${e.ino}:${e.uid}`) ? { policy: t.full, until: t.until } : undefined);
+    this.awaitExec(e, e.rule, true, t !== undefined && this.tickets.has(ticketKey(e.dev, e.ino, e.uid)) ? { policy: t.full, until: t.until } : undefined);
     this.deps.adopted?.(e.pid, e.rule, { dev: e.dev, ino: e.ino }, e.caller);
   }
 

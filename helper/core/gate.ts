@@ -288,7 +288,7 @@ export class Gate {
    * cgroup's (retireRemovedRules reads cgroup.procs after the new policy is current).
    */
   admitNow(pid: number, ruleKey: string): boolean {
-    if (!this.classids.has(ruleKey) || !this.policy?.rules.some((r) => r.key === ruleKey && r.action === 'allow')) return false;
+    if (!this.inForceAllow(ruleKey)) return false;
     for (const cb of this.admitListeners) cb(pid);
     try {
       this.deps.cgroups.moveNow(pid, ruleKey);
@@ -299,13 +299,18 @@ export class Gate {
     return true;
   }
 
+  /** `ruleKey` is an allow rule of the policy in force, with its cgroup (a process may be moved into it). */
+  private inForceAllow(ruleKey: string): boolean {
+    return this.classids.has(ruleKey) && (this.policy?.rules.some((r) => r.key === ruleKey && r.action === 'allow') ?? false);
+  }
+
   /**
    * Where the exec hold's reader thread may move a process for `ruleKey` by itself (a verdict
    * ticket, helper/kernel/fanotify.ts): the rule's cgroup.procs, or undefined when the rule
    * is not an allow rule of the policy in force or has no cgroup.
    */
   ticketTarget(ruleKey: string): string | undefined {
-    if (!this.classids.has(ruleKey) || !this.policy?.rules.some((r) => r.key === ruleKey && r.action === 'allow')) return undefined;
+    if (!this.inForceAllow(ruleKey)) return undefined;
     return this.deps.cgroups.procsFile(ruleKey);
   }
 

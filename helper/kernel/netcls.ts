@@ -184,7 +184,7 @@ export class NetClsTree {
   }
 
   async procs(rel: string): Promise<number[]> {
-    const text = await fs.readFile(path.join(this.dirOf(rel), 'cgroup.procs'), 'utf8').catch((e: NodeJS.ErrnoException) => {
+    const text = await fs.readFile(this.procsFile(rel), 'utf8').catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT') return '';
       throw e;
     });
@@ -193,7 +193,7 @@ export class NetClsTree {
 
   /** Move a whole process (all its threads); its sockets take the cgroup's classid at once. */
   async move(pid: number, rel: string): Promise<void> {
-    await fs.writeFile(path.join(this.dirOf(rel), 'cgroup.procs'), `${pid}\n`);
+    await fs.writeFile(this.procsFile(rel), `${pid}\n`);
   }
 
   /**
@@ -201,7 +201,7 @@ export class NetClsTree {
    * exec hold, where a held exec must not wait for libuv's thread pool. Throws the errno.
    */
   moveNow(pid: number, rel: string): void {
-    writeFileSync(path.join(this.dirOf(rel), 'cgroup.procs'), `${pid}\n`);
+    writeFileSync(this.procsFile(rel), `${pid}\n`);
   }
 
   /** The cgroup.procs file of `rel` (the exec hold's verdict tickets write to it from the addon). */
